@@ -1,0 +1,56 @@
+//! # fusebox
+//!
+//! Allocation-free, sans-IO resilience primitives that run the same way in
+//! RP2040 firmware and in multi-core servers.
+//!
+//! Every state machine here takes the current time as an argument
+//! (`now: Instant`) and returns its decision as a value: nothing reads a
+//! clock, sleeps, logs or allocates. The same scenario therefore runs on a
+//! host, under Miri and on an emulated Cortex-M0, and a test is a timeline of
+//! plain numbers.
+//!
+//! | module | what it decides |
+//! |---|---|
+//! | [`breaker`] | whether to call a dependency at all (circuit breaker) |
+//! | [`time`] | the time types ([`time::Instant`], [`time::Duration`]) and the [`time::Clock`] trait |
+//!
+//! ## Conventions shared by every primitive
+//! - Time is embassy-time's `Instant` / `Duration`, in ticks. fusebox never
+//!   selects a tick rate or a time driver (the binary does) and is exact at
+//!   any tick rate.
+//! - Time that goes backwards counts as no time elapsed; arithmetic near
+//!   `u64::MAX` saturates. No input panics.
+//! - Configurations are validated when built and fail with a
+//!   [`ConfigError`] that names the field and the allowed range.
+//! - State changes are returned (`Option<Transition>`), never hidden in
+//!   callbacks, so the caller logs them with defmt or tracing, or counts them.
+//!
+//! ## Features
+//! - `defmt`: derive `defmt::Format` on every public type.
+//! - `sync`: shared `&self` variants on `portable-atomic`. On targets without
+//!   compare-and-swap (thumbv6m, the RP2040) the binary enables
+//!   `portable-atomic/critical-section` and provides a critical-section
+//!   implementation; this crate never picks one.
+//! - `async`: the async retry runner over `embedded_hal_async::delay::DelayNs`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+pub mod breaker;
+mod error;
+pub mod time;
+
+pub use error::ConfigError;

@@ -1,0 +1,23 @@
+//! # fusebox-std
+//!
+//! The std shell around fusebox's sans-IO core. This release carries the
+//! clocks: [`StdClock`], a monotonic clock in fusebox's time types, and
+//! [`ManualClock`], a clock that tests move by hand.
+//!
+//! ```
+//! use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
+//! use fusebox::time::Clock;
+//! use fusebox_std::StdClock;
+//!
+//! let clock = StdClock::new();
+//! let mut breaker = CircuitBreaker::new(Config::new(), ConsecutiveFailures::new(5)?)?;
+//! let permit = breaker.try_acquire(clock.now()).expect("a new breaker is closed");
+//! breaker.record(permit, Outcome::Success, clock.now());
+//! # Ok::<(), fusebox::ConfigError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod clock;
+
+pub use clock::{ManualClock, StdClock, TICK_HZ, to_std};

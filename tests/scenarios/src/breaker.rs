@@ -1,0 +1,597 @@
+//! Circuit-breaker timelines: one scenario per row of the transition table
+//! in `fusebox::breaker`, and one per convention.
+
+use fusebox::breaker::{
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome as Call, Policy, State,
+    TimeWindow, Transition,
+};
+use fusebox::time::{Duration, Instant};
+
+use crate::{Outcome, Scenario};
+
+/// Every breaker scenario.
+pub const SCENARIOS: &[Scenario] = &[
+    s(
+        "breaker::closed_stays_closed_below_threshold",
+        closed_stays_closed_below_threshold,
+    ),
+    s(
+        "breaker::closed_to_open_at_nth_consecutive_failure",
+        closed_to_open_at_nth_consecutive_failure,
+    ),
+    s(
+        "breaker::success_resets_the_consecutive_run",
+        success_resets_the_consecutive_run,
+    ),
+    s(
+        "breaker::count_window_trips_at_rate_once_minimum_calls",
+        count_window_trips_at_rate_once_minimum_calls,
+    ),
+    s(
+        "breaker::count_window_forgets_the_oldest_call",
+        count_window_forgets_the_oldest_call,
+    ),
+    s(
+        "breaker::time_window_trips_at_rate_and_forgets_old_buckets",
+        time_window_trips_at_rate_and_forgets_old_buckets,
+    ),
+    s(
+        "breaker::slow_calls_trip_a_rate_policy",
+        slow_calls_trip_a_rate_policy,
+    ),
+    s(
+        "breaker::slow_call_counts_as_failure_for_consecutive",
+        slow_call_counts_as_failure_for_consecutive,
+    ),
+    s(
+        "breaker::open_rejects_with_retry_after_until_its_tick",
+        open_rejects_with_retry_after_until_its_tick,
+    ),
+    s(
+        "breaker::open_to_half_open_admits_k_probes",
+        open_to_half_open_admits_k_probes,
+    ),
+    s(
+        "breaker::half_open_failure_reopens_at_once",
+        half_open_failure_reopens_at_once,
+    ),
+    s(
+        "breaker::half_open_closes_after_s_successes",
+        half_open_closes_after_s_successes,
+    ),
+    s(
+        "breaker::lost_probe_is_written_off_after_probe_timeout",
+        lost_probe_is_written_off_after_probe_timeout,
+    ),
+    s(
+        "breaker::open_duration_grows_on_repeated_trips_to_cap",
+        open_duration_grows_on_repeated_trips_to_cap,
+    ),
+    s(
+        "breaker::stale_outcomes_change_nothing",
+        stale_outcomes_change_nothing,
+    ),
+    s(
+        "breaker::ignored_outcomes_count_nowhere",
+        ignored_outcomes_count_nowhere,
+    ),
+    s(
+        "breaker::isolate_force_closed_and_reset",
+        isolate_force_closed_and_reset,
+    ),
+    s(
+        "breaker::time_backwards_counts_as_no_time",
+        time_backwards_counts_as_no_time,
+    ),
+    s(
+        "breaker::instants_near_u64_max_saturate",
+        instants_near_u64_max_saturate,
+    ),
+    s(
+        "breaker::bad_configs_name_their_field",
+        bad_configs_name_their_field,
+    ),
+];
+
+const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
+    Scenario { name, run }
+}
+
+fn t(ticks: u64) -> Instant {
+    Instant::from_ticks(ticks)
+}
+
+fn d(ticks: u64) -> Duration {
+    Duration::from_ticks(ticks)
+}
+
+fn moved(from: State, to: State) -> Option<Transition> {
+    Some(Transition { from, to })
+}
+
+/// One call at `now` that ends at `now` with `outcome`; the transition its
+/// record made (`Err(())` if it was rejected).
+fn call<P: Policy>(
+    b: &mut CircuitBreaker<P>,
+    now: Instant,
+    outcome: Call,
+) -> Result<Option<Transition>, ()> {
+    let permit = b.try_acquire(now).map_err(|_| ())?;
+    Ok(b.record(permit, outcome, now))
+}
+
+fn consecutive(n: u32, config: Config) -> Option<CircuitBreaker<ConsecutiveFailures>> {
+    CircuitBreaker::new(config, ConsecutiveFailures::new(n).ok()?).ok()
+}
+
+fn open_for_100() -> Config {
+    Config::new().open_duration(d(100)).probe_timeout(d(50))
+}
+
+/// Closed | failures below the threshold | Closed
+pub fn closed_stays_closed_below_threshold() -> Outcome {
+    let mut b = take!(consecutive(3, open_for_100()));
+    check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(1), Call::Failure)), None);
+    check_eq!(b.state(t(2)), State::Closed);
+    check_eq!(b.metrics().failures, 2);
+    check_eq!(b.metrics().admitted, 2);
+    Ok(())
+}
+
+/// Closed | N-th consecutive failure | Open (thresholds trip at >=)
+pub fn closed_to_open_at_nth_consecutive_failure() -> Outcome {
+    let mut b = take!(consecutive(3, open_for_100()));
+    for i in 0..2 {
+        check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
+    }
+    check_eq!(
+        take!(call(&mut b, t(2), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    check_eq!(b.state(t(2)), State::Open);
+    check_eq!(b.metrics().trips, 1);
+    Ok(())
+}
+
+/// Closed | a success between failures | Closed (the run restarts)
+pub fn success_resets_the_consecutive_run() -> Outcome {
+    let mut b = take!(consecutive(2, open_for_100()));
+    for (i, o) in [Call::Failure, Call::Success, Call::Failure, Call::Success]
+        .into_iter()
+        .enumerate()
+    {
+        check_eq!(take!(call(&mut b, t(i as u64), o)), None);
+    }
+    check_eq!(b.state(t(9)), State::Closed);
+    Ok(())
+}
+
+/// Closed | failure rate >= threshold with >= minimum calls | Open
+pub fn count_window_trips_at_rate_once_minimum_calls() -> Outcome {
+    // 50 % of the last 10 calls, judged from the 4th call on.
+    let mut b = take!(CircuitBreaker::new(
+        open_for_100(),
+        take!(CountWindow::<10>::new(50, 4))
+    ));
+    // Three failures: 100 %, but only 3 calls in the window.
+    for i in 0..3 {
+        check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
+    }
+    check_eq!(b.policy().window(t(3)).calls, 3);
+    // The 4th call is a success: 3/4 = 75 % >= 50 % with 4 calls: trips,
+    // even though the call that tipped it succeeded.
+    check_eq!(
+        take!(call(&mut b, t(3), Call::Success)),
+        moved(State::Closed, State::Open)
+    );
+
+    // Exactly at the threshold trips; one below does not.
+    let mut b = take!(CircuitBreaker::new(
+        open_for_100(),
+        take!(CountWindow::<10>::new(50, 10))
+    ));
+    for i in 0..6 {
+        check_eq!(take!(call(&mut b, t(i), Call::Success)), None);
+    }
+    for i in 6..9 {
+        check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
+    }
+    // 10 calls, 4 failures: 40 %.
+    check_eq!(take!(call(&mut b, t(9), Call::Failure)), None);
+    // The oldest success leaves the window: 5 failures of 10 = 50 %.
+    check_eq!(
+        take!(call(&mut b, t(10), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    Ok(())
+}
+
+/// Closed | old failures leave a count window | Closed
+pub fn count_window_forgets_the_oldest_call() -> Outcome {
+    let mut b = take!(CircuitBreaker::new(
+        open_for_100(),
+        take!(CountWindow::<4>::new(75, 4))
+    ));
+    check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(1), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(2), Call::Success)), None);
+    check_eq!(take!(call(&mut b, t(3), Call::Success)), None);
+    // 2/4; the next failure pushes out a failure: still 2/4.
+    check_eq!(take!(call(&mut b, t(4), Call::Failure)), None);
+    let w = b.policy().window(t(4));
+    check_eq!((w.calls, w.failures), (4, 2));
+    check_eq!(b.state(t(5)), State::Closed);
+    Ok(())
+}
+
+/// Closed | failure rate over the time window | Open; old buckets expire
+pub fn time_window_trips_at_rate_and_forgets_old_buckets() -> Outcome {
+    // 100 ticks in 10 buckets of 10; 50 % of at least 4 calls.
+    let policy = take!(TimeWindow::<10>::new(d(100), 50, 4));
+    let mut b = take!(CircuitBreaker::new(open_for_100(), policy));
+    // Three failures early on, then the window moves past them.
+    for i in 0..3 {
+        check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
+    }
+    check_eq!(b.policy().window(t(99)).failures, 3);
+    // At t=100 the bucket [0, 10) has left the window.
+    check_eq!(b.policy().window(t(100)).calls, 0);
+    check_eq!(take!(call(&mut b, t(100), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(105), Call::Success)), None);
+    check_eq!(take!(call(&mut b, t(110), Call::Success)), None);
+    // 2 of 4 in the window: trips at 50 %.
+    check_eq!(
+        take!(call(&mut b, t(120), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    Ok(())
+}
+
+/// Closed | slow-call rate >= threshold | Open (calls that succeeded slowly)
+pub fn slow_calls_trip_a_rate_policy() -> Outcome {
+    let config = open_for_100().slow_calls(d(10), 50);
+    let mut b = take!(CircuitBreaker::new(
+        config,
+        take!(CountWindow::<4>::new(100, 2))
+    ));
+    // A 9-tick success is not slow; a 10-tick one is (at least the duration).
+    let p = take!(b.try_acquire(t(0)));
+    check_eq!(b.record(p, Call::Success, t(9)), None);
+    let p = take!(b.try_acquire(t(10)));
+    check_eq!(
+        b.record(p, Call::Success, t(20)),
+        moved(State::Closed, State::Open)
+    );
+    check_eq!(b.metrics().slow, 1);
+    check_eq!(b.metrics().successes, 2);
+    Ok(())
+}
+
+/// Closed | slow successes in a row, consecutive policy | Open
+pub fn slow_call_counts_as_failure_for_consecutive() -> Outcome {
+    let mut b = take!(consecutive(2, open_for_100().slow_calls(d(5), 100)));
+    let p = take!(b.try_acquire(t(0)));
+    check_eq!(b.record(p, Call::Success, t(5)), None);
+    let p = take!(b.try_acquire(t(5)));
+    check_eq!(
+        b.record(p, Call::Success, t(50)),
+        moved(State::Closed, State::Open)
+    );
+    Ok(())
+}
+
+fn tripped_at_10() -> Option<CircuitBreaker<ConsecutiveFailures>> {
+    let mut b = consecutive(1, open_for_100().half_open_probes(2).half_open_successes(2))?;
+    call(&mut b, t(10), Call::Failure).ok()?;
+    Some(b)
+}
+
+/// Open | try_acquire before t + D | rejected, retry_after = rest
+pub fn open_rejects_with_retry_after_until_its_tick() -> Outcome {
+    let mut b = take!(tripped_at_10());
+    let r = match b.try_acquire(t(10)) {
+        Err(r) => r,
+        Ok(_) => return Err(failure("admitted while open")),
+    };
+    check_eq!(r.state, State::Open);
+    check_eq!(r.retry_after, Some(d(100)));
+    check_eq!(b.retry_after(t(109)), Some(d(1)));
+    check!(b.try_acquire(t(109)).is_err());
+    check_eq!(b.metrics().rejected, 2);
+    // Opened at 10 for 100: the tick 110 itself admits.
+    check_eq!(b.state(t(110)), State::HalfOpen);
+    check_eq!(b.retry_after(t(110)), None);
+    check!(b.try_acquire(t(110)).is_ok());
+    Ok(())
+}
+
+fn failure(check: &'static str) -> crate::Failure {
+    crate::Failure { check, line: 0 }
+}
+
+/// Open | try_acquire at t + D | HalfOpen, at most K probes in flight
+pub fn open_to_half_open_admits_k_probes() -> Outcome {
+    let mut b = take!(tripped_at_10());
+    let p1 = take!(b.try_acquire(t(110)));
+    check_eq!(p1.transition(), moved(State::Open, State::HalfOpen));
+    let p2 = take!(b.try_acquire(t(111)));
+    check_eq!(p2.transition(), None);
+    // K = 2: the third is refused, told when the probes are written off.
+    let r = match b.try_acquire(t(112)) {
+        Err(r) => r,
+        Ok(_) => return Err(failure("third probe admitted with K = 2")),
+    };
+    check_eq!(r.state, State::HalfOpen);
+    check_eq!(r.retry_after, Some(d(111 + 50 - 112)));
+    // An ignored probe frees its slot.
+    check_eq!(b.record(p1, Call::Ignored, t(113)), None);
+    let p3 = take!(b.try_acquire(t(113)));
+    check_eq!(b.state(t(113)), State::HalfOpen);
+    drop((p2, p3));
+    Ok(())
+}
+
+/// HalfOpen | any probe failure | Open
+pub fn half_open_failure_reopens_at_once() -> Outcome {
+    let mut b = take!(tripped_at_10());
+    let p1 = take!(b.try_acquire(t(110)));
+    let p2 = take!(b.try_acquire(t(110)));
+    check_eq!(b.record(p1, Call::Success, t(111)), None);
+    check_eq!(
+        b.record(p2, Call::Failure, t(112)),
+        moved(State::HalfOpen, State::Open)
+    );
+    check_eq!(b.retry_after(t(112)), Some(d(100)));
+    check_eq!(b.metrics().trips, 2);
+    Ok(())
+}
+
+/// HalfOpen | S-th probe success | Closed
+pub fn half_open_closes_after_s_successes() -> Outcome {
+    let mut b = take!(tripped_at_10());
+    let p1 = take!(b.try_acquire(t(110)));
+    check_eq!(b.record(p1, Call::Success, t(111)), None);
+    check_eq!(b.state(t(111)), State::HalfOpen);
+    let p2 = take!(b.try_acquire(t(111)));
+    check_eq!(
+        b.record(p2, Call::Success, t(112)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    // Closed again with a fresh run: one failure trips (threshold 1).
+    check_eq!(take!(call(&mut b, t(113), Call::Success)), None);
+    check_eq!(
+        take!(call(&mut b, t(114), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    Ok(())
+}
+
+/// HalfOpen | no probe recorded within the probe timeout | HalfOpen, slots freed
+pub fn lost_probe_is_written_off_after_probe_timeout() -> Outcome {
+    let mut b = take!(consecutive(1, open_for_100()));
+    check_eq!(
+        take!(call(&mut b, t(0), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    let lost = take!(b.try_acquire(t(100)));
+    // The probe's task is cancelled: the permit is never recorded.
+    core::mem::drop(lost);
+    check!(b.try_acquire(t(149)).is_err());
+    // 50 ticks after it was admitted, its slot is free again.
+    let probe = take!(b.try_acquire(t(150)));
+    check_eq!(
+        b.record(probe, Call::Success, t(151)),
+        moved(State::HalfOpen, State::Closed)
+    );
+
+    // A probe recorded after its timeout is stale: it neither closes nor
+    // re-opens the breaker.
+    let mut b = take!(consecutive(1, open_for_100()));
+    check_eq!(
+        take!(call(&mut b, t(0), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    let late = take!(b.try_acquire(t(100)));
+    check_eq!(b.record(late, Call::Failure, t(150)), None);
+    check_eq!(b.metrics().stale, 1);
+    check_eq!(b.state(t(150)), State::HalfOpen);
+    Ok(())
+}
+
+/// Open duration grows by the factor on each trip without a close, to the cap
+pub fn open_duration_grows_on_repeated_trips_to_cap() -> Outcome {
+    let config = Config::new()
+        .open_duration_growing(d(10), 2, d(35))
+        .probe_timeout(d(1000));
+    let mut b = take!(consecutive(1, config));
+    let mut now = 0;
+    let mut seen = [0u64; 4];
+    check_eq!(
+        take!(call(&mut b, t(now), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    for slot in &mut seen {
+        let open_for = take!(b.retry_after(t(now))).as_ticks();
+        *slot = open_for;
+        now += open_for;
+        // The probe fails: re-open for longer.
+        check_eq!(
+            take!(call(&mut b, t(now), Call::Failure)),
+            moved(State::HalfOpen, State::Open)
+        );
+    }
+    check_eq!(seen, [10, 20, 35, 35]);
+    // A close resets the growth.
+    now += 35;
+    check_eq!(
+        take!(call(&mut b, t(now), Call::Success)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    check_eq!(
+        take!(call(&mut b, t(now), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    check_eq!(b.retry_after(t(now)), Some(d(10)));
+    Ok(())
+}
+
+/// Any state | outcome of a permit from an earlier generation | unchanged
+pub fn stale_outcomes_change_nothing() -> Outcome {
+    let mut b = take!(consecutive(1, open_for_100()));
+    // A slow call is admitted while closed...
+    let old = take!(b.try_acquire(t(0)));
+    // ...meanwhile another call trips the breaker.
+    check_eq!(
+        take!(call(&mut b, t(1), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    // The late success is ignored: it does not close the breaker.
+    check_eq!(b.record(old, Call::Success, t(2)), None);
+    check_eq!(b.state(t(2)), State::Open);
+    // A probe closes it; then a failure from the half-open generation...
+    let p1 = take!(b.try_acquire(t(101)));
+    check_eq!(
+        b.record(p1, Call::Success, t(101)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    let old = take!(b.try_acquire(t(102)));
+    check_eq!(b.reset(), None); // same state, new generation
+    // ...a failure from before the reset does not re-open it.
+    check_eq!(b.record(old, Call::Failure, t(103)), None);
+    check_eq!(b.state(t(103)), State::Closed);
+    check_eq!(b.metrics().stale, 2);
+    Ok(())
+}
+
+/// Closed / HalfOpen | Outcome::Ignored | unchanged, counted only as ignored
+pub fn ignored_outcomes_count_nowhere() -> Outcome {
+    let mut b = take!(CircuitBreaker::new(
+        open_for_100(),
+        take!(CountWindow::<4>::new(50, 1))
+    ));
+    for i in 0..10 {
+        check_eq!(take!(call(&mut b, t(i), Call::Ignored)), None);
+    }
+    check_eq!(b.policy().window(t(10)).calls, 0);
+    check_eq!(b.metrics().ignored, 10);
+    check_eq!(b.state(t(10)), State::Closed);
+    Ok(())
+}
+
+/// any | isolate / force_closed / reset | ForcedOpen / ForcedClosed / Closed
+pub fn isolate_force_closed_and_reset() -> Outcome {
+    let mut b = take!(consecutive(1, open_for_100()));
+    check_eq!(b.isolate(), moved(State::Closed, State::ForcedOpen));
+    let r = match b.try_acquire(t(1_000_000)) {
+        Err(r) => r,
+        Ok(_) => return Err(failure("isolated breaker admitted a call")),
+    };
+    check_eq!((r.state, r.retry_after), (State::ForcedOpen, None));
+    check_eq!(
+        b.force_closed(),
+        moved(State::ForcedOpen, State::ForcedClosed)
+    );
+    // Held closed: failures do not trip it.
+    for i in 0..5 {
+        check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
+    }
+    check_eq!(b.state(t(5)), State::ForcedClosed);
+    check_eq!(b.reset(), moved(State::ForcedClosed, State::Closed));
+    check_eq!(
+        take!(call(&mut b, t(6), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    check_eq!(b.reset(), moved(State::Open, State::Closed));
+    check!(b.try_acquire(t(7)).is_ok());
+    Ok(())
+}
+
+/// Open | time goes backwards | still Open (no time elapsed)
+pub fn time_backwards_counts_as_no_time() -> Outcome {
+    let mut b = take!(consecutive(1, open_for_100()));
+    check_eq!(
+        take!(call(&mut b, t(1_000), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    check!(b.try_acquire(t(0)).is_err());
+    check_eq!(b.retry_after(t(0)), Some(d(1_100)));
+    // A call recorded before it was acquired took no time: not slow.
+    let mut b = take!(consecutive(1, open_for_100().slow_calls(d(1), 100)));
+    let p = take!(b.try_acquire(t(500)));
+    check_eq!(b.record(p, Call::Success, t(400)), None);
+    check_eq!(b.metrics().slow, 0);
+    Ok(())
+}
+
+/// Instants and durations near u64::MAX saturate instead of overflowing
+pub fn instants_near_u64_max_saturate() -> Outcome {
+    let config = Config::new()
+        .open_duration_growing(d(u64::MAX / 4), u32::MAX, Duration::MAX)
+        .probe_timeout(Duration::MAX);
+    let mut b = take!(consecutive(1, config));
+    let late = t(u64::MAX - 5);
+    check_eq!(
+        take!(call(&mut b, late, Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    // Open until the end of time, saturated.
+    check_eq!(b.retry_after(late), Some(d(5)));
+    check!(b.try_acquire(t(u64::MAX - 1)).is_err());
+    // The saturated deadline is reached at the last instant; the probe's
+    // deadline saturates too, and the last instant reaches it: the probe is
+    // written off rather than overflowing.
+    let p = take!(b.try_acquire(Instant::MAX));
+    check_eq!(b.record(p, Call::Success, Instant::MAX), None);
+    check_eq!(b.metrics().stale, 1);
+    check_eq!(b.state(Instant::MAX), State::HalfOpen);
+    Ok(())
+}
+
+fn err_field<T>(r: Result<T, fusebox::ConfigError>) -> &'static str {
+    match r {
+        Ok(_) => "accepted",
+        Err(e) => e.field(),
+    }
+}
+
+/// Bad configurations give a ConfigError naming the field
+pub fn bad_configs_name_their_field() -> Outcome {
+    fn field_of<P: Policy>(r: Result<CircuitBreaker<P>, fusebox::ConfigError>) -> &'static str {
+        match r {
+            Ok(_) => "accepted",
+            Err(e) => e.field(),
+        }
+    }
+    let ok = take!(ConsecutiveFailures::new(1));
+    check_eq!(err_field(ConsecutiveFailures::new(0)), "failure_threshold");
+    check_eq!(err_field(CountWindow::<10>::new(0, 1)), "failure_percent");
+    check_eq!(err_field(CountWindow::<10>::new(101, 1)), "failure_percent");
+    check_eq!(err_field(CountWindow::<10>::new(50, 11)), "minimum_calls");
+    check_eq!(err_field(CountWindow::<0>::new(50, 1)), "CountWindow::<N>");
+    check_eq!(err_field(TimeWindow::<10>::new(d(9), 50, 1)), "window");
+    check_eq!(
+        err_field(TimeWindow::<10>::new(d(10), 50, 0)),
+        "minimum_calls"
+    );
+    let cases: [(Config, &str); 7] = [
+        (Config::new().open_duration(d(0)), "open_duration"),
+        (
+            Config::new().open_duration_growing(d(10), 0, d(20)),
+            "open_duration_growing.factor",
+        ),
+        (
+            Config::new().open_duration_growing(d(10), 2, d(5)),
+            "open_duration_growing.max",
+        ),
+        (Config::new().half_open_probes(0), "half_open_probes"),
+        (Config::new().half_open_successes(0), "half_open_successes"),
+        (Config::new().probe_timeout(d(0)), "probe_timeout"),
+        (Config::new().slow_calls(d(5), 101), "slow_calls.percent"),
+    ];
+    for (config, field) in cases {
+        check_eq!(field_of(CircuitBreaker::new(config, ok.clone())), field);
+    }
+    check_eq!(field_of(CircuitBreaker::new(Config::new(), ok)), "accepted");
+    Ok(())
+}

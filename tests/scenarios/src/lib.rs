@@ -1,0 +1,73 @@
+//! fusebox's timeline scenarios, as plain functions.
+//!
+//! Each scenario is a `fn() -> Result<(), Failure>` that drives a primitive
+//! through a timeline of fabricated instants and checks every decision. The
+//! crate is `no_std` and allocation-free, so the same functions run in the
+//! host tests (`cargo test -p fusebox-scenarios`, also under Miri) and on an
+//! emulated Cortex-M0 (`tests/m0`): shared, not copied.
+//!
+//! Scenario names read like the rows of the transition tables in the
+//! primitives' module docs.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[macro_use]
+mod check;
+pub mod breaker;
+
+pub use check::Failure;
+
+/// A scenario's result.
+pub type Outcome = Result<(), Failure>;
+
+/// A named scenario.
+#[derive(Clone, Copy)]
+pub struct Scenario {
+    /// `module::name`, e.g. `breaker::closed_to_open_at_nth_consecutive_failure`.
+    pub name: &'static str,
+    /// The scenario itself.
+    pub run: fn() -> Outcome,
+}
+
+impl core::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Every scenario group, for a runner that runs them all.
+pub const GROUPS: &[&[Scenario]] = &[breaker::SCENARIOS];
+
+/// Run every scenario of every group; call `report` with each name and
+/// result. Returns the number that failed.
+pub fn run_all(mut report: impl FnMut(&Scenario, &Outcome)) -> usize {
+    let mut failed = 0;
+    for group in GROUPS {
+        for s in *group {
+            let outcome = (s.run)();
+            if outcome.is_err() {
+                failed += 1;
+            }
+            report(s, &outcome);
+        }
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_scenario_passes() {
+        let mut ran = 0;
+        let failed = super::run_all(|s, outcome| {
+            ran += 1;
+            match outcome {
+                Ok(()) => println!("ok   {}", s.name),
+                Err(f) => println!("FAIL {}: {}", s.name, f),
+            }
+        });
+        assert!(ran > 0, "no scenario ran");
+        assert_eq!(failed, 0, "{failed} scenario(s) failed; see above");
+    }
+}

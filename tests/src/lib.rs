@@ -1,0 +1,5 @@
+//! Host integration tests, property tests and comparative benchmarks for
+//! fusebox. The tests live in `tests/tests/`, the criterion benches in
+//! `tests/benches/`; this library holds what they share.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
