@@ -12,6 +12,7 @@
 //! | module | what it decides |
 //! |---|---|
 //! | [`breaker`] | whether to call a dependency at all (circuit breaker) |
+//! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
 //! | [`time`] | the time types ([`time::Instant`], [`time::Duration`]) and the [`time::Clock`] trait |
 //!
 //! ## Conventions shared by every primitive
@@ -51,6 +52,7 @@
 
 pub mod breaker;
 mod error;
+pub mod hash;
 pub mod time;
 
 pub use error::ConfigError;
