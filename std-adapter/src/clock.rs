@@ -33,9 +33,17 @@ impl StdClock {
     /// The fusebox instant of a std instant taken from the same machine
     /// (an instant before this clock's origin maps to zero).
     pub fn instant_of(&self, at: std::time::Instant) -> Instant {
-        let nanos = at.saturating_duration_since(self.origin).as_nanos();
-        let ticks = nanos.saturating_mul(u128::from(TICK_HZ)) / 1_000_000_000;
-        Instant::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
+        let since = at.saturating_duration_since(self.origin);
+        // u64 arithmetic with constant divisors (a u128 division costs more
+        // than the clock read itself): whole seconds, then the fraction.
+        let whole = since.as_secs().saturating_mul(TICK_HZ);
+        let nanos = u64::from(since.subsec_nanos());
+        let part = if TICK_HZ <= 1_000_000_000 {
+            nanos * TICK_HZ / 1_000_000_000
+        } else {
+            (u128::from(nanos) * u128::from(TICK_HZ) / 1_000_000_000) as u64
+        };
+        Instant::from_ticks(whole.saturating_add(part))
     }
 }
 
