@@ -3,3 +3,8 @@
 //! `tests/benches/`; this library holds what they share.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
