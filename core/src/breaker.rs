@@ -99,6 +99,17 @@ use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
 
 /// The state of a [`CircuitBreaker`].
+///
+/// ```
+/// use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, State};
+/// use fusebox::time::Instant;
+///
+/// let mut b = CircuitBreaker::new(Config::new(), ConsecutiveFailures::new(3)?)?;
+/// assert_eq!(b.state(Instant::from_ticks(0)), State::Closed);
+/// b.isolate();
+/// assert_eq!(b.state(Instant::from_ticks(0)), State::ForcedOpen);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum State {
@@ -116,6 +127,18 @@ pub enum State {
 }
 
 /// A state change, returned by the method that made it.
+///
+/// ```
+/// use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome, State, Transition};
+/// use fusebox::time::Instant;
+///
+/// let mut b = CircuitBreaker::new(Config::new(), ConsecutiveFailures::new(1)?)?;
+/// let now = Instant::from_ticks(0);
+/// let permit = b.try_acquire(now).unwrap();
+/// let change = b.record(permit, Outcome::Failure, now);
+/// assert_eq!(change, Some(Transition { from: State::Closed, to: State::Open }));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transition {
@@ -126,6 +149,20 @@ pub struct Transition {
 }
 
 /// What became of a call made under a [`Permit`].
+///
+/// ```
+/// use fusebox::breaker::Outcome;
+///
+/// /// HTTP status to outcome: a 4xx is the caller's fault, not the server's.
+/// fn judge(status: u16) -> Outcome {
+///     match status {
+///         200..=399 => Outcome::Success,
+///         400..=499 => Outcome::Ignored,
+///         _ => Outcome::Failure,
+///     }
+/// }
+/// assert_eq!(judge(404), Outcome::Ignored);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Outcome {
@@ -146,6 +183,18 @@ pub enum Outcome {
 /// breaker's generation (so an outcome from before a state change is
 /// ignored). Dropping a permit without recording it is safe: in HalfOpen the
 /// probe slot frees itself after the probe timeout.
+///
+/// ```
+/// use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
+/// use fusebox::time::Instant;
+///
+/// let mut b = CircuitBreaker::new(Config::new(), ConsecutiveFailures::new(3)?)?;
+/// let permit = b.try_acquire(Instant::from_ticks(10)).unwrap();
+/// assert_eq!(permit.acquired_at(), Instant::from_ticks(10));
+/// assert_eq!(permit.transition(), None); // it was closed already
+/// b.record(permit, Outcome::Success, Instant::from_ticks(12));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[must_use = "record the call's outcome with `CircuitBreaker::record`"]
@@ -169,6 +218,21 @@ impl Permit {
 }
 
 /// The breaker refused a call.
+///
+/// ```
+/// use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, State};
+/// use fusebox::time::Instant;
+///
+/// let mut b = CircuitBreaker::new(Config::new(), ConsecutiveFailures::new(3)?)?;
+/// b.isolate();
+/// let rejected = b.try_acquire(Instant::from_ticks(0)).unwrap_err();
+/// assert_eq!(rejected.state, State::ForcedOpen);
+/// assert_eq!(
+///     rejected.to_string(),
+///     "circuit breaker is isolated: calls are refused until it is reset"
+/// );
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rejected {
@@ -207,6 +271,20 @@ impl core::error::Error for Rejected {}
 
 /// Counters of what the breaker decided. Each wraps at `u32::MAX` (take
 /// differences with `wrapping_sub`, as with any hardware counter).
+///
+/// ```
+/// use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
+/// use fusebox::time::Instant;
+///
+/// let mut b = CircuitBreaker::new(Config::new(), ConsecutiveFailures::new(3)?)?;
+/// let before = b.metrics();
+/// let p = b.try_acquire(Instant::from_ticks(0)).unwrap();
+/// b.record(p, Outcome::Failure, Instant::from_ticks(1));
+/// let after = b.metrics();
+/// assert_eq!(after.failures.wrapping_sub(before.failures), 1);
+/// assert_eq!(after.admitted, 1);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Metrics {
@@ -233,6 +311,23 @@ pub struct Metrics {
 ///
 /// Setters are `const fn` and do not check; [`CircuitBreaker::new`] checks
 /// the whole configuration and names the first field out of range.
+///
+/// ```
+/// use fusebox::breaker::Config;
+/// use fusebox::time::Duration;
+///
+/// // Open 1 s, then 2 s, 4 s, ... up to 60 s while probes keep failing; two
+/// // probes at a time, three successes to close; calls over 2 s are slow,
+/// // and a window where 80 % of calls are slow trips like one that fails.
+/// let config = Config::new()
+///     .open_duration_growing(Duration::from_secs(1), 2, Duration::from_secs(60))
+///     .half_open_probes(2)
+///     .half_open_successes(3)
+///     .probe_timeout(Duration::from_secs(5))
+///     .slow_calls(Duration::from_secs(2), 80);
+/// assert!(config.validate().is_ok());
+/// assert_eq!(Config::new().half_open_probes(0).validate().unwrap_err().field(), "half_open_probes");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
@@ -439,6 +534,15 @@ pub trait Policy: sealed::Judge {
 
 /// Trip after `threshold` failures in a row (a slow call counts as a
 /// failure when slow-call detection is on). A success resets the run.
+///
+/// ```
+/// use fusebox::breaker::ConsecutiveFailures;
+///
+/// let five_in_a_row = ConsecutiveFailures::new(5)?;
+/// # let _ = five_in_a_row;
+/// assert!(ConsecutiveFailures::new(0).is_err());
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConsecutiveFailures {
@@ -497,6 +601,24 @@ const SLOW: u8 = 2;
 /// slow, once the window holds at least `minimum_calls` calls.
 ///
 /// Memory: one byte per call in the window.
+///
+/// ```
+/// use fusebox::breaker::{CircuitBreaker, Config, CountWindow, Outcome, Policy, State};
+/// use fusebox::time::Instant;
+///
+/// // Half of the last 10 calls, judged from the 4th call on.
+/// let mut b = CircuitBreaker::new(Config::new(), CountWindow::<10>::new(50, 4)?)?;
+/// let t = Instant::from_ticks(0);
+/// for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success] {
+///     let p = b.try_acquire(t).unwrap();
+///     b.record(p, outcome, t);
+/// }
+/// assert_eq!(b.policy().window(t).failures, 1);
+/// let p = b.try_acquire(t).unwrap();
+/// b.record(p, Outcome::Failure, t); // 2 of 4: 50 %
+/// assert_eq!(b.state(t), State::Open);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CountWindow<const N: usize> {
@@ -613,6 +735,20 @@ struct Bucket {
 /// The window is judged when an outcome is recorded: as old calls age out
 /// the failure rate may rise, and the next recorded call (even a success)
 /// then trips the breaker.
+///
+/// ```
+/// use fusebox::breaker::{CircuitBreaker, Config, Outcome, Policy, TimeWindow};
+/// use fusebox::time::{Duration, Instant};
+///
+/// // 30 % of the calls in the last 10 s (ten 1 s buckets), once 20 calls are in.
+/// let policy = TimeWindow::<10>::new(Duration::from_secs(10), 30, 20)?;
+/// let mut b = CircuitBreaker::new(Config::new(), policy)?;
+/// let p = b.try_acquire(Instant::from_secs(1)).unwrap();
+/// b.record(p, Outcome::Failure, Instant::from_secs(1));
+/// assert_eq!(b.policy().window(Instant::from_secs(10)).failures, 1);
+/// assert_eq!(b.policy().window(Instant::from_secs(11)).failures, 0); // aged out
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TimeWindow<const B: usize> {

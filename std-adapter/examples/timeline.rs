@@ -20,7 +20,7 @@ fn dependency(at_ms: u64, dice: u32) -> (Outcome, u64) {
         // Outage: connection refused after a 2 ms timeout.
         2_000..6_000 => return (Outcome::Failure, 2),
         // Recovered but slow: most calls take 300 ms.
-        6_000..9_000 if dice % 4 != 0 => 300,
+        6_000..9_000 if !dice.is_multiple_of(4) => 300,
         _ => 20,
     };
     // 5 % background failures, and a 4xx now and then (says nothing of
@@ -109,7 +109,7 @@ fn main() -> Result<(), fusebox::ConfigError> {
         };
         slot_line.push(mark);
         slot_state = breaker.state(now).max_of(slot_state);
-        if step % 40 == 39 {
+        if (step + 1).is_multiple_of(40) {
             println!(
                 "  {:>2}-{:>2}s  {slot_line}  [{}]",
                 (at_ms - 1_950) / 1000,
