@@ -821,6 +821,35 @@ impl AdaptiveLimit {
     }
 }
 
+// The sizes in the module docs' table, checked when the crate is built for
+// each target (x86_64 and thumbv6m), not only when tests run.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(size_of::<LocalBulkhead>() == 8);
+    assert!(size_of::<Token>() == 0);
+    assert!(size_of::<AimdConfig>() == 32);
+    assert!(size_of::<AdaptiveLimit>() == 48);
+    #[cfg(feature = "sync")]
+    assert!(size_of::<Bulkhead>() == 8);
+    #[cfg(feature = "sync")]
+    assert!(size_of::<Permit<'_>>() == 8);
+    #[cfg(feature = "sync")]
+    assert!(size_of::<Result<Permit<'_>, Rejected>>() == 16);
+};
+#[cfg(all(target_arch = "arm", target_pointer_width = "32"))]
+const _: () = {
+    assert!(size_of::<LocalBulkhead>() == 8);
+    assert!(size_of::<Token>() == 0);
+    assert!(size_of::<AimdConfig>() == 32);
+    assert!(size_of::<AdaptiveLimit>() == 48);
+    #[cfg(feature = "sync")]
+    assert!(size_of::<Bulkhead>() == 8);
+    #[cfg(feature = "sync")]
+    assert!(size_of::<Permit<'_>>() == 4);
+    #[cfg(feature = "sync")]
+    assert!(size_of::<Result<Permit<'_>, Rejected>>() == 8);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -294,11 +294,17 @@ pub fn aimd_unused_limit_does_not_grow() -> Outcome {
     ));
     check_eq!(l.record_in_flight(Call::Success, d(0), 4, t(0)), None);
     check_eq!(l.record_in_flight(Call::Success, d(0), 0, t(0)), None);
-    check_eq!(l.record_in_flight(Call::Success, d(0), 5, t(0)), change(10, 11));
+    check_eq!(
+        l.record_in_flight(Call::Success, d(0), 5, t(0)),
+        change(10, 11)
+    );
     // 2 x 5 = 10 < 11 now.
     check_eq!(l.record_in_flight(Call::Success, d(0), 5, t(0)), None);
     // The guard never holds back a decrease.
-    check_eq!(l.record_in_flight(Call::Dropped, d(0), 0, t(0)), change(11, 9));
+    check_eq!(
+        l.record_in_flight(Call::Dropped, d(0), 0, t(0)),
+        change(11, 9)
+    );
     // u32::MAX in flight does not overflow the guard.
     check_eq!(
         l.record_in_flight(Call::Success, d(0), u32::MAX, t(0)),
@@ -413,7 +419,10 @@ pub fn bad_configs_name_their_field() -> Outcome {
         (c.backoff_percent(0), "backoff_percent"),
         (c.backoff_percent(100), "backoff_percent"),
         (c.latency_target(d(0)), "latency_target"),
-        (c.limits(7, 7).initial(7).decrease_cooldown(d(0)), "accepted"),
+        (
+            c.limits(7, 7).initial(7).decrease_cooldown(d(0)),
+            "accepted",
+        ),
     ];
     for (config, name) in cases {
         check_eq!(field(AdaptiveLimit::new(config)), name);
