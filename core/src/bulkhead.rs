@@ -114,6 +114,10 @@
 //! | [`AdaptiveLimit`] | 48 | 48 |
 //! | [`AimdConfig`] | 32 | 32 |
 
+// Without `sync` the shared types do not exist; their links in these docs
+// stay plain text then.
+#![cfg_attr(not(feature = "sync"), allow(rustdoc::broken_intra_doc_links))]
+
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
 

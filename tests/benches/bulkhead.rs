@@ -55,7 +55,7 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             // 9 successes under the target, 1 drop: the limit moves each time.
-            let outcome = if i % 10 == 0 {
+            let outcome = if i.is_multiple_of(10) {
                 Outcome::Dropped
             } else {
                 Outcome::Success

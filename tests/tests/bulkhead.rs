@@ -395,7 +395,7 @@ fn set_limit_under_contention_keeps_both_halves() {
         std::thread::spawn(move || {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let limit = if n % 2 == 0 { 4 } else { 2 };
+                let limit = if n.is_multiple_of(2) { 4 } else { 2 };
                 let old = b.set_limit(limit).unwrap();
                 assert!(old == 2 || old == 4, "limit half corrupted: {old}");
                 n += 1;
