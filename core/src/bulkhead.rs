@@ -6,9 +6,10 @@
 //! is refused at once (load shedding) instead of queueing behind the others.
 //!
 //! - [`Bulkhead`] (feature `sync`): the shared `&self` variant on
-//!   `portable-atomic`, lock-free where the CPU has compare-and-swap. Its
-//!   [`Permit`] frees the slot when dropped; [`OwnedPermit`] does the same
-//!   for a bulkhead held through an `Arc` (or any `Deref`).
+//!   `portable-atomic`, lock-free where the CPU has a 64-bit
+//!   compare-and-swap. Its [`Permit`] frees the slot when dropped;
+//!   [`OwnedPermit`] does the same for a bulkhead held through an `Arc` (or
+//!   any `Deref`).
 //! - [`LocalBulkhead`]: the `&mut` counterpart for firmware that does not
 //!   enable `sync`: a counter whose [`Token`] must be handed back with
 //!   [`LocalBulkhead::release`] (it cannot free itself on drop, having no
@@ -298,9 +299,12 @@ mod shared {
     /// changed at runtime ([`Bulkhead::set_limit`]), e.g. by an
     /// [`AdaptiveLimit`](super::AdaptiveLimit).
     ///
-    /// Lock-free where the CPU has a 64-bit compare-and-swap; on thumbv6m
-    /// (the RP2040) the binary enables `portable-atomic/critical-section`.
-    /// Being `const fn`-constructible, it can live in a `static`.
+    /// One `portable_atomic::AtomicU64`: lock-free where the CPU has a
+    /// 64-bit compare-and-swap (x86_64, aarch64, riscv64); on 32-bit CPUs
+    /// with only a 32-bit one (Cortex-M3/M4) portable-atomic's `fallback`
+    /// feature (on by default) serves it with a lock; on thumbv6m (the RP2040) the binary
+    /// enables `portable-atomic/critical-section`. Being `const
+    /// fn`-constructible, it can live in a `static`.
     ///
     /// ```
     /// use fusebox::bulkhead::Bulkhead;
