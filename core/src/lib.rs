@@ -12,6 +12,7 @@
 //! | module | what it decides |
 //! |---|---|
 //! | [`breaker`] | whether to call a dependency at all (circuit breaker) |
+//! | [`bulkhead`] | how many calls may be in flight at once, and a limit (AIMD) that finds its own level |
 //! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
 //! | [`time`] | the time types ([`time::Instant`], [`time::Duration`]) and the [`time::Clock`] trait |
 //!
@@ -51,6 +52,7 @@
 )]
 
 pub mod breaker;
+pub mod bulkhead;
 mod error;
 pub mod hash;
 pub mod time;

@@ -15,6 +15,7 @@
 #[macro_use]
 mod check;
 pub mod breaker;
+pub mod bulkhead;
 
 pub use check::Failure;
 
@@ -37,7 +38,7 @@ impl core::fmt::Debug for Scenario {
 }
 
 /// Every scenario group, for a runner that runs them all.
-pub const GROUPS: &[&[Scenario]] = &[breaker::SCENARIOS];
+pub const GROUPS: &[&[Scenario]] = &[breaker::SCENARIOS, bulkhead::SCENARIOS];
 
 /// Run every scenario of every group; call `report` with each name and
 /// result. Returns the number that failed.
