@@ -30,7 +30,9 @@ if [[ -z "$size_tool" ]]; then
 fi
 
 cd "$here"
-cargo build --release --locked --bins
+# Not --locked: a dependency added to fusebox (or its scenarios) adds entries
+# to this workspace's own Cargo.lock, which is then to be committed.
+cargo build --release --bins
 
 bins=(breaker size_probe size_baseline)
 declare -A text rodata data bss uninit

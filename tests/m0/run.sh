@@ -23,7 +23,9 @@ if ! command -v qemu-system-arm >/dev/null; then
 fi
 
 cd "$here"
-cargo build --release --locked
+# Not --locked: a dependency added to fusebox (or its scenarios) adds entries
+# to this workspace's own Cargo.lock, which is then to be committed.
+cargo build --release
 elf="$target_dir/thumbv6m-none-eabi/release/fusebox-m0"
 
 log="$(mktemp)"
