@@ -38,6 +38,8 @@ set -e
 
 if [[ $status -eq 124 ]]; then
     echo "m0: timed out after 60 s (a scenario loops, or a fault handler was bypassed)" >&2
+elif [[ $status -gt 128 ]]; then
+    echo "m0: QEMU died with signal $((status - 128)) (a CPU lockup: a fault in the fault handler, or a stack overflow past the RAM)" >&2
 elif [[ $status -eq 0 ]] && ! grep -Eq '^m0: [1-9][0-9]* passed, 0 failed' "$log"; then
     echo "m0: QEMU exited 0 without the closing 'm0: N passed, 0 failed' line" >&2
     status=1

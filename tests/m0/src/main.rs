@@ -2,7 +2,8 @@
 //!
 //! Runs every scenario of every group in `fusebox_scenarios::GROUPS` (the
 //! same functions the host tests run: shared, not copied), then checks the
-//! documented thumbv6m `size_of` of every state type. Prints one line per
+//! documented thumbv6m `size_of` of every state type and the stack's
+//! high-water mark. Prints one line per
 //! check over semihosting, closes with `m0: N passed, M failed`, and exits
 //! QEMU with success only if nothing failed.
 //!
@@ -23,11 +24,13 @@ use cortex_m_semihosting::{debug, hio, hprintln};
 use cortex_m as _;
 
 mod sizes;
+mod stack;
 
 #[entry]
 fn main() -> ! {
     let mut passed: usize = 0;
     let mut failed: usize = 0;
+    stack::paint();
 
     fusebox_scenarios::run_all(|scenario, outcome| match outcome {
         Ok(()) => {
@@ -53,6 +56,18 @@ fn main() -> ! {
                 check.documented
             );
         }
+    }
+
+    let (used, size) = stack::high_water();
+    if used < size {
+        passed += 1;
+        hprintln!("ok   stack: {} of {} bytes used", used, size);
+    } else {
+        failed += 1;
+        hprintln!(
+            "FAIL stack: all {} bytes used (overflow into the statics?)",
+            size
+        );
     }
 
     hprintln!("m0: {} passed, {} failed", passed, failed);
