@@ -10,6 +10,8 @@
 # Not counted: .vector_table (192 B) and .boot2 (256 B), fixed, and the
 # .data initialisers that are also stored in flash.
 #
+# Fails if fusebox's flash cost exceeds FUSEBOX_FLASH_BUDGET (default 8192).
+#
 # Needs `rustup target add thumbv6m-none-eabi` and `size` (binutils) or
 # `llvm-size`. Honours CARGO_TARGET_DIR; by default builds in
 # examples-rp2040/target.
@@ -67,3 +69,12 @@ row "fusebox (probe - baseline)" \
     $(( data[$p] - data[$b] )) $(( bss[$p] - bss[$b] )) \
     $(( data[$p] + bss[$p] - data[$b] - bss[$b] )) $(( uninit[$p] - uninit[$b] ))
 echo "(flash = .text + .rodata; static RAM = .data + .bss; size tool: $size_tool)"
+
+# Issue 6's target: fusebox's primitives together under 8 KiB of flash.
+budget="${FUSEBOX_FLASH_BUDGET:-8192}"
+cost=$(( text[$p] + rodata[$p] - text[$b] - rodata[$b] ))
+if (( cost > budget )); then
+    echo "size-report: fusebox costs $cost B of flash, over the $budget B budget (FUSEBOX_FLASH_BUDGET)" >&2
+    exit 1
+fi
+echo "fusebox: $cost B of flash, within the $budget B budget"
