@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Build every RP2040 binary in release (thumbv6m-none-eabi, lto = "fat",
+# opt-level = "s") and print its flash and static RAM, then what fusebox
+# itself costs: size_probe minus size_baseline, two binaries that differ
+# only in the fusebox calls.
+#
+#   flash      = .text + .rodata          (code and constants)
+#   static RAM = .data + .bss             (initialised and zeroed statics)
+#   .uninit    = statics never initialised (defmt-rtt's 1 KiB buffer); RAM too
+# Not counted: .vector_table (192 B) and .boot2 (256 B), fixed, and the
+# .data initialisers that are also stored in flash.
+#
+# Fails if fusebox's flash cost exceeds FUSEBOX_FLASH_BUDGET (default 8192).
+#
+# Needs `rustup target add thumbv6m-none-eabi` and `size` (binutils) or
+# `llvm-size`. Honours CARGO_TARGET_DIR; by default builds in
+# examples-rp2040/target.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
+    target_dir="$(mkdir -p "$CARGO_TARGET_DIR" && cd "$CARGO_TARGET_DIR" && pwd)"
+else
+    target_dir="$here/target"
+fi
+export CARGO_TARGET_DIR="$target_dir"
+
+size_tool="${SIZE:-$(command -v size || command -v llvm-size || true)}"
+if [[ -z "$size_tool" ]]; then
+    echo "size-report: neither size (binutils) nor llvm-size found" >&2
+    exit 2
+fi
+
+cd "$here"
+# Not --locked: a dependency added to fusebox (or its scenarios) adds entries
+# to this workspace's own Cargo.lock, which is then to be committed.
+cargo build --release --bins
+
+bins=(breaker size_probe size_baseline)
+declare -A text rodata data bss uninit
+
+for bin in "${bins[@]}"; do
+    elf="$target_dir/thumbv6m-none-eabi/release/$bin"
+    # `size -A`: one "section size address" line per section.
+    read -r t r d b u < <("$size_tool" -A "$elf" | awk '
+        $1 == ".text"   { t = $2 } $1 == ".rodata" { r = $2 }
+        $1 == ".data"   { d = $2 } $1 == ".bss"    { b = $2 }
+        $1 == ".uninit" { u = $2 }
+        END { print t + 0, r + 0, d + 0, b + 0, u + 0 }')
+    if [[ "$t" -eq 0 ]]; then
+        echo "size-report: no .text in $elf" >&2
+        exit 1
+    fi
+    text[$bin]=$t rodata[$bin]=$r data[$bin]=$d bss[$bin]=$b uninit[$bin]=$u
+done
+
+row() { printf '%-26s %7s %7s %7s %7s %7s %11s %8s\n' "$@"; }
+echo
+echo "RP2040 release sizes in bytes (thumbv6m-none-eabi, lto=fat, opt-level=s, codegen-units=1)"
+row binary .text .rodata flash .data .bss "static RAM" .uninit
+for bin in "${bins[@]}"; do
+    row "$bin" "${text[$bin]}" "${rodata[$bin]}" $(( text[$bin] + rodata[$bin] )) \
+        "${data[$bin]}" "${bss[$bin]}" $(( data[$bin] + bss[$bin] )) "${uninit[$bin]}"
+done
+p=size_probe b=size_baseline
+row "fusebox (probe - baseline)" \
+    $(( text[$p] - text[$b] )) $(( rodata[$p] - rodata[$b] )) \
+    $(( text[$p] + rodata[$p] - text[$b] - rodata[$b] )) \
+    $(( data[$p] - data[$b] )) $(( bss[$p] - bss[$b] )) \
+    $(( data[$p] + bss[$p] - data[$b] - bss[$b] )) $(( uninit[$p] - uninit[$b] ))
+echo "(flash = .text + .rodata; static RAM = .data + .bss; size tool: $size_tool)"
+
+# Issue 6's target: fusebox's primitives together under 8 KiB of flash.
+budget="${FUSEBOX_FLASH_BUDGET:-8192}"
+cost=$(( text[$p] + rodata[$p] - text[$b] - rodata[$b] ))
+if (( cost > budget )); then
+    echo "size-report: fusebox costs $cost B of flash, over the $budget B budget (FUSEBOX_FLASH_BUDGET)" >&2
+    exit 1
+fi
+echo "fusebox: $cost B of flash, within the $budget B budget"
