@@ -91,9 +91,9 @@
 //! | [`Config`] | 48 |
 //! | [`Permit`] | 16 |
 //!
-//! In general `CircuitBreaker<CountWindow<N>>` is `101 + (21 + N rounded up to
-//! a multiple of 4)` rounded up to a multiple of 8, and
-//! `CircuitBreaker<TimeWindow<B>>` is `128 + 24 x B`.
+//! In general `CircuitBreaker<CountWindow<N>>` is `112 + (N + 13 rounded up
+//! to a multiple of 8)` and `CircuitBreaker<TimeWindow<B>>` is
+//! `128 + 24 x B`.
 
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
