@@ -104,7 +104,7 @@
 //! | type | x86_64 | thumbv6m |
 //! |---|---|---|
 //! | [`Config`] | 56 | 56 |
-//! | [`Backoff`] | 104 | 104 |
+//! | [`Backoff`] | 96 | 96 |
 
 use crate::ConfigError;
 use crate::rng::Rng;
@@ -259,7 +259,7 @@ impl Config {
     }
 
     /// Stop when the next delay would take the sum of the delays given past
-    /// `budget` (default: no budget).
+    /// `budget` (default `Duration::MAX`: no budget).
     pub const fn total_delay_budget(mut self, budget: Duration) -> Self {
         self.budget = budget.as_ticks();
         self
@@ -338,7 +338,7 @@ impl Config {
 
 /// A backoff schedule in progress. See the [module docs](self).
 ///
-/// Cheap to [`Clone`] (a plain copy of ~100 bytes): keep a fresh one in a
+/// Cheap to [`Clone`] (a plain copy of 96 bytes): keep a fresh one in a
 /// `const` or `static` and clone it per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -353,7 +353,18 @@ pub struct Backoff {
     total: u64,
     // The delays given.
     retries: u32,
-    stopped: Option<Stop>,
+    // Why it stopped (a `Stop` as one byte, to keep the schedule small;
+    // the hint of `HintTooLong` is kept in `prev`, unused once stopped).
+    stopped: Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Stopped {
+    Running,
+    Attempts,
+    Budget,
+    Hint,
 }
 
 impl Backoff {
@@ -371,7 +382,7 @@ impl Backoff {
             prev: config.initial,
             total: 0,
             retries: 0,
-            stopped: None,
+            stopped: Stopped::Running,
         })
     }
 
@@ -386,12 +397,19 @@ impl Backoff {
     /// there is none.
     #[inline]
     pub fn try_next(&mut self, hint: Option<Duration>) -> Result<Duration, Stop> {
-        if let Some(stop) = self.stopped {
+        if let Some(stop) = self.stopped() {
             return Err(stop);
         }
         let decided = self.decide(hint);
         if let Err(stop) = decided {
-            self.stopped = Some(stop);
+            self.stopped = match stop {
+                Stop::Attempts => Stopped::Attempts,
+                Stop::Budget => Stopped::Budget,
+                Stop::HintTooLong(h) => {
+                    self.prev = h.as_ticks();
+                    Stopped::Hint
+                }
+            };
         }
         decided
     }
@@ -402,7 +420,12 @@ impl Backoff {
         if self.retries >= c.max_attempts.saturating_sub(1) {
             return Err(Stop::Attempts);
         }
-        let left = c.budget.saturating_sub(self.total);
+        // `u64::MAX` is "no budget": the saturated total must not use it up.
+        let left = if c.budget == u64::MAX {
+            u64::MAX
+        } else {
+            c.budget.saturating_sub(self.total)
+        };
         let hint = match hint {
             Some(h) if h.as_ticks() > c.max_hint || h.as_ticks() > left => {
                 return Err(Stop::HintTooLong(h));
@@ -468,7 +491,7 @@ impl Backoff {
         self.prev = self.config.initial;
         self.total = 0;
         self.retries = 0;
-        self.stopped = None;
+        self.stopped = Stopped::Running;
     }
 
     /// Delays given so far (retries scheduled).
@@ -483,7 +506,12 @@ impl Backoff {
 
     /// Why the schedule stopped, once it has.
     pub const fn stopped(&self) -> Option<Stop> {
-        self.stopped
+        match self.stopped {
+            Stopped::Running => None,
+            Stopped::Attempts => Some(Stop::Attempts),
+            Stopped::Budget => Some(Stop::Budget),
+            Stopped::Hint => Some(Stop::HintTooLong(Duration::from_ticks(self.prev))),
+        }
     }
 
     /// The configuration.

@@ -14,7 +14,11 @@
 
 #[macro_use]
 mod check;
+pub mod backoff;
 pub mod breaker;
+pub mod budget;
+#[cfg(feature = "async")]
+pub mod retry;
 
 pub use check::Failure;
 
@@ -37,7 +41,13 @@ impl core::fmt::Debug for Scenario {
 }
 
 /// Every scenario group, for a runner that runs them all.
-pub const GROUPS: &[&[Scenario]] = &[breaker::SCENARIOS];
+pub const GROUPS: &[&[Scenario]] = &[
+    breaker::SCENARIOS,
+    backoff::SCENARIOS,
+    budget::SCENARIOS,
+    #[cfg(feature = "async")]
+    retry::SCENARIOS,
+];
 
 /// Run every scenario of every group; call `report` with each name and
 /// result. Returns the number that failed.
