@@ -79,7 +79,8 @@
 //!   probe timeout; a withdrawal made before a sleep that is dropped is
 //!   simply a retry not made (the budget errs on the side of fewer retries).
 //! - Delays are converted to microseconds rounding up (a retry never comes
-//!   early) and slept in chunks of at most `u32::MAX` microseconds.
+//!   early) and slept in chunks of at most `u32::MAX` microseconds; a zero
+//!   delay is still one `delay_us(0)`, so the loop yields between attempts.
 
 use core::future::{Future, poll_fn};
 use core::pin::pin;
@@ -418,10 +419,15 @@ async fn sleep<D: DelayNs>(delay: &mut D, d: Duration) {
         .saturating_mul(1_000_000)
         .div_ceil(tick_hz.max(1));
     let mut left = u64::try_from(micros).unwrap_or(u64::MAX);
-    while left > 0 {
+    // At least one call, even for a zero delay: a retry loop always yields
+    // to the executor between attempts.
+    loop {
         let chunk = u32::try_from(left).unwrap_or(u32::MAX);
         delay.delay_us(chunk).await;
         left = left.saturating_sub(u64::from(chunk));
+        if left == 0 {
+            break;
+        }
     }
 }
 
