@@ -2,7 +2,9 @@
 //!
 //! The std shell around fusebox's sans-IO core. This release carries the
 //! clocks: [`StdClock`], a monotonic clock in fusebox's time types, and
-//! [`ManualClock`], a clock that tests move by hand.
+//! [`ManualClock`], a clock that tests move by hand; and [`TokioDelay`],
+//! tokio's timer as the `DelayNs` that fusebox's async retry runner sleeps
+//! with.
 //!
 //! ```
 //! use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
@@ -19,5 +21,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod delay;
 
 pub use clock::{ManualClock, StdClock, TICK_HZ, to_std};
+pub use delay::TokioDelay;
