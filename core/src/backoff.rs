@@ -287,7 +287,10 @@ impl Config {
         }
         if matches!(self.growth, Growth::Exponential) {
             if self.den == 0 {
-                return Err(ConfigError::new("factor", "have a denominator of at least 1"));
+                return Err(ConfigError::new(
+                    "factor",
+                    "have a denominator of at least 1",
+                ));
             }
             if self.num < self.den {
                 return Err(ConfigError::new(
@@ -538,13 +541,8 @@ mod tests {
 
     #[test]
     fn ratio_growth_rounds_up_from_one_tick() {
-        let c = Config::exponential_ratio(
-            Duration::from_ticks(1),
-            3,
-            2,
-            Duration::from_ticks(100),
-        )
-        .max_attempts(u32::MAX);
+        let c = Config::exponential_ratio(Duration::from_ticks(1), 3, 2, Duration::from_ticks(100))
+            .max_attempts(u32::MAX);
         let got: [u64; 8] = {
             let mut b = Backoff::new(c, 0).unwrap();
             core::array::from_fn(|_| b.next().unwrap().as_ticks())

@@ -67,7 +67,7 @@
 //! - Attempts count the operation's calls; a call refused by the breaker is
 //!   not an attempt, but does take a delay from the schedule.
 //! - A permanent error says nothing of the dependency's health: the breaker
-//!   records it as [`Outcome::Ignored`](crate::breaker::Outcome::Ignored).
+//!   records it as [`Outcome::Ignored`].
 //! - The per-attempt timeout and the deadline need nothing but the same
 //!   `DelayNs`: the attempt is raced against a delay of
 //!   `min(timeout, time left before the deadline)`.

@@ -62,7 +62,8 @@ mod tests {
     #[tokio::test]
     async fn real_retry_sleeps_the_schedule_on_tokio() {
         let schedule = Backoff::new(
-            Config::exponential(Duration::from_millis(5), 2, Duration::from_millis(40)).max_attempts(5),
+            Config::exponential(Duration::from_millis(5), 2, Duration::from_millis(40))
+                .max_attempts(5),
             1,
         )
         .unwrap();
@@ -76,7 +77,11 @@ mod tests {
                 calls.fetch_add(1, Ordering::Relaxed);
                 async move {
                     tokio::task::yield_now().await;
-                    if attempt <= 3 { Err("503") } else { Ok(attempt) }
+                    if attempt <= 3 {
+                        Err("503")
+                    } else {
+                        Ok(attempt)
+                    }
                 }
             },
             |_| Verdict::Retry,
@@ -92,9 +97,14 @@ mod tests {
     #[tokio::test]
     async fn timeout_breaker_and_budget_over_tokio() {
         let mut breaker =
-            CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(3).unwrap()).unwrap();
+            CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(3).unwrap())
+                .unwrap();
         let mut budget = RetryBudget::<10>::new(20, 1, Duration::from_secs(2)).unwrap();
-        let schedule = Backoff::new(Config::constant(Duration::from_millis(1)).max_attempts(10), 1).unwrap();
+        let schedule = Backoff::new(
+            Config::constant(Duration::from_millis(1)).max_attempts(10),
+            1,
+        )
+        .unwrap();
         let start = std::time::Instant::now();
         let got: Result<(), _> = Retry::new(schedule)
             .breaker(&mut breaker)

@@ -115,7 +115,9 @@ fn build(c: &mut Criterion) {
     g.bench_function("backon 1.6 build", |b| {
         b.iter(|| black_box(black_box(builder).build()))
     });
-    g.bench_function("backoff 0.4 build", |b| b.iter(|| black_box(backoff_crate())));
+    g.bench_function("backoff 0.4 build", |b| {
+        b.iter(|| black_box(backoff_crate()))
+    });
     g.finish();
 }
 

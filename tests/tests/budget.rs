@@ -152,7 +152,10 @@ fn finagle_defaults() {
     let b = RetryBudget::default();
     // 10 retries per second for 10 s.
     assert_eq!(b.available(Instant::from_ticks(0)), 100);
-    assert_eq!(b.slice_duration(), Duration::from_ticks(10 * SECOND / 9 + 1));
+    assert_eq!(
+        b.slice_duration(),
+        Duration::from_ticks(10 * SECOND / 9 + 1)
+    );
 }
 
 #[cfg(target_pointer_width = "64")]

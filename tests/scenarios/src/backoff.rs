@@ -26,7 +26,10 @@ pub const SCENARIOS: &[Scenario] = &[
         "backoff::total_delay_budget_stops_before_passing_it",
         total_delay_budget_stops_before_passing_it,
     ),
-    s("backoff::hint_raises_delay_above_cap", hint_raises_delay_above_cap),
+    s(
+        "backoff::hint_raises_delay_above_cap",
+        hint_raises_delay_above_cap,
+    ),
     s(
         "backoff::hint_past_max_hint_or_budget_stops_with_the_hint",
         hint_past_max_hint_or_budget_stops_with_the_hint,
@@ -294,7 +297,10 @@ pub fn bad_configs_name_their_field() -> Outcome {
     check_eq!(field(Config::exponential(d(1), 0, d(9))), "factor");
     check_eq!(field(Config::exponential_ratio(d(1), 2, 3, d(9))), "factor");
     check_eq!(field(Config::exponential_ratio(d(1), 2, 0, d(9))), "factor");
-    check_eq!(field(Config::constant(d(1)).max_attempts(0)), "max_attempts");
+    check_eq!(
+        field(Config::constant(d(1)).max_attempts(0)),
+        "max_attempts"
+    );
     check_eq!(field(Config::constant(d(0))), "accepted");
     check_eq!(field(Config::exponential(d(1), 1, d(1))), "accepted");
     Ok(())

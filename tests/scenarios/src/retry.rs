@@ -149,7 +149,11 @@ pub fn sleeps_the_exact_schedule_until_success() -> Outcome {
         &time,
         |attempt| {
             calls.set(calls.get() + 1);
-            let out = if attempt < 4 { Err(Err::Flaky) } else { Ok(attempt) };
+            let out = if attempt < 4 {
+                Err(Err::Flaky)
+            } else {
+                Ok(attempt)
+            };
             async move { out }
         },
         classify,
@@ -290,11 +294,12 @@ pub fn no_budget_no_retry() -> Outcome {
     let mut budget = take!(RetryBudget::<10>::new(50, 0, d(1_000_000)));
     budget.deposit(time.now());
     budget.deposit(time.now());
-    let r: Result<(), _> = block_on(
-        Retry::new(take!(schedule(exp())))
-            .budget(&mut budget)
-            .run(&mut delay, &time, |_| async { Err(Err::Flaky) }, classify),
-    );
+    let r: Result<(), _> = block_on(Retry::new(take!(schedule(exp()))).budget(&mut budget).run(
+        &mut delay,
+        &time,
+        |_| async { Err(Err::Flaky) },
+        classify,
+    ));
     check_eq!(
         r,
         Err(RetryError {
@@ -305,11 +310,12 @@ pub fn no_budget_no_retry() -> Outcome {
     );
     check_eq!(delay.slept(), &[100][..]);
     // A success deposits.
-    let r = block_on(
-        Retry::new(take!(schedule(exp())))
-            .budget(&mut budget)
-            .run(&mut delay, &time, |_| async { Ok::<_, Err>(1) }, classify),
-    );
+    let r = block_on(Retry::new(take!(schedule(exp()))).budget(&mut budget).run(
+        &mut delay,
+        &time,
+        |_| async { Ok::<_, Err>(1) },
+        classify,
+    ));
     check_eq!(r, Ok(1));
     budget.deposit(time.now());
     check_eq!(budget.available(time.now()), 1);
@@ -357,19 +363,15 @@ pub fn attempt_timeout_races_the_same_delay() -> Outcome {
 pub fn deadline_stops_before_sleeping_past_it() -> Outcome {
     let time = Time(Cell::new(0));
     let mut delay = FakeDelay::new(&time);
-    let r: Result<(), _> = block_on(
-        Retry::new(take!(schedule(exp())))
-            .deadline(d(350))
-            .run(
-                &mut delay,
-                &time,
-                |_| {
-                    time.advance(10);
-                    async { Err(Err::Flaky) }
-                },
-                classify,
-            ),
-    );
+    let r: Result<(), _> = block_on(Retry::new(take!(schedule(exp()))).deadline(d(350)).run(
+        &mut delay,
+        &time,
+        |_| {
+            time.advance(10);
+            async { Err(Err::Flaky) }
+        },
+        classify,
+    ));
     // Calls at 0, 110, 320 take 10 each; 330 + 400 passes 350.
     check_eq!(
         r,
@@ -418,7 +420,10 @@ pub fn dropped_future_leaks_no_breaker_probe() -> Outcome {
     // After the probe timeout the lost probe is written off.
     time.advance(500);
     let probe = take!(b.try_acquire(time.now()));
-    check!(b.record(probe, breaker::Outcome::Success, time.now()).is_some());
+    check!(
+        b.record(probe, breaker::Outcome::Success, time.now())
+            .is_some()
+    );
     check_eq!(b.state(time.now()), State::Closed);
     Ok(())
 }
