@@ -374,6 +374,7 @@ impl Backoff {
     /// A schedule at retry 0, its jitter drawn from a generator seeded with
     /// `seed` (ignored by [`Jitter::None`]). Fails if a field of `config` is
     /// out of range.
+    #[inline]
     pub const fn new(config: Config, seed: u64) -> Result<Self, ConfigError> {
         if let Err(e) = config.validate() {
             return Err(e);
@@ -400,28 +401,9 @@ impl Backoff {
     /// there is none.
     #[inline]
     pub fn try_next(&mut self, hint: Option<Duration>) -> Result<Duration, Stop> {
-        if let Some(stop) = self.stopped() {
-            return Err(stop);
-        }
-        let decided = self.decide(hint);
-        if let Err(stop) = decided {
-            self.stopped = match stop {
-                Stop::Attempts => Stopped::Attempts,
-                Stop::Budget => Stopped::Budget,
-                Stop::HintTooLong(h) => {
-                    self.prev = h.as_ticks();
-                    Stopped::Hint
-                }
-            };
-        }
-        decided
-    }
-
-    #[inline]
-    fn decide(&mut self, hint: Option<Duration>) -> Result<Duration, Stop> {
         let c = &self.config;
-        if self.retries >= c.max_attempts.saturating_sub(1) {
-            return Err(Stop::Attempts);
+        if self.stopped != Stopped::Running || self.retries >= c.max_attempts.saturating_sub(1) {
+            return Err(self.stop(Stop::Attempts));
         }
         // `u64::MAX` is "no budget": the saturated total must not use it up.
         let left = if c.budget == u64::MAX {
@@ -429,23 +411,40 @@ impl Backoff {
         } else {
             c.budget.saturating_sub(self.total)
         };
-        let hint = match hint {
+        let floor = match hint {
+            None => 0,
             Some(h) if h.as_ticks() > c.max_hint || h.as_ticks() > left => {
-                return Err(Stop::HintTooLong(h));
+                return Err(self.stop(Stop::HintTooLong(h)));
             }
             Some(h) => h.as_ticks(),
-            None => 0,
         };
         let drawn = self.draw();
-        let delay = if hint > drawn { hint } else { drawn };
+        let delay = if floor > drawn { floor } else { drawn };
         if delay > left {
-            return Err(Stop::Budget);
+            return Err(self.stop(Stop::Budget));
         }
         self.total = self.total.saturating_add(delay);
         self.retries = self.retries.saturating_add(1);
         self.prev = drawn;
         self.grow();
         Ok(Duration::from_ticks(delay))
+    }
+
+    /// Stop for `why`, unless already stopped; the reason that holds.
+    #[cold]
+    fn stop(&mut self, why: Stop) -> Stop {
+        if let Some(stopped) = self.stopped() {
+            return stopped;
+        }
+        self.stopped = match why {
+            Stop::Attempts => Stopped::Attempts,
+            Stop::Budget => Stopped::Budget,
+            Stop::HintTooLong(h) => {
+                self.prev = h.as_ticks();
+                Stopped::Hint
+            }
+        };
+        why
     }
 
     /// The jittered value for the current retry.
@@ -472,6 +471,9 @@ impl Backoff {
     #[inline]
     fn grow(&mut self) {
         let c = &self.config;
+        if self.next >= c.cap {
+            return;
+        }
         let grown = match c.growth {
             Growth::Constant => return,
             Growth::Linear => self.next.saturating_add(c.step),

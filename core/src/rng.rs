@@ -1,9 +1,10 @@
 //! A small seedable pseudo-random generator, for jitter.
 //!
-//! [`Rng`] is SplitMix64 (Steele, Lea and Flood, 2014): 8 bytes of state,
-//! one wrapping add and three xor-shift-multiply steps per number, integer
-//! only, and the same sequence for the same seed on every platform (x86_64,
-//! the RP2040's Cortex-M0+, under Miri). It is **not** cryptographic: it
+//! [`Rng`] is wyrand (Wang Yi's generator, the one `fastrand` uses): 8 bytes
+//! of state, one wrapping add and one 64 x 64 -> 128-bit multiply per
+//! number, integer only, and the same sequence for the same seed on every
+//! platform (x86_64, the RP2040's Cortex-M0+, under Miri). The seed goes
+//! through SplitMix64's finalizer first. It is **not** cryptographic: it
 //! spreads retries, it does not make secrets.
 //!
 //! ```
@@ -12,7 +13,7 @@
 //! let mut a = Rng::new(42);
 //! let mut b = Rng::new(42);
 //! assert_eq!(a.next_u64(), b.next_u64()); // same seed, same sequence
-//! assert_eq!(Rng::new(1).next_u64(), 0xbfef_8030_ddc2_d772); // on every target
+//! assert_eq!(Rng::new(1).next_u64(), 0xed10_adca_e72a_4875); // on every target
 //! let x = a.below(10);
 //! assert!(x < 10);
 //! ```
@@ -32,9 +33,15 @@
 //!   process or per client.
 //! - **Tests**: a fixed seed, so the schedule is the same on every run.
 //!
-//! [`Rng::new`] runs the seed through one SplitMix64 step first, so seeds
-//! that differ in one bit (device ids 1, 2, 3...) still give unrelated
-//! sequences.
+//! Seed every *schedule* differently too: clones of one schedule replay the
+//! same jitter, so the concurrent requests of one device would retry
+//! together. Build each request's schedule with
+//! `Backoff::new(CONFIG, device_seed.wrapping_add(request_counter))` (with a
+//! `const` config this costs a few nanoseconds).
+//!
+//! [`Rng::new`] runs the seed through SplitMix64's finalizer first, so
+//! seeds that differ in one bit (device ids 1, 2, 3..., or a request
+//! counter added to a device seed) still give unrelated sequences.
 //!
 //! # Size
 //!
@@ -42,9 +49,10 @@
 //! |---|---|---|
 //! | [`Rng`] | 8 | 8 |
 
-const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+const WY0: u64 = 0xa076_1d64_78bd_642f;
+const WY1: u64 = 0xe703_7ed1_a0b4_28db;
 
-/// SplitMix64: a seedable, platform-independent pseudo-random generator.
+/// wyrand: a seedable, platform-independent pseudo-random generator.
 /// See the [module docs](self) for how to seed it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -62,8 +70,9 @@ impl Rng {
     /// The next 64 random bits.
     #[inline]
     pub const fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(GOLDEN);
-        mix(self.state)
+        self.state = self.state.wrapping_add(WY0);
+        let t = (self.state as u128).wrapping_mul((self.state ^ WY1) as u128);
+        ((t >> 64) as u64) ^ (t as u64)
     }
 
     /// A number in `0..n`, or 0 when `n` is 0.

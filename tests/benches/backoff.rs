@@ -108,8 +108,21 @@ fn first_eight(c: &mut Criterion) {
 fn build(c: &mut Criterion) {
     use backon::BackoffBuilder as _;
     let mut g = c.benchmark_group("backoff/build");
-    g.bench_function("fusebox Backoff::new", |b| {
-        b.iter(|| black_box(Backoff::new(black_box(fusebox_config()), black_box(7))))
+    // The usual way: a `const` config (checked when the constant is built),
+    // a fresh seed per request.
+    const CONFIG: Config =
+        Config::exponential(Duration::from_millis(100), 2, Duration::from_secs(60))
+            .jitter(Jitter::Full);
+    let mut seed = 0u64;
+    g.bench_function("fusebox Backoff::new(const config, seed)", |b| {
+        b.iter(|| {
+            seed = seed.wrapping_add(1);
+            black_box(Backoff::new(CONFIG, black_box(seed)))
+        })
+    });
+    let config = fusebox_config();
+    g.bench_function("fusebox Backoff::new(runtime config, seed)", |b| {
+        b.iter(|| black_box(Backoff::new(black_box(config), black_box(7))))
     });
     let builder = backon_builder();
     g.bench_function("backon 1.6 build", |b| {

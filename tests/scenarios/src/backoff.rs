@@ -209,24 +209,24 @@ pub fn decorrelated_spreads_near_the_cap() -> Outcome {
 }
 
 /// The PRNG and the jittered schedules give fixed values for fixed seeds
-/// (computed independently, from the SplitMix64 paper's definition)
+/// (computed independently, by a Python model of wyrand and the schedules)
 pub fn same_seed_same_schedule_on_every_platform() -> Outcome {
-    check_eq!(Rng::new(1).next_u64(), 0xbfef_8030_ddc2_d772);
+    check_eq!(Rng::new(1).next_u64(), 0xed10_adca_e72a_4875);
     let c = Config::exponential(d(100), 2, d(10_000)).max_attempts(9);
     let mut full = take!(Backoff::new(c.jitter(Jitter::Full), 42));
     check_eq!(
         take_n::<8>(&mut full),
-        [60, 32, 66, 38, 1570, 752, 1788, 1529]
+        [13, 147, 139, 440, 989, 1980, 180, 16]
     );
     let mut equal = take!(Backoff::new(c.jitter(Jitter::Equal), 42));
     check_eq!(
         take_n::<8>(&mut equal),
-        [80, 116, 233, 419, 1585, 1976, 4094, 5764]
+        [56, 174, 269, 620, 1295, 2590, 3290, 5008]
     );
     let mut dec = take!(Backoff::new(c.jitter(Jitter::Decorrelated), 42));
     check_eq!(
         take_n::<8>(&mut dec),
-        [219, 189, 177, 120, 355, 327, 346, 243]
+        [125, 302, 379, 670, 1281, 2416, 301, 101]
     );
     // A clone replays; another seed differs.
     let a = take!(Backoff::new(c.jitter(Jitter::Full), 7));
