@@ -399,7 +399,9 @@ impl Backoff {
 
     /// The delay before the next retry, raised to at least `hint`, or why
     /// there is none.
-    #[inline]
+    // Forced: left to itself the compiler outlines it behind a call that
+    // costs as much as the work (measured in `tests/benches/backoff.rs`).
+    #[inline(always)]
     pub fn try_next(&mut self, hint: Option<Duration>) -> Result<Duration, Stop> {
         let c = &self.config;
         if self.stopped != Stopped::Running || self.retries >= c.max_attempts.saturating_sub(1) {
@@ -448,7 +450,7 @@ impl Backoff {
     }
 
     /// The jittered value for the current retry.
-    #[inline]
+    #[inline(always)]
     fn draw(&mut self) -> u64 {
         let v = self.next;
         match self.config.jitter {
@@ -468,7 +470,7 @@ impl Backoff {
     }
 
     /// Advance the un-jittered value to the next retry's.
-    #[inline]
+    #[inline(always)]
     fn grow(&mut self) {
         let c = &self.config;
         if self.next >= c.cap {
