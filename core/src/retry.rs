@@ -32,10 +32,10 @@
 //!     schedule,
 //!     &mut delay,
 //!     &clock,
-//!     |_attempt| {
+//!     // An async closure: each attempt may borrow the captures mutably.
+//!     async |_attempt| {
 //!         calls += 1;
-//!         let result = if calls < 3 { Err(BusError::Nack) } else { Ok(21_u16) };
-//!         async move { result }
+//!         if calls < 3 { Err(BusError::Nack) } else { Ok(21_u16) }
 //!     },
 //!     |e: &BusError| match e {
 //!         BusError::Nack => Verdict::Retry,
@@ -169,9 +169,13 @@ impl<E: core::fmt::Debug + core::fmt::Display> core::error::Error for RetryError
 /// `schedule` stops; sleep the schedule's delays with `delay`. The
 /// operation is given the attempt number (1 for the first call).
 ///
+/// `op` is an async closure (`async |attempt| ...`), so each attempt may
+/// borrow what the closure captured mutably (an I2C bus, a connection); a
+/// plain closure that returns a future works too.
+///
 /// The same as `Retry::new(schedule).run(delay, clock, op, classify)`; see
 /// [`Retry`] to add a breaker, a budget, a timeout or a deadline.
-pub async fn retry<T, E, F, Fut, C, D, K>(
+pub async fn retry<T, E, F, C, D, K>(
     schedule: Backoff,
     delay: &mut D,
     clock: &K,
@@ -179,8 +183,7 @@ pub async fn retry<T, E, F, Fut, C, D, K>(
     classify: C,
 ) -> Result<T, RetryError<E>>
 where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    F: AsyncFnMut(u32) -> Result<T, E>,
     C: FnMut(&E) -> Verdict,
     D: DelayNs,
     K: Clock,
@@ -299,7 +302,7 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
 
     /// Run `op` until it succeeds, `classify` calls its error permanent, or
     /// a limit stops the retries. See the [module docs](self) for the steps.
-    pub async fn run<T, E, F, Fut, C, D, K>(
+    pub async fn run<T, E, F, C, D, K>(
         mut self,
         delay: &mut D,
         clock: &K,
@@ -307,8 +310,7 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
         mut classify: C,
     ) -> Result<T, RetryError<E>>
     where
-        F: FnMut(u32) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        F: AsyncFnMut(u32) -> Result<T, E>,
         C: FnMut(&E) -> Verdict,
         D: DelayNs,
         K: Clock,

@@ -138,28 +138,36 @@ fn exp() -> Config {
     Config::exponential(d(100), 2, d(1_000)).max_attempts(5)
 }
 
+/// A device the operation borrows mutably on every attempt (an I2C bus).
+struct Bus {
+    transfers: u32,
+}
+
+impl Bus {
+    async fn read(&mut self, attempt: u32) -> Result<u32, Err> {
+        self.transfers += 1;
+        if attempt < 4 {
+            Err(Err::Flaky)
+        } else {
+            Ok(attempt)
+        }
+    }
+}
+
 /// call fails, classify Retry | sleep the schedule's delay | succeeds
 pub fn sleeps_the_exact_schedule_until_success() -> Outcome {
     let time = Time(Cell::new(0));
     let mut delay = FakeDelay::new(&time);
-    let calls = Cell::new(0u32);
+    let mut bus = Bus { transfers: 0 };
     let r = block_on(retry(
         take!(schedule(exp())),
         &mut delay,
         &time,
-        |attempt| {
-            calls.set(calls.get() + 1);
-            let out = if attempt < 4 {
-                Err(Err::Flaky)
-            } else {
-                Ok(attempt)
-            };
-            async move { out }
-        },
+        async |attempt| bus.read(attempt).await,
         classify,
     ));
     check_eq!(r, Ok(4));
-    check_eq!(calls.get(), 4);
+    check_eq!(bus.transfers, 4);
     check_eq!(delay.slept(), &[100, 200, 400][..]);
     check_eq!(time.0.get(), 700);
     Ok(())
