@@ -82,6 +82,7 @@
 //!   early) and slept in chunks of at most `u32::MAX` microseconds; a zero
 //!   delay is still one `delay_us(0)`, so the loop yields between attempts.
 
+use core::convert::Infallible;
 use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::task::Poll;
@@ -89,7 +90,7 @@ use core::task::Poll;
 use embedded_hal_async::delay::DelayNs;
 
 use crate::backoff::{Backoff, Stop};
-use crate::breaker::{CircuitBreaker, ConsecutiveFailures, Outcome, Policy, Rejected};
+use crate::breaker::{CircuitBreaker, Outcome, Permit, Policy, Rejected};
 use crate::rate::RetryBudget;
 use crate::time::{self, Clock, Duration, Instant};
 
@@ -166,7 +167,8 @@ impl<E: core::fmt::Display> core::fmt::Display for RetryError<E> {
 impl<E: core::fmt::Debug + core::fmt::Display> core::error::Error for RetryError<E> {}
 
 /// Run `op` until it succeeds, `classify` calls its error permanent, or
-/// `schedule` stops; sleep the schedule's delays with `delay`. The
+/// `schedule` stops; sleep the schedule's delays with `delay` (by value, or
+/// `&mut delay` to keep it). The
 /// operation is given the attempt number (1 for the first call).
 ///
 /// `op` is an async closure (`async |attempt| ...`), so each attempt may
@@ -177,7 +179,7 @@ impl<E: core::fmt::Debug + core::fmt::Display> core::error::Error for RetryError
 /// [`Retry`] to add a breaker, a budget, a timeout or a deadline.
 pub async fn retry<T, E, F, C, D, K>(
     schedule: Backoff,
-    delay: &mut D,
+    delay: D,
     clock: &K,
     op: F,
     classify: C,
@@ -233,15 +235,15 @@ where
 /// assert_eq!(budget.available(clock.now()), 10 - 5);
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
-pub struct Retry<'a, P: Policy = ConsecutiveFailures, const S: usize = 10> {
+pub struct Retry<G = Infallible, B = Infallible> {
     schedule: Backoff,
-    breaker: Option<&'a mut CircuitBreaker<P>>,
-    budget: Option<&'a mut RetryBudget<S>>,
+    breaker: Option<G>,
+    budget: Option<B>,
     timeout: Option<Duration>,
     deadline: Option<Duration>,
 }
 
-impl Retry<'static, ConsecutiveFailures, 10> {
+impl Retry {
     /// A runner over `schedule`, with no breaker, budget, timeout or deadline.
     pub const fn new(schedule: Backoff) -> Self {
         Self {
@@ -254,14 +256,13 @@ impl Retry<'static, ConsecutiveFailures, 10> {
     }
 }
 
-impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
+impl<G: Gate, B: Budget> Retry<G, B> {
     /// Ask `breaker` before every call and record every outcome in it. An
     /// open breaker is not called: its `retry_after` becomes the hint for
-    /// the next delay.
-    pub fn breaker<'b, Q: Policy>(self, breaker: &'b mut CircuitBreaker<Q>) -> Retry<'b, Q, S>
-    where
-        'a: 'b,
-    {
+    /// the next delay. Pass `&mut breaker`, or a shared handle that
+    /// implements [`Gate`] (`&fusebox_std::Shared<CircuitBreaker<_>>` on a
+    /// server).
+    pub fn breaker<H: Gate>(self, breaker: H) -> Retry<H, B> {
         Retry {
             schedule: self.schedule,
             breaker: Some(breaker),
@@ -272,11 +273,10 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
     }
 
     /// Withdraw every retry from `budget` (no budget, no retry), and deposit
-    /// a success in it.
-    pub fn budget<'b, const T: usize>(self, budget: &'b mut RetryBudget<T>) -> Retry<'b, P, T>
-    where
-        'a: 'b,
-    {
+    /// a success in it. Pass `&mut budget`, or a shared handle that
+    /// implements [`Budget`] (`&fusebox_std::Shared<RetryBudget>` on a
+    /// server, where one budget serves every request).
+    pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C> {
         Retry {
             schedule: self.schedule,
             breaker: self.breaker,
@@ -304,7 +304,7 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
     /// a limit stops the retries. See the [module docs](self) for the steps.
     pub async fn run<T, E, F, C, D, K>(
         mut self,
-        delay: &mut D,
+        mut delay: D,
         clock: &K,
         mut op: F,
         mut classify: C,
@@ -320,11 +320,18 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
         let mut attempts: u32 = 0;
         loop {
             let now = clock.now();
-            let permit = match self.breaker.as_deref_mut().map(|b| b.try_acquire(now)) {
+            let permit = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
                 Some(Err(rejected)) => {
                     let hint = rejected.retry_after;
-                    self.next(Last::Rejected(rejected), hint, attempts, now, end, delay)
-                        .await?;
+                    self.next(
+                        Last::Rejected(rejected),
+                        hint,
+                        attempts,
+                        now,
+                        end,
+                        &mut delay,
+                    )
+                    .await?;
                     continue;
                 }
                 Some(Ok(permit)) => Some(permit),
@@ -339,22 +346,22 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
             };
             let result = match limit {
                 None => Some(op(attempts).await),
-                Some(limit) => race(op(attempts), sleep(delay, limit)).await,
+                Some(limit) => race(op(attempts), sleep(&mut delay, limit)).await,
             };
             let now = clock.now();
             let (outcome, last, hint) = match result {
                 Some(Ok(value)) => {
-                    if let (Some(b), Some(p)) = (self.breaker.as_deref_mut(), permit) {
+                    if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
                         b.record(p, Outcome::Success, now);
                     }
-                    if let Some(budget) = self.budget.as_deref_mut() {
+                    if let Some(budget) = self.budget.as_mut() {
                         budget.deposit(now);
                     }
                     return Ok(value);
                 }
                 Some(Err(e)) => match classify(&e) {
                     Verdict::Permanent => {
-                        if let (Some(b), Some(p)) = (self.breaker.as_deref_mut(), permit) {
+                        if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
                             b.record(p, Outcome::Ignored, now);
                         }
                         return Err(RetryError {
@@ -368,10 +375,11 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
                 },
                 None => (Outcome::Failure, Last::TimedOut, None),
             };
-            if let (Some(b), Some(p)) = (self.breaker.as_deref_mut(), permit) {
+            if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
                 b.record(p, outcome, now);
             }
-            self.next(last, hint, attempts, now, end, delay).await?;
+            self.next(last, hint, attempts, now, end, &mut delay)
+                .await?;
         }
     }
 
@@ -399,13 +407,98 @@ impl<'a, P: Policy, const S: usize> Retry<'a, P, S> {
                 return Err(give_up(last, Stopped::Deadline));
             }
         }
-        if let Some(budget) = self.budget.as_deref_mut() {
+        if let Some(budget) = self.budget.as_mut() {
             if !budget.try_withdraw(now) {
                 return Err(give_up(last, Stopped::Budget));
             }
         }
         sleep(delay, wait).await;
         Ok(())
+    }
+}
+
+/// What the runner asks of a circuit breaker: implemented by
+/// [`CircuitBreaker`], by `&mut` of any gate, and by shared handles (the std
+/// adapter's `Shared`; on firmware, implement it for your own mutex
+/// wrapper, locking only inside each call: the runner never holds it across
+/// an await).
+pub trait Gate {
+    /// As [`CircuitBreaker::try_acquire`].
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected>;
+    /// As [`CircuitBreaker::record`] (the transition is the gate's to log).
+    fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant);
+}
+
+impl<P: Policy> Gate for CircuitBreaker<P> {
+    #[inline]
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        CircuitBreaker::try_acquire(self, now)
+    }
+    #[inline]
+    fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) {
+        let _ = CircuitBreaker::record(self, permit, outcome, now);
+    }
+}
+
+impl<T: Gate + ?Sized> Gate for &mut T {
+    #[inline]
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        (**self).try_acquire(now)
+    }
+    #[inline]
+    fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) {
+        (**self).record(permit, outcome, now);
+    }
+}
+
+/// The runner's placeholder for "no breaker": never built.
+impl Gate for Infallible {
+    fn try_acquire(&mut self, _: Instant) -> Result<Permit, Rejected> {
+        match *self {}
+    }
+    fn record(&mut self, _: Permit, _: Outcome, _: Instant) {
+        match *self {}
+    }
+}
+
+/// What the runner asks of a retry budget: implemented by [`RetryBudget`],
+/// by `&mut` of any budget, and by shared handles (see [`Gate`]).
+pub trait Budget {
+    /// As [`RetryBudget::deposit`].
+    fn deposit(&mut self, now: Instant);
+    /// As [`RetryBudget::try_withdraw`].
+    fn try_withdraw(&mut self, now: Instant) -> bool;
+}
+
+impl<const S: usize> Budget for RetryBudget<S> {
+    #[inline]
+    fn deposit(&mut self, now: Instant) {
+        RetryBudget::deposit(self, now);
+    }
+    #[inline]
+    fn try_withdraw(&mut self, now: Instant) -> bool {
+        RetryBudget::try_withdraw(self, now)
+    }
+}
+
+impl<T: Budget + ?Sized> Budget for &mut T {
+    #[inline]
+    fn deposit(&mut self, now: Instant) {
+        (**self).deposit(now);
+    }
+    #[inline]
+    fn try_withdraw(&mut self, now: Instant) -> bool {
+        (**self).try_withdraw(now)
+    }
+}
+
+/// The runner's placeholder for "no budget": never built.
+impl Budget for Infallible {
+    fn deposit(&mut self, _: Instant) {
+        match *self {}
+    }
+    fn try_withdraw(&mut self, _: Instant) -> bool {
+        match *self {}
     }
 }
 

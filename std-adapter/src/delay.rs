@@ -52,7 +52,7 @@ mod tests {
     use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures};
     use fusebox::rate::RetryBudget;
     use fusebox::retry::{Last, Retry, Stopped, Verdict};
-    use fusebox::time::Duration;
+    use fusebox::time::{Clock, Duration};
 
     use super::*;
     use crate::StdClock;
@@ -93,41 +93,51 @@ mod tests {
     }
 
     /// The per-attempt timeout races a hanging call against tokio's timer,
-    /// with a breaker and a budget in the loop.
+    /// with a breaker and a budget shared by two concurrent requests.
     #[tokio::test]
-    async fn timeout_breaker_and_budget_over_tokio() {
-        let mut breaker =
+    async fn timeout_shared_breaker_and_budget_over_tokio() {
+        let breaker = crate::Shared::new(
             CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(3).unwrap())
-                .unwrap();
-        let mut budget = RetryBudget::<10>::new(20, 1, Duration::from_secs(2)).unwrap();
-        let schedule = Backoff::new(
-            Config::constant(Duration::from_millis(1)).max_attempts(10),
-            1,
-        )
-        .unwrap();
-        let start = std::time::Instant::now();
-        let got: Result<(), _> = Retry::new(schedule)
-            .breaker(&mut breaker)
-            .budget(&mut budget)
-            .timeout(Duration::from_millis(20))
-            .run(
-                &mut TokioDelay,
-                &StdClock::new(),
-                |_| async {
-                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-                    Ok::<(), &str>(())
-                },
-                |_| Verdict::Retry,
+                .unwrap(),
+        );
+        let budget =
+            crate::Shared::new(RetryBudget::<10>::new(20, 1, Duration::from_secs(2)).unwrap());
+        let clock = StdClock::new();
+        let request = |seed| {
+            let schedule = Backoff::new(
+                Config::constant(Duration::from_millis(1)).max_attempts(10),
+                seed,
             )
-            .await;
-        let err = got.unwrap_err();
-        // A floor of 1/s over 2 s pays for 2 retries: 3 attempts, each cut
-        // at 20 ms, then the budget says no.
-        assert_eq!(err.attempts, 3);
-        assert_eq!(err.last, Last::TimedOut);
-        assert_eq!(err.stopped, Stopped::Budget);
-        assert!(start.elapsed() >= std::time::Duration::from_millis(60));
+            .unwrap();
+            Retry::new(schedule)
+                .breaker(&breaker)
+                .budget(&budget)
+                .timeout(Duration::from_millis(20))
+                .run(
+                    TokioDelay,
+                    &clock,
+                    async |_| {
+                        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                        Ok::<(), &str>(())
+                    },
+                    |_| Verdict::Retry,
+                )
+        };
+        let start = std::time::Instant::now();
+        let (a, b) = tokio::join!(request(1), request(2));
+        let (a, b) = (a.unwrap_err(), b.unwrap_err());
+        // A floor of 1/s over 2 s pays for 2 retries in all: 4 attempts
+        // between the two requests, each cut at 20 ms, then the budget
+        // says no to both.
+        assert_eq!(a.attempts + b.attempts, 4);
+        assert_eq!((a.last, b.last), (Last::TimedOut, Last::TimedOut));
+        assert_eq!((a.stopped, b.stopped), (Stopped::Budget, Stopped::Budget));
+        assert!(start.elapsed() >= std::time::Duration::from_millis(40));
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
-        assert_eq!(breaker.metrics().failures, 3);
+        // The third failure tripped the breaker while the other request's
+        // attempt was in flight: its outcome is stale, not a failure.
+        let m = breaker.lock().metrics();
+        assert_eq!((m.failures, m.stale), (3, 1));
+        assert_eq!(budget.lock().available(clock.now()), 0);
     }
 }

@@ -4,7 +4,8 @@
 //! clocks: [`StdClock`], a monotonic clock in fusebox's time types, and
 //! [`ManualClock`], a clock that tests move by hand; and [`TokioDelay`],
 //! tokio's timer as the `DelayNs` that fusebox's async retry runner sleeps
-//! with.
+//! with, and [`Shared`], a breaker or retry budget that every request of a
+//! server uses at once.
 //!
 //! ```
 //! use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
@@ -22,6 +23,8 @@
 
 mod clock;
 mod delay;
+mod shared;
 
 pub use clock::{ManualClock, StdClock, TICK_HZ, to_std};
 pub use delay::TokioDelay;
+pub use shared::Shared;
