@@ -84,7 +84,7 @@
 
 use core::convert::Infallible;
 use core::future::{Future, poll_fn};
-use core::pin::pin;
+use core::pin::{Pin, pin};
 use core::task::Poll;
 
 use embedded_hal_async::delay::DelayNs;
@@ -177,20 +177,20 @@ impl<E: core::fmt::Debug + core::fmt::Display> core::error::Error for RetryError
 ///
 /// The same as `Retry::new(schedule).run(delay, clock, op, classify)`; see
 /// [`Retry`] to add a breaker, a budget, a timeout or a deadline.
-pub async fn retry<T, E, F, C, D, K>(
+pub fn retry<T, E, F, C, D, K>(
     schedule: Backoff,
     delay: D,
     clock: &K,
     op: F,
     classify: C,
-) -> Result<T, RetryError<E>>
+) -> impl Future<Output = Result<T, RetryError<E>>>
 where
     F: AsyncFnMut(u32) -> Result<T, E>,
     C: FnMut(&E) -> Verdict,
     D: DelayNs,
     K: Clock,
 {
-    Retry::new(schedule).run(delay, clock, op, classify).await
+    Retry::new(schedule).run(delay, clock, op, classify)
 }
 
 /// A retry runner with its options: a breaker, a retry budget, a
@@ -302,118 +302,123 @@ impl<G: Gate, B: Budget> Retry<G, B> {
 
     /// Run `op` until it succeeds, `classify` calls its error permanent, or
     /// a limit stops the retries. See the [module docs](self) for the steps.
-    pub async fn run<T, E, F, C, D, K>(
+    // Not an `async fn` on purpose: see the comment in the body.
+    #[allow(clippy::manual_async_fn)]
+    pub fn run<T, E, F, C, D, K>(
         mut self,
         mut delay: D,
         clock: &K,
         mut op: F,
         mut classify: C,
-    ) -> Result<T, RetryError<E>>
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: AsyncFnMut(u32) -> Result<T, E>,
         C: FnMut(&E) -> Verdict,
         D: DelayNs,
         K: Clock,
     {
-        let start = clock.now();
-        let end = self.deadline.map(|d| time::add(start, d));
-        let mut attempts: u32 = 0;
-        loop {
-            let now = clock.now();
-            let permit = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
-                Some(Err(rejected)) => {
-                    let hint = rejected.retry_after;
-                    self.next(
-                        Last::Rejected(rejected),
-                        hint,
-                        attempts,
-                        now,
-                        end,
-                        &mut delay,
-                    )
-                    .await?;
-                    continue;
-                }
-                Some(Ok(permit)) => Some(permit),
-                None => None,
-            };
-            attempts = attempts.saturating_add(1);
-            let limit = match (self.timeout, end) {
-                (Some(t), Some(e)) => Some(min(t, time::elapsed(now, e))),
-                (Some(t), None) => Some(t),
-                (None, Some(e)) => Some(time::elapsed(now, e)),
-                (None, None) => None,
-            };
-            let result = match limit {
-                None => Some(op(attempts).await),
-                Some(limit) => race(op(attempts), sleep(&mut delay, limit)).await,
-            };
-            let now = clock.now();
-            let (outcome, last, hint) = match result {
-                Some(Ok(value)) => {
-                    if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
-                        b.record(p, Outcome::Success, now);
+        // An `async move` block rather than an `async fn`: an async fn keeps
+        // its arguments twice in its future (rust-lang/rust#62958).
+        async move {
+            let start = clock.now();
+            let end = self.deadline.map(|d| time::add(start, d));
+            let mut attempts: u32 = 0;
+            loop {
+                let now = clock.now();
+                let (last, hint, now) = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
+                    Some(Err(rejected)) => (Last::Rejected(rejected), rejected.retry_after, now),
+                    acquired => {
+                        let permit = acquired.and_then(Result::ok);
+                        attempts = attempts.saturating_add(1);
+                        let limit = match (self.timeout, end) {
+                            (Some(t), Some(e)) => Some(min(t, time::elapsed(now, e))),
+                            (Some(t), None) => Some(t),
+                            (None, Some(e)) => Some(time::elapsed(now, e)),
+                            (None, None) => None,
+                        };
+                        // One await point for the attempt, raced or not, so the
+                        // future holds one attempt's state.
+                        let result = {
+                            let work = pin!(op(attempts));
+                            let timer = pin!(async {
+                                match limit {
+                                    Some(limit) => sleep(&mut delay, limit).await,
+                                    None => core::future::pending::<()>().await,
+                                }
+                            });
+                            race(work, timer).await
+                        };
+                        let now = clock.now();
+                        let (outcome, last, hint) = match result {
+                            Some(Ok(value)) => {
+                                self.record(permit, Outcome::Success, now);
+                                if let Some(budget) = self.budget.as_mut() {
+                                    budget.deposit(now);
+                                }
+                                return Ok(value);
+                            }
+                            Some(Err(e)) => match classify(&e) {
+                                Verdict::Permanent => {
+                                    self.record(permit, Outcome::Ignored, now);
+                                    return Err(RetryError {
+                                        last: Last::Error(e),
+                                        attempts,
+                                        stopped: Stopped::Permanent,
+                                    });
+                                }
+                                Verdict::Retry => (Outcome::Failure, Last::Error(e), None),
+                                Verdict::RetryAfter(h) => {
+                                    (Outcome::Failure, Last::Error(e), Some(h))
+                                }
+                            },
+                            None => (Outcome::Failure, Last::TimedOut, None),
+                        };
+                        self.record(permit, outcome, now);
+                        (last, hint, now)
                     }
-                    if let Some(budget) = self.budget.as_mut() {
-                        budget.deposit(now);
-                    }
-                    return Ok(value);
-                }
-                Some(Err(e)) => match classify(&e) {
-                    Verdict::Permanent => {
-                        if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
-                            b.record(p, Outcome::Ignored, now);
-                        }
+                };
+                let wait = match self.plan(hint, now, end) {
+                    Ok(wait) => wait,
+                    Err(stopped) => {
                         return Err(RetryError {
-                            last: Last::Error(e),
+                            last,
                             attempts,
-                            stopped: Stopped::Permanent,
+                            stopped,
                         });
                     }
-                    Verdict::Retry => (Outcome::Failure, Last::Error(e), None),
-                    Verdict::RetryAfter(h) => (Outcome::Failure, Last::Error(e), Some(h)),
-                },
-                None => (Outcome::Failure, Last::TimedOut, None),
-            };
-            if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
-                b.record(p, outcome, now);
+                };
+                sleep(&mut delay, wait).await;
             }
-            self.next(last, hint, attempts, now, end, &mut delay)
-                .await?;
         }
     }
 
-    /// Decide on and sleep the delay before the next attempt, or give up.
-    async fn next<E, D: DelayNs>(
+    #[inline]
+    fn record(&mut self, permit: Option<Permit>, outcome: Outcome, now: Instant) {
+        if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
+            b.record(p, outcome, now);
+        }
+    }
+
+    /// The delay before the next attempt, or why there is none. The budget
+    /// is asked last, so a retry refused for another reason costs nothing.
+    fn plan(
         &mut self,
-        last: Last<E>,
         hint: Option<Duration>,
-        attempts: u32,
         now: Instant,
         end: Option<Instant>,
-        delay: &mut D,
-    ) -> Result<(), RetryError<E>> {
-        let give_up = |last, stopped| RetryError {
-            last,
-            attempts,
-            stopped,
-        };
-        let wait = match self.schedule.try_next(hint) {
-            Ok(d) => d,
-            Err(stop) => return Err(give_up(last, Stopped::Schedule(stop))),
-        };
+    ) -> Result<Duration, Stopped> {
+        let wait = self.schedule.try_next(hint).map_err(Stopped::Schedule)?;
         if let Some(end) = end {
             if time::add(now, wait) >= end {
-                return Err(give_up(last, Stopped::Deadline));
+                return Err(Stopped::Deadline);
             }
         }
         if let Some(budget) = self.budget.as_mut() {
             if !budget.try_withdraw(now) {
-                return Err(give_up(last, Stopped::Budget));
+                return Err(Stopped::Budget);
             }
         }
-        sleep(delay, wait).await;
-        Ok(())
+        Ok(wait)
     }
 }
 
@@ -507,31 +512,33 @@ fn min(a: Duration, b: Duration) -> Duration {
 }
 
 /// Sleep `d` with `delay`: ticks to microseconds, rounding up, in chunks
-/// that fit a `u32`.
-async fn sleep<D: DelayNs>(delay: &mut D, d: Duration) {
+/// that fit a `u32`. At least one call, even for a zero delay: a retry loop
+/// always yields to the executor between attempts.
+fn sleep<D: DelayNs>(delay: &mut D, d: Duration) -> impl Future<Output = ()> {
     let tick_hz = u128::from(Duration::from_secs(1).as_ticks());
     let micros = u128::from(d.as_ticks())
         .saturating_mul(1_000_000)
         .div_ceil(tick_hz.max(1));
     let mut left = u64::try_from(micros).unwrap_or(u64::MAX);
-    // At least one call, even for a zero delay: a retry loop always yields
-    // to the executor between attempts.
-    loop {
-        let chunk = u32::try_from(left).unwrap_or(u32::MAX);
-        delay.delay_us(chunk).await;
-        left = left.saturating_sub(u64::from(chunk));
-        if left == 0 {
-            break;
+    async move {
+        loop {
+            let chunk = u32::try_from(left).unwrap_or(u32::MAX);
+            delay.delay_us(chunk).await;
+            left = left.saturating_sub(u64::from(chunk));
+            if left == 0 {
+                break;
+            }
         }
     }
 }
 
 /// Poll `work` and `timer` together; `Some` of the work's output if it
-/// finished first (or together), `None` if the timer did. Whichever loses
-/// is dropped with this future.
-async fn race<W: Future, T: Future<Output = ()>>(work: W, timer: T) -> Option<W::Output> {
-    let mut work = pin!(work);
-    let mut timer = pin!(timer);
+/// finished first (or together), `None` if the timer did. Both are pinned
+/// by the caller, so this future is two pointers.
+fn race<W: Future, T: Future<Output = ()>>(
+    mut work: Pin<&mut W>,
+    mut timer: Pin<&mut T>,
+) -> impl Future<Output = Option<W::Output>> {
     poll_fn(move |cx| {
         if let Poll::Ready(v) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
@@ -541,5 +548,4 @@ async fn race<W: Future, T: Future<Output = ()>>(work: W, timer: T) -> Option<W:
         }
         Poll::Pending
     })
-    .await
 }

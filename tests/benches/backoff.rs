@@ -146,7 +146,54 @@ fn build(c: &mut Criterion) {
     g.finish();
 }
 
+/// A `DelayNs` that returns at once, to size the runner's future.
+struct NoDelay;
+
+impl embedded_hal_async::delay::DelayNs for NoDelay {
+    async fn delay_ns(&mut self, _: u32) {}
+}
+
+struct ZeroClock;
+
+impl fusebox::time::Clock for ZeroClock {
+    fn now(&self) -> fusebox::time::Instant {
+        fusebox::time::Instant::from_ticks(0)
+    }
+}
+
 fn sizes(_: &mut Criterion) {
+    use fusebox::retry::{Retry, Verdict, retry};
+    let schedule = Backoff::new(fusebox_config(), 7).expect("valid");
+    let plain = retry(
+        schedule.clone(),
+        NoDelay,
+        &ZeroClock,
+        async |_| Ok::<u32, ()>(1),
+        |_| Verdict::Retry,
+    );
+    let mut breaker = fusebox::breaker::CircuitBreaker::new(
+        fusebox::breaker::Config::new(),
+        fusebox::breaker::ConsecutiveFailures::new(3).expect("valid"),
+    )
+    .expect("valid");
+    let mut budget = fusebox::rate::RetryBudget::<10>::default();
+    let full = Retry::new(schedule)
+        .breaker(&mut breaker)
+        .budget(&mut budget)
+        .timeout(Duration::from_millis(10))
+        .deadline(Duration::from_millis(100))
+        .run(
+            NoDelay,
+            &ZeroClock,
+            async |_| Ok::<u32, ()>(1),
+            |_| Verdict::Retry,
+        );
+    println!(
+        "size_of retry future (release, trivial op and delay): {} B plain, {} B with breaker, budget, timeout and deadline",
+        std::mem::size_of_val(&plain),
+        std::mem::size_of_val(&full),
+    );
+    drop((plain, full));
     println!(
         "size_of: fusebox Backoff {} B, Config {} B; backon ExponentialBackoff {} B; backoff ExponentialBackoff {} B",
         std::mem::size_of::<Backoff>(),

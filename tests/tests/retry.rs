@@ -189,3 +189,47 @@ fn timeout_then_success_over_the_fake_delay() {
     assert_eq!(r, Ok(2));
     assert_eq!(delay.slept, [1_000, 7]);
 }
+
+/// The runner's future holds the schedule, the options and the attempt and
+/// delay futures: its size is what a firmware task pays for a retry.
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn runner_future_size() {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay {
+        time: &time,
+        slept: Vec::new(),
+    };
+    let schedule = Backoff::new(Config::constant(d(7)), 0).unwrap();
+    let mut breaker = fusebox::breaker::CircuitBreaker::new(
+        fusebox::breaker::Config::new(),
+        fusebox::breaker::ConsecutiveFailures::new(3).unwrap(),
+    )
+    .unwrap();
+    let mut budget = RetryBudget::<10>::default();
+    let plain = fusebox::retry::retry(
+        schedule.clone(),
+        &mut delay,
+        &time,
+        async |_| Ok::<u32, Answer>(1),
+        classify,
+    );
+    let plain_size = std::mem::size_of_val(&plain);
+    drop(plain);
+    let full = Retry::new(schedule)
+        .breaker(&mut breaker)
+        .budget(&mut budget)
+        .timeout(d(10))
+        .deadline(d(100))
+        .run(&mut delay, &time, async |_| Ok::<u32, Answer>(1), classify);
+    let full_size = std::mem::size_of_val(&full);
+    drop(full);
+    println!(
+        "retry future: {plain_size} bytes plain, {full_size} with breaker, budget, timeout, deadline"
+    );
+    // Debug build (unoptimised layouts); the release figures are in the bench.
+    assert!(
+        plain_size <= 1024 && full_size <= 1024,
+        "{plain_size} / {full_size}"
+    );
+}
