@@ -81,6 +81,14 @@
 //! - Delays are converted to microseconds rounding up (a retry never comes
 //!   early) and slept in chunks of at most `u32::MAX` microseconds; a zero
 //!   delay is still one `delay_us(0)`, so the loop yields between attempts.
+//!
+//! # Memory
+//!
+//! Nothing is allocated. The future that [`Retry::run`] returns holds the
+//! schedule (96 bytes), the options and one attempt's state: 328 bytes on
+//! x86_64 with a trivial operation and delay (344 with a breaker, a budget,
+//! a timeout and a deadline), plus the operation's and the `DelayNs`'s own
+//! futures (`tests/benches/backoff.rs` prints the figures).
 
 use core::convert::Infallible;
 use core::future::{Future, poll_fn};

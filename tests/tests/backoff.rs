@@ -222,6 +222,26 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Decorrelated jitter near the cap, for any seed: few delays sit on
+    /// the cap itself (AWS's formula puts about half there), and both
+    /// halves of [base, cap] are used.
+    #[test]
+    fn decorrelated_near_the_cap_is_spread(seed in any::<u64>()) {
+        let c = Config::exponential(d(10), 2, d(1_000))
+            .jitter(Jitter::Decorrelated)
+            .max_attempts(u32::MAX);
+        let mut b = Backoff::new(c, seed).unwrap();
+        let draws: Vec<u64> = b.by_ref().skip(50).take(2_000).map(|x| x.as_ticks()).collect();
+        let at_cap = draws.iter().filter(|&&x| x == 1_000).count();
+        let high = draws.iter().filter(|&&x| x >= 500).count();
+        prop_assert!(at_cap < 40, "{} of 2000 on the cap", at_cap);
+        prop_assert!(high > 200 && high < 1_800, "{} of 2000 in the upper half", high);
+    }
+}
+
 #[test]
 fn ten_thousand_retries_cost_the_same_and_saturate() {
     let c = Config::exponential(d(3), 3, Duration::MAX)
