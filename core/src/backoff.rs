@@ -96,6 +96,14 @@
 //!   [`Stop`] until [`Backoff::reset`].
 //! - Same config and seed, same delays, on every platform.
 //!
+//! # Cost
+//!
+//! A delay costs a few compares and additions, at most one multiply for
+//! the growth (none once at the cap) and two 64 x 64 -> 128-bit multiplies
+//! for the jitter: 2.9 ns on x86_64, 5x faster than backon 1.6 and 15x
+//! faster than backoff 0.4 (`tests/benches/backoff.rs`). With a `const`
+//! [`Config`], [`Backoff::new`] folds the checks away and writes 96 bytes.
+//!
 //! # Memory
 //!
 //! Sizes in bytes (asserted by tests), beside backon 1.6's

@@ -55,7 +55,7 @@
 //! |---|---|---|
 //! | breaker | [`CircuitBreaker::try_acquire`] refuses | no call; the refusal's `retry_after` is the hint for the next delay |
 //! | call | the operation returns `Ok(v)` | breaker records Success, budget [`deposit`](RetryBudget::deposit)s; returns `Ok(v)` |
-//! | call | the attempt timeout fires first | the attempt's future is dropped; breaker records Failure; [`Last::TimedOut`] |
+//! | call | the attempt timeout (or the deadline) fires first | the attempt's future is dropped; breaker records Failure; [`Last::TimedOut`] |
 //! | classify | [`Verdict::Permanent`] | breaker records Ignored; returns [`Stopped::Permanent`] |
 //! | classify | [`Verdict::Retry`] / [`Verdict::RetryAfter`]`(h)` | breaker records Failure; next delay with hint `h` |
 //! | schedule | [`Backoff::try_next`] stops | returns [`Stopped::Schedule`] |
@@ -78,6 +78,12 @@
 //!   never recorded, and the breaker writes its probe slot off after its
 //!   probe timeout; a withdrawal made before a sleep that is dropped is
 //!   simply a retry not made (the budget errs on the side of fewer retries).
+//! - The breaker and the budget are reached through the [`Gate`] and
+//!   [`Budget`] traits: `&mut breaker` for one task, a shared handle for
+//!   many (`fusebox_std::Shared` on a server; on firmware, your mutex
+//!   wrapper). The runner calls them only between awaits, so no lock is
+//!   held across one. It does not report the breaker's transitions: a gate
+//!   that must log them does so in its own `record`.
 //! - Delays are converted to microseconds rounding up (a retry never comes
 //!   early) and slept in chunks of at most `u32::MAX` microseconds; a zero
 //!   delay is still one `delay_us(0)`, so the loop yields between attempts.
