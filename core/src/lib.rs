@@ -11,9 +11,13 @@
 //!
 //! | module | what it decides |
 //! |---|---|
+//! | [`backoff`] | how long to wait before the next try (schedules with jitter, hints and limits) |
 //! | [`breaker`] | whether to call a dependency at all (circuit breaker) |
 //! | [`bulkhead`] | how many calls may be in flight at once, and a limit (AIMD) that finds its own level |
 //! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
+//! | [`rate`] | whether a retry fits the retry budget ([`rate::RetryBudget`]) |
+//! | `retry` | (feature `async`) the async retry runner over `DelayNs`, with breaker, budget, timeout and deadline |
+//! | [`rng`] | the small seedable PRNG behind jitter |
 //! | [`time`] | the time types ([`time::Instant`], [`time::Duration`]) and the [`time::Clock`] trait |
 //!
 //! ## Conventions shared by every primitive
@@ -51,10 +55,15 @@
     )
 )]
 
+pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;
 mod error;
 pub mod hash;
+pub mod rate;
+#[cfg(feature = "async")]
+pub mod retry;
+pub mod rng;
 pub mod time;
 
 pub use error::ConfigError;

@@ -2,7 +2,10 @@
 //!
 //! The std shell around fusebox's sans-IO core. This release carries the
 //! clocks: [`StdClock`], a monotonic clock in fusebox's time types, and
-//! [`ManualClock`], a clock that tests move by hand.
+//! [`ManualClock`], a clock that tests move by hand; and [`TokioDelay`],
+//! tokio's timer as the `DelayNs` that fusebox's async retry runner sleeps
+//! with, and [`Shared`], a breaker or retry budget that every request of a
+//! server uses at once.
 //!
 //! ```
 //! use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
@@ -19,5 +22,9 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod delay;
+mod shared;
 
 pub use clock::{ManualClock, StdClock, TICK_HZ, to_std};
+pub use delay::TokioDelay;
+pub use shared::Shared;

@@ -14,8 +14,12 @@
 
 #[macro_use]
 mod check;
+pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;
+pub mod budget;
+#[cfg(feature = "async")]
+pub mod retry;
 
 pub use check::Failure;
 
@@ -38,7 +42,14 @@ impl core::fmt::Debug for Scenario {
 }
 
 /// Every scenario group, for a runner that runs them all.
-pub const GROUPS: &[&[Scenario]] = &[breaker::SCENARIOS, bulkhead::SCENARIOS];
+pub const GROUPS: &[&[Scenario]] = &[
+    breaker::SCENARIOS,
+    bulkhead::SCENARIOS,
+    backoff::SCENARIOS,
+    budget::SCENARIOS,
+    #[cfg(feature = "async")]
+    retry::SCENARIOS,
+];
 
 /// Run every scenario of every group; call `report` with each name and
 /// result. Returns the number that failed.

@@ -1,0 +1,223 @@
+//! Retry budget: retries as a share of recent successes, plus a floor.
+
+use crate::ConfigError;
+use crate::time::{Duration, Instant};
+
+/// Hundredths of a retry: one retry costs `UNIT`, one success deposits
+/// `percent` of them, so 20 % is exactly one retry per five successes.
+const UNIT: i64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Slice {
+    epoch: u64,
+    // Deposits minus withdrawals made in this slice, in hundredths of a retry.
+    net: i64,
+}
+
+const EMPTY: Slice = Slice { epoch: 0, net: 0 };
+
+/// A retry budget in the manner of Finagle and Envoy: each success
+/// [deposits](Self::deposit) `percent` % of a retry, each retry
+/// [withdraws](Self::try_withdraw) one, deposits and withdrawals expire after
+/// a TTL, and a floor of `floor` retries per second is always there, so a
+/// client with little traffic can still retry.
+///
+/// A retry storm therefore never exceeds the budget's share of real traffic
+/// plus the floor: when a dependency fails hard, successes stop, the budget
+/// drains, and retries stop adding load.
+///
+/// ```
+/// use fusebox::rate::RetryBudget;
+/// use fusebox::time::{Duration, Instant};
+///
+/// // 20 % of successes, no floor, deposits live for 10 s.
+/// let mut budget = RetryBudget::<10>::new(20, 0, Duration::from_secs(10))?;
+/// let now = Instant::from_secs(1);
+/// assert!(!budget.try_withdraw(now)); // nothing deposited yet
+/// for _ in 0..5 {
+///     budget.deposit(now); // five successes...
+/// }
+/// assert!(budget.try_withdraw(now)); // ...pay for exactly one retry
+/// assert!(!budget.try_withdraw(now));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+///
+/// # Law
+///
+/// Amounts are kept exactly, in hundredths of a retry (integers only: 20 %
+/// is one retry per five successes, never truncated to zero). Time is cut
+/// into `S` slices of `w = ceil(TTL / (S - 1))` ticks; a withdrawal is
+/// allowed when the deposits minus the withdrawals of the last `S` slices,
+/// plus the floor's reserve, cover one retry. Hence, for every window
+/// `[a, a + TTL)`:
+///
+/// ```text
+/// 100 x retries in [a, a + TTL)
+///     <= percent x successes in (a - S x w, a + TTL) + floor(100 x floor x TTL / 1 s)
+/// ```
+///
+/// that is, retries within any TTL window are at most `percent` of the
+/// successes that can still pay for them (those of the window and of the
+/// deposit lifetime before it) plus `floor x TTL`. A deposit can be spent
+/// for at least `TTL` and less than `S x w` ticks (`S x w` is about
+/// `TTL x S / (S - 1)`: 11 s for a 10 s TTL with the default `S = 10`).
+/// The property test `tests/tests/budget.rs` checks this law on random
+/// timelines, and checks every decision against a reference model.
+///
+/// # Transitions
+///
+/// | from | event | to |
+/// |---|---|---|
+/// | balance `b` | `deposit(now)` | `b + percent` |
+/// | balance `b + reserve >= 100` | `try_withdraw(now)` | `b - 100`, returns `true` |
+/// | balance `b + reserve < 100` | `try_withdraw(now)` | unchanged, returns `false` |
+/// | any | a slice becomes older than `S` slices | its deposits and withdrawals leave the balance |
+///
+/// # Conventions
+/// - A retry budget is a share of recent *successes* (Finagle), not of
+///   requests in flight (Envoy's other mode).
+/// - A new budget holds only the floor's reserve.
+/// - A refused withdrawal changes nothing.
+/// - Time that goes backwards counts as no time elapsed (the newest slice
+///   seen is used); `u64::MAX` instants saturate.
+///
+/// # Memory
+///
+/// `32 + 16 x S` bytes on x86_64 and thumbv6m: 192 for the default `S = 10`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RetryBudget<const S: usize = 10> {
+    slices: [Slice; S],
+    slice_ticks: u64,
+    // The floor's share: 100 x floor x TTL / second, in hundredths.
+    reserve: i64,
+    latest: u64,
+    percent: u16,
+}
+
+impl Default for RetryBudget<10> {
+    /// Finagle's defaults: 20 % of successes, 10 retries per second, 10 s TTL.
+    fn default() -> Self {
+        Self::build(20, 10, Duration::from_secs(10))
+    }
+}
+
+impl<const S: usize> RetryBudget<S> {
+    /// A budget that allows retries of `percent` % of the successes (0..=1000)
+    /// plus `floor` retries per second, deposits living for `ttl` (at least
+    /// `S - 1` ticks). `S` (at least 2) is the number of slices the TTL is
+    /// cut into: more slices, finer expiry, 16 bytes each.
+    pub const fn new(percent: u16, floor: u32, ttl: Duration) -> Result<Self, ConfigError> {
+        if S < 2 {
+            return Err(ConfigError::new(
+                "RetryBudget::<S>",
+                "have at least 2 slices",
+            ));
+        }
+        if percent > 1000 {
+            return Err(ConfigError::new("percent", "be in 0..=1000 (percent)"));
+        }
+        if ttl.as_ticks() < (S as u64).saturating_sub(1) {
+            return Err(ConfigError::new(
+                "ttl",
+                "be at least S - 1 ticks (one tick per slice)",
+            ));
+        }
+        Ok(Self::build(percent, floor, ttl))
+    }
+
+    const fn build(percent: u16, floor: u32, ttl: Duration) -> Self {
+        let ttl = ttl.as_ticks();
+        let parts = (S as u64).saturating_sub(1);
+        let slice_ticks = match ttl.checked_div(parts) {
+            Some(q) if q.saturating_mul(parts) < ttl => q.saturating_add(1),
+            Some(q) if q > 0 => q,
+            _ => 1,
+        };
+        let second = Duration::from_secs(1).as_ticks() as u128;
+        let reserve = (UNIT as u128)
+            .saturating_mul(floor as u128)
+            .saturating_mul(ttl as u128);
+        let reserve = match reserve.checked_div(second) {
+            Some(r) if r <= i64::MAX as u128 => r as i64,
+            _ => i64::MAX,
+        };
+        Self {
+            slices: [EMPTY; S],
+            slice_ticks,
+            reserve,
+            latest: 0,
+            percent,
+        }
+    }
+
+    #[inline]
+    fn epoch(&self, now: Instant) -> u64 {
+        let e = now.as_ticks().checked_div(self.slice_ticks).unwrap_or(0);
+        if e < self.latest { self.latest } else { e }
+    }
+
+    /// The slice for `now`, emptied if it held an expired one.
+    #[inline]
+    fn slice(&mut self, now: Instant) -> Option<&mut Slice> {
+        let epoch = self.epoch(now);
+        self.latest = epoch;
+        let index = epoch.checked_rem(S as u64).unwrap_or(0) as usize;
+        let slice = self.slices.get_mut(index)?;
+        if slice.epoch != epoch {
+            *slice = Slice { epoch, net: 0 };
+        }
+        Some(slice)
+    }
+
+    /// Deposits minus withdrawals of the live slices, plus the reserve.
+    #[inline]
+    fn balance(&self, epoch: u64) -> i64 {
+        let mut sum = self.reserve;
+        for s in &self.slices {
+            if epoch.saturating_sub(s.epoch) < S as u64 {
+                sum = sum.saturating_add(s.net);
+            }
+        }
+        sum
+    }
+
+    /// Record one success at `now`: it deposits `percent` hundredths of a
+    /// retry.
+    #[inline]
+    pub fn deposit(&mut self, now: Instant) {
+        let percent = i64::from(self.percent);
+        if let Some(s) = self.slice(now) {
+            s.net = s.net.saturating_add(percent);
+        }
+    }
+
+    /// Take one retry from the budget at `now`, if it holds one; `false`
+    /// (and nothing changes) if not.
+    #[inline]
+    #[must_use = "retry only when the budget allowed it"]
+    pub fn try_withdraw(&mut self, now: Instant) -> bool {
+        if self.balance(self.epoch(now)) < UNIT {
+            return false;
+        }
+        match self.slice(now) {
+            Some(s) => {
+                s.net = s.net.saturating_sub(UNIT);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whole retries the budget would allow at `now`.
+    pub fn available(&self, now: Instant) -> u64 {
+        let b = self.balance(self.epoch(now));
+        u64::try_from(b.checked_div(UNIT).unwrap_or(0)).unwrap_or(0)
+    }
+
+    /// The length of one slice, in ticks (`ceil(TTL / (S - 1))`).
+    pub const fn slice_duration(&self) -> Duration {
+        Duration::from_ticks(self.slice_ticks)
+    }
+}

@@ -1,0 +1,565 @@
+//! The async retry runner (feature `async`): call, classify, wait, call
+//! again, on firmware and on servers with one code path.
+//!
+//! [`retry`] runs an async operation until it succeeds, its error is
+//! permanent, or the [`Backoff`] schedule stops. It sleeps with any
+//! [`DelayNs`] (embassy's `Delay` on firmware, `fusebox_std::TokioDelay` on
+//! servers, a fake that records the delays in tests) and asks the time of a
+//! [`Clock`] the caller passes; it never reads a clock or allocates itself.
+//! [`Retry`] adds a [`CircuitBreaker`], a [`RetryBudget`], a per-attempt
+//! timeout and an overall deadline.
+//!
+//! ```
+//! use fusebox::backoff::{Backoff, Config};
+//! use fusebox::retry::{retry, Verdict};
+//! use fusebox::time::{Clock, Duration, Instant};
+//! # use core::cell::Cell;
+//! # struct Fake<'a>(&'a Cell<u64>);
+//! # impl embedded_hal_async::delay::DelayNs for Fake<'_> {
+//! #     async fn delay_ns(&mut self, ns: u32) { self.0.set(self.0.get() + u64::from(ns) / 1000) }
+//! # }
+//! # struct C<'a>(&'a Cell<u64>);
+//! # impl Clock for C<'_> { fn now(&self) -> Instant { Instant::from_ticks(self.0.get()) } }
+//! # let t = Cell::new(0);
+//! # let (mut delay, clock) = (Fake(&t), C(&t));
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum BusError { Nack, Busy { retry_after_ms: u64 }, BadAddress }
+//!
+//! let schedule = Backoff::new(Config::exponential(Duration::from_millis(2), 2, Duration::from_millis(50)), 7)?;
+//! let mut calls = 0;
+//! let read = retry(
+//!     schedule,
+//!     &mut delay,
+//!     &clock,
+//!     // An async closure: each attempt may borrow the captures mutably.
+//!     async |_attempt| {
+//!         calls += 1;
+//!         if calls < 3 { Err(BusError::Nack) } else { Ok(21_u16) }
+//!     },
+//!     |e: &BusError| match e {
+//!         BusError::Nack => Verdict::Retry,
+//!         BusError::Busy { retry_after_ms } => Verdict::RetryAfter(Duration::from_millis(*retry_after_ms)),
+//!         BusError::BadAddress => Verdict::Permanent,
+//!     },
+//! );
+//! let value = embassy_futures::block_on(read).unwrap();
+//! assert_eq!(value, 21);
+//! assert_eq!(t.get(), 2_000 + 4_000); // slept 2 ms, then 4 ms (1 MHz ticks)
+//! # Ok::<(), fusebox::ConfigError>(())
+//! ```
+//!
+//! # One attempt, step by step
+//!
+//! | step | when | then |
+//! |---|---|---|
+//! | breaker | [`CircuitBreaker::try_acquire`] refuses | no call; the refusal's `retry_after` is the hint for the next delay |
+//! | call | the operation returns `Ok(v)` | breaker records Success, budget [`deposit`](RetryBudget::deposit)s; returns `Ok(v)` |
+//! | call | the attempt timeout (or the deadline) fires first | the attempt's future is dropped; breaker records Failure; [`Last::TimedOut`] |
+//! | classify | [`Verdict::Permanent`] | breaker records Ignored; returns [`Stopped::Permanent`] |
+//! | classify | [`Verdict::Retry`] / [`Verdict::RetryAfter`]`(h)` | breaker records Failure; next delay with hint `h` |
+//! | schedule | [`Backoff::try_next`] stops | returns [`Stopped::Schedule`] |
+//! | deadline | now + delay passes the deadline | returns [`Stopped::Deadline`], without sleeping |
+//! | budget | [`RetryBudget::try_withdraw`] refuses | returns [`Stopped::Budget`] (no budget, no retry) |
+//! | sleep | [`DelayNs`] for the delay | next attempt |
+//!
+//! # Conventions
+//! - Attempts count the operation's calls; a call refused by the breaker is
+//!   not an attempt, but does take a delay from the schedule.
+//! - A permanent error says nothing of the dependency's health: the breaker
+//!   records it as [`Outcome::Ignored`].
+//! - The per-attempt timeout and the deadline need nothing but the same
+//!   `DelayNs`: the attempt is raced against a delay of
+//!   `min(timeout, time left before the deadline)`.
+//! - Every retry withdraws from the budget, checked last, so a retry that
+//!   the schedule or the deadline refuses costs no budget.
+//! - Cancellation-safe: dropping the future at any await point leaves every
+//!   primitive consistent. A breaker permit held by a dropped attempt is
+//!   never recorded, and the breaker writes its probe slot off after its
+//!   probe timeout; a withdrawal made before a sleep that is dropped is
+//!   simply a retry not made (the budget errs on the side of fewer retries).
+//! - The breaker and the budget are reached through the [`Gate`] and
+//!   [`Budget`] traits: `&mut breaker` for one task, a shared handle for
+//!   many (`fusebox_std::Shared` on a server; on firmware, your mutex
+//!   wrapper). The runner calls them only between awaits, so no lock is
+//!   held across one. It does not report the breaker's transitions: a gate
+//!   that must log them does so in its own `record`.
+//! - Delays are converted to microseconds rounding up (a retry never comes
+//!   early) and slept in chunks of at most `u32::MAX` microseconds; a zero
+//!   delay is still one `delay_us(0)`, so the loop yields between attempts.
+//!
+//! # Memory
+//!
+//! Nothing is allocated. The future that [`Retry::run`] returns holds the
+//! schedule (96 bytes), the options and one attempt's state: 328 bytes on
+//! x86_64 with a trivial operation and delay (344 with a breaker, a budget,
+//! a timeout and a deadline), plus the operation's and the `DelayNs`'s own
+//! futures (`tests/benches/backoff.rs` prints the figures).
+
+use core::convert::Infallible;
+use core::future::{Future, poll_fn};
+use core::pin::{Pin, pin};
+use core::task::Poll;
+
+use embedded_hal_async::delay::DelayNs;
+
+use crate::backoff::{Backoff, Stop};
+use crate::breaker::{CircuitBreaker, Outcome, Permit, Policy, Rejected};
+use crate::rate::RetryBudget;
+use crate::time::{self, Clock, Duration, Instant};
+
+/// What the classifier says of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Verdict {
+    /// Try again after the schedule's next delay.
+    Retry,
+    /// Try again, after at least this long (the dependency's retry-after).
+    RetryAfter(Duration),
+    /// Do not try again: another call would fail the same way.
+    Permanent,
+}
+
+/// The last attempt's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Last<E> {
+    /// The operation's error.
+    Error(E),
+    /// The attempt ran past the per-attempt timeout (or the deadline).
+    TimedOut,
+    /// The breaker refused the call.
+    Rejected(Rejected),
+}
+
+/// Why the runner stopped retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Stopped {
+    /// The classifier said the error is permanent.
+    Permanent,
+    /// The schedule gave no further delay (attempts, total-delay budget, or
+    /// a hint too long: see [`Stop`]).
+    Schedule(Stop),
+    /// The retry budget held no retry.
+    Budget,
+    /// The next attempt would start past the deadline.
+    Deadline,
+}
+
+/// The runner gave up: the last failure, how many calls were made, and why
+/// it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RetryError<E> {
+    /// The last attempt's failure.
+    pub last: Last<E>,
+    /// Calls of the operation made (a call the breaker refused is not one).
+    pub attempts: u32,
+    /// Why no further attempt was made.
+    pub stopped: Stopped,
+}
+
+impl<E: core::fmt::Display> core::fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "gave up after {} attempt(s) (", self.attempts)?;
+        match self.stopped {
+            Stopped::Permanent => f.write_str("permanent error")?,
+            Stopped::Schedule(s) => write!(f, "{s}")?,
+            Stopped::Budget => f.write_str("retry budget exhausted")?,
+            Stopped::Deadline => f.write_str("deadline reached")?,
+        }
+        f.write_str("): ")?;
+        match &self.last {
+            Last::Error(e) => write!(f, "{e}"),
+            Last::TimedOut => f.write_str("attempt timed out"),
+            Last::Rejected(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+impl<E: core::fmt::Debug + core::fmt::Display> core::error::Error for RetryError<E> {}
+
+/// Run `op` until it succeeds, `classify` calls its error permanent, or
+/// `schedule` stops; sleep the schedule's delays with `delay` (by value, or
+/// `&mut delay` to keep it). The
+/// operation is given the attempt number (1 for the first call).
+///
+/// `op` is an async closure (`async |attempt| ...`), so each attempt may
+/// borrow what the closure captured mutably (an I2C bus, a connection); a
+/// plain closure that returns a future works too.
+///
+/// The same as `Retry::new(schedule).run(delay, clock, op, classify)`; see
+/// [`Retry`] to add a breaker, a budget, a timeout or a deadline.
+pub fn retry<T, E, F, C, D, K>(
+    schedule: Backoff,
+    delay: D,
+    clock: &K,
+    op: F,
+    classify: C,
+) -> impl Future<Output = Result<T, RetryError<E>>>
+where
+    F: AsyncFnMut(u32) -> Result<T, E>,
+    C: FnMut(&E) -> Verdict,
+    D: DelayNs,
+    K: Clock,
+{
+    Retry::new(schedule).run(delay, clock, op, classify)
+}
+
+/// A retry runner with its options: a breaker, a retry budget, a
+/// per-attempt timeout, an overall deadline. Built by value, run once.
+///
+/// ```
+/// use fusebox::backoff::{Backoff, Config};
+/// use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures};
+/// use fusebox::rate::RetryBudget;
+/// use fusebox::retry::{Retry, Stopped, Verdict};
+/// use fusebox::time::{Clock, Duration, Instant};
+/// # use core::cell::Cell;
+/// # struct Fake<'a>(&'a Cell<u64>);
+/// # impl embedded_hal_async::delay::DelayNs for Fake<'_> {
+/// #     async fn delay_ns(&mut self, ns: u32) { self.0.set(self.0.get() + u64::from(ns) / 1000) }
+/// # }
+/// # struct C<'a>(&'a Cell<u64>);
+/// # impl Clock for C<'_> { fn now(&self) -> Instant { Instant::from_ticks(self.0.get()) } }
+/// # let t = Cell::new(0);
+/// # let (mut delay, clock) = (Fake(&t), C(&t));
+///
+/// let mut breaker = CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(5)?)?;
+/// let mut budget = RetryBudget::<10>::new(20, 1, Duration::from_secs(10))?;
+/// let schedule = Backoff::new(Config::constant(Duration::from_millis(10)).max_attempts(10), 1)?;
+///
+/// let result = embassy_futures::block_on(
+///     Retry::new(schedule)
+///         .breaker(&mut breaker)
+///         .budget(&mut budget)
+///         .timeout(Duration::from_millis(100))
+///         .deadline(Duration::from_secs(1))
+///         .run(&mut delay, &clock, |_| async { Err::<(), _>("503") }, |_| Verdict::Retry),
+/// );
+/// // The fifth failure opened the breaker; its refusal asked for 30 s, past
+/// // the 1 s deadline, so the runner gave up without sleeping.
+/// let err = result.unwrap_err();
+/// assert_eq!(err.attempts, 5);
+/// assert_eq!(err.stopped, Stopped::Deadline);
+/// assert!(matches!(err.last, fusebox::retry::Last::Rejected(_)));
+/// // Five retries were paid from the floor's 10 (1/s over a 10 s TTL); the
+/// // one the deadline refused cost nothing.
+/// assert_eq!(budget.available(clock.now()), 10 - 5);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub struct Retry<G = Infallible, B = Infallible> {
+    schedule: Backoff,
+    breaker: Option<G>,
+    budget: Option<B>,
+    timeout: Option<Duration>,
+    deadline: Option<Duration>,
+}
+
+impl Retry {
+    /// A runner over `schedule`, with no breaker, budget, timeout or deadline.
+    pub const fn new(schedule: Backoff) -> Self {
+        Self {
+            schedule,
+            breaker: None,
+            budget: None,
+            timeout: None,
+            deadline: None,
+        }
+    }
+}
+
+impl<G: Gate, B: Budget> Retry<G, B> {
+    /// Ask `breaker` before every call and record every outcome in it. An
+    /// open breaker is not called: its `retry_after` becomes the hint for
+    /// the next delay. Pass `&mut breaker`, or a shared handle that
+    /// implements [`Gate`] (`&fusebox_std::Shared<CircuitBreaker<_>>` on a
+    /// server).
+    pub fn breaker<H: Gate>(self, breaker: H) -> Retry<H, B> {
+        Retry {
+            schedule: self.schedule,
+            breaker: Some(breaker),
+            budget: self.budget,
+            timeout: self.timeout,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Withdraw every retry from `budget` (no budget, no retry), and deposit
+    /// a success in it. Pass `&mut budget`, or a shared handle that
+    /// implements [`Budget`] (`&fusebox_std::Shared<RetryBudget>` on a
+    /// server, where one budget serves every request).
+    pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C> {
+        Retry {
+            schedule: self.schedule,
+            breaker: self.breaker,
+            budget: Some(budget),
+            timeout: self.timeout,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Give each attempt at most `timeout`; an attempt that takes longer is
+    /// dropped and counts as a retryable failure ([`Last::TimedOut`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Start no attempt, and let none run, past `deadline` from the start
+    /// of [`run`](Self::run), as the clock tells.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Run `op` until it succeeds, `classify` calls its error permanent, or
+    /// a limit stops the retries. See the [module docs](self) for the steps.
+    // Not an `async fn` on purpose: see the comment in the body.
+    #[allow(clippy::manual_async_fn)]
+    pub fn run<T, E, F, C, D, K>(
+        mut self,
+        mut delay: D,
+        clock: &K,
+        mut op: F,
+        mut classify: C,
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
+    where
+        F: AsyncFnMut(u32) -> Result<T, E>,
+        C: FnMut(&E) -> Verdict,
+        D: DelayNs,
+        K: Clock,
+    {
+        // An `async move` block rather than an `async fn`: an async fn keeps
+        // its arguments twice in its future (rust-lang/rust#62958).
+        async move {
+            let start = clock.now();
+            let end = self.deadline.map(|d| time::add(start, d));
+            let mut attempts: u32 = 0;
+            loop {
+                let now = clock.now();
+                let (last, hint, now) = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
+                    Some(Err(rejected)) => (Last::Rejected(rejected), rejected.retry_after, now),
+                    acquired => {
+                        let permit = acquired.and_then(Result::ok);
+                        attempts = attempts.saturating_add(1);
+                        let limit = match (self.timeout, end) {
+                            (Some(t), Some(e)) => Some(min(t, time::elapsed(now, e))),
+                            (Some(t), None) => Some(t),
+                            (None, Some(e)) => Some(time::elapsed(now, e)),
+                            (None, None) => None,
+                        };
+                        // One await point for the attempt, raced or not, so the
+                        // future holds one attempt's state.
+                        let result = {
+                            let work = pin!(op(attempts));
+                            let timer = pin!(async {
+                                match limit {
+                                    Some(limit) => sleep(&mut delay, limit).await,
+                                    None => core::future::pending::<()>().await,
+                                }
+                            });
+                            race(work, timer).await
+                        };
+                        let now = clock.now();
+                        let (outcome, last, hint) = match result {
+                            Some(Ok(value)) => {
+                                self.record(permit, Outcome::Success, now);
+                                if let Some(budget) = self.budget.as_mut() {
+                                    budget.deposit(now);
+                                }
+                                return Ok(value);
+                            }
+                            Some(Err(e)) => match classify(&e) {
+                                Verdict::Permanent => {
+                                    self.record(permit, Outcome::Ignored, now);
+                                    return Err(RetryError {
+                                        last: Last::Error(e),
+                                        attempts,
+                                        stopped: Stopped::Permanent,
+                                    });
+                                }
+                                Verdict::Retry => (Outcome::Failure, Last::Error(e), None),
+                                Verdict::RetryAfter(h) => {
+                                    (Outcome::Failure, Last::Error(e), Some(h))
+                                }
+                            },
+                            None => (Outcome::Failure, Last::TimedOut, None),
+                        };
+                        self.record(permit, outcome, now);
+                        (last, hint, now)
+                    }
+                };
+                let wait = match self.plan(hint, now, end) {
+                    Ok(wait) => wait,
+                    Err(stopped) => {
+                        return Err(RetryError {
+                            last,
+                            attempts,
+                            stopped,
+                        });
+                    }
+                };
+                sleep(&mut delay, wait).await;
+            }
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, permit: Option<Permit>, outcome: Outcome, now: Instant) {
+        if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
+            b.record(p, outcome, now);
+        }
+    }
+
+    /// The delay before the next attempt, or why there is none. The budget
+    /// is asked last, so a retry refused for another reason costs nothing.
+    fn plan(
+        &mut self,
+        hint: Option<Duration>,
+        now: Instant,
+        end: Option<Instant>,
+    ) -> Result<Duration, Stopped> {
+        let wait = self.schedule.try_next(hint).map_err(Stopped::Schedule)?;
+        if let Some(end) = end {
+            if time::add(now, wait) >= end {
+                return Err(Stopped::Deadline);
+            }
+        }
+        if let Some(budget) = self.budget.as_mut() {
+            if !budget.try_withdraw(now) {
+                return Err(Stopped::Budget);
+            }
+        }
+        Ok(wait)
+    }
+}
+
+/// What the runner asks of a circuit breaker: implemented by
+/// [`CircuitBreaker`], by `&mut` of any gate, and by shared handles (the std
+/// adapter's `Shared`; on firmware, implement it for your own mutex
+/// wrapper, locking only inside each call: the runner never holds it across
+/// an await).
+pub trait Gate {
+    /// As [`CircuitBreaker::try_acquire`].
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected>;
+    /// As [`CircuitBreaker::record`] (the transition is the gate's to log).
+    fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant);
+}
+
+impl<P: Policy> Gate for CircuitBreaker<P> {
+    #[inline]
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        CircuitBreaker::try_acquire(self, now)
+    }
+    #[inline]
+    fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) {
+        let _ = CircuitBreaker::record(self, permit, outcome, now);
+    }
+}
+
+impl<T: Gate + ?Sized> Gate for &mut T {
+    #[inline]
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        (**self).try_acquire(now)
+    }
+    #[inline]
+    fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) {
+        (**self).record(permit, outcome, now);
+    }
+}
+
+/// The runner's placeholder for "no breaker": never built.
+impl Gate for Infallible {
+    fn try_acquire(&mut self, _: Instant) -> Result<Permit, Rejected> {
+        match *self {}
+    }
+    fn record(&mut self, _: Permit, _: Outcome, _: Instant) {
+        match *self {}
+    }
+}
+
+/// What the runner asks of a retry budget: implemented by [`RetryBudget`],
+/// by `&mut` of any budget, and by shared handles (see [`Gate`]).
+pub trait Budget {
+    /// As [`RetryBudget::deposit`].
+    fn deposit(&mut self, now: Instant);
+    /// As [`RetryBudget::try_withdraw`].
+    fn try_withdraw(&mut self, now: Instant) -> bool;
+}
+
+impl<const S: usize> Budget for RetryBudget<S> {
+    #[inline]
+    fn deposit(&mut self, now: Instant) {
+        RetryBudget::deposit(self, now);
+    }
+    #[inline]
+    fn try_withdraw(&mut self, now: Instant) -> bool {
+        RetryBudget::try_withdraw(self, now)
+    }
+}
+
+impl<T: Budget + ?Sized> Budget for &mut T {
+    #[inline]
+    fn deposit(&mut self, now: Instant) {
+        (**self).deposit(now);
+    }
+    #[inline]
+    fn try_withdraw(&mut self, now: Instant) -> bool {
+        (**self).try_withdraw(now)
+    }
+}
+
+/// The runner's placeholder for "no budget": never built.
+impl Budget for Infallible {
+    fn deposit(&mut self, _: Instant) {
+        match *self {}
+    }
+    fn try_withdraw(&mut self, _: Instant) -> bool {
+        match *self {}
+    }
+}
+
+fn min(a: Duration, b: Duration) -> Duration {
+    if a < b { a } else { b }
+}
+
+/// Sleep `d` with `delay`: ticks to microseconds, rounding up, in chunks
+/// that fit a `u32`. At least one call, even for a zero delay: a retry loop
+/// always yields to the executor between attempts.
+fn sleep<D: DelayNs>(delay: &mut D, d: Duration) -> impl Future<Output = ()> {
+    let tick_hz = u128::from(Duration::from_secs(1).as_ticks());
+    let micros = u128::from(d.as_ticks())
+        .saturating_mul(1_000_000)
+        .div_ceil(tick_hz.max(1));
+    let mut left = u64::try_from(micros).unwrap_or(u64::MAX);
+    async move {
+        loop {
+            let chunk = u32::try_from(left).unwrap_or(u32::MAX);
+            delay.delay_us(chunk).await;
+            left = left.saturating_sub(u64::from(chunk));
+            if left == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Poll `work` and `timer` together; `Some` of the work's output if it
+/// finished first (or together), `None` if the timer did. Both are pinned
+/// by the caller, so this future is two pointers.
+fn race<W: Future, T: Future<Output = ()>>(
+    mut work: Pin<&mut W>,
+    mut timer: Pin<&mut T>,
+) -> impl Future<Output = Option<W::Output>> {
+    poll_fn(move |cx| {
+        if let Poll::Ready(v) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+}

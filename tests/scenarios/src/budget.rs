@@ -1,0 +1,183 @@
+//! Retry-budget timelines: one scenario per row of the transition table in
+//! `fusebox::rate::RetryBudget`, and one per convention.
+
+use fusebox::rate::RetryBudget;
+use fusebox::time::{Duration, Instant};
+
+use crate::{Outcome, Scenario};
+
+/// Every retry-budget scenario.
+pub const SCENARIOS: &[Scenario] = &[
+    s(
+        "budget::twenty_percent_is_one_retry_per_five_successes",
+        twenty_percent_is_one_retry_per_five_successes,
+    ),
+    s(
+        "budget::floor_allows_retries_without_successes",
+        floor_allows_retries_without_successes,
+    ),
+    s(
+        "budget::deposits_and_withdrawals_expire_after_the_ttl",
+        deposits_and_withdrawals_expire_after_the_ttl,
+    ),
+    s(
+        "budget::refused_withdrawal_changes_nothing",
+        refused_withdrawal_changes_nothing,
+    ),
+    s(
+        "budget::time_backwards_counts_as_no_time",
+        time_backwards_counts_as_no_time,
+    ),
+    s(
+        "budget::instants_near_u64_max_saturate",
+        instants_near_u64_max_saturate,
+    ),
+    s(
+        "budget::bad_configs_name_their_field",
+        bad_configs_name_their_field,
+    ),
+];
+
+const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
+    Scenario { name, run }
+}
+
+fn t(ticks: u64) -> Instant {
+    Instant::from_ticks(ticks)
+}
+
+fn d(ticks: u64) -> Duration {
+    Duration::from_ticks(ticks)
+}
+
+/// balance b | deposit | b + percent: 20 % is exactly 1 retry per 5 successes
+pub fn twenty_percent_is_one_retry_per_five_successes() -> Outcome {
+    let mut b = take!(RetryBudget::<10>::new(20, 0, d(1_000)));
+    for round in 0..3u64 {
+        for _ in 0..4 {
+            b.deposit(t(round));
+        }
+        // Four successes are 80 hundredths: no retry yet (no truncation
+        // either way).
+        check!(!b.try_withdraw(t(round)));
+        b.deposit(t(round));
+        check_eq!(b.available(t(round)), 1);
+        check!(b.try_withdraw(t(round)));
+        check!(!b.try_withdraw(t(round)));
+    }
+    // 1 % is one retry per 100 successes.
+    let mut b = take!(RetryBudget::<10>::new(1, 0, d(1_000)));
+    for _ in 0..99 {
+        b.deposit(t(0));
+    }
+    check!(!b.try_withdraw(t(0)));
+    b.deposit(t(0));
+    check!(b.try_withdraw(t(0)));
+    // 250 %: two and a half retries per success.
+    let mut b = take!(RetryBudget::<10>::new(250, 0, d(1_000)));
+    b.deposit(t(0));
+    b.deposit(t(0));
+    check_eq!(b.available(t(0)), 5);
+    Ok(())
+}
+
+/// A new budget holds floor x TTL retries; they come back after the TTL
+pub fn floor_allows_retries_without_successes() -> Outcome {
+    // 2 retries per second over a 10 s TTL (1 MHz ticks in these tests, but
+    // the figure only depends on TTL / 1 s).
+    let ttl = Duration::from_secs(10);
+    let mut b = take!(RetryBudget::<10>::new(20, 2, ttl));
+    check_eq!(b.available(t(0)), 20);
+    for _ in 0..20 {
+        check!(b.try_withdraw(t(0)));
+    }
+    check!(!b.try_withdraw(t(0)));
+    // The withdrawals expire with their slice: all 20 are back once the
+    // slice of t = 0 has left the window (S x w ticks later at most).
+    let later = t(10 * b.slice_duration().as_ticks());
+    check_eq!(b.available(later), 20);
+    Ok(())
+}
+
+/// any | a slice older than S slices | its amounts leave the balance
+pub fn deposits_and_withdrawals_expire_after_the_ttl() -> Outcome {
+    // TTL 90 ticks in 10 slices: w = ceil(90 / 9) = 10.
+    let mut b = take!(RetryBudget::<10>::new(100, 0, d(90)));
+    check_eq!(b.slice_duration(), d(10));
+    b.deposit(t(5));
+    b.deposit(t(5));
+    // Still spendable a TTL later (slices 0..=9 are live at t = 95).
+    check_eq!(b.available(t(95)), 2);
+    check!(b.try_withdraw(t(95)));
+    // At t = 100 slice 0 leaves: its deposits go, the withdrawal at 95
+    // (slice 9) stays, so the balance is negative until it expires too.
+    check_eq!(b.available(t(100)), 0);
+    check!(!b.try_withdraw(t(100)));
+    b.deposit(t(100));
+    check!(!b.try_withdraw(t(100))); // -1 + 1 = 0 retries
+    b.deposit(t(100));
+    check!(b.try_withdraw(t(100)));
+    // t = 190: slice 9 has gone; slice 10 (t = 100..110) holds 2 - 1.
+    check_eq!(b.available(t(190)), 1);
+    check_eq!(b.available(t(200)), 0);
+    Ok(())
+}
+
+/// balance below one retry | try_withdraw | unchanged, false
+pub fn refused_withdrawal_changes_nothing() -> Outcome {
+    let mut b = take!(RetryBudget::<4>::new(50, 0, d(30)));
+    b.deposit(t(0));
+    for _ in 0..10 {
+        check!(!b.try_withdraw(t(1)));
+    }
+    // The 50 hundredths are still there: one more success makes a retry.
+    b.deposit(t(2));
+    check!(b.try_withdraw(t(2)));
+    Ok(())
+}
+
+/// Time going backwards lands in the newest slice seen
+pub fn time_backwards_counts_as_no_time() -> Outcome {
+    let mut b = take!(RetryBudget::<10>::new(100, 0, d(90)));
+    b.deposit(t(1_000));
+    // An earlier instant neither revives old slices nor expires this one.
+    b.deposit(t(0));
+    check_eq!(b.available(t(0)), 2);
+    check!(b.try_withdraw(t(3)));
+    check_eq!(b.available(t(1_000)), 1);
+    Ok(())
+}
+
+/// Instants and configurations near u64::MAX saturate
+pub fn instants_near_u64_max_saturate() -> Outcome {
+    let mut b = take!(RetryBudget::<10>::new(1000, u32::MAX, Duration::MAX));
+    check!(b.try_withdraw(Instant::MAX));
+    b.deposit(Instant::MAX);
+    check!(b.available(Instant::MAX) > 1_000_000);
+    let mut b = take!(RetryBudget::<2>::new(100, 0, d(1)));
+    b.deposit(t(u64::MAX - 1));
+    check!(b.try_withdraw(Instant::MAX));
+    check!(!b.try_withdraw(Instant::MAX));
+    Ok(())
+}
+
+fn field<const S: usize>(r: Result<RetryBudget<S>, fusebox::ConfigError>) -> &'static str {
+    match r {
+        Ok(_) => "accepted",
+        Err(e) => e.field(),
+    }
+}
+
+/// Bad configurations give a ConfigError naming the field
+pub fn bad_configs_name_their_field() -> Outcome {
+    check_eq!(field(RetryBudget::<10>::new(1001, 0, d(100))), "percent");
+    check_eq!(field(RetryBudget::<10>::new(20, 0, d(8))), "ttl");
+    check_eq!(
+        field(RetryBudget::<1>::new(20, 0, d(100))),
+        "RetryBudget::<S>"
+    );
+    check_eq!(field(RetryBudget::<10>::new(0, 0, d(9))), "accepted");
+    check_eq!(core::mem::size_of::<RetryBudget<10>>(), 32 + 16 * 10);
+    check_eq!(core::mem::size_of::<RetryBudget<4>>(), 32 + 16 * 4);
+    Ok(())
+}

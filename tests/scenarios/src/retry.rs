@@ -1,0 +1,437 @@
+//! Retry-runner timelines (feature `async`): one scenario per row of the
+//! step table in `fusebox::retry`, run with a fake `DelayNs` that records
+//! every delay and moves a fake clock, under embassy-futures' no_std
+//! `block_on`.
+
+use core::cell::Cell;
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Waker};
+
+use embassy_futures::block_on;
+use embedded_hal_async::delay::DelayNs;
+use fusebox::backoff::{Backoff, Config, Stop};
+use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State};
+use fusebox::rate::RetryBudget;
+use fusebox::retry::{Last, Retry, RetryError, Stopped, Verdict, retry};
+use fusebox::time::{Clock, Duration, Instant};
+
+use crate::{Outcome, Scenario};
+
+/// Every retry-runner scenario.
+pub const SCENARIOS: &[Scenario] = &[
+    s(
+        "retry::sleeps_the_exact_schedule_until_success",
+        sleeps_the_exact_schedule_until_success,
+    ),
+    s(
+        "retry::permanent_error_stops_at_once",
+        permanent_error_stops_at_once,
+    ),
+    s(
+        "retry::retry_after_hint_raises_the_delay",
+        retry_after_hint_raises_the_delay,
+    ),
+    s(
+        "retry::schedule_stop_returns_last_error_and_attempts",
+        schedule_stop_returns_last_error_and_attempts,
+    ),
+    s(
+        "retry::open_breaker_is_not_called_and_its_retry_after_is_the_hint",
+        open_breaker_is_not_called_and_its_retry_after_is_the_hint,
+    ),
+    s("retry::no_budget_no_retry", no_budget_no_retry),
+    s(
+        "retry::attempt_timeout_races_the_same_delay",
+        attempt_timeout_races_the_same_delay,
+    ),
+    s(
+        "retry::deadline_stops_before_sleeping_past_it",
+        deadline_stops_before_sleeping_past_it,
+    ),
+    s(
+        "retry::dropped_future_leaks_no_breaker_probe",
+        dropped_future_leaks_no_breaker_probe,
+    ),
+];
+
+const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
+    Scenario { name, run }
+}
+
+fn d(ticks: u64) -> Duration {
+    Duration::from_ticks(ticks)
+}
+
+/// Ticks since the start, shared by the fake clock and the fake delay.
+/// fusebox's tests run at embassy-time's default 1 MHz: a tick is 1 us.
+struct Time(Cell<u64>);
+
+impl Clock for Time {
+    fn now(&self) -> Instant {
+        Instant::from_ticks(self.0.get())
+    }
+}
+
+impl Time {
+    fn advance(&self, ticks: u64) {
+        self.0.set(self.0.get().saturating_add(ticks));
+    }
+}
+
+/// A `DelayNs` that returns at once, moves the clock by the delay and
+/// records it (the first 8, in microseconds).
+struct FakeDelay<'a> {
+    time: &'a Time,
+    slept: [u64; 8],
+    count: usize,
+}
+
+impl<'a> FakeDelay<'a> {
+    fn new(time: &'a Time) -> Self {
+        Self {
+            time,
+            slept: [0; 8],
+            count: 0,
+        }
+    }
+
+    fn slept(&self) -> &[u64] {
+        self.slept.get(..self.count.min(8)).unwrap_or(&[])
+    }
+}
+
+impl DelayNs for FakeDelay<'_> {
+    async fn delay_ns(&mut self, ns: u32) {
+        self.delay_us(ns.div_ceil(1000)).await;
+    }
+
+    async fn delay_us(&mut self, us: u32) {
+        if let Some(slot) = self.slept.get_mut(self.count) {
+            *slot = u64::from(us);
+        }
+        self.count += 1;
+        self.time.advance(u64::from(us));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Err {
+    Flaky,
+    Busy(u64),
+    Fatal,
+}
+
+fn classify(e: &Err) -> Verdict {
+    match e {
+        Err::Flaky => Verdict::Retry,
+        Err::Busy(ticks) => Verdict::RetryAfter(d(*ticks)),
+        Err::Fatal => Verdict::Permanent,
+    }
+}
+
+fn schedule(config: Config) -> Option<Backoff> {
+    Backoff::new(config, 1).ok()
+}
+
+fn exp() -> Config {
+    Config::exponential(d(100), 2, d(1_000)).max_attempts(5)
+}
+
+/// A device the operation borrows mutably on every attempt (an I2C bus).
+struct Bus {
+    transfers: u32,
+}
+
+impl Bus {
+    async fn read(&mut self, attempt: u32) -> Result<u32, Err> {
+        self.transfers += 1;
+        if attempt < 4 {
+            Err(Err::Flaky)
+        } else {
+            Ok(attempt)
+        }
+    }
+}
+
+/// call fails, classify Retry | sleep the schedule's delay | succeeds
+pub fn sleeps_the_exact_schedule_until_success() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let mut bus = Bus { transfers: 0 };
+    let r = block_on(retry(
+        take!(schedule(exp())),
+        &mut delay,
+        &time,
+        async |attempt| bus.read(attempt).await,
+        classify,
+    ));
+    check_eq!(r, Ok(4));
+    check_eq!(bus.transfers, 4);
+    check_eq!(delay.slept(), &[100, 200, 400][..]);
+    check_eq!(time.0.get(), 700);
+    Ok(())
+}
+
+/// classify Permanent | no retry | Stopped::Permanent with the error
+pub fn permanent_error_stops_at_once() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let r: Result<(), _> = block_on(retry(
+        take!(schedule(exp())),
+        &mut delay,
+        &time,
+        |_| async { Err(Err::Fatal) },
+        classify,
+    ));
+    check_eq!(
+        r,
+        Err(RetryError {
+            last: Last::Error(Err::Fatal),
+            attempts: 1,
+            stopped: Stopped::Permanent,
+        })
+    );
+    check_eq!(delay.slept(), &[][..]);
+    Ok(())
+}
+
+/// classify RetryAfter(h) | the next delay is at least h
+pub fn retry_after_hint_raises_the_delay() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let r = block_on(retry(
+        take!(schedule(exp())),
+        &mut delay,
+        &time,
+        |attempt| {
+            let out = match attempt {
+                1 => Err(Err::Busy(5_000)),
+                2 => Err(Err::Busy(50)),
+                _ => Ok(()),
+            };
+            async move { out }
+        },
+        classify,
+    ));
+    check_eq!(r, Ok(()));
+    // 5 000 above the 1 000 cap; 50 below the schedule's 200.
+    check_eq!(delay.slept(), &[5_000, 200][..]);
+    Ok(())
+}
+
+/// schedule stops | the last error, the attempts and the Stop
+pub fn schedule_stop_returns_last_error_and_attempts() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let r: Result<(), _> = block_on(retry(
+        take!(schedule(exp())),
+        &mut delay,
+        &time,
+        |_| async { Err(Err::Flaky) },
+        classify,
+    ));
+    check_eq!(
+        r,
+        Err(RetryError {
+            last: Last::Error(Err::Flaky),
+            attempts: 5,
+            stopped: Stopped::Schedule(Stop::Attempts),
+        })
+    );
+    check_eq!(delay.slept(), &[100, 200, 400, 800][..]);
+    // A hint past max_hint ends at once, reporting the hint.
+    let r: Result<(), _> = block_on(retry(
+        take!(schedule(exp().max_hint(d(1_000)))),
+        &mut delay,
+        &time,
+        |_| async { Err(Err::Busy(1_001)) },
+        classify,
+    ));
+    check_eq!(
+        take!(r.err()).stopped,
+        Stopped::Schedule(Stop::HintTooLong(d(1_001)))
+    );
+    Ok(())
+}
+
+/// breaker refuses | no call; its retry_after is the next delay's hint
+pub fn open_breaker_is_not_called_and_its_retry_after_is_the_hint() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let config = breaker::Config::new().open_duration(d(3_000));
+    let mut b = take!(CircuitBreaker::new(
+        config,
+        take!(ConsecutiveFailures::new(2))
+    ));
+    let calls = Cell::new(0u32);
+    let r = block_on(
+        Retry::new(take!(schedule(exp().max_hint(d(10_000)))))
+            .breaker(&mut b)
+            .run(
+                &mut delay,
+                &time,
+                |_| {
+                    calls.set(calls.get() + 1);
+                    // Fails twice (tripping the breaker), then works.
+                    let out = if calls.get() <= 2 {
+                        Err(Err::Flaky)
+                    } else {
+                        Ok(())
+                    };
+                    async move { out }
+                },
+                classify,
+            ),
+    );
+    check_eq!(r, Ok(()));
+    check_eq!(calls.get(), 2 + 1);
+    // Failed at t = 0 and t = 100 (trips: open until 3 100); the refused
+    // try at 300 waits the 2 800 left, not the schedule's 400.
+    check_eq!(delay.slept(), &[100, 200, 2_800][..]);
+    check_eq!(b.state(time.now()), State::Closed);
+    check_eq!(b.metrics().rejected, 1);
+    Ok(())
+}
+
+/// budget refuses | no retry | Stopped::Budget
+pub fn no_budget_no_retry() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    // 50 %, no floor: two earlier successes pay for exactly one retry.
+    let mut budget = take!(RetryBudget::<10>::new(50, 0, d(1_000_000)));
+    budget.deposit(time.now());
+    budget.deposit(time.now());
+    let r: Result<(), _> = block_on(Retry::new(take!(schedule(exp()))).budget(&mut budget).run(
+        &mut delay,
+        &time,
+        |_| async { Err(Err::Flaky) },
+        classify,
+    ));
+    check_eq!(
+        r,
+        Err(RetryError {
+            last: Last::Error(Err::Flaky),
+            attempts: 2,
+            stopped: Stopped::Budget,
+        })
+    );
+    check_eq!(delay.slept(), &[100][..]);
+    // A success deposits.
+    let r = block_on(Retry::new(take!(schedule(exp()))).budget(&mut budget).run(
+        &mut delay,
+        &time,
+        |_| async { Ok::<_, Err>(1) },
+        classify,
+    ));
+    check_eq!(r, Ok(1));
+    budget.deposit(time.now());
+    check_eq!(budget.available(time.now()), 1);
+    Ok(())
+}
+
+/// attempt outlasts the timeout | dropped, Last::TimedOut, retried
+pub fn attempt_timeout_races_the_same_delay() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let r = block_on(
+        Retry::new(take!(schedule(exp().max_attempts(3))))
+            .timeout(d(50))
+            .run(
+                &mut delay,
+                &time,
+                |attempt| async move {
+                    if attempt < 3 {
+                        // Never answers: only the timeout ends it.
+                        core::future::pending::<()>().await;
+                    }
+                    Ok::<_, Err>(attempt)
+                },
+                classify,
+            ),
+    );
+    check_eq!(r, Ok(3));
+    // timeout, backoff, timeout, backoff, then the answer.
+    check_eq!(delay.slept(), &[50, 100, 50, 200][..]);
+    let r: Result<(), _> = block_on(
+        Retry::new(take!(schedule(exp().max_attempts(2))))
+            .timeout(d(50))
+            .run(
+                &mut delay,
+                &time,
+                |_| core::future::pending::<Result<(), Err>>(),
+                classify,
+            ),
+    );
+    check_eq!(take!(r.err()).last, Last::TimedOut);
+    Ok(())
+}
+
+/// now + delay passes the deadline | Stopped::Deadline, no sleep
+pub fn deadline_stops_before_sleeping_past_it() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let r: Result<(), _> = block_on(Retry::new(take!(schedule(exp()))).deadline(d(350)).run(
+        &mut delay,
+        &time,
+        |_| {
+            time.advance(10);
+            async { Err(Err::Flaky) }
+        },
+        classify,
+    ));
+    // Calls at 0, 110, 320 take 10 each; 330 + 400 passes 350.
+    check_eq!(
+        r,
+        Err(RetryError {
+            last: Last::Error(Err::Flaky),
+            attempts: 3,
+            stopped: Stopped::Deadline,
+        })
+    );
+    // The 100, the 200, and twice the attempt limit raced (the time left
+    // before the deadline), which the op answered first.
+    check_eq!(delay.slept(), &[100, 200][..]);
+    Ok(())
+}
+
+/// future dropped mid-attempt | the breaker's probe slot frees itself
+pub fn dropped_future_leaks_no_breaker_probe() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let config = breaker::Config::new()
+        .open_duration(d(100))
+        .probe_timeout(d(500));
+    let mut b = take!(CircuitBreaker::new(
+        config,
+        take!(ConsecutiveFailures::new(1))
+    ));
+    // Trip it, then wait out the open duration: the next call is a probe.
+    let p = take!(b.try_acquire(time.now()));
+    b.record(p, breaker::Outcome::Failure, time.now());
+    time.advance(100);
+    {
+        let run = Retry::new(take!(schedule(exp()))).breaker(&mut b).run(
+            &mut delay,
+            &time,
+            |_| core::future::pending::<Result<(), Err>>(),
+            classify,
+        );
+        let mut run = pin!(run);
+        let mut cx = Context::from_waker(Waker::noop());
+        // The probe is admitted and its call is in flight...
+        check!(run.as_mut().poll(&mut cx).is_pending());
+        // ...when the caller drops the future (a cancelled request).
+    }
+    check_eq!(b.state(time.now()), State::HalfOpen);
+    check!(b.try_acquire(time.now()).is_err());
+    // After the probe timeout the lost probe is written off.
+    time.advance(500);
+    let probe = take!(b.try_acquire(time.now()));
+    check!(
+        b.record(probe, breaker::Outcome::Success, time.now())
+            .is_some()
+    );
+    check_eq!(b.state(time.now()), State::Closed);
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Property tests of `fusebox::rate::RetryBudget`: every decision against a
+//! reference model that keeps the whole event log, and the documented law
+//! checked over every TTL window of random timelines.
+
+use fusebox::rate::RetryBudget;
+use fusebox::time::{Duration, Instant};
+use proptest::prelude::*;
+
+const S: usize = 10;
+const SECOND: u64 = 1_000_000; // embassy-time's default tick rate in tests
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Deposit,
+    Withdraw,
+}
+
+/// The budget as the docs define it, recomputed from the whole log.
+struct Model {
+    percent: i128,
+    reserve: i128,
+    slice: u64,
+    /// (slice epoch, hundredths): deposits positive, granted retries -100.
+    log: Vec<(u64, i128)>,
+    latest: u64,
+}
+
+impl Model {
+    fn new(percent: u16, floor: u32, ttl: u64) -> Self {
+        let parts = (S - 1) as u64;
+        Model {
+            percent: i128::from(percent),
+            reserve: 100 * i128::from(floor) * i128::from(ttl) / i128::from(SECOND),
+            slice: ttl.div_ceil(parts),
+            log: Vec::new(),
+            latest: 0,
+        }
+    }
+
+    fn epoch(&mut self, t: u64) -> u64 {
+        self.latest = self.latest.max(t / self.slice);
+        self.latest
+    }
+
+    fn apply(&mut self, op: Op, t: u64) -> bool {
+        let e = self.epoch(t);
+        match op {
+            Op::Deposit => {
+                self.log.push((e, self.percent));
+                true
+            }
+            Op::Withdraw => {
+                let live: i128 = self
+                    .log
+                    .iter()
+                    .filter(|(at, _)| e - at < S as u64)
+                    .map(|(_, x)| x)
+                    .sum();
+                let ok = live + self.reserve >= 100;
+                if ok {
+                    self.log.push((e, -100));
+                }
+                ok
+            }
+        }
+    }
+}
+
+fn timeline() -> impl Strategy<Value = (u16, u32, u64, Vec<(u64, Op)>)> {
+    (
+        0u16..=300,
+        0u32..5,
+        prop_oneof![9u64..2_000, 9u64..3 * SECOND],
+        proptest::collection::vec(
+            (
+                0u64..1_000,
+                prop_oneof![3 => Just(Op::Deposit), 2 => Just(Op::Withdraw)],
+            ),
+            1..400,
+        ),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Same decisions as the reference model, and within every window
+    /// [a, a + TTL): 100 x retries <= percent x successes in
+    /// (a - S x w, a + TTL) + floor(100 x floor x TTL / 1 s).
+    #[test]
+    fn decisions_match_the_model_and_obey_the_law((percent, floor, ttl, steps) in timeline()) {
+        let mut budget = RetryBudget::<S>::new(percent, floor, Duration::from_ticks(ttl)).unwrap();
+        let mut model = Model::new(percent, floor, ttl);
+        prop_assert_eq!(budget.slice_duration().as_ticks(), model.slice);
+        // Scale the steps to the TTL so windows hold many events.
+        let step = (ttl / 200).max(1);
+        let mut now = 0u64;
+        let mut successes = Vec::new();
+        let mut retries = Vec::new();
+        for (dt, op) in steps {
+            now += dt * step / 10;
+            let at = Instant::from_ticks(now);
+            let got = match op {
+                Op::Deposit => {
+                    budget.deposit(at);
+                    successes.push(now);
+                    true
+                }
+                Op::Withdraw => {
+                    let ok = budget.try_withdraw(at);
+                    if ok {
+                        retries.push(now);
+                    }
+                    ok
+                }
+            };
+            prop_assert_eq!(got, model.apply(op, now), "decision at {}", now);
+        }
+        let lifetime = S as u64 * model.slice;
+        for &a in &retries {
+            let r = retries.iter().filter(|&&t| t >= a && t < a + ttl).count() as i128;
+            let s = successes
+                .iter()
+                .filter(|&&t| t + lifetime > a && t < a + ttl)
+                .count() as i128;
+            prop_assert!(
+                100 * r <= i128::from(percent) * s + model.reserve,
+                "window at {}: {} retries, {} successes, reserve {}", a, r, s, model.reserve
+            );
+        }
+    }
+
+    /// Exactness: n successes at p % pay for exactly floor(n x p / 100)
+    /// retries (no truncation of the fraction to zero).
+    #[test]
+    fn n_successes_pay_exactly_n_times_percent(percent in 1u16..=1000, n in 0u32..500) {
+        let mut b = RetryBudget::<S>::new(percent, 0, Duration::from_ticks(1_000)).unwrap();
+        let t = Instant::from_ticks(0);
+        for _ in 0..n {
+            b.deposit(t);
+        }
+        let mut granted = 0u64;
+        while b.try_withdraw(t) {
+            granted += 1;
+        }
+        prop_assert_eq!(granted, u64::from(n) * u64::from(percent) / 100);
+    }
+}
+
+#[test]
+fn finagle_defaults() {
+    let b = RetryBudget::default();
+    // 10 retries per second for 10 s.
+    assert_eq!(b.available(Instant::from_ticks(0)), 100);
+    assert_eq!(
+        b.slice_duration(),
+        Duration::from_ticks(10 * SECOND / 9 + 1)
+    );
+}
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn sizes_on_x86_64() {
+    assert_eq!(std::mem::size_of::<RetryBudget>(), 192);
+    assert_eq!(std::mem::size_of::<RetryBudget<4>>(), 96);
+}

@@ -1,0 +1,235 @@
+//! Property tests of the async retry runner (`fusebox::retry`) with a fake
+//! `DelayNs` that records every delay: the runner sleeps exactly what its
+//! schedule gives for the hints the classifier returned, calls the
+//! operation at most `max_attempts` times, and stops for the right reason.
+//! Then the budget law holds for many runs sharing one `RetryBudget`.
+
+use std::cell::Cell;
+
+use embassy_futures::block_on;
+use embedded_hal_async::delay::DelayNs;
+use fusebox::backoff::{Backoff, Config, Jitter, Stop};
+use fusebox::rate::RetryBudget;
+use fusebox::retry::{Last, Retry, Stopped, Verdict};
+use fusebox::time::{Clock, Duration, Instant};
+use proptest::prelude::*;
+
+fn d(ticks: u64) -> Duration {
+    Duration::from_ticks(ticks)
+}
+
+struct Time(Cell<u64>);
+
+impl Clock for Time {
+    fn now(&self) -> Instant {
+        Instant::from_ticks(self.0.get())
+    }
+}
+
+struct FakeDelay<'a> {
+    time: &'a Time,
+    slept: Vec<u64>,
+}
+
+impl DelayNs for FakeDelay<'_> {
+    async fn delay_ns(&mut self, ns: u32) {
+        self.delay_us(ns.div_ceil(1000)).await;
+    }
+
+    async fn delay_us(&mut self, us: u32) {
+        self.slept.push(u64::from(us));
+        self.time.0.set(self.time.0.get() + u64::from(us));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Answer {
+    Ok,
+    Flaky,
+    Busy(u64),
+    Fatal,
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    prop_oneof![
+        1 => Just(Answer::Ok),
+        4 => Just(Answer::Flaky),
+        2 => (0u64..3_000).prop_map(Answer::Busy),
+        1 => Just(Answer::Fatal),
+    ]
+}
+
+fn classify(a: &Answer) -> Verdict {
+    match a {
+        Answer::Busy(h) => Verdict::RetryAfter(d(*h)),
+        Answer::Fatal => Verdict::Permanent,
+        _ => Verdict::Retry,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn runner_sleeps_the_schedule_and_stops_for_the_right_reason(
+        answers in proptest::collection::vec(answer(), 1..30),
+        max_attempts in 1u32..12,
+        jitter in prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Decorrelated)],
+        seed in any::<u64>(),
+        budget in proptest::option::of(0u64..20_000),
+    ) {
+        let mut config = Config::exponential(d(100), 2, d(2_000))
+            .jitter(jitter)
+            .max_attempts(max_attempts)
+            .max_hint(d(2_500));
+        if let Some(b) = budget {
+            config = config.total_delay_budget(d(b));
+        }
+        let schedule = Backoff::new(config, seed).unwrap();
+        let mut model = schedule.clone();
+        let time = Time(Cell::new(0));
+        let mut delay = FakeDelay { time: &time, slept: Vec::new() };
+        let calls = Cell::new(0usize);
+        let result = block_on(Retry::new(schedule).run(
+            &mut delay,
+            &time,
+            |attempt| {
+                let i = calls.get();
+                calls.set(i + 1);
+                assert_eq!(attempt as usize, i + 1);
+                let a = answers.get(i).copied().unwrap_or(Answer::Flaky);
+                async move { if a == Answer::Ok { Ok(i) } else { Err(a) } }
+            },
+            classify,
+        ));
+        let n = calls.get();
+        prop_assert!(n as u32 <= max_attempts, "attempts never exceed the max");
+        // Replay the schedule with the hints the answers gave.
+        let mut expected = Vec::new();
+        let mut stop = None;
+        for a in answers.iter().chain(std::iter::repeat(&Answer::Flaky)).take(n) {
+            let hint = match a {
+                Answer::Busy(h) => Some(d(*h)),
+                Answer::Ok | Answer::Fatal => break,
+                Answer::Flaky => None,
+            };
+            match model.try_next(hint) {
+                Ok(x) => expected.push(x.as_ticks()),
+                Err(s) => { stop = Some(s); break; }
+            }
+        }
+        prop_assert_eq!(&delay.slept, &expected);
+        let last = answers.get(n - 1).copied().unwrap_or(Answer::Flaky);
+        match result {
+            Ok(i) => prop_assert_eq!((i + 1, last), (n, Answer::Ok)),
+            Err(e) => {
+                prop_assert_eq!(e.attempts as usize, n);
+                prop_assert_eq!(e.last, Last::Error(last));
+                match last {
+                    Answer::Fatal => prop_assert_eq!(e.stopped, Stopped::Permanent),
+                    _ => prop_assert_eq!(Some(e.stopped), stop.map(Stopped::Schedule)),
+                }
+            }
+        }
+    }
+
+    /// Many failing requests sharing one budget: retries stay within
+    /// percent x successes + floor x TTL, whatever the traffic.
+    #[test]
+    fn shared_budget_caps_a_retry_storm(
+        requests in proptest::collection::vec((any::<bool>(), 0u64..50_000), 1..200),
+    ) {
+        let ttl = 10 * 1_000_000; // 10 s at 1 MHz
+        let mut budget = RetryBudget::<10>::new(20, 1, d(ttl)).unwrap();
+        let time = Time(Cell::new(0));
+        let (mut successes, mut retries) = (0i64, 0i64);
+        for (works, gap) in requests {
+            time.0.set(time.0.get() + gap);
+            let mut delay = FakeDelay { time: &time, slept: Vec::new() };
+            let schedule = Backoff::new(Config::constant(d(10)).max_attempts(5), 0).unwrap();
+            let r = block_on(Retry::new(schedule).budget(&mut budget).run(
+                &mut delay,
+                &time,
+                |_| async move { if works { Ok(()) } else { Err(Answer::Flaky) } },
+                classify,
+            ));
+            successes += i64::from(r.is_ok());
+            retries += delay.slept.len() as i64;
+            if let Err(e) = r {
+                prop_assert!(matches!(e.stopped, Stopped::Budget | Stopped::Schedule(Stop::Attempts)));
+            }
+        }
+        // The whole run lasts under 10 s + 200 x 50 ms: within about two
+        // TTL windows, each allowing 20 % of the successes that can pay
+        // for it plus 10.
+        prop_assert!(time.0.get() < 2 * ttl);
+        prop_assert!(100 * retries <= 2 * 20 * successes + 2 * 100 * 10, "{} retries for {} successes", retries, successes);
+    }
+}
+
+#[test]
+fn timeout_then_success_over_the_fake_delay() {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay {
+        time: &time,
+        slept: Vec::new(),
+    };
+    let schedule = Backoff::new(Config::constant(d(7)).max_attempts(3), 0).unwrap();
+    let r = block_on(Retry::new(schedule).timeout(d(1_000)).run(
+        &mut delay,
+        &time,
+        |attempt| async move {
+            if attempt == 1 {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Answer>(attempt)
+        },
+        classify,
+    ));
+    assert_eq!(r, Ok(2));
+    assert_eq!(delay.slept, [1_000, 7]);
+}
+
+/// The runner's future holds the schedule, the options and the attempt and
+/// delay futures: its size is what a firmware task pays for a retry.
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn runner_future_size() {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay {
+        time: &time,
+        slept: Vec::new(),
+    };
+    let schedule = Backoff::new(Config::constant(d(7)), 0).unwrap();
+    let mut breaker = fusebox::breaker::CircuitBreaker::new(
+        fusebox::breaker::Config::new(),
+        fusebox::breaker::ConsecutiveFailures::new(3).unwrap(),
+    )
+    .unwrap();
+    let mut budget = RetryBudget::<10>::default();
+    let plain = fusebox::retry::retry(
+        schedule.clone(),
+        &mut delay,
+        &time,
+        async |_| Ok::<u32, Answer>(1),
+        classify,
+    );
+    let plain_size = std::mem::size_of_val(&plain);
+    drop(plain);
+    let full = Retry::new(schedule)
+        .breaker(&mut breaker)
+        .budget(&mut budget)
+        .timeout(d(10))
+        .deadline(d(100))
+        .run(&mut delay, &time, async |_| Ok::<u32, Answer>(1), classify);
+    let full_size = std::mem::size_of_val(&full);
+    drop(full);
+    println!(
+        "retry future: {plain_size} bytes plain, {full_size} with breaker, budget, timeout, deadline"
+    );
+    // Debug build (unoptimised layouts); the release figures are in the bench.
+    assert!(
+        plain_size <= 1024 && full_size <= 1024,
+        "{plain_size} / {full_size}"
+    );
+}
