@@ -14,6 +14,7 @@
 //! | [`backoff`] | how long to wait before the next try (schedules with jitter, hints and limits) |
 //! | [`breaker`] | whether to call a dependency at all (circuit breaker) |
 //! | [`bulkhead`] | how many calls may be in flight at once, and a limit (AIMD) that finds its own level |
+//! | [`dedup`] | whether to run the work a key names now, or answer with its stored result (dedup / idempotency table) |
 //! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
 //! | [`rate`] | whether a retry fits the retry budget ([`rate::RetryBudget`]) |
 //! | `retry` | (feature `async`) the async retry runner over `DelayNs`, with breaker, budget, timeout and deadline |
@@ -58,6 +59,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;
+pub mod dedup;
 mod error;
 pub mod hash;
 pub mod rate;

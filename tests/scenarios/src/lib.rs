@@ -16,8 +16,9 @@
 mod check;
 pub mod backoff;
 pub mod breaker;
-pub mod bulkhead;
 pub mod budget;
+pub mod bulkhead;
+pub mod dedup;
 #[cfg(feature = "async")]
 pub mod retry;
 
@@ -47,6 +48,7 @@ pub const GROUPS: &[&[Scenario]] = &[
     bulkhead::SCENARIOS,
     backoff::SCENARIOS,
     budget::SCENARIOS,
+    dedup::SCENARIOS,
     #[cfg(feature = "async")]
     retry::SCENARIOS,
 ];
