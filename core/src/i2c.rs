@@ -151,7 +151,7 @@
 //! |---|---|
 //! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 568 |
 //! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 232 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1024 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1016 |
 //! | [`I2cConfig`]`<ConsecutiveFailures>` | 216 |
 //!
 //! In general `96 + 112 x N + N + 16` rounded up to a multiple of 8 (112 is
