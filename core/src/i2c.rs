@@ -302,11 +302,19 @@ impl<E: Error> Error for I2cError<E> {
 impl<E: Error> core::fmt::Display for I2cError<E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            I2cError::Bus { error, attempts } => write!(
-                f,
-                "I2C transfer failed after {attempts} attempt(s): {}; check the wiring, the pull-ups and the device's address",
-                error.kind()
-            ),
+            I2cError::Bus { error, attempts } => {
+                let kind = error.kind();
+                let hint = match kind {
+                    ErrorKind::Other => {
+                        "see the bus's own error (often an argument the HAL refuses)"
+                    }
+                    _ => "check the wiring, the pull-ups and the device's address",
+                };
+                write!(
+                    f,
+                    "I2C transfer failed after {attempts} attempt(s): {kind}; {hint}"
+                )
+            }
             I2cError::DeviceDown {
                 address,
                 retry_after: Some(d),
@@ -458,9 +466,7 @@ impl<I, D, C, P: Policy, const N: usize> ResilientI2c<I, D, C, P, N> {
         let Some(transition) = transition else {
             return;
         };
-        let tail = usize::from(self.queue_head)
-            .wrapping_add(usize::from(self.queue_len))
-            % QUEUE;
+        let tail = usize::from(self.queue_head).wrapping_add(usize::from(self.queue_len)) % QUEUE;
         if let Some(entry) = self.queue.get_mut(tail) {
             *entry = (address, transition);
         }
@@ -468,8 +474,8 @@ impl<I, D, C, P: Policy, const N: usize> ResilientI2c<I, D, C, P, N> {
             self.queue_len = self.queue_len.saturating_add(1);
         } else {
             // Full: the entry just written was the oldest.
-            self.queue_head = u8::try_from(usize::from(self.queue_head).wrapping_add(1) % QUEUE)
-                .unwrap_or(0);
+            self.queue_head =
+                u8::try_from(usize::from(self.queue_head).wrapping_add(1) % QUEUE).unwrap_or(0);
         }
     }
 }

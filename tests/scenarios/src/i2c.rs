@@ -25,10 +25,7 @@ pub const SCENARIOS: &[Scenario] = &[
         "i2c::read_retries_transient_errors_with_the_exact_schedule",
         read_retries_transient_errors_with_the_exact_schedule,
     ),
-    s(
-        "i2c::write_read_is_a_read",
-        write_read_is_a_read,
-    ),
+    s("i2c::write_read_is_a_read", write_read_is_a_read),
     s(
         "i2c::write_retried_on_address_nack_only",
         write_retried_on_address_nack_only,
@@ -232,11 +229,7 @@ impl<const K: usize> I2c for &FakeBus<K> {
 
 /// 100, 200, 400, 800 us between attempts; at most 5 attempts.
 fn schedule() -> Option<Backoff> {
-    Backoff::new(
-        Config::exponential(d(100), 2, d(1_000)).max_attempts(5),
-        1,
-    )
-    .ok()
+    Backoff::new(Config::exponential(d(100), 2, d(1_000)).max_attempts(5), 1).ok()
 }
 
 /// Trips at `threshold` failures in a row; open for 10 ms, probes written
@@ -269,14 +262,11 @@ fn t(from: State, to: State) -> Transition {
 /// read fails with Bus, ArbitrationLoss, a data NACK | each retried after
 /// the schedule's delay | the fourth attempt reads
 pub fn read_retries_transient_errors_with_the_exact_schedule() -> Outcome {
-    static SCRIPT: [Answer; 3] = [
-        BUS,
-        fail(ErrorKind::ArbitrationLoss),
-        DATA_NACK,
-    ];
+    static SCRIPT: [Answer; 3] = [BUS, fail(ErrorKind::ArbitrationLoss), DATA_NACK];
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &SCRIPT, Answer::Ok)]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
     let mut buf = [0u8; 2];
     check_eq!(block_on(i2c.read(0x48, &mut buf)), Ok(()));
     check_eq!(buf, [0x2a, 0x2a]);
@@ -298,7 +288,8 @@ pub fn write_read_is_a_read() -> Outcome {
     static SCRIPT: [Answer; 2] = [fail(ErrorKind::Overrun), fail(ErrorKind::Overrun)];
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &SCRIPT, Answer::Ok)]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
     let mut buf = [0u8; 1];
     check_eq!(block_on(i2c.write_read(0x48, &[0x01], &mut buf)), Ok(()));
     check_eq!(bus.calls(0x48), 3);
@@ -313,7 +304,8 @@ pub fn write_retried_on_address_nack_only() -> Outcome {
     static SCRIPT: [Answer; 3] = [ADDR_NACK, DATA_NACK, BUS];
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &SCRIPT, Answer::Ok)]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
     // Address NACK, then a data NACK: one retry, then it stops.
     check_eq!(
         block_on(i2c.write(0x48, &[0x10, 0xff])),
@@ -321,7 +313,10 @@ pub fn write_retried_on_address_nack_only() -> Outcome {
     );
     check_eq!(bus.calls(0x48), 2);
     // A bus error mid-write: not retried either.
-    check_eq!(block_on(i2c.write(0x48, &[0x10, 0xff])), bus_err(ErrorKind::Bus, 1));
+    check_eq!(
+        block_on(i2c.write(0x48, &[0x10, 0xff])),
+        bus_err(ErrorKind::Bus, 1)
+    );
     check_eq!(bus.calls(0x48), 3);
     check_eq!(take!(i2c.breaker(0x48)).metrics().failures, 3);
     let (_, delay, _) = i2c.release();
@@ -351,7 +346,8 @@ pub fn transaction_is_a_read_only_if_it_ends_with_one() -> Outcome {
     static SCRIPT: [Answer; 3] = [DATA_NACK, Answer::Ok, DATA_NACK];
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &SCRIPT, Answer::Ok)]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(5)));
     let mut buf = [0u8; 1];
     let r = block_on(i2c.transaction(
         0x48,
@@ -363,7 +359,10 @@ pub fn transaction_is_a_read_only_if_it_ends_with_one() -> Outcome {
         0x48,
         &mut [Operation::Read(&mut buf), Operation::Write(&[0x01])],
     ));
-    check_eq!(r, bus_err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data), 1));
+    check_eq!(
+        r,
+        bus_err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data), 1)
+    );
     check_eq!(bus.calls(0x48), 3);
     Ok(())
 }
@@ -372,10 +371,14 @@ pub fn transaction_is_a_read_only_if_it_ends_with_one() -> Outcome {
 pub fn other_error_is_not_retried_and_ignored_by_the_breaker() -> Outcome {
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &[], fail(ErrorKind::Other))]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(1)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(1)));
     let mut buf = [0u8; 1];
     for _ in 0..3 {
-        check_eq!(block_on(i2c.read(0x48, &mut buf)), bus_err(ErrorKind::Other, 1));
+        check_eq!(
+            block_on(i2c.read(0x48, &mut buf)),
+            bus_err(ErrorKind::Other, 1)
+        );
     }
     check_eq!(bus.calls(0x48), 3);
     let m = take!(i2c.breaker(0x48)).metrics();
@@ -390,7 +393,8 @@ pub fn schedule_stop_returns_the_last_error() -> Outcome {
     static SCRIPT: [Answer; 4] = [BUS, BUS, BUS, BUS];
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &SCRIPT, fail(ErrorKind::ArbitrationLoss))]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(10)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(10)));
     let mut buf = [0u8; 1];
     check_eq!(
         block_on(i2c.read(0x48, &mut buf)),
@@ -418,7 +422,10 @@ pub fn dead_device_opens_its_breaker_then_is_skipped() -> Outcome {
     );
     check_eq!(bus.calls(0x50), 3);
     check_eq!(time.0.get(), 300);
-    check_eq!(i2c.take_transition(), Some((0x50, t(State::Closed, State::Open))));
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x50, t(State::Closed, State::Open)))
+    );
     check_eq!(i2c.take_transition(), None);
     // Open for 10 ms: skipped without a transfer, with the time left.
     time.advance(4_000);
@@ -451,15 +458,25 @@ pub fn probe_success_closes_and_transitions_come_out_in_order() -> Outcome {
     static SCRIPT: [Answer; 2] = [ADDR_NACK, ADDR_NACK];
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &SCRIPT, Answer::Ok)]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(2)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(2)));
     let mut buf = [0u8; 1];
     check!(block_on(i2c.read(0x48, &mut buf)).is_err());
     time.advance(10_000);
     check_eq!(i2c.device_state(0x48, time.now()), Some(State::HalfOpen));
     check_eq!(block_on(i2c.read(0x48, &mut buf)), Ok(()));
-    check_eq!(i2c.take_transition(), Some((0x48, t(State::Closed, State::Open))));
-    check_eq!(i2c.take_transition(), Some((0x48, t(State::Open, State::HalfOpen))));
-    check_eq!(i2c.take_transition(), Some((0x48, t(State::HalfOpen, State::Closed))));
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::Closed, State::Open)))
+    );
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::Open, State::HalfOpen)))
+    );
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::HalfOpen, State::Closed)))
+    );
     check_eq!(i2c.take_transition(), None);
     Ok(())
 }
@@ -469,17 +486,33 @@ pub fn probe_success_closes_and_transitions_come_out_in_order() -> Outcome {
 pub fn failed_probe_reopens_without_retrying() -> Outcome {
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &[], BUS)]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(2)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(2)));
     let mut buf = [0u8; 1];
-    check_eq!(block_on(i2c.read(0x48, &mut buf)), bus_err(ErrorKind::Bus, 2));
+    check_eq!(
+        block_on(i2c.read(0x48, &mut buf)),
+        bus_err(ErrorKind::Bus, 2)
+    );
     time.advance(10_000);
-    check_eq!(block_on(i2c.read(0x48, &mut buf)), bus_err(ErrorKind::Bus, 1));
+    check_eq!(
+        block_on(i2c.read(0x48, &mut buf)),
+        bus_err(ErrorKind::Bus, 1)
+    );
     check_eq!(bus.calls(0x48), 3);
     check_eq!(i2c.device_state(0x48, time.now()), Some(State::Open));
     // Three transitions queued: Closed->Open, Open->HalfOpen, HalfOpen->Open.
-    check_eq!(i2c.take_transition(), Some((0x48, t(State::Closed, State::Open))));
-    check_eq!(i2c.take_transition(), Some((0x48, t(State::Open, State::HalfOpen))));
-    check_eq!(i2c.take_transition(), Some((0x48, t(State::HalfOpen, State::Open))));
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::Closed, State::Open)))
+    );
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::Open, State::HalfOpen)))
+    );
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::HalfOpen, State::Open)))
+    );
     check_eq!(i2c.take_transition(), None);
     let (_, delay, _) = i2c.release();
     check_eq!(slept(&delay), &[100][..]);
@@ -524,9 +557,13 @@ pub fn dropped_transfer_leaks_no_probe() -> Outcome {
     static SCRIPT: [Answer; 2] = [BUS, Answer::Hang];
     let time = Time(Cell::new(0));
     let bus = FakeBus::new([dev(0x48, &SCRIPT, Answer::Ok)]);
-    let mut i2c: Wrapper<1> = ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(1)));
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(1)));
     let mut buf = [0u8; 1];
-    check_eq!(block_on(i2c.read(0x48, &mut buf)), bus_err(ErrorKind::Bus, 1));
+    check_eq!(
+        block_on(i2c.read(0x48, &mut buf)),
+        bus_err(ErrorKind::Bus, 1)
+    );
     time.advance(10_000);
     {
         let read = pin!(i2c.read(0x48, &mut buf));
