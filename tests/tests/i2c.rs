@@ -343,4 +343,25 @@ fn size_of_the_wrapper_with_zero_sized_parts() {
     );
     assert_eq!(size_of::<I2cConfig>(), 216);
     assert_eq!(size_of::<I2cError<ErrorKind>>(), 24);
+    // One transaction's future: the reference to the wrapper, the arguments,
+    // the last error and the larger of the bus's and the delay's futures.
+    let mut i2c: ResilientI2c<Bus, Delay, Zero> = ResilientI2c::new(
+        Bus,
+        Delay,
+        Zero,
+        I2cConfig::new(
+            Backoff::new(Config::constant(Duration::from_ticks(1)), 0).unwrap(),
+            CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(1).unwrap())
+                .unwrap(),
+        ),
+    );
+    let mut buf = [0u8; 2];
+    let read = i2c.read(0x48, &mut buf);
+    println!("read future: {} bytes", core::mem::size_of_val(&read));
+    drop(read);
+    let write_read = i2c.write_read(0x48, &[0], &mut buf);
+    println!(
+        "write_read future: {} bytes",
+        core::mem::size_of_val(&write_read)
+    );
 }
