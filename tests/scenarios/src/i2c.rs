@@ -58,6 +58,10 @@ pub const SCENARIOS: &[Scenario] = &[
         "i2c::failed_probe_reopens_without_retrying",
         failed_probe_reopens_without_retrying,
     ),
+    s(
+        "i2c::transition_queue_keeps_the_last_four",
+        transition_queue_keeps_the_last_four,
+    ),
     s("i2c::too_many_devices", too_many_devices),
     s(
         "i2c::dropped_transfer_leaks_no_probe",
@@ -516,6 +520,42 @@ pub fn failed_probe_reopens_without_retrying() -> Outcome {
     check_eq!(i2c.take_transition(), None);
     let (_, delay, _) = i2c.release();
     check_eq!(slept(&delay), &[100][..]);
+    Ok(())
+}
+
+/// five transitions before any is taken | the oldest is dropped, the last
+/// four come out oldest first
+pub fn transition_queue_keeps_the_last_four() -> Outcome {
+    static SCRIPT: [Answer; 2] = [BUS, BUS];
+    let time = Time(Cell::new(0));
+    let bus = FakeBus::new([dev(0x48, &SCRIPT, Answer::Ok)]);
+    let mut i2c: Wrapper<1> =
+        ResilientI2c::new(&bus, FakeDelay::new(&time), &time, take!(config(1)));
+    let mut buf = [0u8; 1];
+    // Closed->Open; then a failed probe (Open->HalfOpen->Open); then a good
+    // one (Open->HalfOpen->Closed).
+    check!(block_on(i2c.read(0x48, &mut buf)).is_err());
+    time.advance(10_000);
+    check!(block_on(i2c.read(0x48, &mut buf)).is_err());
+    time.advance(10_000);
+    check_eq!(block_on(i2c.read(0x48, &mut buf)), Ok(()));
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::Open, State::HalfOpen)))
+    );
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::HalfOpen, State::Open)))
+    );
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::Open, State::HalfOpen)))
+    );
+    check_eq!(
+        i2c.take_transition(),
+        Some((0x48, t(State::HalfOpen, State::Closed)))
+    );
+    check_eq!(i2c.take_transition(), None);
     Ok(())
 }
 
