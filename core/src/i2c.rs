@@ -540,7 +540,7 @@ where
             let Some(slot) = self.slot(address) else {
                 return Err(I2cError::TooManyDevices { address });
             };
-            let read = transfer.is_read();
+            let reads = transfer.is_read();
             self.schedule.reset();
             let mut attempts: u8 = 0;
             let mut last: Option<I::Error> = None;
@@ -585,7 +585,7 @@ where
                     }
                     Err(error) => error,
                 };
-                let (outcome, retry) = judge(error.kind(), read, self.writes);
+                let (outcome, retry) = judge(error.kind(), reads, self.writes);
                 let change = breaker.record(permit, outcome, now);
                 let open = matches!(breaker.state(now), State::Open | State::ForcedOpen);
                 self.push(address, change);
