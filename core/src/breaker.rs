@@ -673,21 +673,24 @@ impl<const N: usize> sealed::Judge for CountWindow<N> {
         let Some(slot) = self.ring.get_mut(self.head as usize) else {
             return false;
         };
+        let old = core::mem::replace(slot, code);
         let reached_minimum = if self.len as usize == N {
-            // The window is full: the oldest call (in this slot) leaves it.
-            // The counters include it, so they cannot underflow.
-            let old = *slot;
-            self.failures = self.failures.wrapping_sub(u32::from(old & FAILED));
-            self.slow = self.slow.wrapping_sub(u32::from((old & SLOW) >> 1));
+            // The window is full: the oldest call (the one replaced) leaves
+            // it. The counters include it, so they cannot underflow.
+            if old != 0 {
+                self.failures = self.failures.wrapping_sub(u32::from(old & FAILED));
+                self.slow = self.slow.wrapping_sub(u32::from((old & SLOW) >> 1));
+            }
             false
         } else {
             self.len = self.len.wrapping_add(1);
             self.len == self.minimum_calls
         };
-        *slot = code;
         // Both stay at most `len`, which is at most N <= u32::MAX.
-        self.failures = self.failures.wrapping_add(u32::from(call.failed));
-        self.slow = self.slow.wrapping_add(u32::from(call.slow));
+        if code != 0 {
+            self.failures = self.failures.wrapping_add(u32::from(call.failed));
+            self.slow = self.slow.wrapping_add(u32::from(call.slow));
+        }
         let next = self.head.wrapping_add(1);
         self.head = if next as usize >= N { 0 } else { next };
         // A good call can only lower the rates, except the one that brings
@@ -988,6 +991,30 @@ impl<P: Policy> CircuitBreaker<P> {
     /// probe written off after the probe timeout) changes nothing.
     #[inline]
     pub fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
+        // The common case first: a call admitted while closed, recorded
+        // while still closed.
+        if self.state == State::Closed && permit.generation == self.generation {
+            let call = match outcome {
+                Outcome::Success => Call {
+                    failed: false,
+                    slow: self.is_slow(&permit, now),
+                },
+                Outcome::Failure => Call {
+                    failed: true,
+                    slow: self.is_slow(&permit, now),
+                },
+                Outcome::Ignored => {
+                    self.metrics.ignored = self.metrics.ignored.wrapping_add(1);
+                    return None;
+                }
+            };
+            self.count(call);
+            return if self.policy.record(call, &self.config, now) {
+                Some(self.trip(now))
+            } else {
+                None
+            };
+        }
         if self.state == State::HalfOpen {
             self.write_off_lost_probes(now);
         }
@@ -995,8 +1022,7 @@ impl<P: Policy> CircuitBreaker<P> {
             self.metrics.stale = self.metrics.stale.wrapping_add(1);
             return None;
         }
-        let slow = self.config.slow_duration.as_ticks() != u64::MAX
-            && time::elapsed(permit.acquired_at, now) >= self.config.slow_duration;
+        let slow = self.is_slow(&permit, now);
         let call = match outcome {
             Outcome::Success => Call {
                 failed: false,
@@ -1110,6 +1136,12 @@ impl<P: Policy> CircuitBreaker<P> {
         // before a manual change must not count after it.
         let t = self.move_to(to);
         (t.from != t.to).then_some(t)
+    }
+
+    #[inline]
+    fn is_slow(&self, permit: &Permit, now: Instant) -> bool {
+        self.config.slow_duration.as_ticks() != u64::MAX
+            && time::elapsed(permit.acquired_at, now) >= self.config.slow_duration
     }
 
     #[inline]
