@@ -6,7 +6,9 @@
 use crate::{SizeCheck, round8, size_check};
 use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{CircuitBreaker, ConsecutiveFailures, CountWindow, Permit, TimeWindow};
-use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token};
+use fusebox::bulkhead::{
+    self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
+};
 use fusebox::dedup::{DedupTable, Ticket};
 use fusebox::rate::RetryBudget;
 use fusebox::rng::Rng;
