@@ -95,7 +95,9 @@ impl BuildHasher for Seed {
     fn build_hasher(&self) -> SeededHasher {
         SeededHasher {
             acc: self.k0 ^ M0,
-            key: self.k1 | 1,
+            // Odd and with its top bit set whatever the seed: a multiplier
+            // of 0 (or a small one) would map every key alike.
+            key: (self.k1 ^ M1) | 0x8000_0000_0000_0001,
         }
     }
 }
@@ -141,7 +143,7 @@ impl Hasher for SeededHasher {
     }
     #[inline]
     fn write_u64(&mut self, i: u64) {
-        self.acc = folded_multiply(self.acc ^ i, self.key ^ M1);
+        self.acc = folded_multiply(self.acc ^ i, self.key);
     }
     #[inline]
     fn write_u128(&mut self, i: u128) {
@@ -176,6 +178,25 @@ mod tests {
             seed.hash_one(b"ab".as_slice()),
             seed.hash_one(b"ab\0".as_slice())
         );
+    }
+
+    #[test]
+    fn no_seed_collapses_the_hash() {
+        // Seeds built from the hash's own constants must not make the
+        // multiplier vanish (it did once: every key hashed to 0).
+        for seed in [
+            Seed::new(0, M1),
+            Seed::new(M0, M1),
+            Seed::new(M0, M1 ^ 1),
+            Seed::new(0, 0),
+        ] {
+            let mut hashes = [0u64; 1000];
+            for (k, h) in hashes.iter_mut().enumerate() {
+                *h = seed.hash_one(k as u64);
+            }
+            hashes.sort_unstable();
+            assert!(hashes.windows(2).all(|w| w[0] != w[1]));
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! | [`bulkhead`] | how many calls may be in flight at once, and a limit (AIMD) that finds its own level |
 //! | [`dedup`] | whether to run the work a key names now, or answer with its stored result (dedup / idempotency table) |
 //! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
-//! | [`rate`] | whether a retry fits the retry budget ([`rate::RetryBudget`]) |
+//! | [`rate`] | how many requests to admit per unit of time (token buckets, per key), and whether a retry fits the retry budget |
 //! | `retry` | (feature `async`) the async retry runner over `DelayNs`, with breaker, budget, timeout and deadline |
 //! | [`rng`] | the small seedable PRNG behind jitter |
 //! | [`time`] | the time types ([`time::Instant`], [`time::Duration`]) and the [`time::Clock`] trait |

@@ -19,6 +19,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod dedup;
+pub mod rate;
 #[cfg(feature = "async")]
 pub mod retry;
 
@@ -49,6 +50,8 @@ pub const GROUPS: &[&[Scenario]] = &[
     backoff::SCENARIOS,
     budget::SCENARIOS,
     dedup::SCENARIOS,
+    rate::SCENARIOS,
+    rate::SYNC_SCENARIOS,
     #[cfg(feature = "async")]
     retry::SCENARIOS,
 ];

@@ -1,0 +1,231 @@
+//! fusebox's rate limiters against governor 0.10, side by side.
+//!
+//! - `direct`: governor's `check()` (its quanta clock read included, as a
+//!   user calls it) against `TokenBucket::try_acquire(now)` with `now`
+//!   supplied, and with the same clock read (governor's own `QuantaClock`
+//!   and `duration_since(start)`, exactly what its `check()` does).
+//! - `shared`: `SharedTokenBucket` with that clock read, against governor,
+//!   on one thread and on 2 threads hammering one instance (time per
+//!   operation summed over both threads, i.e. 1 / total throughput).
+//! - `keyed`: 1024 u64 keys round-robin, governor's dashmap-keyed limiter
+//!   against `KeyedLimiter<u64, 2048>` (with `now` supplied and with the
+//!   clock read).
+//!
+//! Quotas are generous so that every call is admitted (the common path);
+//! `reject` rows measure a refused call.
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Barrier;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fusebox::hash::Seed;
+use fusebox::rate::{KeyedLimiter, Quota, SharedTokenBucket, TokenBucket, WhenFull};
+use fusebox::time::{Duration, Instant};
+use governor::clock::{Clock as GClock, Reference};
+use governor::{Quota as GQuota, RateLimiter};
+
+const TICK_HZ: u64 = 1_000_000_000; // the bench's clock counts nanoseconds
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("non-zero")
+}
+
+/// governor's own clock (`QuantaClock`, what its `check()` reads), as
+/// fusebox ticks of 1 ns since the bench started: the same work governor
+/// does per call (`clock.now()`, then `duration_since(start)`).
+struct Clock {
+    clock: governor::clock::QuantaClock,
+    start: governor::clock::QuantaInstant,
+}
+impl Clock {
+    fn new() -> Self {
+        let clock = governor::clock::QuantaClock::default();
+        let start = GClock::now(&clock);
+        Self { clock, start }
+    }
+    #[inline(always)]
+    fn now(&self) -> Instant {
+        Instant::from_ticks(GClock::now(&self.clock).duration_since(self.start).as_u64())
+    }
+}
+
+fn generous() -> Quota {
+    // 10^9 per second at a 1 GHz tick, burst 1000: never refuses a
+    // single caller.
+    Quota::new(1_000_000_000, Duration::from_ticks(TICK_HZ), 1_000).expect("quota")
+}
+
+fn direct(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rate/direct");
+    let gov = RateLimiter::direct(GQuota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)));
+    g.bench_function("governor check (clock read included)", |b| {
+        b.iter(|| black_box(&gov).check().is_ok())
+    });
+    let mut bucket = TokenBucket::new(generous());
+    let mut now = 0u64;
+    g.bench_function("fusebox TokenBucket try_acquire (now supplied)", |b| {
+        b.iter(|| {
+            now += 1;
+            black_box(&mut bucket)
+                .try_acquire(black_box(Instant::from_ticks(now)))
+                .is_ok()
+        })
+    });
+    let clock = Clock::new();
+    let mut bucket = TokenBucket::new(generous());
+    g.bench_function(
+        "fusebox TokenBucket try_acquire (clock read included)",
+        |b| b.iter(|| black_box(&mut bucket).try_acquire(clock.now()).is_ok()),
+    );
+
+    // Refused calls: an exhausted bucket.
+    let gov = RateLimiter::direct(GQuota::per_hour(nz(1)));
+    let _ = gov.check();
+    g.bench_function("governor check, refused", |b| {
+        b.iter(|| black_box(&gov).check().is_err())
+    });
+    let mut bucket =
+        TokenBucket::new(Quota::new(1, Duration::from_ticks(3_600 * TICK_HZ), 1).expect("quota"));
+    let _ = bucket.try_acquire(Instant::from_ticks(0));
+    let mut now = 0u64;
+    g.bench_function(
+        "fusebox TokenBucket try_acquire, refused (now supplied)",
+        |b| {
+            b.iter(|| {
+                now += 1;
+                black_box(&mut bucket)
+                    .try_acquire(black_box(Instant::from_ticks(now)))
+                    .is_err()
+            })
+        },
+    );
+    g.finish();
+}
+
+/// `iters` calls of `op` on each of 2 threads at once; the time per call,
+/// summed over both threads (wall time / total calls).
+fn two_threads(iters: u64, op: &(dyn Fn() -> bool + Sync)) -> StdDuration {
+    let barrier = Barrier::new(2);
+    let start = std::sync::Mutex::new(None::<StdInstant>);
+    let elapsed = std::thread::scope(|s| {
+        let worker = || {
+            barrier.wait();
+            {
+                let mut st = start.lock().expect("lock");
+                if st.is_none() {
+                    *st = Some(StdInstant::now());
+                }
+            }
+            let mut ok = 0u64;
+            for _ in 0..iters {
+                ok += u64::from(black_box(op()));
+            }
+            black_box(ok);
+            StdInstant::now()
+        };
+        let a = s.spawn(worker);
+        let b = s.spawn(worker);
+        let end = a.join().expect("thread").max(b.join().expect("thread"));
+        end - start.lock().expect("lock").expect("started")
+    });
+    // Criterion divides by `iters`; report per call over both threads.
+    elapsed / 2
+}
+
+fn shared(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rate/shared");
+    let gov = RateLimiter::direct(GQuota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)));
+    let clock = Clock::new();
+    let bucket = SharedTokenBucket::new(generous());
+    g.bench_function("governor check, 1 thread", |b| {
+        b.iter(|| black_box(&gov).check().is_ok())
+    });
+    g.bench_function(
+        "fusebox SharedTokenBucket (clock read included), 1 thread",
+        |b| b.iter(|| black_box(&bucket).try_acquire(clock.now()).is_ok()),
+    );
+    // 2 threads: the same quotas (10^9 per second is still more than 2
+    // threads ask for; a faster governor quota would round its emission
+    // interval to 0 ns and measure a degenerate limiter).
+    let gov2 = RateLimiter::direct(GQuota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)));
+    let bucket2 = SharedTokenBucket::new(generous());
+    g.bench_function("governor check, 2 threads (per call, both threads)", |b| {
+        b.iter_custom(|iters| two_threads(iters, &|| gov2.check().is_ok()))
+    });
+    g.bench_function(
+        "fusebox SharedTokenBucket (clock read included), 2 threads (per call, both threads)",
+        |b| b.iter_custom(|iters| two_threads(iters, &|| bucket2.try_acquire(clock.now()).is_ok())),
+    );
+    g.finish();
+}
+
+fn keyed(c: &mut Criterion) {
+    const KEYS: u64 = 1024;
+    let mut g = c.benchmark_group("rate/keyed");
+    let gov = RateLimiter::keyed(GQuota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)));
+    let mut k = 0u64;
+    g.bench_function("governor check_key, 1024 u64 keys", |b| {
+        b.iter(|| {
+            k = (k + 1) % KEYS;
+            black_box(&gov).check_key(&black_box(k)).is_ok()
+        })
+    });
+    // 2048 entries for 1024 keys: a fixed 80 KiB, half full.
+    let seed = Seed::new(0x9e37_79b9_7f4a_7c15, 0xbf58_476d_1ce4_e5b9);
+    let mut table: Box<KeyedLimiter<u64, 2048>> =
+        Box::new(KeyedLimiter::new(generous(), seed, WhenFull::RejectNew));
+    for key in 0..KEYS {
+        table
+            .try_acquire(key, Instant::from_ticks(0))
+            .expect("a slot");
+    }
+    let mut now = 0u64;
+    g.bench_function(
+        "fusebox KeyedLimiter<u64, 2048> (now supplied), 1024 keys",
+        |b| {
+            b.iter(|| {
+                k = (k + 1) % KEYS;
+                now += 1;
+                black_box(&mut *table)
+                    .try_acquire(black_box(k), black_box(Instant::from_ticks(now)))
+                    .is_ok()
+            })
+        },
+    );
+    let clock = Clock::new();
+    g.bench_function(
+        "fusebox KeyedLimiter<u64, 2048> (clock read included), 1024 keys",
+        |b| {
+            b.iter(|| {
+                k = (k + 1) % KEYS;
+                black_box(&mut *table)
+                    .try_acquire(black_box(k), clock.now())
+                    .is_ok()
+            })
+        },
+    );
+    assert_eq!(table.len() as u64, KEYS);
+    assert_eq!(
+        table.metrics().refused_full,
+        0,
+        "every key has an entry: no row measured a TableFull"
+    );
+    g.finish();
+}
+
+fn sizes(_: &mut Criterion) {
+    use std::mem::size_of;
+    let gov = RateLimiter::direct(GQuota::per_second(nz(1)));
+    eprintln!(
+        "size_of: governor DefaultDirectRateLimiter {} B; fusebox TokenBucket {} B, SharedTokenBucket {} B, KeyedLimiter<u64, 2048> {} B",
+        size_of_val(&gov),
+        size_of::<TokenBucket>(),
+        size_of::<SharedTokenBucket>(),
+        size_of::<KeyedLimiter<u64, 2048>>(),
+    );
+}
+
+criterion_group!(benches, sizes, direct, shared, keyed);
+criterion_main!(benches);

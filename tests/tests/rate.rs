@@ -1,0 +1,476 @@
+//! Property tests of `fusebox::rate` against an exact rational reference
+//! model, the admission law over random timelines, the no-drift count over
+//! a simulated year, the shared variant (replay and contention) and the
+//! keyed limiter's bounded probing under adversarial keys.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fusebox::hash::Seed;
+use fusebox::rate::{
+    KeyedLimiter, KeyedRejected, PROBE_WINDOW, Quota, Rejected, SharedTokenBucket, TokenBucket,
+    WhenFull,
+};
+use fusebox::time::{Duration, Instant};
+use fusebox_scenarios::rate::year_of_asking;
+use proptest::prelude::*;
+
+fn t(ticks: u64) -> Instant {
+    Instant::from_ticks(ticks)
+}
+
+/// The token bucket as textbook arithmetic on exact rationals: the bucket
+/// holds `level / P` tokens (a fraction with denominator P, never rounded),
+/// refills by `r / P` tokens per tick up to `b`, and admits `n` when it
+/// holds at least `n`. It starts full at the first request.
+struct Reference {
+    r: u128,
+    p: u128,
+    b: u128,
+    level: u128, // tokens x P
+    last: Option<u64>,
+}
+
+impl Reference {
+    fn new(q: Quota) -> Self {
+        let (r, p, b) = (
+            u128::from(q.rate()),
+            u128::from(q.period().as_ticks()),
+            u128::from(q.burst()),
+        );
+        Self {
+            r,
+            p,
+            b,
+            level: b * p,
+            last: None,
+        }
+    }
+
+    /// Refill up to `now` (times must not go backwards).
+    fn refill(&mut self, now: u64) {
+        if let Some(last) = self.last {
+            assert!(now >= last, "the reference takes monotone timelines");
+            self.level = (self.level + u128::from(now - last) * self.r).min(self.b * self.p);
+        }
+        self.last = Some(now);
+    }
+
+    fn try_acquire_n(&mut self, n: u32, now: u64) -> Result<(), Rejected> {
+        self.refill(now);
+        let n = u128::from(n);
+        if n == 0 {
+            return Ok(());
+        }
+        if n > self.b {
+            return Err(Rejected { retry_after: None });
+        }
+        let need = n * self.p;
+        if self.level >= need {
+            self.level -= need;
+            Ok(())
+        } else {
+            let wait = (need - self.level).div_ceil(self.r);
+            Err(Rejected {
+                retry_after: Some(Duration::from_ticks(wait as u64)),
+            })
+        }
+    }
+
+    fn available(&mut self, now: u64) -> u32 {
+        self.refill(now);
+        (self.level / self.p) as u32
+    }
+}
+
+/// A log-uniform integer in `1..=max`.
+fn log_uniform(max: u64) -> impl Strategy<Value = u64> {
+    (0u32..=63, any::<u64>()).prop_map(move |(bits, x)| {
+        let cap = if bits >= 63 {
+            max
+        } else {
+            max.min((1u64 << (bits + 1)) - 1)
+        };
+        1 + x % cap
+    })
+}
+
+/// Quotas from 1 per day at 1 kHz to beyond 10^9 per second at 1 GHz,
+/// with rates above and below one per tick.
+fn quotas() -> impl Strategy<Value = Quota> {
+    (
+        prop_oneof![log_uniform(1_000_000_000), log_uniform(u64::from(u32::MAX))],
+        log_uniform(86_400 * 1_000_000_000),
+        prop_oneof![1u32..=4, log_uniform(1_000).prop_map(|b| b as u32)],
+    )
+        .prop_map(|(r, p, b)| Quota::new(r as u32, Duration::from_ticks(p), b).expect("valid"))
+}
+
+/// Steps of a timeline: (ticks to move, tokens asked). Moves are scaled to
+/// the quota's emission interval so that both refusals and refills occur.
+fn steps(max: usize) -> impl Strategy<Value = Vec<(u64, u32, u8)>> {
+    proptest::collection::vec((any::<u64>(), 0u32..=6, any::<u8>()), 1..max)
+}
+
+/// Turn a raw step into (dt, n) for quota `q`: dt spans 0, a few emission
+/// intervals, and whole refills.
+fn shape(q: Quota, (x, n, kind): (u64, u32, u8)) -> (u64, u32) {
+    let interval = (q.period().as_ticks() / u64::from(q.rate())).max(1);
+    let dt = match kind % 4 {
+        0 => 0,
+        1 => x % 4,
+        2 => x % interval.saturating_mul(3).saturating_add(1),
+        _ => {
+            x % interval
+                .saturating_mul(u64::from(q.burst()) + 2)
+                .saturating_add(1)
+        }
+    };
+    let n = match n {
+        6 => q.burst().saturating_add(1), // over the burst
+        5 => q.burst(),
+        n => n.min(q.burst()),
+    };
+    (dt, n)
+}
+
+/// Check the law on admitted (tick, tokens): in every closed window
+/// `[s, s + W]`, at most `b + floor(W r / P)` tokens.
+fn check_law(q: Quota, admitted: &mut [(u64, u32)]) -> Result<(), TestCaseError> {
+    admitted.sort_unstable();
+    let (r, p, b) = (
+        u128::from(q.rate()),
+        u128::from(q.period().as_ticks()),
+        u128::from(q.burst()),
+    );
+    for i in 0..admitted.len() {
+        let mut sum: u128 = 0;
+        for j in i..admitted.len() {
+            sum += u128::from(admitted[j].1);
+            let w = u128::from(admitted[j].0 - admitted[i].0);
+            let bound = b + w * r / p;
+            prop_assert!(
+                sum <= bound,
+                "{} tokens in [{}, {}], bound {}",
+                sum,
+                admitted[i].0,
+                admitted[j].0,
+                bound
+            );
+        }
+    }
+    Ok(())
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 512 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every decision, `retry_after`, `time_until` and `available` equal
+    /// the exact rational model's on monotone timelines.
+    #[test]
+    fn bucket_matches_the_rational_reference(q in quotas(), start in any::<u64>(), raw in steps(200)) {
+        let mut bucket = TokenBucket::new(q);
+        let mut model = Reference::new(q);
+        let mut now = start % (u64::MAX / 2);
+        for step in raw {
+            let (dt, n) = shape(q, step);
+            now = now.saturating_add(dt);
+            let expected_wait = {
+                let mut probe = Reference { last: model.last, level: model.level, ..Reference::new(q) };
+                probe.try_acquire_n(n, now)
+            };
+            let until = bucket.time_until(n, t(now));
+            match expected_wait {
+                Ok(()) => prop_assert_eq!(until, Ok(Duration::from_ticks(0))),
+                Err(Rejected { retry_after: Some(d) }) => prop_assert_eq!(until, Ok(d)),
+                Err(Rejected { retry_after: None }) => prop_assert!(until.is_err()),
+            }
+            prop_assert_eq!(bucket.try_acquire_n(n, t(now)), model.try_acquire_n(n, now));
+            prop_assert_eq!(bucket.available(t(now)), model.available(now));
+        }
+    }
+
+    /// The law holds on any timeline, times going backwards included.
+    #[test]
+    fn law_holds_on_any_timeline(q in quotas(), raw in steps(250), back in proptest::collection::vec(any::<u16>(), 250)) {
+        let mut bucket = TokenBucket::new(q);
+        let mut now: u64 = 1 << 40;
+        let mut admitted = Vec::new();
+        for (i, step) in raw.into_iter().enumerate() {
+            let (dt, n) = shape(q, step);
+            now = now.saturating_add(dt);
+            // One step in eight is judged in the past.
+            let at = if back[i] % 8 == 0 { now.saturating_sub(dt.saturating_add(u64::from(back[i]))) } else { now };
+            if n > 0 && bucket.try_acquire_n(n, t(at)).is_ok() {
+                admitted.push((at, n));
+            }
+        }
+        check_law(q, &mut admitted)?;
+    }
+
+    /// A caller that asks at every tick gets exactly `b + floor(W r / P)`
+    /// by tick W (when the bucket holds one tick's refill).
+    #[test]
+    fn always_asking_is_exact_tick_by_tick(q in quotas(), ticks in 1u64..600) {
+        let (r, p, b) = (u128::from(q.rate()), u128::from(q.period().as_ticks()), u128::from(q.burst()));
+        prop_assume!(r <= (b - 1) * p + 1);
+        let mut bucket = TokenBucket::new(q);
+        let mut got: u128 = 0;
+        for now in 0..=ticks {
+            let k = bucket.available(t(now));
+            prop_assert!(bucket.try_acquire_n(k, t(now)).is_ok());
+            prop_assert!(bucket.try_acquire(t(now)).is_err());
+            got += u128::from(k);
+            prop_assert_eq!(got, b + u128::from(now) * r / p);
+        }
+    }
+
+    /// The shared variant, fed the same timeline (times going backwards
+    /// included), makes the same decisions.
+    #[test]
+    fn shared_replays_the_same_decisions(q in quotas(), raw in steps(200), back in proptest::collection::vec(any::<u16>(), 200)) {
+        let mut bucket = TokenBucket::new(q);
+        let shared = SharedTokenBucket::new(q);
+        let mut now: u64 = 1 << 40;
+        for (i, step) in raw.into_iter().enumerate() {
+            let (dt, n) = shape(q, step);
+            now = now.saturating_add(dt);
+            let at = if back[i] % 8 == 0 { now.saturating_sub(u64::from(back[i])) } else { now };
+            prop_assert_eq!(bucket.try_acquire_n(n, t(at)), shared.try_acquire_n(n, t(at)));
+            prop_assert_eq!(bucket.time_until(n, t(at)), shared.time_until(n, t(at)));
+            prop_assert_eq!(bucket.available(t(at)), shared.available(t(at)));
+        }
+    }
+
+    /// Under `RejectNew` every tracked key's decisions are those of its own
+    /// `TokenBucket` (forgetting idle keys loses nothing).
+    #[test]
+    fn keyed_reject_new_keeps_each_keys_law(
+        q in quotas(),
+        ops in proptest::collection::vec((0u16..40, any::<u64>(), 0u32..=3, any::<u8>()), 1..300),
+        k0 in any::<u64>(), k1 in any::<u64>(),
+    ) {
+        let mut keyed = KeyedLimiter::<u16, 32>::new(q, Seed::new(k0, k1), WhenFull::RejectNew);
+        let mut model: HashMap<u16, TokenBucket> = HashMap::new();
+        let mut now = 0u64;
+        for (key, x, n, kind) in ops {
+            let (dt, n) = shape(q, (x, n, kind));
+            now = now.saturating_add(dt);
+            let mine = model.entry(key).or_insert_with(|| TokenBucket::new(q));
+            match keyed.try_acquire_n(key, n, t(now)) {
+                Err(KeyedRejected::TableFull) => {
+                    prop_assert!(!keyed.contains(&key));
+                }
+                got => {
+                    let want = mine.try_acquire_n(n, t(now)).map_err(KeyedRejected::Limited);
+                    prop_assert_eq!(got, want);
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 48 }, ..config() })]
+
+    /// The same, over a simulated year at a 1 kHz, 1 MHz or 1 GHz tick, for
+    /// random quotas (bursts large enough to keep the run short).
+    #[test]
+    fn always_asking_for_a_year_is_exact(
+        r in log_uniform(u64::from(u32::MAX)),
+        p in log_uniform(86_400 * 1_000_000_000),
+        hz in prop_oneof![Just(1_000u64), Just(1_000_000), Just(1_000_000_000)],
+        seed in any::<u64>(),
+    ) {
+        let year = 365 * 86_400 * hz;
+        // About year x r / P tokens, in visits of up to a burst each.
+        let tokens = u128::from(year) * u128::from(r) / u128::from(p);
+        let burst = (tokens / 4_000).clamp(2, u128::from(u32::MAX)) as u32;
+        let q = Quota::new(r as u32, Duration::from_ticks(p), burst).expect("valid");
+        let (rr, pp) = (u128::from(q.rate()), u128::from(q.period().as_ticks()));
+        prop_assume!(rr <= u128::from(burst - 1) * pp + 1);
+        prop_assume!(tokens / u128::from(burst) <= 20_000);
+        let law = u128::from(burst) + u128::from(year) * rr / pp;
+        prop_assert_eq!(year_of_asking(q, year, seed | 1), Ok(law));
+    }
+}
+
+/// 10^9 per second at a 1 GHz tick, asked at every tick for a year: exactly
+/// `b + floor(W r / P)`, with no drift.
+#[test]
+fn a_year_at_one_ghz_and_a_billion_per_second() {
+    let q =
+        Quota::new(1_000_000_000, Duration::from_ticks(1_000_000_000), u32::MAX).expect("valid");
+    let year = 365 * 86_400 * 1_000_000_000u64;
+    assert_eq!(
+        year_of_asking(q, year, 0x9e37_79b9_7f4a_7c15),
+        Ok(u128::from(u32::MAX) + u128::from(year))
+    );
+    // 1 per day at 1 kHz, burst 1.
+    let q = Quota::new(1, Duration::from_ticks(86_400_000), 1).expect("valid");
+    assert_eq!(year_of_asking(q, 365 * 86_400_000, 7), Ok(1 + 365));
+}
+
+/// Threads hammer one shared bucket, reading a shared clock that they
+/// move forward; the admitted requests obey the law, and the CAS loop
+/// loses no tokens (the total is within a request of the law's bound).
+fn hammer(q: Quota, start: u64) -> Arc<SharedTokenBucket> {
+    let bucket = Arc::new(SharedTokenBucket::new(q));
+    let clock = Arc::new(AtomicU64::new(start));
+    let threads: Vec<_> = (0..4u64)
+        .map(|id| {
+            let (bucket, clock) = (bucket.clone(), clock.clone());
+            std::thread::spawn(move || {
+                let mut admitted = Vec::new();
+                let mut x = 0x2545_f491_4f6c_dd1d ^ id;
+                for _ in 0..20_000 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x % 16 == 0 {
+                        clock.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let now = clock.load(Ordering::Relaxed);
+                    let n = 1 + (x >> 32) as u32 % 2;
+                    if bucket.try_acquire_n(n, t(now)).is_ok() {
+                        admitted.push((now, n));
+                    }
+                }
+                admitted
+            })
+        })
+        .collect();
+    let mut admitted: Vec<(u64, u32)> = threads
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    let w = u128::from(clock.load(Ordering::Relaxed) - start);
+    let (r, p, b) = (
+        u128::from(q.rate()),
+        u128::from(q.period().as_ticks()),
+        u128::from(q.burst()),
+    );
+    let total: u128 = admitted.iter().map(|&(_, n)| u128::from(n)).sum();
+    let bound = b + w * r / p;
+    assert!(total <= bound, "{total} tokens in {w} ticks, bound {bound}");
+    assert!(total + 2 >= bound, "{total} tokens in {w} ticks: lost some");
+    check_law(q, &mut admitted).expect("law");
+    bucket
+}
+
+#[test]
+fn shared_law_holds_under_contention() {
+    let q = Quota::new(3, Duration::from_ticks(10), 5).expect("valid");
+    assert!(!hammer(q, 0).is_wide());
+}
+
+/// The same while the TAT moves from 64 to 128 bits under the threads.
+#[test]
+fn shared_law_holds_under_contention_across_the_move_to_128_bits() {
+    // now x rate passes 2^64 at about tick 2^64 / 4 294 967 291.
+    let q = Quota::new(4_294_967_291, Duration::from_ticks(10_000_000_000), 40).expect("valid");
+    let edge = u64::MAX / 4_294_967_291;
+    assert!(hammer(q, edge - 300).is_wide());
+}
+
+thread_local! {
+    static COMPARISONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A key that counts how often the table compares it.
+#[derive(Clone, Copy, Debug)]
+struct Counted(u64);
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        COMPARISONS.with(|c| c.set(c.get() + 1));
+        self.0 == other.0
+    }
+}
+impl Eq for Counted {}
+impl Hash for Counted {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+fn comparisons<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    COMPARISONS.with(|c| c.set(0));
+    let r = f();
+    (r, COMPARISONS.with(Cell::get))
+}
+
+/// An attacker who knows the seed picks 300 keys that all hash to one
+/// slot: every operation still compares at most `PROBE_WINDOW` keys, and
+/// only that window fills; keys elsewhere are unaffected.
+#[test]
+fn probe_length_is_bounded_under_adversarial_keys() {
+    const N: usize = 256;
+    let seed = Seed::new(0xdead_beef_0bad_f00d, 0x0123_4567_89ab_cdef);
+    // The table's slot for a key (multiply-shift of the seeded hash).
+    let home = |k: u64| ((u128::from(seed.hash_one(Counted(k))) * N as u128) >> 64) as usize;
+    let evil: Vec<u64> = (0u64..).filter(|&k| home(k) == 7).take(300).collect();
+    let q = Quota::new(1, Duration::from_ticks(1_000_000), 1).expect("valid");
+
+    for policy in [WhenFull::RejectNew, WhenFull::EvictLeastRecent] {
+        let mut table = Box::new(KeyedLimiter::<Counted, N>::new(q, seed, policy));
+        let mut worst = 0;
+        for (i, &k) in evil.iter().enumerate() {
+            let (r, c) = comparisons(|| table.try_acquire(Counted(k), t(i as u64)));
+            worst = worst.max(c);
+            match policy {
+                WhenFull::RejectNew if i >= PROBE_WINDOW => {
+                    assert_eq!(r, Err(KeyedRejected::TableFull))
+                }
+                _ => assert!(r.is_ok(), "key {i}: {r:?}"),
+            }
+            // Lookups are bounded too.
+            let (_, c) = comparisons(|| table.contains(&Counted(k)));
+            worst = worst.max(c);
+        }
+        assert!(
+            worst <= PROBE_WINDOW,
+            "{worst} comparisons in one operation"
+        );
+        assert_eq!(table.len(), PROBE_WINDOW);
+        // The attack filled one window only: a key homed far from it gets in.
+        let far = (0u64..)
+            .find(|&k| (home(k) + N - 7) % N > 2 * PROBE_WINDOW)
+            .expect("some key");
+        assert!(table.try_acquire(Counted(far), t(1_000)).is_ok());
+    }
+}
+
+/// 1024 keys, all busy, in 2048 entries: every key is tracked, for the
+/// benchmark's seed and for random ones (the probe window is long enough
+/// for a half-full table).
+#[test]
+fn keyed_half_full_table_tracks_every_key() {
+    let q = Quota::new(10, Duration::from_ticks(1_000), 10).expect("valid");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut seeds = vec![Seed::new(0x9e37_79b9_7f4a_7c15, 0xbf58_476d_1ce4_e5b9)];
+    for _ in 0..20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        seeds.push(Seed::new(x, x.rotate_left(29) ^ 0xbf58_476d_1ce4_e5b9));
+    }
+    for seed in seeds {
+        let mut table = Box::new(KeyedLimiter::<u64, 2048>::new(q, seed, WhenFull::RejectNew));
+        for k in 0..1024u64 {
+            assert!(table.try_acquire(k.wrapping_mul(x), t(0)).is_ok());
+        }
+        assert_eq!(table.len(), 1024);
+        assert_eq!(table.metrics().refused_full, 0);
+    }
+}
