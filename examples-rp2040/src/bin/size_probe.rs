@@ -16,7 +16,7 @@ use fusebox::breaker::{self, CircuitBreaker, CountWindow, Outcome};
 use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable, Eviction};
 use fusebox::hash::Seed;
-use fusebox::rate::RetryBudget;
+use fusebox::rate::{Quota, RetryBudget, TokenBucket};
 use fusebox::retry::{Retry, Stopped, Verdict};
 use fusebox_rp2040_examples::size::{self, Delay, Now, Shared, block_on, later};
 use {defmt_rtt as _, panic_probe as _};
@@ -29,6 +29,7 @@ struct Probes {
     backoff: Backoff,
     budget: RetryBudget<10>,
     dedup: DedupTable<u32, u16, 32>,
+    bucket: TokenBucket,
 }
 
 static PROBES: Shared<Probes> = Shared::new(RefCell::new(Probes {
@@ -38,6 +39,7 @@ static PROBES: Shared<Probes> = Shared::new(RefCell::new(Probes {
     backoff: BACKOFF,
     budget: BUDGET,
     dedup: DEDUP,
+    bucket: BUCKET,
 }));
 
 /// The shared `&self` bulkhead (portable-atomic over critical-section).
@@ -55,6 +57,7 @@ fn step(p: &mut Probes, now: Instant, input: u32) -> u32 {
         ^ schedule(&mut p.backoff, input)
         ^ budget(&mut p.budget, now, input)
         ^ dedup(&mut p.dedup, now, input)
+        ^ bucket(&mut p.bucket, now, input)
         ^ retry(p, input)
 }
 
@@ -239,6 +242,33 @@ fn dedup(t: &mut DedupTable<u32, u16, 32>, now: Instant, input: u32) -> u32 {
     };
     let peek = t.get(&(key ^ 1), now).map_or(0, |v| u32::from(*v));
     answer ^ peek ^ t.metrics().evicted
+}
+
+// ---- token bucket: one and n tokens, the wait for n, the tokens left,
+// reset.
+
+const BUCKET: TokenBucket = match Quota::new(2, Duration::from_secs(1), 5) {
+    Ok(q) => TokenBucket::new(q),
+    Err(_) => panic!("quota"),
+};
+
+fn bucket(b: &mut TokenBucket, now: Instant, input: u32) -> u32 {
+    if input & 0xfff == 0 {
+        b.reset();
+    }
+    let n = input & 7;
+    let taken = match if n == 1 {
+        b.try_acquire(now)
+    } else {
+        b.try_acquire_n(n, now)
+    } {
+        Ok(()) => 0,
+        Err(limited) => limited.retry_after.map_or(1, |d| d.as_ticks() as u32),
+    };
+    let wait = b
+        .time_until(n, now)
+        .map_or_else(|e| e.burst, |d| d.as_ticks() as u32);
+    taken ^ wait ^ b.available(now)
 }
 
 // ---- retry runner: the breaker, the budget, a per-attempt timeout and a
