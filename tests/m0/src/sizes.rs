@@ -10,7 +10,7 @@ use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
-use fusebox::rate::RetryBudget;
+use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
 use fusebox::rng::Rng;
 
 /// `CircuitBreaker<CountWindow<N>>`: 112 + (N + 13 rounded up to 8).
@@ -26,6 +26,11 @@ const fn time_window(b: usize) -> usize {
 /// `RetryBudget<S>`: 32 + 16 x S.
 const fn retry_budget(s: usize) -> usize {
     32 + 16 * s
+}
+
+/// `KeyedLimiter<u64, N>`: 56 + 40 x N; `<u32, N>`: 56 + 32 x N.
+const fn keyed(slot: usize, n: usize) -> usize {
+    56 + slot * n
 }
 
 /// Every documented size.
@@ -61,6 +66,14 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(RetryBudget<1>, retry_budget(1)),
     size_check!(RetryBudget<4>, retry_budget(4)),
     size_check!(RetryBudget<10>, retry_budget(10)),
+    // core/src/rate/mod.rs, "# Memory".
+    size_check!(Quota, 16),
+    size_check!(TokenBucket, 32),
+    size_check!(SharedTokenBucket, 48),
+    size_check!(KeyedLimiter<u64, 1>, keyed(40, 1)),
+    size_check!(KeyedLimiter<u64, 16>, keyed(40, 16)),
+    size_check!(KeyedLimiter<u32, 1>, keyed(32, 1)),
+    size_check!(KeyedLimiter<u32, 16>, keyed(32, 16)),
     // core/src/dedup.rs, "# Memory".
     size_check!(DedupTable<u64, (), 64>, 1616),
     size_check!(DedupTable<u128, [u8; 32], 256>, 16464),
