@@ -15,6 +15,7 @@
 //! | [`breaker`] | whether to call a dependency at all (circuit breaker) |
 //! | [`bulkhead`] | how many calls may be in flight at once, and a limit (AIMD) that finds its own level |
 //! | [`dedup`] | whether to run the work a key names now, or answer with its stored result (dedup / idempotency table) |
+//! | `i2c` | (feature `embedded-hal-async`) a resilient `embedded_hal_async` I2C bus: retries with backoff, a breaker per device |
 //! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
 //! | [`rate`] | how many requests to admit per unit of time (token buckets, per key), and whether a retry fits the retry budget |
 //! | `retry` | (feature `async`) the async retry runner over `DelayNs`, with breaker, budget, timeout and deadline |
@@ -39,6 +40,8 @@
 //!   `portable-atomic/critical-section` and provides a critical-section
 //!   implementation; this crate never picks one.
 //! - `async`: the async retry runner over `embedded_hal_async::delay::DelayNs`.
+//! - `embedded-hal-async` (implies `async`): the resilient I2C wrapper
+//!   `i2c::ResilientI2c`, itself an `embedded_hal_async::i2c::I2c`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -62,6 +65,8 @@ pub mod bulkhead;
 pub mod dedup;
 mod error;
 pub mod hash;
+#[cfg(feature = "embedded-hal-async")]
+pub mod i2c;
 pub mod rate;
 #[cfg(feature = "async")]
 pub mod retry;

@@ -527,8 +527,9 @@ fn min(a: Duration, b: Duration) -> Duration {
 
 /// Sleep `d` with `delay`: ticks to microseconds, rounding up, in chunks
 /// that fit a `u32`. At least one call, even for a zero delay: a retry loop
-/// always yields to the executor between attempts.
-fn sleep<D: DelayNs>(delay: &mut D, d: Duration) -> impl Future<Output = ()> {
+/// always yields to the executor between attempts. Shared with the resilient
+/// I2C wrapper (`crate::i2c`).
+pub(crate) fn sleep<D: DelayNs>(delay: &mut D, d: Duration) -> impl Future<Output = ()> {
     let tick_hz = u128::from(Duration::from_secs(1).as_ticks());
     let micros = u128::from(d.as_ticks())
         .saturating_mul(1_000_000)

@@ -19,6 +19,8 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod dedup;
+#[cfg(feature = "embedded-hal-async")]
+pub mod i2c;
 pub mod rate;
 #[cfg(feature = "async")]
 pub mod retry;
@@ -54,6 +56,8 @@ pub const GROUPS: &[&[Scenario]] = &[
     rate::SYNC_SCENARIOS,
     #[cfg(feature = "async")]
     retry::SCENARIOS,
+    #[cfg(feature = "embedded-hal-async")]
+    i2c::SCENARIOS,
 ];
 
 /// Run every scenario of every group; call `report` with each name and
