@@ -36,7 +36,7 @@ cd "$here"
 # to this workspace's own Cargo.lock, which is then to be committed.
 cargo build --release --bins
 
-bins=(breaker size_probe size_baseline)
+bins=(gateway breaker size_probe size_baseline)
 declare -A text rodata data bss uninit
 
 for bin in "${bins[@]}"; do

@@ -11,14 +11,16 @@
 use core::cell::RefCell;
 
 use embassy_time::{Duration, Instant};
+use embedded_hal_async::i2c::I2c;
 use fusebox::backoff::{self, Backoff, Jitter, Stop};
 use fusebox::breaker::{self, CircuitBreaker, CountWindow, Outcome};
 use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable, Eviction};
 use fusebox::hash::Seed;
+use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
 use fusebox::rate::{Quota, RetryBudget, TokenBucket};
 use fusebox::retry::{Retry, Stopped, Verdict};
-use fusebox_rp2040_examples::size::{self, Delay, Now, Shared, block_on, later};
+use fusebox_rp2040_examples::size::{self, Delay, FakeBus, Now, Shared, block_on, later};
 use {defmt_rtt as _, panic_probe as _};
 
 /// Every `&mut` primitive's state, in one `static`.
@@ -30,6 +32,8 @@ struct Probes {
     budget: RetryBudget<10>,
     dedup: DedupTable<u32, u16, 32>,
     bucket: TokenBucket,
+    /// `ResilientI2c::new` is not `const`: built on the first step.
+    i2c: Option<ResilientI2c<FakeBus, Delay, Now, CountWindow<20>, 2>>,
 }
 
 static PROBES: Shared<Probes> = Shared::new(RefCell::new(Probes {
@@ -40,6 +44,7 @@ static PROBES: Shared<Probes> = Shared::new(RefCell::new(Probes {
     budget: BUDGET,
     dedup: DEDUP,
     bucket: BUCKET,
+    i2c: None,
 }));
 
 /// The shared `&self` bulkhead (portable-atomic over critical-section).
@@ -59,6 +64,12 @@ fn step(p: &mut Probes, now: Instant, input: u32) -> u32 {
         ^ dedup(&mut p.dedup, now, input)
         ^ bucket(&mut p.bucket, now, input)
         ^ retry(p, input)
+        ^ i2c(
+            p.i2c
+                .get_or_insert_with(|| ResilientI2c::new(FakeBus(input), Delay, Now, I2C)),
+            now,
+            input,
+        )
 }
 
 // ---- breaker: a count-window policy with slow calls and a growing open
@@ -311,6 +322,40 @@ fn retry(p: &mut Probes, input: u32) -> u32 {
                 }
         }
     }
+}
+
+// ---- resilient I2C: a read and a write on two devices, transitions,
+// device state, the three errors.
+
+const I2C: I2cConfig<CountWindow<20>> =
+    I2cConfig::new(BACKOFF, BREAKER).writes(WriteRetry::AddressNackOnly);
+
+fn i2c(
+    bus: &mut ResilientI2c<FakeBus, Delay, Now, CountWindow<20>, 2>,
+    now: Instant,
+    input: u32,
+) -> u32 {
+    let address = 0x48 | (input & 3) as u8;
+    let mut buf = [0_u8; 2];
+    let result = block_on(async {
+        if input & 4 == 0 {
+            bus.write_read(address, &[0], &mut buf).await
+        } else {
+            bus.write(address, &[1, input as u8]).await
+        }
+    });
+    let code = match result {
+        Ok(()) => u32::from(buf[0]),
+        Err(I2cError::Bus { attempts, .. }) => u32::from(attempts),
+        Err(I2cError::DeviceDown { retry_after, .. }) => {
+            retry_after.map_or(7, |d| d.as_ticks() as u32)
+        }
+        Err(I2cError::TooManyDevices { address }) => u32::from(address),
+    };
+    let transition = bus
+        .take_transition()
+        .map_or(0, |(a, t)| u32::from(a) ^ t.to as u32);
+    code ^ transition ^ bus.device_state(address, now).map_or(9, |s| s as u32)
 }
 
 #[cortex_m_rt::entry]
