@@ -20,7 +20,8 @@
 //!
 //! Tasks share the `&mut` primitives behind embassy-sync blocking mutexes
 //! (held for one call, never across an await; a `Done` value is copied out),
-//! and the state the LED shows through atomics. Every breaker transition,
+//! the token bucket as the core's `sync` variant (`SharedTokenBucket`,
+//! `&self` on portable-atomic), and the state the LED shows through atomics. Every breaker transition,
 //! the sensor's and the uplink's, is logged with defmt.
 //!
 //! Frames (ASCII lines, `\n`-terminated):
@@ -62,7 +63,7 @@ use fusebox::breaker::{
 use fusebox::dedup::{self, Begin, DedupTable, Eviction, Ticket};
 use fusebox::hash::Seed;
 use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
-use fusebox::rate::{Quota, RetryBudget, TokenBucket};
+use fusebox::rate::{Quota, RetryBudget, SharedTokenBucket};
 use fusebox::retry::{Gate, Last, Retry, RetryError, Stopped, Verdict};
 use fusebox::time::Clock;
 // Read-modify-write atomics (the M0+ has none) through critical-section.
@@ -161,7 +162,9 @@ static UPLINK: Shared<CircuitBreaker<ConsecutiveFailures>> =
     Mutex::new(RefCell::new(UPLINK_BREAKER));
 
 /// The uplink's rate: taken by the uplink task, reported by the status task.
-static BUCKET: Shared<TokenBucket> = Mutex::new(RefCell::new(TokenBucket::new(UPLINK_QUOTA)));
+/// The core's `sync` variant: `&self` methods on portable-atomic (over
+/// critical-section on the M0+), no mutex needed.
+static BUCKET: SharedTokenBucket = SharedTokenBucket::new(UPLINK_QUOTA);
 
 /// Command ids: begun by the downlink task, completed by the command task.
 /// Seeded at boot (`init`), so ids cannot be chosen to collide.
@@ -409,7 +412,7 @@ async fn uplink_task(mut tx: BufferedUartTx, seed: u64) {
         // readings that find it full are dropped).
         loop {
             let now = Instant::now();
-            match BUCKET.lock(|b| b.borrow_mut().try_acquire(now)) {
+            match BUCKET.try_acquire(now) {
                 Ok(()) => break,
                 Err(limited) => {
                     let wait = limited.retry_after.unwrap_or(Duration::from_secs(1));
@@ -674,10 +677,7 @@ async fn status_task(mut led: Output<'static>) {
         }
         if now.duration_since(last_report) >= Duration::from_secs(30) {
             last_report = now;
-            let (metrics, tokens) = (
-                UPLINK.lock(|b| b.borrow().metrics()),
-                BUCKET.lock(|b| b.borrow().available(now)),
-            );
+            let (metrics, tokens) = (UPLINK.lock(|b| b.borrow().metrics()), BUCKET.available(now));
             let commands = SEEN.lock(|t| t.borrow().as_ref().map(DedupTable::metrics));
             info!(
                 "status: sent {}, dropped {}, uplink {} ({}), tokens {}, commands {}",
