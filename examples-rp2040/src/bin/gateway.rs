@@ -167,7 +167,8 @@ static UPLINK: Shared<CircuitBreaker<ConsecutiveFailures>> =
 static BUCKET: SharedTokenBucket = SharedTokenBucket::new(UPLINK_QUOTA);
 
 /// Command ids: begun by the downlink task, completed by the command task.
-/// Seeded at boot (`init`), so ids cannot be chosen to collide.
+/// Built in `main` with a seed from the ring oscillator, so a host cannot
+/// choose ids that collide.
 static SEEN: Shared<Option<DedupTable<u32, u8, 32>>> = Mutex::new(RefCell::new(None));
 
 /// Frames waiting for the uplink; a reading that finds it full is dropped.
@@ -238,8 +239,9 @@ type SensorBus = ResilientI2c<I2c<'static, I2C0, i2c::Async>, Delay, Now, Consec
 async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
 
-    // Seed the jitter and the dedup hash from the ring oscillator, so two
-    // gateways never retry in lock-step nor share a hash key.
+    // Seed the jitter and the dedup hash from the ring oscillator, so
+    // gateways that fail together do not retry in lock-step, and no two
+    // share a hash key.
     let seed =
         [(); 3].map(|()| (0..8).fold(0_u64, |s, _| (s << 8) | u64::from(RoscRng::next_u8())));
     let Ok(table) = DedupTable::new(COMMANDS_SEEN, Seed::new(seed[0], seed[1])) else {
