@@ -365,10 +365,11 @@ mod wide {
     pub(crate) fn div(n: u128, d: u32) -> (u128, bool) {
         #[cfg(target_pointer_width = "64")]
         {
+            // One division (a libcall) and a multiply, not two divisions.
             let d = u128::from(d);
-            match (n.checked_div(d), n.checked_rem(d)) {
-                (Some(q), Some(r)) => (q, r == 0),
-                _ => (0, true),
+            match n.checked_div(d) {
+                Some(q) => (q, q.wrapping_mul(d) == n),
+                None => (0, true),
             }
         }
         #[cfg(not(target_pointer_width = "64"))]
