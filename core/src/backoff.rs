@@ -407,9 +407,13 @@ impl Backoff {
 
     /// The delay before the next retry, raised to at least `hint`, or why
     /// there is none.
-    // Forced: left to itself the compiler outlines it behind a call that
-    // costs as much as the work (measured in `tests/benches/backoff.rs`).
-    #[inline(always)]
+    // Forced on 64-bit targets: left to itself the compiler outlines it
+    // behind a call that costs as much as the work (measured in
+    // `tests/benches/backoff.rs`). Not on 32-bit ones, where flash is scarce
+    // and a call is cheap beside the 64-bit arithmetic: a firmware that
+    // draws delays in two places would carry two copies.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline)]
     pub fn try_next(&mut self, hint: Option<Duration>) -> Result<Duration, Stop> {
         let c = &self.config;
         if self.stopped != Stopped::Running || self.retries >= c.max_attempts.saturating_sub(1) {
@@ -461,10 +465,11 @@ impl Backoff {
     #[inline(always)]
     fn draw(&mut self) -> u64 {
         let v = self.next;
-        match self.config.jitter {
-            Jitter::None => v,
-            Jitter::Full => self.rng.between(0, v),
-            Jitter::Equal => self.rng.between(v / 2, v),
+        // One call of `between` for every kind: inlined once, not three times.
+        let (lo, hi) = match self.config.jitter {
+            Jitter::None => return v,
+            Jitter::Full => (0, v),
+            Jitter::Equal => (v / 2, v),
             Jitter::Decorrelated => {
                 let hi = self.prev.saturating_mul(3);
                 let hi = if hi < self.config.cap {
@@ -472,9 +477,10 @@ impl Backoff {
                 } else {
                     self.config.cap
                 };
-                self.rng.between(self.config.initial, hi)
+                (self.config.initial, hi)
             }
-        }
+        };
+        self.rng.between(lo, hi)
     }
 
     /// Advance the un-jittered value to the next retry's.
@@ -489,11 +495,24 @@ impl Backoff {
             Growth::Linear => self.next.saturating_add(c.step),
             Growth::Exponential if c.den == 1 => self.next.saturating_mul(u64::from(c.num)),
             Growth::Exponential => {
-                let wide = u128::from(self.next).saturating_mul(u128::from(c.num));
-                let den = u128::from(c.den);
-                // Round up, so a small value still grows.
-                let q = wide.div_ceil(den);
-                u64::try_from(q).unwrap_or(u64::MAX)
+                // ceil(next x num / den), exactly, in 64 bits (no u128
+                // division: on a 32-bit core that is a large routine):
+                // next = q x den + r with r < den < 2^32, so
+                // next x num / den = q x num + r x num / den, and
+                // r x num < 2^64. Rounded up, so a small value still grows.
+                let (num, den) = (u64::from(c.num), u64::from(c.den));
+                let (q, r) = match (self.next.checked_div(den), self.next.checked_rem(den)) {
+                    (Some(q), Some(r)) => (q, r),
+                    // den = 0 is refused by `Config::validate`.
+                    _ => (u64::MAX, 0),
+                };
+                let rn = r.wrapping_mul(num);
+                let frac = match (rn.checked_div(den), rn.checked_rem(den)) {
+                    (Some(f), Some(0)) => f,
+                    (Some(f), Some(_)) => f.saturating_add(1),
+                    _ => 0,
+                };
+                q.saturating_mul(num).saturating_add(frac)
             }
         };
         self.next = if grown < c.cap { grown } else { c.cap };

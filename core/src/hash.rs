@@ -35,8 +35,8 @@ const M1: u64 = 0x1319_8a2e_0370_7345;
 
 #[inline]
 fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a).wrapping_mul(u128::from(b));
-    (p as u64) ^ ((p >> 64) as u64)
+    let (hi, lo) = crate::rng::mul_wide(a, b);
+    lo ^ hi
 }
 
 /// The secret that keys a table's hash. Supply 128 random bits per process

@@ -115,19 +115,23 @@ impl Quota {
     /// bucket capacities (each below 2^96) never come near `u128::MAX`.
     #[inline(always)]
     pub(crate) const fn units(&self, now: Instant) -> u128 {
-        (now.as_ticks() as u128).wrapping_mul(self.rate as u128)
+        wide::mul(now.as_ticks(), self.rate)
     }
 
     /// The cost of `n` tokens, in units.
     #[inline(always)]
     pub(crate) const fn cost(&self, n: u32) -> u128 {
-        (self.period as u128).wrapping_mul(n as u128)
+        wide::mul(self.period, n)
     }
 
     /// The GCRA decision for `n` tokens at `now` when the theoretical
     /// arrival time is `tat`: the new TAT, or the rejection. `n` in
     /// `1..=burst` (callers handle 0 and too many).
-    #[inline(always)]
+    // Forced inline on 64-bit targets (the admit path is a few
+    // instructions); on 32-bit ones the 128-bit arithmetic makes it large,
+    // and one copy serves every caller.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn decide(&self, tat: u128, n: u32, now: Instant) -> Result<u128, Rejected> {
         let t = self.units(now);
         let start = if tat > t { tat } else { t };
@@ -171,13 +175,8 @@ impl Quota {
 
     /// `units` as ticks, rounded up.
     pub(crate) fn ticks_ceil(&self, units: u128) -> Duration {
-        let r = self.rate as u128;
-        let q = units.checked_div(r).unwrap_or(0);
-        let q = if q.wrapping_mul(r) < units {
-            q.saturating_add(1)
-        } else {
-            q
-        };
+        let (q, exact) = wide::div(units, self.rate);
+        let q = if exact { q } else { q.saturating_add(1) };
         Duration::from_ticks(if q > u64::MAX as u128 {
             u64::MAX
         } else {
@@ -206,12 +205,8 @@ impl Quota {
         let t = self.units(now);
         let used = tat.saturating_sub(t);
         let left = self.cost(self.burst).saturating_sub(used);
-        let tokens = left.checked_div(self.period as u128).unwrap_or(0);
-        if tokens > u32::MAX as u128 {
-            u32::MAX
-        } else {
-            tokens as u32
-        }
+        // `left <= burst x period`, so the quotient fits a u32.
+        wide::div_small(left, self.period)
     }
 }
 
@@ -343,5 +338,175 @@ impl TokenBucket {
     /// The quota.
     pub const fn quota(&self) -> Quota {
         self.quota
+    }
+}
+
+/// The 128-bit arithmetic of the GCRA, cheap on 32-bit cores too. On 64-bit
+/// targets each is the plain `u128` operation; on 32-bit ones (the RP2040's
+/// Cortex-M0+, which has no 32 x 32 -> 64 multiply and no divider) LLVM's
+/// own `u128` multiply and divide are large routines, and these give the
+/// same results from 64-bit operations (tested against `u128` on the host).
+mod wide {
+    /// `a x b`.
+    #[inline(always)]
+    pub(crate) const fn mul(a: u64, b: u32) -> u128 {
+        #[cfg(target_pointer_width = "64")]
+        {
+            (a as u128).wrapping_mul(b as u128)
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            mul_halves(a, b)
+        }
+    }
+
+    /// `(n / d, n % d == 0)`, for `d >= 1` (`d = 0` gives `(0, true)`).
+    #[inline]
+    pub(crate) fn div(n: u128, d: u32) -> (u128, bool) {
+        #[cfg(target_pointer_width = "64")]
+        {
+            // One division (a libcall) and a multiply, not two divisions.
+            let d = u128::from(d);
+            match n.checked_div(d) {
+                Some(q) => (q, q.wrapping_mul(d) == n),
+                None => (0, true),
+            }
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            div_digits(n, d)
+        }
+    }
+
+    /// `min(n / d, u32::MAX)`, for `d >= 1` (`d = 0` gives 0).
+    #[inline]
+    pub(crate) fn div_small(n: u128, d: u64) -> u32 {
+        #[cfg(target_pointer_width = "64")]
+        {
+            let q = n.checked_div(u128::from(d)).unwrap_or(0);
+            u32::try_from(q).unwrap_or(u32::MAX)
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            div_restoring(n, d)
+        }
+    }
+
+    /// [`mul`] from two 64-bit products.
+    #[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+    #[inline(always)]
+    pub(crate) const fn mul_halves(a: u64, b: u32) -> u128 {
+        let b = b as u64;
+        // Each factor is below 2^32: neither product overflows.
+        let lo = (a & 0xffff_ffff).wrapping_mul(b);
+        let hi = (a >> 32).wrapping_mul(b);
+        ((hi as u128) << 32).wrapping_add(lo as u128)
+    }
+
+    /// [`div`] by schoolbook long division in 32-bit digits: four 64-bit
+    /// divisions.
+    #[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+    pub(crate) fn div_digits(n: u128, d: u32) -> (u128, bool) {
+        if d == 0 {
+            return (0, true);
+        }
+        let d = u64::from(d);
+        let mut q: u128 = 0;
+        let mut rem: u64 = 0;
+        for shift in [96_u32, 64, 32, 0] {
+            // rem < d < 2^32, so this fits a u64.
+            let cur = (rem << 32) | u64::from((n >> shift) as u32);
+            q |= u128::from(cur.checked_div(d).unwrap_or(0)) << shift;
+            rem = cur.checked_rem(d).unwrap_or(0);
+        }
+        (q, rem == 0)
+    }
+
+    /// [`div_small`] by restoring division, one quotient bit at a time.
+    #[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+    pub(crate) fn div_restoring(n: u128, d: u64) -> u32 {
+        if d == 0 {
+            return 0;
+        }
+        let d = u128::from(d);
+        // A quotient of 2^32 or more saturates.
+        if n >= d << 32 {
+            return u32::MAX;
+        }
+        let (mut left, mut q) = (n, 0_u32);
+        for bit in (0..32_u32).rev() {
+            let step = d << bit;
+            if step <= left {
+                left = left.wrapping_sub(step);
+                q |= 1 << bit;
+            }
+        }
+        q
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const EDGES: [u64; 9] = [
+            0,
+            1,
+            2,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0x1234_5678_9abc_def0,
+            u64::MAX / 3,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+
+        #[test]
+        fn the_32_bit_paths_equal_u128_arithmetic() {
+            let small = [
+                1_u32,
+                2,
+                3,
+                7,
+                10,
+                1000,
+                0x8000_0001,
+                u32::MAX - 1,
+                u32::MAX,
+            ];
+            for &a in &EDGES {
+                for &b in &small {
+                    let p = u128::from(a) * u128::from(b);
+                    assert_eq!(mul_halves(a, b), p);
+                    assert_eq!(mul(a, b), p);
+                    for n in [
+                        p,
+                        p + 1,
+                        p.saturating_sub(1),
+                        u128::from(a),
+                        u128::MAX,
+                        u128::MAX / 5,
+                    ] {
+                        let want = (n / u128::from(b), n % u128::from(b) == 0);
+                        assert_eq!(div_digits(n, b), want, "{n} / {b}");
+                        assert_eq!(div(n, b), want, "{n} / {b}");
+                    }
+                    // Quotients below, at and above 2^32.
+                    let d = a.max(1);
+                    for n in [
+                        u128::from(d) * u128::from(b),
+                        u128::from(d) * u128::from(b) + u128::from(d) - 1,
+                        (u128::from(d) << 32) - 1,
+                        u128::from(d) << 32,
+                        u128::MAX,
+                    ] {
+                        let want = u32::try_from(n / u128::from(d)).unwrap_or(u32::MAX);
+                        assert_eq!(div_restoring(n, d), want, "{n} / {d}");
+                        assert_eq!(div_small(n, d), want, "{n} / {d}");
+                    }
+                }
+            }
+            assert_eq!(div_digits(5, 0), (0, true));
+            assert_eq!(div_restoring(5, 0), 0);
+        }
     }
 }

@@ -158,10 +158,10 @@ impl<const S: usize> RetryBudget<S> {
         if e < self.latest { self.latest } else { e }
     }
 
-    /// The slice for `now`, emptied if it held an expired one.
+    /// The slice for `epoch` (from [`epoch`](Self::epoch)), emptied if it
+    /// held an expired one.
     #[inline]
-    fn slice(&mut self, now: Instant) -> Option<&mut Slice> {
-        let epoch = self.epoch(now);
+    fn slice(&mut self, epoch: u64) -> Option<&mut Slice> {
         self.latest = epoch;
         let index = epoch.checked_rem(S as u64).unwrap_or(0) as usize;
         let slice = self.slices.get_mut(index)?;
@@ -188,7 +188,8 @@ impl<const S: usize> RetryBudget<S> {
     #[inline]
     pub fn deposit(&mut self, now: Instant) {
         let percent = i64::from(self.percent);
-        if let Some(s) = self.slice(now) {
+        let epoch = self.epoch(now);
+        if let Some(s) = self.slice(epoch) {
             s.net = s.net.saturating_add(percent);
         }
     }
@@ -198,10 +199,12 @@ impl<const S: usize> RetryBudget<S> {
     #[inline]
     #[must_use = "retry only when the budget allowed it"]
     pub fn try_withdraw(&mut self, now: Instant) -> bool {
-        if self.balance(self.epoch(now)) < UNIT {
+        // One division for both steps: `latest` does not move in between.
+        let epoch = self.epoch(now);
+        if self.balance(epoch) < UNIT {
             return false;
         }
-        match self.slice(now) {
+        match self.slice(epoch) {
             Some(s) => {
                 s.net = s.net.saturating_sub(UNIT);
                 true

@@ -58,6 +58,10 @@ pub const SCENARIOS: &[Scenario] = &[
         "backoff::bad_configs_name_their_field",
         bad_configs_name_their_field,
     ),
+    s(
+        "backoff::ratio_growth_rounds_up_exactly",
+        ratio_growth_rounds_up_exactly,
+    ),
     s("backoff::sizes", sizes),
 ];
 
@@ -234,6 +238,27 @@ pub fn same_seed_same_schedule_on_every_platform() -> Outcome {
     check_eq!(take_n::<8>(&mut x), take_n::<8>(&mut y));
     let mut other = take!(Backoff::new(c.jitter(Jitter::Full), 8));
     check!(take_n::<8>(&mut other) != take_n::<8>(&mut x.clone()));
+    Ok(())
+}
+
+/// A ratio num / den grows by ceil(v x num / den), exactly, also where
+/// v x num passes 64 bits (computed without u128 on 32-bit targets)
+pub fn ratio_growth_rounds_up_exactly() -> Outcome {
+    let c = Config::exponential_ratio(d(100), 3, 2, d(10_000)).max_attempts(10);
+    let mut b = take!(Backoff::new(c, 0));
+    check_eq!(
+        take_n::<9>(&mut b),
+        [100, 150, 225, 338, 507, 761, 1142, 1713, 2570]
+    );
+    // v = 2^62 + 1: v x 3 passes 2^64; ceil(v x 3 / 2) = 3 x 2^61 + 2.
+    let big = (1_u64 << 62) + 1;
+    let c = Config::exponential_ratio(d(big), 3, 2, Duration::MAX).max_attempts(4);
+    let mut b = take!(Backoff::new(c, 0));
+    check_eq!(take_n::<2>(&mut b), [big, 3 * (1_u64 << 61) + 2]);
+    // 7 / 3 from 10: 10, 24 (23.3), 56, 131 (130.6), 306 (305.6).
+    let c = Config::exponential_ratio(d(10), 7, 3, d(1_000)).max_attempts(6);
+    let mut b = take!(Backoff::new(c, 0));
+    check_eq!(take_n::<5>(&mut b), [10, 24, 56, 131, 306]);
     Ok(())
 }
 
