@@ -994,19 +994,17 @@ impl<P: Policy> CircuitBreaker<P> {
         // The common case first: a call admitted while closed, recorded
         // while still closed.
         if self.state == State::Closed && permit.generation == self.generation {
-            let call = match outcome {
-                Outcome::Success => Call {
-                    failed: false,
-                    slow: self.is_slow(&permit, now),
-                },
-                Outcome::Failure => Call {
-                    failed: true,
-                    slow: self.is_slow(&permit, now),
-                },
+            let failed = match outcome {
+                Outcome::Success => false,
+                Outcome::Failure => true,
                 Outcome::Ignored => {
                     self.metrics.ignored = self.metrics.ignored.wrapping_add(1);
                     return None;
                 }
+            };
+            let call = Call {
+                failed,
+                slow: self.is_slow(&permit, now),
             };
             self.count(call);
             return if self.policy.record(call, &self.config, now) {
@@ -1015,6 +1013,19 @@ impl<P: Policy> CircuitBreaker<P> {
                 None
             };
         }
+        self.record_other(permit, outcome, now)
+    }
+
+    /// `record` outside the closed fast path: half-open probes, stale
+    /// permits, a held-closed breaker. Kept out of line so that the fast
+    /// path stays small where flash is scarce.
+    #[inline(never)]
+    fn record_other(
+        &mut self,
+        permit: Permit,
+        outcome: Outcome,
+        now: Instant,
+    ) -> Option<Transition> {
         if self.state == State::HalfOpen {
             self.write_off_lost_probes(now);
         }
@@ -1039,13 +1050,6 @@ impl<P: Policy> CircuitBreaker<P> {
         };
         self.count(call);
         match self.state {
-            State::Closed => {
-                if self.policy.record(call, &self.config, now) {
-                    Some(self.trip(now))
-                } else {
-                    None
-                }
-            }
             State::HalfOpen => {
                 self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
                 if call.failed || call.slow {
@@ -1060,9 +1064,10 @@ impl<P: Policy> CircuitBreaker<P> {
                     None
                 }
             }
-            // Open and ForcedOpen issue no permits, so a permit of the
-            // current generation cannot reach them; ForcedClosed only counts.
-            State::Open | State::ForcedOpen | State::ForcedClosed => None,
+            // Closed with this generation took the fast path; Open and
+            // ForcedOpen issue no permits, so a permit of the current
+            // generation cannot reach them; ForcedClosed only counts.
+            State::Closed | State::Open | State::ForcedOpen | State::ForcedClosed => None,
         }
     }
 
