@@ -6,6 +6,7 @@ use fusebox::backoff::{Backoff, Config, Jitter, Stop};
 use fusebox::rng::Rng;
 use fusebox::time::Duration;
 
+use crate::timeline::{scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every backoff scenario.
@@ -64,14 +65,6 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s("backoff::sizes", sizes),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
 
 /// `n` delays in ticks (0 where the schedule stopped).
 fn take_n<const N: usize>(b: &mut Backoff) -> [u64; N] {

@@ -7,6 +7,7 @@ use fusebox::breaker::{
 };
 use fusebox::time::{Duration, Instant};
 
+use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every breaker scenario.
@@ -92,18 +93,6 @@ pub const SCENARIOS: &[Scenario] = &[
         bad_configs_name_their_field,
     ),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn t(ticks: u64) -> Instant {
-    Instant::from_ticks(ticks)
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
 
 fn moved(from: State, to: State) -> Option<Transition> {
     Some(Transition { from, to })

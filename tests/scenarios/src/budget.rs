@@ -4,6 +4,7 @@
 use fusebox::rate::RetryBudget;
 use fusebox::time::{Duration, Instant};
 
+use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every retry-budget scenario.
@@ -37,18 +38,6 @@ pub const SCENARIOS: &[Scenario] = &[
         bad_configs_name_their_field,
     ),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn t(ticks: u64) -> Instant {
-    Instant::from_ticks(ticks)
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
 
 /// balance b | deposit | b + percent: 20 % is exactly 1 retry per 5 successes
 pub fn twenty_percent_is_one_retry_per_five_successes() -> Outcome {

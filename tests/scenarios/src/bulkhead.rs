@@ -5,6 +5,7 @@
 use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LimitChange, LocalBulkhead, Outcome as Call};
 use fusebox::time::{Duration, Instant};
 
+use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every bulkhead scenario (the shared ones only with the `sync` feature).
@@ -98,18 +99,6 @@ pub const SCENARIOS: &[Scenario] = &[
         shared::follows_an_adaptive_limit,
     ),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn t(ticks: u64) -> Instant {
-    Instant::from_ticks(ticks)
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
 
 fn change(from: u32, to: u32) -> Option<LimitChange> {
     Some(LimitChange { from, to })

@@ -5,8 +5,9 @@
 
 use fusebox::dedup::{Begin, Config, DedupTable, Eviction, Stale};
 use fusebox::hash::Seed;
-use fusebox::time::{Duration, Instant};
+use fusebox::time::Duration;
 
+use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every dedup scenario.
@@ -76,18 +77,6 @@ pub const SCENARIOS: &[Scenario] = &[
         bad_configs_name_their_field,
     ),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn t(ticks: u64) -> Instant {
-    Instant::from_ticks(ticks)
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
 
 const SEED: Seed = Seed::new(0x0123_4567_89ab_cdef, 0x0fed_cba9_8765_4321);
 

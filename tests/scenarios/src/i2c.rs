@@ -15,8 +15,10 @@ use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Op
 use fusebox::backoff::{Backoff, Config};
 use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State, Transition};
 use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
-use fusebox::time::{Clock, Duration, Instant};
+use fusebox::time::{Clock, Instant};
 
+use crate::fakes::{FakeDelay, Time};
+use crate::timeline::{scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every resilient-I2C scenario.
@@ -69,67 +71,6 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s("i2c::sizes", sizes),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
-
-/// Ticks since the start, shared by the fake clock and the fake delay (a
-/// tick is 1 us at embassy-time's default 1 MHz).
-struct Time(Cell<u64>);
-
-impl Clock for Time {
-    fn now(&self) -> Instant {
-        Instant::from_ticks(self.0.get())
-    }
-}
-
-impl Time {
-    fn advance(&self, ticks: u64) {
-        self.0.set(self.0.get().saturating_add(ticks));
-    }
-}
-
-/// A `DelayNs` that returns at once, moves the clock by the delay and
-/// records it (the first 8, in microseconds).
-struct FakeDelay<'a> {
-    time: &'a Time,
-    slept: [u64; 8],
-    count: usize,
-}
-
-impl<'a> FakeDelay<'a> {
-    fn new(time: &'a Time) -> Self {
-        Self {
-            time,
-            slept: [0; 8],
-            count: 0,
-        }
-    }
-}
-
-impl DelayNs for FakeDelay<'_> {
-    async fn delay_ns(&mut self, ns: u32) {
-        self.delay_us(ns.div_ceil(1000)).await;
-    }
-
-    async fn delay_us(&mut self, us: u32) {
-        if let Some(slot) = self.slept.get_mut(self.count) {
-            *slot = u64::from(us);
-        }
-        self.count += 1;
-        self.time.advance(u64::from(us));
-    }
-}
-
-/// The delays the wrapper slept, from its released `FakeDelay`.
-fn slept<'a>(delay: &'a FakeDelay<'_>) -> &'a [u64] {
-    delay.slept.get(..delay.count.min(8)).unwrap_or(&[])
-}
 
 /// What a fake device does on one transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +222,7 @@ pub fn read_retries_transient_errors_with_the_exact_schedule() -> Outcome {
     check_eq!((m.failures, m.successes), (3, 1));
     check_eq!(i2c.take_transition(), None);
     let (_, delay, _) = i2c.release();
-    check_eq!(slept(&delay), &[100, 200, 400][..]);
+    check_eq!(delay.slept(), &[100, 200, 400][..]);
     check_eq!(time.0.get(), 700);
     Ok(())
 }
@@ -298,7 +239,7 @@ pub fn write_read_is_a_read() -> Outcome {
     check_eq!(block_on(i2c.write_read(0x48, &[0x01], &mut buf)), Ok(()));
     check_eq!(bus.calls(0x48), 3);
     let (_, delay, _) = i2c.release();
-    check_eq!(slept(&delay), &[100, 200][..]);
+    check_eq!(delay.slept(), &[100, 200][..]);
     Ok(())
 }
 
@@ -326,7 +267,7 @@ pub fn write_retried_on_address_nack_only() -> Outcome {
     let (_, delay, _) = i2c.release();
     // One delay only: the schedule starts over for the second write, which
     // never retried.
-    check_eq!(slept(&delay), &[100][..]);
+    check_eq!(delay.slept(), &[100][..]);
     Ok(())
 }
 
@@ -340,7 +281,7 @@ pub fn idempotent_writes_retry_like_reads() -> Outcome {
     check_eq!(block_on(i2c.write(0x48, &[0x10, 0xff])), Ok(()));
     check_eq!(bus.calls(0x48), 3);
     let (_, delay, _) = i2c.release();
-    check_eq!(slept(&delay), &[100, 200][..]);
+    check_eq!(delay.slept(), &[100, 200][..]);
     Ok(())
 }
 
@@ -407,7 +348,7 @@ pub fn schedule_stop_returns_the_last_error() -> Outcome {
     check_eq!(bus.calls(0x48), 5);
     check_eq!(i2c.device_state(0x48, time.now()), Some(State::Closed));
     let (_, delay, _) = i2c.release();
-    check_eq!(slept(&delay), &[100, 200, 400, 800][..]);
+    check_eq!(delay.slept(), &[100, 200, 400, 800][..]);
     Ok(())
 }
 
@@ -519,7 +460,7 @@ pub fn failed_probe_reopens_without_retrying() -> Outcome {
     );
     check_eq!(i2c.take_transition(), None);
     let (_, delay, _) = i2c.release();
-    check_eq!(slept(&delay), &[100][..]);
+    check_eq!(delay.slept(), &[100][..]);
     Ok(())
 }
 

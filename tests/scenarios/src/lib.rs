@@ -19,6 +19,8 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod dedup;
+#[cfg(feature = "async")]
+mod fakes;
 #[cfg(feature = "embedded-hal-async")]
 pub mod i2c;
 pub mod rate;
@@ -26,6 +28,27 @@ pub mod rate;
 pub mod retry;
 
 pub use check::Failure;
+
+/// The shorthands every timeline uses.
+pub(crate) mod timeline {
+    use super::{Outcome, Scenario};
+    use fusebox::time::{Duration, Instant};
+
+    /// A named scenario, for a module's `SCENARIOS` table.
+    pub(crate) const fn scenario(name: &'static str, run: fn() -> Outcome) -> Scenario {
+        Scenario { name, run }
+    }
+
+    /// The instant `ticks` ticks after zero.
+    pub(crate) fn at(ticks: u64) -> Instant {
+        Instant::from_ticks(ticks)
+    }
+
+    /// A duration of `ticks` ticks.
+    pub(crate) fn ticks(ticks: u64) -> Duration {
+        Duration::from_ticks(ticks)
+    }
+}
 
 /// A scenario's result.
 pub type Outcome = Result<(), Failure>;

@@ -3,8 +3,8 @@
 
 use fusebox::hash::Seed;
 use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, Rejected, TokenBucket, WhenFull};
-use fusebox::time::{Duration, Instant};
 
+use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every rate scenario (the shared variant's are in [`SYNC_SCENARIOS`]
@@ -65,18 +65,6 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s("rate::sizes_are_as_documented", sizes_are_as_documented),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn t(ticks: u64) -> Instant {
-    Instant::from_ticks(ticks)
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
 
 fn retry(ticks: u64) -> Rejected {
     Rejected {

@@ -9,13 +9,14 @@ use core::pin::pin;
 use core::task::{Context, Waker};
 
 use embassy_futures::block_on;
-use embedded_hal_async::delay::DelayNs;
 use fusebox::backoff::{Backoff, Config, Stop};
 use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State};
 use fusebox::rate::RetryBudget;
 use fusebox::retry::{Last, Retry, RetryError, Stopped, Verdict, retry};
-use fusebox::time::{Clock, Duration, Instant};
+use fusebox::time::Clock;
 
+use crate::fakes::{FakeDelay, Time};
+use crate::timeline::{scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every retry-runner scenario.
@@ -54,66 +55,6 @@ pub const SCENARIOS: &[Scenario] = &[
         dropped_future_leaks_no_breaker_probe,
     ),
 ];
-
-const fn s(name: &'static str, run: fn() -> Outcome) -> Scenario {
-    Scenario { name, run }
-}
-
-fn d(ticks: u64) -> Duration {
-    Duration::from_ticks(ticks)
-}
-
-/// Ticks since the start, shared by the fake clock and the fake delay.
-/// fusebox's tests run at embassy-time's default 1 MHz: a tick is 1 us.
-struct Time(Cell<u64>);
-
-impl Clock for Time {
-    fn now(&self) -> Instant {
-        Instant::from_ticks(self.0.get())
-    }
-}
-
-impl Time {
-    fn advance(&self, ticks: u64) {
-        self.0.set(self.0.get().saturating_add(ticks));
-    }
-}
-
-/// A `DelayNs` that returns at once, moves the clock by the delay and
-/// records it (the first 8, in microseconds).
-struct FakeDelay<'a> {
-    time: &'a Time,
-    slept: [u64; 8],
-    count: usize,
-}
-
-impl<'a> FakeDelay<'a> {
-    fn new(time: &'a Time) -> Self {
-        Self {
-            time,
-            slept: [0; 8],
-            count: 0,
-        }
-    }
-
-    fn slept(&self) -> &[u64] {
-        self.slept.get(..self.count.min(8)).unwrap_or(&[])
-    }
-}
-
-impl DelayNs for FakeDelay<'_> {
-    async fn delay_ns(&mut self, ns: u32) {
-        self.delay_us(ns.div_ceil(1000)).await;
-    }
-
-    async fn delay_us(&mut self, us: u32) {
-        if let Some(slot) = self.slept.get_mut(self.count) {
-            *slot = u64::from(us);
-        }
-        self.count += 1;
-        self.time.advance(u64::from(us));
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Err {
