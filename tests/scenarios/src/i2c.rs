@@ -204,6 +204,19 @@ fn t(from: State, to: State) -> Transition {
     Transition { from, to }
 }
 
+/// Drains the wrapper's transition queue: exactly `expected`, oldest first,
+/// all of device `address`.
+fn transitions_are<const K: usize, const N: usize>(
+    i2c: &mut Wrapper<'_, K, N>,
+    address: u8,
+    expected: &[(State, State)],
+) -> bool {
+    expected
+        .iter()
+        .all(|&(from, to)| i2c.take_transition() == Some((address, t(from, to))))
+        && i2c.take_transition().is_none()
+}
+
 /// read fails with Bus, ArbitrationLoss, a data NACK | each retried after
 /// the schedule's delay | the fourth attempt reads
 pub fn read_retries_transient_errors_with_the_exact_schedule() -> Outcome {
@@ -367,11 +380,11 @@ pub fn dead_device_opens_its_breaker_then_is_skipped() -> Outcome {
     );
     check_eq!(bus.calls(0x50), 3);
     check_eq!(time.0.get(), 300);
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x50, t(State::Closed, State::Open)))
-    );
-    check_eq!(i2c.take_transition(), None);
+    check!(transitions_are(
+        &mut i2c,
+        0x50,
+        &[(State::Closed, State::Open)]
+    ));
     // Open for 10 ms: skipped without a transfer, with the time left.
     time.advance(4_000);
     check_eq!(
@@ -410,19 +423,15 @@ pub fn probe_success_closes_and_transitions_come_out_in_order() -> Outcome {
     time.advance(10_000);
     check_eq!(i2c.device_state(0x48, time.now()), Some(State::HalfOpen));
     check_eq!(block_on(i2c.read(0x48, &mut buf)), Ok(()));
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::Closed, State::Open)))
-    );
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::Open, State::HalfOpen)))
-    );
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::HalfOpen, State::Closed)))
-    );
-    check_eq!(i2c.take_transition(), None);
+    check!(transitions_are(
+        &mut i2c,
+        0x48,
+        &[
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Closed)
+        ]
+    ));
     Ok(())
 }
 
@@ -446,19 +455,15 @@ pub fn failed_probe_reopens_without_retrying() -> Outcome {
     check_eq!(bus.calls(0x48), 3);
     check_eq!(i2c.device_state(0x48, time.now()), Some(State::Open));
     // Three transitions queued: Closed->Open, Open->HalfOpen, HalfOpen->Open.
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::Closed, State::Open)))
-    );
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::Open, State::HalfOpen)))
-    );
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::HalfOpen, State::Open)))
-    );
-    check_eq!(i2c.take_transition(), None);
+    check!(transitions_are(
+        &mut i2c,
+        0x48,
+        &[
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Open)
+        ]
+    ));
     let (_, delay, _) = i2c.release();
     check_eq!(delay.slept(), &[100][..]);
     Ok(())
@@ -480,23 +485,16 @@ pub fn transition_queue_keeps_the_last_four() -> Outcome {
     check!(block_on(i2c.read(0x48, &mut buf)).is_err());
     time.advance(10_000);
     check_eq!(block_on(i2c.read(0x48, &mut buf)), Ok(()));
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::Open, State::HalfOpen)))
-    );
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::HalfOpen, State::Open)))
-    );
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::Open, State::HalfOpen)))
-    );
-    check_eq!(
-        i2c.take_transition(),
-        Some((0x48, t(State::HalfOpen, State::Closed)))
-    );
-    check_eq!(i2c.take_transition(), None);
+    check!(transitions_are(
+        &mut i2c,
+        0x48,
+        &[
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Closed)
+        ]
+    ));
     Ok(())
 }
 
