@@ -269,8 +269,8 @@ pub use shared::{Bulkhead, OwnedPermit, Permit};
 mod shared {
     use super::{Rejected, check_limit};
     use crate::ConfigError;
+    use crate::atomic::{AtomicU64, Ordering};
     use core::ops::Deref;
-    use portable_atomic::{AtomicU64, Ordering};
 
     // One word: the limit in the high 32 bits, the slots in use in the low
     // 32. Admission compares and increments both in one compare-and-swap,

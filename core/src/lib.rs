@@ -59,6 +59,8 @@
     )
 )]
 
+#[cfg(feature = "sync")]
+mod atomic;
 pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;

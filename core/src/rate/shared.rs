@@ -1,7 +1,7 @@
 //! [`SharedTokenBucket`]: the token bucket behind `&self`, on
 //! `portable-atomic` (feature `sync`).
 
-use portable_atomic::{AtomicU64, AtomicU128, Ordering};
+use crate::atomic::{AtomicU64, AtomicU128, Ordering};
 
 use super::bucket::{ExceedsBurst, Quota, Rejected};
 use crate::time::{Duration, Instant};
