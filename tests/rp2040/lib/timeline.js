@@ -28,7 +28,7 @@ export function timeline(sensor, host, notes, { defmtLines = [] } = {}) {
     events.push({ t: f.t, text: `uart  -> ${f.line.padEnd(16)}${again.padEnd(9)}${reply}` });
   }
   for (const s of host.sent) events.push({ t: s.t, text: `uart  <- ${s.line}` });
-  for (const d of defmtLines) events.push({ t: d.t, text: `defmt ${d.text}` });
+  for (const d of defmtLines) events.push({ t: d.t, text: `log   ${d.level.padEnd(5)} ${d.text}` });
   events.sort((a, b) => a.t - b.t);
   return events.map((e) => `${pad(e.t)}  ${e.text}`);
 }
