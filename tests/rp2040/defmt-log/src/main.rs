@@ -31,9 +31,14 @@ fn run() -> Result<bool, String> {
     let (elf_path, log_path) = match args.as_slice() {
         [elf] => (elf, None),
         [elf, log] => (elf, Some(log)),
-        _ => return Err("usage: defmt-log <firmware.elf> [<log.bin>] (log from stdin when omitted)".into()),
+        _ => {
+            return Err(
+                "usage: defmt-log <firmware.elf> [<log.bin>] (log from stdin when omitted)".into(),
+            );
+        }
     };
-    let elf = std::fs::read(elf_path).map_err(|e| format!("cannot read the ELF file {elf_path}: {e}"))?;
+    let elf =
+        std::fs::read(elf_path).map_err(|e| format!("cannot read the ELF file {elf_path}: {e}"))?;
     let table = Table::parse(&elf)
         .map_err(|e| format!("{elf_path}: cannot read its defmt table: {e}"))?
         .ok_or_else(|| format!("{elf_path} has no .defmt section: was it built with defmt?"))?;
