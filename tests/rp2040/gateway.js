@@ -9,6 +9,7 @@
 // With --decoder (tests/rp2040/defmt-log, built), the firmware's defmt log is
 // decoded and merged into the timeline.
 import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { Board, FirmwareFault } from './lib/board.js';
 import { Tmp102, Host } from './lib/devices.js';
 import { Checks, checkSensor, checkUplink, checkCommands, sensorPolls } from './lib/checks.js';
@@ -66,7 +67,7 @@ try {
 const wallMs = Date.now() - wall;
 if (defmtOut) writeFileSync(defmtOut, Buffer.concat(defmt));
 
-console.log(`gateway on rp2040js: ${END} s emulated in ${(wallMs / 1000).toFixed(2)} s of wall time (${elf})`);
+console.log(`gateway on rp2040js: ${END} s emulated in ${(wallMs / 1000).toFixed(2)} s of wall time (${relative(process.cwd(), elf)})`);
 console.log('');
 const defmtLines = decoder ? decodeDefmt(decoder, elf, Buffer.concat(defmt)) : [];
 for (const line of timeline(sensor, host, notes, { defmtLines })) console.log(line);

@@ -15,7 +15,7 @@ if [ ! -f "$elf" ]; then
     echo "no firmware at $elf: build it first (cd examples-rp2040 && cargo build --release --bin gateway)" >&2
     exit 2
 fi
-(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 args=()
 for a in "$@"; do
     # Paths given relative to the caller's directory.

@@ -10,6 +10,7 @@
 // is decoded (into --log FILE if given) and checked against the wires: no
 // error, and as many breaker transitions logged as the wires showed.
 import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { Board, FirmwareFault } from './lib/board.js';
 import { Tmp102, Host } from './lib/devices.js';
 import { Checks, checkSensor, checkUplink, checkCommands, transmissions } from './lib/checks.js';
@@ -135,7 +136,7 @@ if (opt('--timeline')) writeFileSync(opt('--timeline'), timeline(sensor, host, n
 
 const downTime = sensorDown.reduce((s, [a, b]) => s + b - a, 0);
 const hostTime = (mode) => hostModes.reduce((s, [t, m], i) => s + (m === mode ? (hostModes[i + 1]?.[0] ?? END) - t : 0), 0);
-console.log(`gateway soak on rp2040js: ${END} s emulated in ${wallS.toFixed(1)} s of wall time, seed ${seed} (${elf})`);
+console.log(`gateway soak on rp2040js: ${END} s emulated in ${wallS.toFixed(1)} s of wall time, seed ${seed} (${relative(process.cwd(), elf)})`);
 console.log(`faults: sensor down ${sensorDown.length} times (${downTime.toFixed(0)} s), host busy ${hostTime('busy').toFixed(0)} s, silent ${hostTime('silent').toFixed(0)} s; ${commands.length} commands sent`);
 
 const checks = new Checks();

@@ -19,7 +19,7 @@ out="${SOAK_OUT:-$root/target/rp2040-soak}"
 mkdir -p "$out"
 (cd "$root/examples-rp2040" && cargo build --release --bin gateway)
 (cd "$here/defmt-log" && cargo clippy --release --locked -- -D warnings && cargo build --release --locked)
-(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 cd "$here"
 node soak.js "$root/examples-rp2040/target/thumbv6m-none-eabi/release/gateway" \
     --decoder "$here/defmt-log/target/release/defmt-log" \
