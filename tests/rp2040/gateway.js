@@ -4,7 +4,10 @@
 // two of them duplicated. Prints the timeline and the checks; exits 1 if a
 // check fails or the firmware faults.
 //
-//   node gateway.js [path/to/gateway.elf] [--defmt out.bin] [--decoder path/to/defmt-log]
+//   node gateway.js [path/to/gateway.elf] [--seed N] [--defmt out.bin] [--decoder path/to/defmt-log]
+//
+// --seed (default 1) seeds the emulated ring oscillator, which seeds the
+// firmware's jitter: the checks hold for any seed.
 //
 // With --decoder (tests/rp2040/defmt-log, built), the firmware's defmt log is
 // decoded and merged into the timeline.
@@ -21,7 +24,8 @@ const args = process.argv.slice(2);
 const opt = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : null);
 const defmtOut = opt('--defmt');
 const decoder = opt('--decoder');
-const elf = args.find((a, i) => !a.startsWith('--') && !['--defmt', '--decoder'].includes(args[i - 1])) ?? defaultElf;
+const seed = Number(opt('--seed') ?? 1);
+const elf = args.find((a, i) => !a.startsWith('--') && !['--defmt', '--decoder', '--seed'].includes(args[i - 1])) ?? defaultElf;
 
 // ---- the script
 const END = 32;
@@ -46,7 +50,7 @@ const celsius = (t) => 21.5 + 0.0625 * (Math.floor(t) % 16);
 
 // ---- the run
 const defmt = [];
-const board = new Board(elf, { seed: 1, onDefmt: (bytes) => defmt.push(bytes) });
+const board = new Board(elf, { seed, onDefmt: (bytes) => defmt.push(bytes) });
 const sensor = new Tmp102(board, board.mcu.i2c[0], { present, celsius });
 const host = new Host(board, board.mcu.uart[0], { mode: hostMode, busyMs: BUSY_MS });
 const notes = [
