@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The gateway firmware on an emulated RP2040 (rp2040js), against a scripted
-# TMP102 and uplink host: 32 s of emulated time, the timeline, the checks.
+# TMP102 and uplink host: 32 s of emulated time, the timeline, the checks
+# (after a self-test of the harness's fault watch).
 # CI runs it after the firmware's release build (.ci/run); on its own:
 #
 #   (cd examples-rp2040 && cargo build --release --bin gateway)
@@ -22,4 +23,6 @@ for a in "$@"; do
     if [ -e "$a" ]; then args+=("$(cd "$(dirname "$a")" && pwd)/$(basename "$a")"); else args+=("$a"); fi
 done
 cd "$here"
+node selftest.js "$elf"
+echo
 node gateway.js "$elf" "${args[@]}"

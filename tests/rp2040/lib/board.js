@@ -85,6 +85,19 @@ export class Board {
       if (name.includes('rust_begin_unwind')) watch(value & ~1, 'the panic handler (rust_begin_unwind)');
     }
     watch(fn('_defmt_panic'), 'defmt::panic! (_defmt_panic)');
+    // An exception's entry and its handler's first instruction happen in
+    // one emulator step, so the PC alone would miss a handler entered that
+    // way: exception entries are watched too (vector 3 is HardFault; a
+    // handler at DefaultHandler is an exception or interrupt the firmware
+    // never bound).
+    const defaultHandler = fn('DefaultHandler');
+    const exceptionEntry = this.core.exceptionEntry.bind(this.core);
+    this.core.exceptionEntry = (n) => {
+      exceptionEntry(n);
+      const at = `at ${this.seconds.toFixed(6)} s`;
+      if (n === 3) this.fault ??= `HardFault (exception 3) ${at}`;
+      else if ((this.core.PC & ~1) === defaultHandler) this.fault ??= `exception ${n} went to DefaultHandler (not bound) ${at}`;
+    };
     // UDF/BKPT: panic-probe ends in `udf`, which rp2040js reports here
     // instead of raising HardFault.
     this.mcu.onBreak = (code) => {
@@ -130,10 +143,12 @@ export class Board {
         const next = clock.nextAlarm ? clock.nextAlarm.nanos : end;
         clock.tick(Math.max(0, Math.min(next, end) - clock.nanos));
       } else {
+        // The instruction about to run: reached by a branch, a call or a
+        // return (exception entries are watched in exceptionEntry).
+        const what = faultAt.get(core.PC & ~1);
+        if (what !== undefined) this.fault ??= `${what} entered at ${this.seconds.toFixed(6)} s`;
         const cycles = core.executeInstruction();
         clock.tick(cycles * NS_PER_CYCLE);
-        const what = faultAt.get(core.PC);
-        if (what !== undefined) this.fault ??= `${what} entered at ${this.seconds.toFixed(6)} s`;
       }
       if (this.fault) {
         this.drainRtt();
