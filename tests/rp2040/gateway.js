@@ -81,6 +81,9 @@ console.log('');
 const checks = new Checks();
 checks.expect('the firmware never panics or faults (panic handler, HardFault, DefaultHandler, UDF/BKPT)', fault ? [fault] : [],
   `ran ${board.seconds.toFixed(3)} s`);
+checks.expect('the defmt log lost nothing (the RTT buffer, drained each emulated ms, never came near full)',
+  board.rttOverflowRisk ? [`${board.rttMaxFill} of ${board.rttSize} bytes waiting at a drain`] : [],
+  `at most ${board.rttMaxFill} of ${board.rttSize} bytes waiting, ${board.defmtBytes} bytes in all`);
 const warnings = [...board.emulatorWarnings.keys()].filter((w) => !knownEmulatorWarnings.some((k) => k.test(w)));
 checks.expect('the firmware touches no register the emulator lacks (beyond the known boot-time ones)', warnings);
 const s = checkSensor(checks, sensor, host, { period, present, end: END });

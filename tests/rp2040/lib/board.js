@@ -106,6 +106,17 @@ export class Board {
     this.rtt = this.#symbol('_SEGGER_RTT');
     if (this.rtt === undefined) throw new Error('no _SEGGER_RTT symbol: is defmt-rtt linked?');
     this.defmtBytes = 0;
+    /** The most bytes found waiting in the RTT buffer at a drain, and its size. */
+    this.rttMaxFill = 0;
+    this.rttSize = 0;
+  }
+
+  /**
+   * Whether defmt-rtt may have dropped output: its buffer was ever found
+   * nearly full (it drops a whole frame that does not fit).
+   */
+  get rttOverflowRisk() {
+    return this.rttSize > 0 && this.rttMaxFill > this.rttSize - 128;
   }
 
   #symbol(name) {
@@ -179,6 +190,8 @@ export class Board {
     const write = m.readUint32(up + 12);
     let read = m.readUint32(up + 16);
     if (size === 0 || write === read || write >= size || read >= size) return;
+    this.rttSize = size;
+    this.rttMaxFill = Math.max(this.rttMaxFill, (write - read + size) % size);
     const chunks = [];
     while (read !== write) {
       const end = write > read ? write : size;
