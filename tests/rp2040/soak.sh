@@ -14,7 +14,7 @@
 # 10 s of emulation; the first decoder build takes a few minutes.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$here/../.."
+root="$(cd "$here/../.." && pwd)"
 out="${SOAK_OUT:-$root/target/rp2040-soak}"
 mkdir -p "$out"
 (cd "$root/examples-rp2040" && cargo build --release --bin gateway)
