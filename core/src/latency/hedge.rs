@@ -192,7 +192,7 @@ pub struct HedgeMetrics {
 ///
 /// # Memory
 ///
-/// The histogram plus `64 + 16 x S` bytes: see the
+/// The histogram plus `80 + 16 x S` bytes: see the
 /// [module's table](super#memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -310,5 +310,87 @@ impl<const P: u32, const B: usize, const S: usize> HedgePolicy<P, B, S> {
     /// The histogram, to read other quantiles.
     pub fn histogram(&mut self) -> &mut LatencyHistogram<P, B, S> {
         &mut self.histogram
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(x: u64) -> Instant {
+        Instant::from_ticks(x)
+    }
+    fn d(x: u64) -> Duration {
+        Duration::from_ticks(x)
+    }
+
+    fn policy(config: HedgeConfig) -> HedgePolicy<3, 32, 4> {
+        HedgePolicy::new(config, d(300)).unwrap()
+    }
+
+    #[test]
+    fn no_hedge_before_min_samples() {
+        let mut h = policy(HedgeConfig::new().min_samples(3).budget(100, 0));
+        assert_eq!(h.hedge_at(t(0), t(0)), None);
+        h.record(d(11), t(0));
+        h.record(d(11), t(0));
+        assert_eq!(h.hedge_at(t(0), t(0)), None);
+        h.record(d(11), t(0));
+        // 11 is a bucket's midpoint at P = 3 (10 and 11 share it).
+        assert_eq!(h.hedge_at(t(5), t(5)), Some(t(16)));
+    }
+
+    #[test]
+    fn at_most_max_hedges_spaced_by_the_delay() {
+        let mut h = policy(HedgeConfig::new().min_samples(1).max_hedges(2));
+        h.record(d(11), t(0));
+        assert_eq!(h.next_hedge_at(t(100), 0, t(100)), Some(t(111)));
+        assert_eq!(h.next_hedge_at(t(100), 1, t(110)), Some(t(122)));
+        assert_eq!(h.next_hedge_at(t(100), 2, t(120)), None);
+        assert_eq!(h.next_hedge_at(Instant::MAX, 0, t(120)), Some(Instant::MAX));
+    }
+
+    #[test]
+    fn min_delay_is_a_floor() {
+        let mut h = policy(HedgeConfig::new().min_samples(1).min_delay(d(6)));
+        h.record(d(2), t(0));
+        assert_eq!(h.delay(t(0)), Some(d(6)));
+        h.record(d(9), t(0));
+        h.record(d(9), t(0));
+        assert_eq!(h.delay(t(0)), Some(d(9)));
+    }
+
+    #[test]
+    fn budget_allows_percent_of_requests_and_counts_refusals() {
+        let mut h = policy(HedgeConfig::new().budget(25, 0));
+        assert!(!h.try_hedge(t(0)));
+        for _ in 0..8 {
+            h.record(d(10), t(0));
+        }
+        assert_eq!(h.available(t(0)), 2);
+        assert!(h.try_hedge(t(1)));
+        assert!(h.try_hedge(t(1)));
+        assert!(!h.try_hedge(t(1)));
+        assert_eq!(
+            h.metrics(),
+            HedgeMetrics {
+                requests: 8,
+                hedges: 2,
+                refused: 2
+            }
+        );
+    }
+
+    #[test]
+    fn bad_configs_name_their_field() {
+        let field = |c: HedgeConfig| HedgePolicy::<3, 32, 4>::new(c, d(300)).unwrap_err().field();
+        assert_eq!(field(HedgeConfig::new().quantile(1_000_001)), "quantile");
+        assert_eq!(field(HedgeConfig::new().max_hedges(0)), "max_hedges");
+        assert_eq!(field(HedgeConfig::new().budget(1_001, 0)), "budget");
+        assert_eq!(
+            HedgePolicy::<3, 32, 4>::new(HedgeConfig::new(), d(2)).unwrap_err().field(),
+            "window"
+        );
+        assert_eq!(HedgeConfig::default(), HedgeConfig::new());
     }
 }

@@ -228,3 +228,61 @@ impl<const P: u32, const B: usize, const S: usize> AdaptiveTimeout<P, B, S> {
         &mut self.histogram
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(x: u64) -> Duration {
+        Duration::from_ticks(x)
+    }
+
+    #[test]
+    fn stays_initial_until_min_samples() {
+        let config = TimeoutConfig::new(d(500), d(10), d(1_000)).min_samples(3);
+        let mut t = AdaptiveTimeout::<3, 32, 4>::new(config, d(100)).unwrap();
+        let now = Instant::from_ticks(0);
+        // 44 is the midpoint of its bucket at P = 3 (40..=47).
+        t.record(d(44), now);
+        t.record(d(41), now);
+        assert_eq!(t.timeout(now), d(500));
+        t.record(d(47), now);
+        assert_eq!(t.timeout(now), d(88));
+        assert_eq!(t.deadline(now), Instant::from_ticks(88));
+        // The samples age out: back to the initial value.
+        assert_eq!(t.timeout(Instant::from_ticks(1_000)), d(500));
+    }
+
+    #[test]
+    fn formula_and_clamp() {
+        let c = TimeoutConfig::new(d(5), d(5), d(1_000))
+            .multiplier(3, 2)
+            .margin(d(7))
+            .min_samples(1);
+        assert_eq!(c.timeout_for(Some(d(100)), 1), d(157));
+        assert_eq!(c.timeout_for(Some(d(1)), 1), d(8));
+        assert_eq!(c.timeout_for(Some(d(0)), 1), d(7));
+        assert_eq!(c.timeout_for(Some(d(0)), 1), d(7));
+        assert_eq!(c.timeout_for(Some(d(10_000)), 1), d(1_000));
+        assert_eq!(c.timeout_for(Some(Duration::MAX), 1), d(1_000));
+        assert_eq!(c.timeout_for(None, 5), d(5));
+        assert_eq!(c.timeout_for(Some(d(100)), 0), d(5));
+        let c = TimeoutConfig::new(d(50), d(20), d(1_000)).min_samples(0);
+        assert_eq!(c.timeout_for(Some(d(1)), 1), d(20));
+        assert_eq!(c.timeout_for(Some(d(1)), 0), d(50));
+    }
+
+    #[test]
+    fn bad_configs_name_their_field() {
+        let c = TimeoutConfig::new(d(5), d(1), d(10));
+        assert_eq!(c.quantile(1_000_001).validate().unwrap_err().field(), "quantile");
+        assert_eq!(c.multiplier(1, 0).validate().unwrap_err().field(), "multiplier");
+        let bad = TimeoutConfig::new(d(5), d(11), d(10));
+        assert_eq!(bad.validate().unwrap_err().field(), "min");
+        let bad = TimeoutConfig::new(d(11), d(1), d(10));
+        assert_eq!(bad.validate().unwrap_err().field(), "initial");
+        let err = AdaptiveTimeout::<3, 32, 4>::new(c, d(2)).unwrap_err();
+        assert_eq!(err.field(), "window");
+        assert!(c.quantile(1_000_000).multiplier(0, 1).validate().is_ok());
+    }
+}
