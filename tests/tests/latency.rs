@@ -316,3 +316,21 @@ fn sizes_on_x86_64() {
     assert_eq!(size_of::<HedgePolicy>(), hist(464, 5) + 80 + 16 * 5);
     assert_eq!(size_of::<HedgePolicy<4, 176, 4>>(), hist(176, 4) + 80 + 16 * 4);
 }
+
+/// The memory figures BENCHMARKS.md and the bench state: fusebox's fixed
+/// size against hdrhistogram's heap counts over the same range.
+#[test]
+fn hdrhistogram_memory() {
+    use hdrhistogram::Histogram;
+    let counts = |sigfig| {
+        Histogram::<u64>::new_with_bounds(1, 1 << 32, sigfig)
+            .unwrap()
+            .distinct_values()
+    };
+    // 1 significant digit: the same layout as P = 5 (32 sub-buckets).
+    assert_eq!(counts(1), 480);
+    assert_eq!(counts(3), 24_576);
+    #[cfg(target_pointer_width = "64")]
+    assert_eq!(std::mem::size_of::<Histogram<u64>>(), 96);
+    assert_eq!(ServerHistogram::MEMORY, 11_192);
+}

@@ -263,16 +263,23 @@ impl<const P: u32, const B: usize, const S: usize> LatencyHistogram<P, B, S> {
         if self.count == 0 {
             return None;
         }
-        let q = u128::from(if q_ppm > PPM as u32 {
+        let q = u64::from(if q_ppm > PPM as u32 {
             PPM as u32
         } else {
             q_ppm
         });
-        let rank = q
-            .saturating_mul(u128::from(self.count))
-            .div_ceil(PPM as u128);
-        // rank <= count < 2^64.
-        let rank = u64::try_from(rank).unwrap_or(u64::MAX).max(1);
+        // q x count in 64 bits while it fits (below 2^44 samples), else in
+        // 128; either way rank <= count.
+        let rank = match q.checked_mul(self.count) {
+            Some(p) => p.div_ceil(PPM),
+            None => {
+                let r = u128::from(q)
+                    .saturating_mul(u128::from(self.count))
+                    .div_ceil(u128::from(PPM));
+                u64::try_from(r).unwrap_or(u64::MAX)
+            }
+        }
+        .max(1);
         self.walk_to(rank);
         Some(Duration::from_ticks(Self::value_of(self.cursor as usize)))
     }
