@@ -100,9 +100,10 @@ fn quantile(c: &mut Criterion) {
         for &v in &data {
             h.saturating_record(v);
         }
-        g.bench_function(format!("hdrhistogram value_at_quantile p99 (sigfig {sigfig})"), |b| {
-            b.iter(|| black_box(&h).value_at_quantile(black_box(0.99)))
-        });
+        g.bench_function(
+            format!("hdrhistogram value_at_quantile p99 (sigfig {sigfig})"),
+            |b| b.iter(|| black_box(&h).value_at_quantile(black_box(0.99))),
+        );
     }
     let mut h = server();
     for &v in &data {
@@ -120,13 +121,16 @@ fn quantile(c: &mut Criterion) {
             h.saturating_record(v);
         }
         let mut i = 0usize;
-        g.bench_function(format!("hdrhistogram record + p99 (sigfig {sigfig})"), |b| {
-            b.iter(|| {
-                i = (i + 1) % SAMPLES;
-                h.saturating_record(black_box(data[i]));
-                black_box(&h).value_at_quantile(black_box(0.99))
-            })
-        });
+        g.bench_function(
+            format!("hdrhistogram record + p99 (sigfig {sigfig})"),
+            |b| {
+                b.iter(|| {
+                    i = (i + 1) % SAMPLES;
+                    h.saturating_record(black_box(data[i]));
+                    black_box(&h).value_at_quantile(black_box(0.99))
+                })
+            },
+        );
     }
     let mut h = server();
     for &v in &data {

@@ -138,11 +138,22 @@ fn run_against_model<const P: u32, const B: usize, const S: usize>(
                         // |Q - X| <= X x 2^-P, and the same bucket.
                         prop_assert!(
                             u128::from(got.abs_diff(x)) << P <= u128::from(x),
-                            "q={} at {}: got {}, exact {}", q, now, got, x
+                            "q={} at {}: got {}, exact {}",
+                            q,
+                            now,
+                            got,
+                            x
                         );
                         prop_assert_eq!(H::<P, B, S>::bucket_of(got), H::<P, B, S>::bucket_of(x));
                     }
-                    _ => prop_assert!(false, "q={} at {}: got {:?}, exact {:?}", q, now, got, exact),
+                    _ => prop_assert!(
+                        false,
+                        "q={} at {}: got {:?}, exact {:?}",
+                        q,
+                        now,
+                        got,
+                        exact
+                    ),
                 }
             }
         }
@@ -314,7 +325,10 @@ fn sizes_on_x86_64() {
     assert_eq!(size_of::<HedgeConfig>(), 24);
     assert_eq!(size_of::<HedgeMetrics>(), 24);
     assert_eq!(size_of::<HedgePolicy>(), hist(464, 5) + 80 + 16 * 5);
-    assert_eq!(size_of::<HedgePolicy<4, 176, 4>>(), hist(176, 4) + 80 + 16 * 4);
+    assert_eq!(
+        size_of::<HedgePolicy<4, 176, 4>>(),
+        hist(176, 4) + 80 + 16 * 4
+    );
 }
 
 /// The memory figures BENCHMARKS.md and the bench state: fusebox's fixed

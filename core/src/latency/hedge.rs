@@ -186,6 +186,11 @@ pub struct HedgeMetrics {
 ///   spend).
 /// - No hedge before the window holds `min_samples` samples: a quantile
 ///   of a few samples is noise.
+/// - A hedge is one more call to the upstream: it passes through the same
+///   limits as the first copy (rate limit, bulkhead, breaker permit) and
+///   counts against the hedge budget. The copy that loses is cancelled and
+///   records [`Outcome::Ignored`](crate::breaker::Outcome::Ignored) in the
+///   breaker: its end says nothing of the upstream's health.
 /// - A refused hedge changes nothing but the `refused` count.
 /// - Time that goes backwards counts as no time elapsed, for the window
 ///   and for the budget.
@@ -388,7 +393,9 @@ mod tests {
         assert_eq!(field(HedgeConfig::new().max_hedges(0)), "max_hedges");
         assert_eq!(field(HedgeConfig::new().budget(1_001, 0)), "budget");
         assert_eq!(
-            HedgePolicy::<3, 32, 4>::new(HedgeConfig::new(), d(2)).unwrap_err().field(),
+            HedgePolicy::<3, 32, 4>::new(HedgeConfig::new(), d(2))
+                .unwrap_err()
+                .field(),
             "window"
         );
         assert_eq!(HedgeConfig::default(), HedgeConfig::new());

@@ -438,7 +438,11 @@ mod tests {
         }
         assert_eq!(h.count(t(0)), 5);
         assert_eq!(h.quantile(0, t(0)), Some(d(1)));
-        assert_eq!(h.quantile(1_000_000, t(0)).map(|x| Small::bucket_of(x.as_ticks())), Some(Small::bucket_of(200)));
+        assert_eq!(
+            h.quantile(1_000_000, t(0))
+                .map(|x| Small::bucket_of(x.as_ticks())),
+            Some(Small::bucket_of(200))
+        );
         assert_eq!(h.quantile(600_000, t(0)), Some(d(3))); // rank 3
         // Records below the cursor move it down on the next question.
         h.record(d(1), t(0));
@@ -454,7 +458,10 @@ mod tests {
         assert_eq!(h.slot_duration(), d(10));
         h.record(d(100), t(5)); // epoch 0
         h.record(d(5), t(15)); // epoch 1
-        assert_eq!(h.quantile(1_000_000, t(15)), Some(d(Small::value_of(Small::bucket_of(100)))));
+        assert_eq!(
+            h.quantile(1_000_000, t(15)),
+            Some(d(Small::value_of(Small::bucket_of(100))))
+        );
         assert_eq!(h.count(t(39)), 2);
         assert_eq!(h.count(t(40)), 1); // epoch 4: slot 0 gone
         assert_eq!(h.quantile(1_000_000, t(40)), Some(d(5)));
@@ -484,7 +491,10 @@ mod tests {
         h.record(Duration::MAX, Instant::MAX);
         h.record(d(1), Instant::MAX);
         assert_eq!(h.count(Instant::MAX), 2);
-        assert_eq!(h.quantile(1_000_000, Instant::MAX), Some(d(Small::value_of(31))));
+        assert_eq!(
+            h.quantile(1_000_000, Instant::MAX),
+            Some(d(Small::value_of(31)))
+        );
         let mut h = Small::new(d(3)).unwrap();
         h.record(d(1), t(u64::MAX - 1));
         h.record(d(1), Instant::MAX);

@@ -119,10 +119,10 @@
 //! | [`HedgeMetrics`] | 24 |
 //! | [`HedgePolicy<P, B, S>`](HedgePolicy) | histogram + 80 + 16 x S |
 //!
-//! (For comparison, `hdrhistogram`'s `Histogram<u64>` for 1 tick to 2^32
-//! ticks at 2 significant digits, about the same 3 % bound... see
-//! BENCHMARKS.md: it allocates its counts on the heap, and tower's hedge
-//! keeps two of them.)
+//! (For comparison: `hdrhistogram`'s `Histogram<u64>` over 1..2^32 ticks
+//! is a 96-byte struct plus its counts on the heap, 3 840 bytes at 1
+//! significant digit, the layout of `P = 5`, and 196 608 at 3; it has no
+//! window, so tower's hedge keeps two and swaps them.)
 
 mod hedge;
 mod histogram;

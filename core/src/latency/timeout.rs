@@ -275,8 +275,14 @@ mod tests {
     #[test]
     fn bad_configs_name_their_field() {
         let c = TimeoutConfig::new(d(5), d(1), d(10));
-        assert_eq!(c.quantile(1_000_001).validate().unwrap_err().field(), "quantile");
-        assert_eq!(c.multiplier(1, 0).validate().unwrap_err().field(), "multiplier");
+        assert_eq!(
+            c.quantile(1_000_001).validate().unwrap_err().field(),
+            "quantile"
+        );
+        assert_eq!(
+            c.multiplier(1, 0).validate().unwrap_err().field(),
+            "multiplier"
+        );
         let bad = TimeoutConfig::new(d(5), d(11), d(10));
         assert_eq!(bad.validate().unwrap_err().field(), "min");
         let bad = TimeoutConfig::new(d(11), d(1), d(10));

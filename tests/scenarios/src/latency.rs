@@ -281,15 +281,15 @@ pub fn bad_configs_name_their_field() -> Outcome {
     check_eq!(field(tc(5, 6, 9).validate()), "initial");
     check_eq!(field(tc(5, 6, 4).validate()), "min");
     check_eq!(field(tc(5, 1, 9).multiplier(2, 0).validate()), "multiplier");
-    check_eq!(field(tc(5, 1, 9).quantile(1_000_001).validate()), "quantile");
+    check_eq!(
+        field(tc(5, 1, 9).quantile(1_000_001).validate()),
+        "quantile"
+    );
     let hc = HedgeConfig::new;
     check_eq!(field(hc().max_hedges(0).validate()), "max_hedges");
     check_eq!(field(hc().budget(1_001, 0).validate()), "budget");
     check_eq!(field(hc().quantile(2_000_000).validate()), "quantile");
-    check_eq!(
-        field(HedgePolicy::<3, 40, 4>::new(hc(), d(1))),
-        "window"
-    );
+    check_eq!(field(HedgePolicy::<3, 40, 4>::new(hc(), d(1))), "window");
     // core/src/latency/mod.rs, "# Memory" (the same on both targets).
     check_eq!(core::mem::size_of::<Small>(), 56 + 4 * 40 * 5);
     check_eq!(McuHistogram::MEMORY, 3_576);
