@@ -163,7 +163,7 @@ fn run_against_model<const P: u32, const B: usize, const S: usize>(
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(config(256))]
 
     /// Every quantile is within 2^-P of the exact nearest-rank quantile of
     /// the window, and the sample count matches, on random timelines.

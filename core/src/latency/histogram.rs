@@ -419,9 +419,12 @@ mod tests {
 
     #[test]
     fn buckets_are_contiguous_and_within_the_bound() {
+        // Every value of the small layouts; under Miri only the first 2^12
+        // of the P = 5 one (the rest is the same code at larger shifts).
+        let big = if cfg!(miri) { 1 << 12 } else { 1 << 20 };
         check_layout::<3, 32, 4>(600);
         check_layout::<1, 20, 2>(1 << 12);
-        check_layout::<5, 272, 2>(1 << 20);
+        check_layout::<5, 272, 2>(big);
         // The top of a 64-bit range.
         type Full = LatencyHistogram<2, 128, 2>;
         let top = Full::bucket_of(u64::MAX);
