@@ -17,6 +17,7 @@
 //! | [`dedup`] | whether to run the work a key names now, or answer with its stored result (dedup / idempotency table) |
 //! | `i2c` | (feature `embedded-hal-async`) a resilient `embedded_hal_async` I2C bus: retries with backoff, a breaker per device |
 //! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
+//! | [`latency`] | when a call is late: latency quantiles in fixed memory, adaptive timeouts, hedged requests under a budget |
 //! | [`rate`] | how many requests to admit per unit of time (token buckets, per key), and whether a retry fits the retry budget |
 //! | `retry` | (feature `async`) the async retry runner over `DelayNs`, with breaker, budget, timeout and deadline |
 //! | [`rng`] | the small seedable PRNG behind jitter |
@@ -69,6 +70,7 @@ mod error;
 pub mod hash;
 #[cfg(feature = "embedded-hal-async")]
 pub mod i2c;
+pub mod latency;
 pub mod rate;
 #[cfg(feature = "async")]
 pub mod retry;

@@ -10,6 +10,10 @@ use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
+use fusebox::latency::{
+    AdaptiveTimeout, HedgeConfig, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram,
+    ServerHistogram, TimeoutConfig,
+};
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
 use fusebox::rng::Rng;
 
@@ -31,6 +35,11 @@ const fn retry_budget(s: usize) -> usize {
 /// `KeyedLimiter<u64, N>`: 56 + 40 x N; `<u32, N>`: 56 + 32 x N.
 const fn keyed(slot: usize, n: usize) -> usize {
     56 + slot * n
+}
+
+/// `LatencyHistogram<P, B, S>`: 56 + 4 x B x (S + 1), rounded up to 8.
+const fn histogram(b: usize, s: usize) -> usize {
+    round8(56 + 4 * b * (s + 1))
 }
 
 /// Every documented size.
@@ -78,4 +87,16 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(DedupTable<u64, (), 64>, 1616),
     size_check!(DedupTable<u128, [u8; 32], 256>, 16464),
     size_check!(Ticket, 8),
+    // core/src/latency/mod.rs, "# Memory".
+    size_check!(ServerHistogram, 11_192),
+    size_check!(McuHistogram, 3_576),
+    size_check!(LatencyHistogram<3, 40, 4>, histogram(40, 4)),
+    size_check!(LatencyHistogram<1, 3, 2>, histogram(3, 2)),
+    size_check!(TimeoutConfig, 48),
+    size_check!(AdaptiveTimeout, histogram(464, 5) + 48),
+    size_check!(AdaptiveTimeout<4, 176, 4>, histogram(176, 4) + 48),
+    size_check!(HedgeConfig, 24),
+    size_check!(HedgeMetrics, 24),
+    size_check!(HedgePolicy, histogram(464, 5) + 80 + 16 * 5),
+    size_check!(HedgePolicy<4, 176, 4>, histogram(176, 4) + 80 + 16 * 4),
 ];

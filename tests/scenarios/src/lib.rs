@@ -23,6 +23,7 @@ pub mod dedup;
 mod fakes;
 #[cfg(feature = "embedded-hal-async")]
 pub mod i2c;
+pub mod latency;
 pub mod rate;
 #[cfg(feature = "async")]
 pub mod retry;
@@ -75,6 +76,7 @@ pub const GROUPS: &[&[Scenario]] = &[
     backoff::SCENARIOS,
     budget::SCENARIOS,
     dedup::SCENARIOS,
+    latency::SCENARIOS,
     rate::SCENARIOS,
     rate::SYNC_SCENARIOS,
     #[cfg(feature = "async")]
