@@ -453,5 +453,5 @@ fn sizes_on_64_bit_targets() {
     assert_eq!(size_of::<LocalBulkhead>(), 8);
     assert_eq!(size_of::<Token>(), 0);
     assert_eq!(size_of::<AimdConfig>(), 32);
-    assert_eq!(size_of::<AdaptiveLimit>(), 48);
+    assert_eq!(size_of::<AdaptiveLimit>(), 56);
 }

@@ -95,10 +95,13 @@
 //!   retry_after` the same request is admitted if nobody took tokens since.
 //! - `n = 0` is always admitted and takes nothing; `n > burst` is never
 //!   admitted (`retry_after: None`, `time_until` gives [`ExceedsBurst`]).
-//! - Time that goes backwards never admits more: a `now` earlier than one
-//!   already seen is judged at that earlier time, when the bucket held no
-//!   more than it holds now (counts as no time elapsed, or less). The law
-//!   holds for timestamps in any order.
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant. Each
+//!   limiter keeps the latest instant it was given (refused requests
+//!   included; a keyed limiter keeps one for the whole table), and the law
+//!   holds over these clamped instants: a request clamped forward may sit
+//!   closer to the one before it, by their raw times, than the law's
+//!   spacing; by the clamped times the law holds exactly.
 //! - Keyed: idle keys (whose bucket has refilled to full) are forgotten
 //!   first, since that loses nothing. Under [`WhenFull::RejectNew`] no
 //!   busy key is ever forgotten, so the law holds for every key. Under

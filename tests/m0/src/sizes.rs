@@ -54,7 +54,7 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(Result<bulkhead::Permit<'static>, Rejected>, 8),
     size_check!(LocalBulkhead, 8),
     size_check!(Token, 0),
-    size_check!(AdaptiveLimit, 48),
+    size_check!(AdaptiveLimit, 56),
     size_check!(AimdConfig, 32),
     // core/src/backoff.rs, "# Memory".
     size_check!(backoff::Config, 56),
