@@ -87,16 +87,16 @@
 //!
 //! | type | bytes |
 //! |---|---|
-//! | `CircuitBreaker<ConsecutiveFailures>` | 112 |
-//! | `CircuitBreaker<CountWindow<10>>` | 136 |
-//! | `CircuitBreaker<CountWindow<100>>` | 232 (one byte per call in the window) |
-//! | `CircuitBreaker<TimeWindow<10>>` | 368 (24 bytes per bucket) |
+//! | `CircuitBreaker<ConsecutiveFailures>` | 120 |
+//! | `CircuitBreaker<CountWindow<10>>` | 144 |
+//! | `CircuitBreaker<CountWindow<100>>` | 240 (one byte per call in the window) |
+//! | `CircuitBreaker<TimeWindow<10>>` | 376 (24 bytes per bucket) |
 //! | [`Config`] | 48 |
 //! | [`Permit`] | 16 |
 //!
-//! In general `CircuitBreaker<CountWindow<N>>` is `112 + (N + 13 rounded up
+//! In general `CircuitBreaker<CountWindow<N>>` is `120 + (N + 13 rounded up
 //! to a multiple of 8)` and `CircuitBreaker<TimeWindow<B>>` is
-//! `128 + 24 x B`.
+//! `136 + 24 x B`.
 
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
@@ -1133,6 +1133,14 @@ impl<P: Policy> CircuitBreaker<P> {
     /// The counters.
     pub const fn metrics(&self) -> Metrics {
         self.metrics
+    }
+
+    /// What the policy's window holds at `now`, judged at the latest
+    /// instant the breaker has seen if `now` is earlier (the policy's own
+    /// [`Policy::window`] knows only the instants of the outcomes it was
+    /// given).
+    pub fn window(&self, now: Instant) -> WindowStats {
+        self.policy.window(time::at_latest(now, self.latest))
     }
 
     /// The failure policy (its [`Policy::window`] gives the window's counts).

@@ -153,12 +153,12 @@
 //!
 //! | type | bytes |
 //! |---|---|
-//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 568 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 232 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1016 |
-//! | [`I2cConfig`]`<ConsecutiveFailures>` | 216 |
+//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 608 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 248 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1088 |
+//! | [`I2cConfig`]`<ConsecutiveFailures>` | 224 |
 //!
-//! In general `96 + 112 x N + N + 16` rounded up to a multiple of 8 (112 is
+//! In general `96 + 120 x N + N + 24` rounded up to a multiple of 8 (120 is
 //! `CircuitBreaker<ConsecutiveFailures>`; see [`crate::breaker`] for the
 //! other policies), plus the sizes of the bus, delay and clock.
 //!

@@ -344,7 +344,8 @@ impl TokenBucket {
 
     /// Whole tokens in the bucket at `now`.
     pub fn available(&self, now: Instant) -> u32 {
-        self.quota.available(self.tat(), time::at_latest(now, self.latest))
+        self.quota
+            .available(self.tat(), time::at_latest(now, self.latest))
     }
 
     /// Refill the bucket to full (the latest instant seen stays).

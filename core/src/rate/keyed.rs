@@ -300,7 +300,8 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
     /// the burst.
     pub fn time_until(&self, key: &K, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
         let tat = self.find(key).map_or(0, Entry::tat);
-        self.quota.time_until(tat, n, time::at_latest(now, self.latest))
+        self.quota
+            .time_until(tat, n, time::at_latest(now, self.latest))
     }
 
     /// Whole tokens in `key`'s bucket at `now` (the burst for an untracked

@@ -122,10 +122,10 @@
 //! | type | x86_64 | thumbv6m |
 //! |---|---|---|
 //! | [`Quota`] | 16 | 16 |
-//! | [`TokenBucket`] | 32 | 32 |
+//! | [`TokenBucket`] | 40 | 40 |
 //! | [`SharedTokenBucket`] | 48 | 48 |
-//! | [`KeyedLimiter<u64, N>`](KeyedLimiter) | 56 + 40 x N | 56 + 40 x N |
-//! | [`KeyedLimiter<u32, N>`](KeyedLimiter) | 56 + 32 x N | 56 + 32 x N |
+//! | [`KeyedLimiter<u64, N>`](KeyedLimiter) | 64 + 40 x N | 64 + 40 x N |
+//! | [`KeyedLimiter<u32, N>`](KeyedLimiter) | 64 + 32 x N | 64 + 32 x N |
 //! | [`RetryBudget<S>`](RetryBudget) | 32 + 16 x S (192 for the default S = 10) | 32 + 16 x S |
 //!
 //! (governor's direct `RateLimiter` is 72 bytes on x86_64 and its keyed one

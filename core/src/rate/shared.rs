@@ -168,12 +168,10 @@ impl SharedTokenBucket {
                 (offset, Err(short))
             };
             let next = (u128::from(at) << 64) | u128::from(next);
-            match self.word.compare_exchange_weak(
-                word,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return verdict.map_err(|short| self.quota.rejected_after(short)),
                 Err(seen) => word = seen,
             }

@@ -170,7 +170,7 @@ pub fn abandon_frees_the_key_for_one_retry() -> Outcome {
         check!(false);
         return Ok(());
     };
-    check!(table.abandon(first));
+    check!(table.abandon(first, t(0)));
     // New at most once more after the abandon.
     let Begin::New(second) = table.begin(9, t(1)) else {
         check!(false);
@@ -198,7 +198,7 @@ pub fn ticket_of_a_replaced_entry_changes_nothing() -> Outcome {
         check!(false);
         return Ok(());
     };
-    check!(!table.abandon(old));
+    check!(!table.abandon(old, t(10)));
     check_eq!(table.begin(5, t(11)), Begin::InFlight);
     check!(table.complete(new, 55, t(12)).is_ok());
     check_eq!(table.begin(5, t(13)), Begin::Done(&55));
@@ -343,7 +343,7 @@ pub fn idempotency_key_returns_the_stored_result() -> Outcome {
         check!(false);
         return Ok(());
     };
-    check!(keys.abandon(attempt));
+    check!(keys.abandon(attempt, t(30 - 1)));
     // Attempt 2 charges and stores (status, payment id).
     let Begin::New(attempt) = keys.begin(key, t(40)) else {
         check!(false);
