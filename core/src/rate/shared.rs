@@ -111,18 +111,26 @@ impl SharedTokenBucket {
     #[inline]
     pub fn try_acquire_n(&self, n: u32, now: Instant) -> Result<(), Rejected> {
         if n == 0 {
-            // Nothing taken; the instant is still seen.
-            if self.capacity != GIANT {
-                let _ = self.take_packed(0, now);
-            } else {
-                self.latest.fetch_max(now.as_ticks(), Ordering::Relaxed);
-            }
+            self.see(now);
             return Ok(());
         }
         if n > self.quota.burst() {
+            self.see(now);
             return Err(Rejected { retry_after: None });
         }
         self.take(n, now)
+    }
+
+    /// Record `now` as seen, taking nothing (for requests of no tokens or
+    /// of more than the burst, which the `&mut` bucket sees too).
+    #[cold]
+    fn see(&self, now: Instant) {
+        if self.capacity != GIANT {
+            // Zero tokens: always admitted, and only the instant changes.
+            let _ = self.take_packed(0, now);
+        } else {
+            self.latest.fetch_max(now.as_ticks(), Ordering::Relaxed);
+        }
     }
 
     #[inline(always)]
