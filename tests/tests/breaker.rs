@@ -438,11 +438,15 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         outstanding.push((p, mp));
                     }
                     (Err(r), Err(mr)) => prop_assert_eq!(r, mr),
-                    (got, want) => prop_assert!(false, "acquire at {}: got {:?}, model {:?}", now, got, want),
+                    (got, want) => {
+                        prop_assert!(false, "acquire at {}: got {:?}, model {:?}", now, got, want)
+                    }
                 }
             }
             Op::Record { which, outcome } => {
-                if outstanding.is_empty() { continue; }
+                if outstanding.is_empty() {
+                    continue;
+                }
                 let (p, mp) = outstanding.remove(which % outstanding.len());
                 let got = each!(&mut real, b => b.record(p, outcome, Instant::from_ticks(now)));
                 let want = model.record(mp, outcome, now);
@@ -451,8 +455,14 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Forward(d) => now = now.saturating_add(d),
             Op::Backward(d) => now = now.saturating_sub(d),
             Op::Jump(d) => now = now.saturating_add(d),
-            Op::Isolate => prop_assert_eq!(each!(&mut real, b => b.isolate()), model.force(State::ForcedOpen)),
-            Op::ForceClosed => prop_assert_eq!(each!(&mut real, b => b.force_closed()), model.force(State::ForcedClosed)),
+            Op::Isolate => prop_assert_eq!(
+                each!(&mut real, b => b.isolate()),
+                model.force(State::ForcedOpen)
+            ),
+            Op::ForceClosed => prop_assert_eq!(
+                each!(&mut real, b => b.force_closed()),
+                model.force(State::ForcedClosed)
+            ),
             Op::Reset => {
                 let got = each!(&mut real, b => b.reset());
                 model.trips_in_row = 0;
@@ -469,9 +479,12 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
         };
         prop_assert_eq!(each!(&real, b => b.state(t)), want_state);
         let want_after = match model.state {
-            State::Open if at < model.until => Some(Duration::from_ticks((model.until - at) as u64)),
-            State::HalfOpen if model.probes >= spec.probes && at < model.until =>
-                Some(Duration::from_ticks((model.until - at) as u64)),
+            State::Open if at < model.until => {
+                Some(Duration::from_ticks((model.until - at) as u64))
+            }
+            State::HalfOpen if model.probes >= spec.probes && at < model.until => {
+                Some(Duration::from_ticks((model.until - at) as u64))
+            }
             _ => None,
         };
         prop_assert_eq!(each!(&real, b => b.retry_after(t)), want_after);
@@ -481,8 +494,13 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
         // window's rate may rise as old calls age out, and a stale permit
         // or an Ignored outcome is not judged; the next judged record trips
         // it). Count and consecutive windows change only then.
-        if model.state == State::Closed && (model.judged || !matches!(spec.policy, PolicySpec::Time { .. })) {
-            prop_assert!(!model.window_says_trip(at as u64), "closed while the window says trip");
+        if model.state == State::Closed
+            && (model.judged || !matches!(spec.policy, PolicySpec::Time { .. }))
+        {
+            prop_assert!(
+                !model.window_says_trip(at as u64),
+                "closed while the window says trip"
+            );
         }
         prop_assert_eq!(each!(&real, b => b.metrics().stale), model.stale);
     }
@@ -503,7 +521,11 @@ fn issue_9_time_window_timeline() {
         successes: 1,
         probe_timeout: 1,
         slow: None,
-        policy: PolicySpec::Time { window: 120, pct: 51, min: 1 },
+        policy: PolicySpec::Time {
+            window: 120,
+            pct: 51,
+            min: 1,
+        },
     };
     let rec = |outcome| Op::Record { which: 0, outcome };
     let ops = vec![
@@ -547,7 +569,10 @@ fn issue_9_time_window_timeline() {
     // The first judged outcome, a failure: 1 of 1 calls, 100 % >= 51 %.
     assert_eq!(
         b.record(p4, Outcome::Failure, t(1_038)),
-        Some(Transition { from: State::Closed, to: State::Open })
+        Some(Transition {
+            from: State::Closed,
+            to: State::Open
+        })
     );
     assert_eq!(b.record(p5, Outcome::Failure, t(1_080)), None); // stale
     assert_eq!(b.state(t(1_080)), State::HalfOpen);

@@ -395,7 +395,11 @@ fn hammer(q: Quota, start: u64) -> Arc<SharedTokenBucket> {
             sum += u128::from(admitted[j].2);
             reach = reach.max(admitted[j].1);
             let w = u128::from(reach - admitted[i].0);
-            assert!(sum <= b + w * r / p, "{sum} tokens judged in [{}, {reach}]", admitted[i].0);
+            assert!(
+                sum <= b + w * r / p,
+                "{sum} tokens judged in [{}, {reach}]",
+                admitted[i].0
+            );
         }
     }
     bucket

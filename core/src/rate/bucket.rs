@@ -219,7 +219,8 @@ impl Quota {
     }
 }
 
-/// A request the limiter refused. Refusing changed nothing in the limiter.
+/// A request the limiter refused. Refusing took no token (the limiter only
+/// notes the instant, as the latest seen if it is later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rejected {

@@ -78,7 +78,8 @@ const EMPTY: Slice = Slice { epoch: 0, net: 0 };
 /// - A retry budget is a share of recent *successes* (Finagle), not of
 ///   requests in flight (Envoy's other mode).
 /// - A new budget holds only the floor's reserve.
-/// - A refused withdrawal changes nothing.
+/// - A refused withdrawal takes nothing (only its instant is noted, as the
+///   latest seen if it is later).
 /// - Time that goes backwards counts as no time elapsed: a `now` earlier
 ///   than the latest instant seen is judged as that latest instant (the
 ///   budget keeps the latest slice seen). `u64::MAX` instants saturate.

@@ -13,7 +13,7 @@
 //! Each is a token bucket kept as GCRA (the generic cell rate algorithm):
 //! the state is one *theoretical arrival time* (TAT), the time at which the
 //! bucket would be full again. Asking for tokens moves it forward; a
-//! refused request changes nothing.
+//! refused request takes nothing.
 //!
 //! ```
 //! use fusebox::rate::{Quota, TokenBucket};
@@ -89,8 +89,9 @@
 //!   at once (not `burst + 1`).
 //! - The bucket starts full, and a key the keyed limiter does not track
 //!   has a full bucket.
-//! - A refused request changes no bucket (the keyed limiter notes the
-//!   key's request time, for recency only).
+//! - A refused request takes no token: it changes no bucket, and only
+//!   its instant is noted, as the latest seen if it is later (the keyed
+//!   limiter also notes the key's request time, for recency).
 //! - `retry_after` and `time_until` round up to whole ticks: at `now +
 //!   retry_after` the same request is admitted if nobody took tokens since.
 //! - `n = 0` is always admitted and takes nothing; `n > burst` is never
