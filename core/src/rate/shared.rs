@@ -158,17 +158,21 @@ impl SharedTokenBucket {
             // Judged at the later of `now` and the latest instant seen; the
             // refill up to it lowers the offset (not below 0: a full bucket).
             let (at, offset) = if t > latest {
-                let refill = (t - latest).saturating_mul(rate);
+                let refill = t.wrapping_sub(latest).saturating_mul(rate);
                 (t, offset.saturating_sub(refill))
             } else {
                 (latest, offset)
             };
-            // Admitted iff `offset + cost <= capacity` (no overflow: both
-            // are at most the capacity).
-            let (next, verdict) = if offset <= self.capacity - cost {
-                (offset + cost, Ok(()))
+            // Admitted iff `offset + cost <= capacity`. No overflow: the
+            // offset and the cost are each at most the capacity (`n <=
+            // burst`), and the capacity is below 2^64 here.
+            let (next, verdict) = if offset <= self.capacity.wrapping_sub(cost) {
+                (offset.wrapping_add(cost), Ok(()))
             } else {
-                let short = u128::from(offset) + u128::from(cost) - u128::from(self.capacity);
+                // Below 2^65, and above the capacity here.
+                let short = u128::from(offset)
+                    .wrapping_add(u128::from(cost))
+                    .wrapping_sub(u128::from(self.capacity));
                 if at == latest {
                     return Err(self.quota.rejected_after(short));
                 }
@@ -210,7 +214,11 @@ impl SharedTokenBucket {
         let word = self.word.load(Ordering::Acquire);
         if self.capacity != GIANT {
             let latest = (word >> 64) as u64;
-            let tat = self.quota.units(Instant::from_ticks(latest)) + u128::from(word as u64);
+            // Below 2^96 + 2^64: no overflow.
+            let tat = self
+                .quota
+                .units(Instant::from_ticks(latest))
+                .wrapping_add(u128::from(word as u64));
             (tat, Instant::from_ticks(latest))
         } else {
             let latest = self.latest.load(Ordering::Acquire);
