@@ -67,7 +67,10 @@ pub(crate) fn add(at: Instant, d: Duration) -> Instant {
 /// never leaves less state than before.
 ///
 /// Returns the instant to judge `now` at, and records it as the latest seen.
-#[inline(always)]
+// Inlined on 64-bit targets (a compare and a store); on 32-bit ones the
+// 64-bit compare is a dozen instructions, and one copy serves every caller.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 pub(crate) fn observe(latest: &mut Instant, now: Instant) -> Instant {
     let at = at_latest(now, *latest);
     *latest = at;
@@ -76,7 +79,8 @@ pub(crate) fn observe(latest: &mut Instant, now: Instant) -> Instant {
 
 /// The instant to judge `now` at, given the `latest` seen, without recording
 /// it (for `&self` queries): the later of the two. See [`observe`].
-#[inline(always)]
+#[cfg_attr(target_pointer_width = "64", inline(always))]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 pub(crate) const fn at_latest(now: Instant, latest: Instant) -> Instant {
     Instant::from_ticks(at_latest_ticks(now.as_ticks(), latest.as_ticks()))
 }
