@@ -39,7 +39,8 @@
 //! # The law
 //!
 //! A [`Quota`] is `r` tokens per period of `P` ticks with a burst of `b`.
-//! For requests at ticks `t` (in any order), the tokens admitted at ticks
+//! For requests judged at ticks `t` (each request's `now`, or the latest
+//! instant seen before it if that is later), the tokens admitted at ticks
 //! in any closed interval `[s, s + W]` never exceed
 //!
 //! ```text
@@ -68,7 +69,8 @@
 //! its cost, so after admissions totalling `k` tokens at ticks `>= s`, the
 //! TAT is at least `s x r + (k - n_last) x P`; the last one, at `t <= s + W`,
 //! was admitted, so `k x P <= b x P + W x r`. The property tests check the
-//! law over random timelines (including times going backwards) against an
+//! law over random timelines (including times going backwards, over the
+//! instants judged at) against an
 //! exact rational reference, and the no-drift count over a simulated year
 //! for quotas from 1 per day at 1 kHz to 10^9 per second at 1 GHz.
 //!
