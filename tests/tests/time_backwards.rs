@@ -92,9 +92,6 @@ fn twins<P, A: PartialEq + Debug>(
         latest = latest.max(now);
         let a = op(&mut raw, i, now);
         let b = op(&mut clamped, i, latest);
-        if std::env::var("TB_DEBUG").is_ok() {
-            eprintln!("{i} {now} {latest} {a:?}");
-        }
         assert_eq!(a, b, "{name}: step {i}, now {now}, latest {latest}");
         answers.push(format!("{a:?}"));
     }
@@ -278,6 +275,15 @@ fn adaptive_limit() {
             (l.record(outcome, d(5), t(now)), l.limit())
         },
     );
+    // The case the cooldown turns on: a decrease at 100, a call seen at
+    // 200, then a drop stamped 120. Judged at 200, the cooldown (40) is
+    // over: it decreases again.
+    let mut l = AdaptiveLimit::new(config).expect("valid");
+    assert!(l.record(bulkhead::Outcome::Dropped, d(5), t(100)).is_some());
+    assert_eq!(l.record(bulkhead::Outcome::Ignored, d(5), t(200)), None);
+    let before = l.limit();
+    assert!(l.record(bulkhead::Outcome::Dropped, d(5), t(120)).is_some());
+    assert!(l.limit() < before);
 }
 
 #[test]
@@ -361,11 +367,11 @@ fn retry_runner_deadline() {
     let unit = 100u64;
     let mut answers = Vec::new();
     for back in backs(unit) {
-        // Start at 50; the first attempt takes 80 ticks; then the clock
-        // steps back, and stays there.
+        // Start at 50; the first attempt takes 10 ticks, the second starts
+        // at 130, and after it the clock reads earlier, and stays there.
         let peak: u64 = 130;
         let earlier = back.map_or(0, |b| peak.saturating_sub(b));
-        let raw = vec![50, 50, peak, earlier, earlier, earlier, earlier, earlier];
+        let raw = vec![50, 50, 60, peak, earlier, earlier, earlier, earlier];
         let run = |readings: Vec<u64>| {
             let clock = Script {
                 readings,
@@ -387,12 +393,14 @@ fn retry_runner_deadline() {
         assert_eq!(got, run(clamp_script(&raw)), "back {back:?}");
         answers.push(got);
     }
-    // At the latest reading (130) a 25-tick delay reaches the deadline
-    // (150): every variant stops there after one attempt, without sleeping.
-    // (Judged at the raw earlier readings, it would sleep and try again.)
-    for (result, slept, _) in &answers {
-        assert_eq!(*result, Err((1, fusebox::retry::Stopped::Deadline)));
-        assert!(slept.len() <= 1, "{slept:?}");
+    // After the second attempt, at the latest reading (130), a 25-tick
+    // delay reaches the deadline (150): every variant stops there, after
+    // two attempts and one delay. (Judged at the raw earlier readings, it
+    // would sleep and try again.)
+    for (result, slept, reads) in &answers {
+        assert_eq!(*result, Err((2, fusebox::retry::Stopped::Deadline)));
+        assert!(slept.contains(&25_000), "{slept:?}");
+        assert_eq!(*reads, 5);
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
 }
