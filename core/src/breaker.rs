@@ -72,8 +72,11 @@
 //!   counts a slow call as a failure; in HalfOpen a slow probe re-opens.
 //! - [`Outcome::Ignored`] (a 4xx that says nothing about the dependency's
 //!   health) frees the permit's slot and is counted nowhere else.
-//! - Time that goes backwards counts as no time elapsed; instants and
-//!   durations near `u64::MAX` saturate.
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant (the
+//!   breaker keeps the latest `now` it was given; a permit's start, its
+//!   slow-call measure, the open and probe deadlines and the window all use
+//!   it). Instants and durations near `u64::MAX` saturate.
 //!
 //! # Memory
 //!
@@ -84,16 +87,16 @@
 //!
 //! | type | bytes |
 //! |---|---|
-//! | `CircuitBreaker<ConsecutiveFailures>` | 112 |
-//! | `CircuitBreaker<CountWindow<10>>` | 136 |
-//! | `CircuitBreaker<CountWindow<100>>` | 232 (one byte per call in the window) |
-//! | `CircuitBreaker<TimeWindow<10>>` | 368 (24 bytes per bucket) |
+//! | `CircuitBreaker<ConsecutiveFailures>` | 120 |
+//! | `CircuitBreaker<CountWindow<10>>` | 144 |
+//! | `CircuitBreaker<CountWindow<100>>` | 240 (one byte per call in the window) |
+//! | `CircuitBreaker<TimeWindow<10>>` | 376 (24 bytes per bucket) |
 //! | [`Config`] | 48 |
 //! | [`Permit`] | 16 |
 //!
-//! In general `CircuitBreaker<CountWindow<N>>` is `112 + (N + 13 rounded up
+//! In general `CircuitBreaker<CountWindow<N>>` is `120 + (N + 13 rounded up
 //! to a multiple of 8)` and `CircuitBreaker<TimeWindow<B>>` is
-//! `128 + 24 x B`.
+//! `136 + 24 x B`.
 
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
@@ -815,7 +818,9 @@ impl<const B: usize> TimeWindow<B> {
     #[inline]
     fn epoch(&self, now: Instant) -> u64 {
         let e = now.as_ticks().checked_div(self.bucket_ticks).unwrap_or(0);
-        if e < self.latest { self.latest } else { e }
+        // The epoch is a non-decreasing function of time: judging at the
+        // latest epoch seen is judging at the latest instant seen.
+        time::at_latest_ticks(e, self.latest)
     }
 
     fn sum(&self, epoch: u64) -> WindowStats {
@@ -885,6 +890,8 @@ pub struct CircuitBreaker<P: Policy = ConsecutiveFailures> {
     probes_in_flight: u16,
     probe_successes: u16,
     state: State,
+    // The latest `now` seen: an earlier one is judged at it.
+    latest: Instant,
 }
 
 impl<P: Policy> CircuitBreaker<P> {
@@ -935,6 +942,7 @@ impl<P: Policy> CircuitBreaker<P> {
             probes_in_flight: 0,
             probe_successes: 0,
             state: State::Closed,
+            latest: Instant::from_ticks(0),
         })
     }
 
@@ -947,6 +955,7 @@ impl<P: Policy> CircuitBreaker<P> {
     /// K probes are outstanding.
     #[inline]
     pub fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        let now = time::observe(&mut self.latest, now);
         let transition = match self.state {
             State::Closed | State::ForcedClosed => {
                 self.metrics.admitted = self.metrics.admitted.wrapping_add(1);
@@ -991,6 +1000,7 @@ impl<P: Policy> CircuitBreaker<P> {
     /// probe written off after the probe timeout) changes nothing.
     #[inline]
     pub fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
+        let now = time::observe(&mut self.latest, now);
         // The common case first: a call admitted while closed, recorded
         // while still closed.
         if self.state == State::Closed && permit.generation == self.generation {
@@ -1075,6 +1085,7 @@ impl<P: Policy> CircuitBreaker<P> {
     /// an Open breaker whose open duration has passed reports HalfOpen (the
     /// transition itself is returned by the `try_acquire` that makes it).
     pub fn state(&self, now: Instant) -> State {
+        let now = time::at_latest(now, self.latest);
         match self.state {
             State::Open if now >= self.until => State::HalfOpen,
             s => s,
@@ -1087,6 +1098,7 @@ impl<P: Policy> CircuitBreaker<P> {
     /// when it admits now, or is held open by [`isolate`](Self::isolate)
     /// with no end.
     pub fn retry_after(&self, now: Instant) -> Option<Duration> {
+        let now = time::at_latest(now, self.latest);
         match self.state {
             State::Open if now < self.until => Some(time::elapsed(now, self.until)),
             State::HalfOpen
@@ -1121,6 +1133,14 @@ impl<P: Policy> CircuitBreaker<P> {
     /// The counters.
     pub const fn metrics(&self) -> Metrics {
         self.metrics
+    }
+
+    /// What the policy's window holds at `now`, judged at the latest
+    /// instant the breaker has seen if `now` is earlier (the policy's own
+    /// [`Policy::window`] knows only the instants of the outcomes it was
+    /// given).
+    pub fn window(&self, now: Instant) -> WindowStats {
+        self.policy.window(time::at_latest(now, self.latest))
     }
 
     /// The failure policy (its [`Policy::window`] gives the window's counts).

@@ -98,8 +98,10 @@
 //! - Lowering a bulkhead's limit revokes nothing: the permits already out
 //!   stay valid, and new calls are refused until `in_use` falls below the
 //!   new limit.
-//! - Time that goes backwards counts as no time elapsed (so it stays inside
-//!   a cooldown); latencies and instants near `u64::MAX` saturate.
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant (so it
+//!   never shortens or lengthens a cooldown). Latencies and instants near
+//!   `u64::MAX` saturate.
 //!
 //! # Memory
 //!
@@ -112,7 +114,7 @@
 //! | `Result<Permit, Rejected>` | 16 | 8 |
 //! | [`LocalBulkhead`] | 8 | 8 |
 //! | [`Token`] | 0 | 0 |
-//! | [`AdaptiveLimit`] | 48 | 48 |
+//! | [`AdaptiveLimit`] | 56 | 56 |
 //! | [`AimdConfig`] | 32 | 32 |
 
 // Without `sync` the shared types do not exist; their links in these docs
@@ -709,6 +711,8 @@ pub struct AdaptiveLimit {
     config: AimdConfig,
     // Meaningful once `decreased` is set.
     last_decrease: Instant,
+    // The latest `now` seen: an earlier one is judged at it.
+    latest: Instant,
     limit: u32,
     decreased: bool,
 }
@@ -720,6 +724,7 @@ impl AdaptiveLimit {
             Ok(()) => Ok(Self {
                 config,
                 last_decrease: Instant::from_ticks(0),
+                latest: Instant::from_ticks(0),
                 limit: config.initial,
                 decreased: false,
             }),
@@ -775,6 +780,7 @@ impl AdaptiveLimit {
         in_flight: Option<u32>,
         now: Instant,
     ) -> Option<LimitChange> {
+        let now = time::observe(&mut self.latest, now);
         let from = self.limit;
         let slow = latency.as_ticks() > self.config.latency_target.as_ticks();
         let to = match outcome {
@@ -836,7 +842,7 @@ const _: () = {
     assert!(size_of::<LocalBulkhead>() == 8);
     assert!(size_of::<Token>() == 0);
     assert!(size_of::<AimdConfig>() == 32);
-    assert!(size_of::<AdaptiveLimit>() == 48);
+    assert!(size_of::<AdaptiveLimit>() == 56);
     #[cfg(feature = "sync")]
     assert!(size_of::<Bulkhead>() == 8);
     #[cfg(feature = "sync")]
@@ -849,7 +855,7 @@ const _: () = {
     assert!(size_of::<LocalBulkhead>() == 8);
     assert!(size_of::<Token>() == 0);
     assert!(size_of::<AimdConfig>() == 32);
-    assert!(size_of::<AdaptiveLimit>() == 48);
+    assert!(size_of::<AdaptiveLimit>() == 56);
     #[cfg(feature = "sync")]
     assert!(size_of::<Bulkhead>() == 8);
     #[cfg(feature = "sync")]

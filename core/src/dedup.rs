@@ -81,7 +81,7 @@
 //! | absent | `begin`, window full of in-flight (or, under `KeepDone`, live done) entries | absent | `Full` |
 //! | InFlight | `begin` before `t0 + in_flight_ttl` | InFlight | `InFlight` |
 //! | InFlight | `complete(ticket, v, tc)` before `t0 + in_flight_ttl` | Done(v) until `tc + done_ttl` | |
-//! | InFlight | `abandon(ticket)` | absent | |
+//! | InFlight | `abandon(ticket, now)` before `t0 + in_flight_ttl` | absent | |
 //! | InFlight | `now >= t0 + in_flight_ttl` | absent (a late `complete` is `Stale`) | |
 //! | Done(v) | `begin` before `tc + done_ttl` | Done(v) | `Done(&v)` |
 //! | Done(v) | `now >= tc + done_ttl` | absent | |
@@ -105,11 +105,14 @@
 //!   the caller knows it was not stored. Generations are a table-wide `u32`
 //!   counter: a ticket could only be mistaken for a newer one if 2^32 keys
 //!   began in its slot's table within one in-flight TTL.
-//! - `abandon` takes no time: it frees the ticket's entry if the slot still
-//!   holds it, expired or not (an expired entry is free already).
-//! - Time that goes backwards counts as no time elapsed: the table keeps the
-//!   latest `now` it was given and judges expiry by that, so an expired entry
-//!   never comes back. Instants and TTLs near `u64::MAX` saturate (an entry
+//! - `abandon` takes `now`, like `complete`: it frees the ticket's entry if
+//!   the slot still holds it live, and answers `false` for an expired one
+//!   (which is free already), whether or not another key has reused the
+//!   slot since: the answer depends on the timeline, never on the hash seed.
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant (the
+//!   table keeps the latest `now` it was given and judges expiry by that,
+//!   so an expired entry never comes back). Instants and TTLs near `u64::MAX` saturate (an entry
 //!   whose expiry would overflow lives until `Instant::MAX`).
 //! - Keys are placed by a hash keyed with the caller's [`Seed`]. A key's
 //!   *window* is [`PROBE_WINDOW`] = 8 slots: two runs of 4 consecutive slots
@@ -561,16 +564,26 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     /// Give up the ticket's work: its key is free, and the next `begin` for
     /// it answers `New` (a failed payment may be retried).
     ///
-    /// Returns whether the slot still held the ticket's entry (expired or
-    /// not) and so was freed; `false` if it had been replaced, which changes
-    /// nothing.
+    /// Returns whether the ticket's entry was still live at `now` and so was
+    /// freed; `false` if it had expired (its slot is freed if it still
+    /// holds it) or been replaced, which changes nothing else.
     #[inline]
-    pub fn abandon(&mut self, ticket: Ticket) -> bool {
+    pub fn abandon(&mut self, ticket: Ticket, now: Instant) -> bool {
+        let now = self.observe(now);
         if let Some(slot) = self.slots.get_mut(ticket.index as usize) {
-            if matches!(slot, Slot::InFlight { generation, .. } if *generation == ticket.generation)
+            if let Slot::InFlight {
+                generation,
+                expires,
+                ..
+            } = slot
             {
-                *slot = Slot::Empty;
-                return true;
+                if *generation == ticket.generation {
+                    let live = now < *expires;
+                    *slot = Slot::Empty;
+                    if live {
+                        return true;
+                    }
+                }
             }
         }
         self.metrics.stale = self.metrics.stale.wrapping_add(1);
@@ -580,7 +593,7 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     /// The stored result for `key` if it is done and live at `now`, without
     /// starting anything.
     pub fn get(&self, key: &K, now: Instant) -> Option<&V> {
-        let now = if now < self.latest { self.latest } else { now };
+        let now = time::at_latest(now, self.latest);
         match self.probe(key, now) {
             Probe::Hit(i) => match self.slots.get(i) {
                 Some(Slot::Done { value, .. }) => Some(value),
@@ -592,7 +605,7 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
 
     /// Live entries (in flight or done) at `now`. Looks at every slot.
     pub fn occupied(&self, now: Instant) -> usize {
-        let now = if now < self.latest { self.latest } else { now };
+        let now = time::at_latest(now, self.latest);
         self.slots
             .iter()
             .filter(|s| match s {
@@ -669,10 +682,7 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
 
     #[inline]
     fn observe(&mut self, now: Instant) -> Instant {
-        if now > self.latest {
-            self.latest = now;
-        }
-        self.latest
+        time::observe(&mut self.latest, now)
     }
 
     #[inline]

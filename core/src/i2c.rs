@@ -136,6 +136,10 @@
 //!   [probe timeout](crate::breaker::Config::probe_timeout), so a cancelled
 //!   probe cannot keep a device marked down for longer. (What a cancelled
 //!   transfer leaves on the bus itself is the HAL's business.)
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant (the
+//!   wrapper keeps the latest clock reading, for all its devices, and each
+//!   breaker keeps its own).
 //! - 7-bit addresses only ([`SevenBitAddress`]); the address is passed to
 //!   the inner bus unchanged.
 //!
@@ -149,12 +153,12 @@
 //!
 //! | type | bytes |
 //! |---|---|
-//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 568 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 232 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1016 |
-//! | [`I2cConfig`]`<ConsecutiveFailures>` | 216 |
+//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 608 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 248 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1088 |
+//! | [`I2cConfig`]`<ConsecutiveFailures>` | 224 |
 //!
-//! In general `96 + 112 x N + N + 16` rounded up to a multiple of 8 (112 is
+//! In general `96 + 120 x N + N + 24` rounded up to a multiple of 8 (120 is
 //! `CircuitBreaker<ConsecutiveFailures>`; see [`crate::breaker`] for the
 //! other policies), plus the sizes of the bus, delay and clock.
 //!
@@ -175,7 +179,7 @@ use embedded_hal_async::i2c::{
 use crate::backoff::Backoff;
 use crate::breaker::{CircuitBreaker, ConsecutiveFailures, Outcome, Policy, State, Transition};
 use crate::retry::sleep;
-use crate::time::{Clock, Duration, Instant};
+use crate::time::{self, Clock, Duration, Instant};
 
 /// Whether a write is retried after an error that may have let part of it
 /// through. See the table in the [module docs](self).
@@ -376,6 +380,9 @@ pub struct ResilientI2c<I, D, C, P: Policy = ConsecutiveFailures, const N: usize
     queue: [(u8, Transition); QUEUE],
     queue_head: u8,
     queue_len: u8,
+    // The latest clock reading seen, for every device: an earlier one is
+    // judged at it.
+    latest: Instant,
 }
 
 impl<I, D, C, P, const N: usize> ResilientI2c<I, D, C, P, N>
@@ -405,6 +412,7 @@ where
             queue: [NO_TRANSITION; QUEUE],
             queue_head: 0,
             queue_len: 0,
+            latest: Instant::from_ticks(0),
         }
     }
 }
@@ -428,6 +436,7 @@ impl<I, D, C, P: Policy, const N: usize> ResilientI2c<I, D, C, P, N> {
     /// open duration has passed reports HalfOpen); `None` if the address has
     /// not been used.
     pub fn device_state(&self, address: u8, now: Instant) -> Option<State> {
+        let now = time::at_latest(now, self.latest);
         self.breaker(address).map(|b| b.state(now))
     }
 
@@ -550,7 +559,8 @@ where
                     // below N: nothing to do but report the device as untracked.
                     return Err(I2cError::TooManyDevices { address });
                 };
-                let permit = match breaker.try_acquire(self.clock.now()) {
+                let now = time::observe(&mut self.latest, self.clock.now());
+                let permit = match breaker.try_acquire(now) {
                     Ok(permit) => permit,
                     Err(rejected) => {
                         return Err(match last {
@@ -573,7 +583,7 @@ where
                     }
                     Transfer::Transaction(ops) => self.bus.transaction(address, ops).await,
                 };
-                let now = self.clock.now();
+                let now = time::observe(&mut self.latest, self.clock.now());
                 let Some(breaker) = self.breakers.get_mut(slot) else {
                     return Err(I2cError::TooManyDevices { address });
                 };

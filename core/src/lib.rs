@@ -27,7 +27,11 @@
 //! - Time is embassy-time's `Instant` / `Duration`, in ticks. fusebox never
 //!   selects a tick rate or a time driver (the binary does) and is exact at
 //!   any tick rate.
-//! - Time that goes backwards counts as no time elapsed; arithmetic near
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant. Every
+//!   primitive that takes time keeps (or its state already records) the
+//!   latest instant it has seen, and is tested against a twin driven with
+//!   the clamped times (`tests/tests/time_backwards.rs`). Arithmetic near
 //!   `u64::MAX` saturates. No input panics.
 //! - Configurations are validated when built and fail with a
 //!   [`ConfigError`] that names the field and the allowed range.

@@ -73,6 +73,10 @@
 //!   `min(timeout, time left before the deadline)`.
 //! - Every retry withdraws from the budget, checked last, so a retry that
 //!   the schedule or the deadline refuses costs no budget.
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant (the
+//!   runner keeps the latest clock reading; the time left before the
+//!   deadline never grows back).
 //! - Cancellation-safe: dropping the future at any await point leaves every
 //!   primitive consistent. A breaker permit held by a dropped attempt is
 //!   never recorded, and the breaker writes its probe slot off after its
@@ -334,11 +338,11 @@ impl<G: Gate, B: Budget> Retry<G, B> {
         // An `async move` block rather than an `async fn`: an async fn keeps
         // its arguments twice in its future (rust-lang/rust#62958).
         async move {
-            let start = clock.now();
-            let end = self.deadline.map(|d| time::add(start, d));
+            let mut latest = clock.now();
+            let end = self.deadline.map(|d| time::add(latest, d));
             let mut attempts: u32 = 0;
             loop {
-                let now = clock.now();
+                let now = time::observe(&mut latest, clock.now());
                 let (last, hint, now) = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
                     Some(Err(rejected)) => (Last::Rejected(rejected), rejected.retry_after, now),
                     acquired => {
@@ -362,7 +366,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                             });
                             race(work, timer).await
                         };
-                        let now = clock.now();
+                        let now = time::observe(&mut latest, clock.now());
                         let (outcome, last, hint) = match result {
                             Some(Ok(value)) => {
                                 self.record(permit, Outcome::Success, now);

@@ -17,7 +17,9 @@ pub use embassy_time::{Duration, Instant};
 /// ask the time itself.
 ///
 /// It must be monotonic in spirit; fusebox tolerates a clock that goes
-/// backwards (that counts as no time elapsed) but then makes no progress.
+/// backwards (time that goes backwards counts as no time elapsed: a `now`
+/// earlier than the latest instant seen is judged as that latest instant)
+/// but then makes no progress.
 ///
 /// ```
 /// use core::cell::Cell;
@@ -57,4 +59,35 @@ pub(crate) fn elapsed(earlier: Instant, now: Instant) -> Duration {
 #[inline]
 pub(crate) fn add(at: Instant, d: Duration) -> Instant {
     Instant::from_ticks(at.as_ticks().saturating_add(d.as_ticks()))
+}
+
+/// The rule every primitive that takes time follows, written once: a `now`
+/// earlier than the latest instant the primitive has seen is judged as that
+/// latest instant. Time that goes backwards counts as no time elapsed, and
+/// never leaves less state than before.
+///
+/// Returns the instant to judge `now` at, and records it as the latest seen.
+// Inlined on 64-bit targets (a compare and a store); on 32-bit ones the
+// 64-bit compare is a dozen instructions, and one copy serves every caller.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+pub(crate) fn observe(latest: &mut Instant, now: Instant) -> Instant {
+    let at = at_latest(now, *latest);
+    *latest = at;
+    at
+}
+
+/// The instant to judge `now` at, given the `latest` seen, without recording
+/// it (for `&self` queries): the later of the two. See [`observe`].
+#[cfg_attr(target_pointer_width = "64", inline(always))]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+pub(crate) const fn at_latest(now: Instant, latest: Instant) -> Instant {
+    Instant::from_ticks(at_latest_ticks(now.as_ticks(), latest.as_ticks()))
+}
+
+/// [`at_latest`] on raw ticks (or on any count that grows with time, such
+/// as a window's epoch).
+#[inline(always)]
+pub(crate) const fn at_latest_ticks(now: u64, latest: u64) -> u64 {
+    if now < latest { latest } else { now }
 }

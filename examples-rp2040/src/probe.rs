@@ -259,7 +259,7 @@ fn dedup(t: &mut DedupTable<u32, u16, 32>, now: Instant, input: u32) -> u32 {
                 t.complete(ticket, input as u16, later(now, 10))
                     .map_or_else(|stale| u32::from(stale.value), |()| 1)
             } else {
-                u32::from(t.abandon(ticket))
+                u32::from(t.abandon(ticket, later(now, 10)))
             }
         }
         Begin::InFlight => 2,

@@ -42,6 +42,18 @@ impl Model {
         self.latest
     }
 
+    /// Whole retries available at `t` (judged at the latest slice seen).
+    fn available(&self, t: u64) -> u64 {
+        let e = self.latest.max(t / self.slice);
+        let live: i128 = self
+            .log
+            .iter()
+            .filter(|(at, _)| e - at < S as u64)
+            .map(|(_, x)| x)
+            .sum();
+        u64::try_from((live + self.reserve) / 100).unwrap_or(0)
+    }
+
     fn apply(&mut self, op: Op, t: u64) -> bool {
         let e = self.epoch(t);
         match op {
@@ -94,27 +106,35 @@ proptest! {
         prop_assert_eq!(budget.slice_duration().as_ticks(), model.slice);
         // Scale the steps to the TTL so windows hold many events.
         let step = (ttl / 200).max(1);
-        let mut now = 0u64;
+        let (mut latest, mut now) = (0u64, 0u64);
         let mut successes = Vec::new();
         let mut retries = Vec::new();
         for (dt, op) in steps {
-            now += dt * step / 10;
+            // One step in ten goes back, by up to about one and a half TTLs;
+            // the law holds over the instants judged at (the latest seen).
+            if dt >= 900 {
+                now = now.saturating_sub((dt - 900) * step * 3);
+            } else {
+                now = latest + dt * step / 10;
+            }
+            latest = latest.max(now);
             let at = Instant::from_ticks(now);
             let got = match op {
                 Op::Deposit => {
                     budget.deposit(at);
-                    successes.push(now);
+                    successes.push(latest);
                     true
                 }
                 Op::Withdraw => {
                     let ok = budget.try_withdraw(at);
                     if ok {
-                        retries.push(now);
+                        retries.push(latest);
                     }
                     ok
                 }
             };
             prop_assert_eq!(got, model.apply(op, now), "decision at {}", now);
+            prop_assert_eq!(budget.available(at), model.available(now));
         }
         let lifetime = S as u64 * model.slice;
         for &a in &retries {

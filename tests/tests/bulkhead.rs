@@ -163,17 +163,20 @@ struct Aimd {
     cooldown: u64,
     limit: u128,
     last_decrease: Option<u64>,
+    // The latest instant seen: an earlier `now` is judged at it.
+    latest: u64,
 }
 
 impl Aimd {
     fn record(&mut self, outcome: Outcome, latency: u64, in_flight: Option<u32>, now: u64) {
+        let now = now.max(self.latest);
+        self.latest = now;
         let drop = match outcome {
             Outcome::Ignored => return,
             Outcome::Dropped => true,
             Outcome::Success => latency > self.target,
         };
         if drop {
-            // Time going backwards is no time elapsed: inside the cooldown.
             let cooling = self
                 .last_decrease
                 .is_some_and(|t| now.saturating_sub(t) < self.cooldown);
@@ -283,6 +286,7 @@ proptest! {
             cooldown: cfg.cooldown,
             limit: cfg.initial.into(),
             last_decrease: None,
+            latest: 0,
         };
         let mut now = start;
         for s in samples {
@@ -453,5 +457,5 @@ fn sizes_on_64_bit_targets() {
     assert_eq!(size_of::<LocalBulkhead>(), 8);
     assert_eq!(size_of::<Token>(), 0);
     assert_eq!(size_of::<AimdConfig>(), 32);
-    assert_eq!(size_of::<AdaptiveLimit>(), 48);
+    assert_eq!(size_of::<AdaptiveLimit>(), 56);
 }

@@ -2,7 +2,7 @@
 //! the `&mut self` [`TokenBucket`].
 
 use crate::ConfigError;
-use crate::time::{Duration, Instant};
+use crate::time::{self, Duration, Instant};
 
 /// A rate: `rate` tokens per `period` ticks, with a bucket of `burst`
 /// tokens.
@@ -173,6 +173,15 @@ impl Quota {
         }
     }
 
+    /// The rejection of a request `short` units short (for the shared
+    /// bucket's packed path).
+    #[cfg(feature = "sync")]
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn rejected_after(&self, short: u128) -> Rejected {
+        self.rejected(short)
+    }
+
     /// `units` as ticks, rounded up.
     pub(crate) fn ticks_ceil(&self, units: u128) -> Duration {
         let (q, exact) = wide::div(units, self.rate);
@@ -210,7 +219,8 @@ impl Quota {
     }
 }
 
-/// A request the limiter refused. Refusing changed nothing in the limiter.
+/// A request the limiter refused. Refusing took no token (the limiter only
+/// notes the instant, as the latest seen if it is later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rejected {
@@ -278,6 +288,10 @@ pub struct TokenBucket {
     tat_lo: u64,
     tat_hi: u64,
     quota: Quota,
+    // The latest instant seen (admitted or refused): an earlier `now` is
+    // judged at it. The TAT alone cannot hold it: a burst pushes the TAT
+    // past any instant seen, and a refusal leaves it unchanged.
+    latest: Instant,
 }
 
 impl TokenBucket {
@@ -287,6 +301,7 @@ impl TokenBucket {
             tat_lo: 0,
             tat_hi: 0,
             quota,
+            latest: Instant::from_ticks(0),
         }
     }
 
@@ -304,6 +319,7 @@ impl TokenBucket {
     /// Take one token at `now`, or be told how long until there is one.
     #[inline]
     pub fn try_acquire(&mut self, now: Instant) -> Result<(), Rejected> {
+        let now = time::observe(&mut self.latest, now);
         let tat = self.quota.decide(self.tat(), 1, now)?;
         self.set_tat(tat);
         Ok(())
@@ -314,6 +330,7 @@ impl TokenBucket {
     /// (its `retry_after` is `None`).
     #[inline]
     pub fn try_acquire_n(&mut self, n: u32, now: Instant) -> Result<(), Rejected> {
+        let now = time::observe(&mut self.latest, now);
         let tat = self.quota.decide_n(self.tat(), n, now)?;
         self.set_tat(tat);
         Ok(())
@@ -322,15 +339,17 @@ impl TokenBucket {
     /// How long from `now` until `n` tokens are there (zero if they are
     /// now), if nobody else takes any; an error if `n` exceeds the burst.
     pub fn time_until(&self, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
+        let now = time::at_latest(now, self.latest);
         self.quota.time_until(self.tat(), n, now)
     }
 
     /// Whole tokens in the bucket at `now`.
     pub fn available(&self, now: Instant) -> u32 {
-        self.quota.available(self.tat(), now)
+        self.quota
+            .available(self.tat(), time::at_latest(now, self.latest))
     }
 
-    /// Refill the bucket to full.
+    /// Refill the bucket to full (the latest instant seen stays).
     pub fn reset(&mut self) {
         self.set_tat(0);
     }

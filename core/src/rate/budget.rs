@@ -1,7 +1,7 @@
 //! Retry budget: retries as a share of recent successes, plus a floor.
 
 use crate::ConfigError;
-use crate::time::{Duration, Instant};
+use crate::time::{self, Duration, Instant};
 
 /// Hundredths of a retry: one retry costs `UNIT`, one success deposits
 /// `percent` of them, so 20 % is exactly one retry per five successes.
@@ -78,9 +78,11 @@ const EMPTY: Slice = Slice { epoch: 0, net: 0 };
 /// - A retry budget is a share of recent *successes* (Finagle), not of
 ///   requests in flight (Envoy's other mode).
 /// - A new budget holds only the floor's reserve.
-/// - A refused withdrawal changes nothing.
-/// - Time that goes backwards counts as no time elapsed (the newest slice
-///   seen is used); `u64::MAX` instants saturate.
+/// - A refused withdrawal takes nothing (only its instant is noted, as the
+///   latest seen if it is later).
+/// - Time that goes backwards counts as no time elapsed: a `now` earlier
+///   than the latest instant seen is judged as that latest instant (the
+///   budget keeps the latest slice seen). `u64::MAX` instants saturate.
 ///
 /// # Memory
 ///
@@ -155,7 +157,9 @@ impl<const S: usize> RetryBudget<S> {
     #[inline]
     fn epoch(&self, now: Instant) -> u64 {
         let e = now.as_ticks().checked_div(self.slice_ticks).unwrap_or(0);
-        if e < self.latest { self.latest } else { e }
+        // The slice is a non-decreasing function of time: judging at the
+        // latest slice seen is judging at the latest instant seen.
+        time::at_latest_ticks(e, self.latest)
     }
 
     /// The slice for `epoch` (from [`epoch`](Self::epoch)), emptied if it
@@ -201,6 +205,8 @@ impl<const S: usize> RetryBudget<S> {
     pub fn try_withdraw(&mut self, now: Instant) -> bool {
         // One division for both steps: `latest` does not move in between.
         let epoch = self.epoch(now);
+        // A refusal sees the instant too.
+        self.latest = epoch;
         if self.balance(epoch) < UNIT {
             return false;
         }

@@ -4,7 +4,7 @@ use core::hash::{BuildHasher, Hash};
 
 use super::bucket::{ExceedsBurst, Quota, Rejected};
 use crate::hash::Seed;
-use crate::time::{Duration, Instant};
+use crate::time::{self, Duration, Instant};
 
 /// The most slots one key may be looked for in (fewer if the table is
 /// smaller). Every operation touches at most this many entries, whatever
@@ -146,6 +146,9 @@ pub struct KeyedLimiter<K, const N: usize> {
     policy: WhenFull,
     len: usize,
     metrics: KeyedMetrics,
+    // The latest instant seen, for the whole table: an earlier `now` is
+    // judged at it.
+    latest: Instant,
 }
 
 impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
@@ -163,6 +166,7 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
                 evicted_busy: 0,
                 refused_full: 0,
             },
+            latest: Instant::from_ticks(0),
         }
     }
 
@@ -214,6 +218,7 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
         if n > self.quota.burst() {
             return Err(KeyedRejected::Limited(Rejected { retry_after: None }));
         }
+        let now = time::observe(&mut self.latest, now);
         let quota = self.quota;
         let t = quota.units(now);
         let mut idx = self.home(&key);
@@ -295,14 +300,15 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
     /// the burst.
     pub fn time_until(&self, key: &K, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
         let tat = self.find(key).map_or(0, Entry::tat);
-        self.quota.time_until(tat, n, now)
+        self.quota
+            .time_until(tat, n, time::at_latest(now, self.latest))
     }
 
     /// Whole tokens in `key`'s bucket at `now` (the burst for an untracked
     /// key).
     pub fn available(&self, key: &K, now: Instant) -> u32 {
         let tat = self.find(key).map_or(0, Entry::tat);
-        self.quota.available(tat, now)
+        self.quota.available(tat, time::at_latest(now, self.latest))
     }
 
     /// Whether `key` has an entry in the table.
@@ -325,7 +331,8 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
         N
     }
 
-    /// Forget every key (each starts again with a full bucket).
+    /// Forget every key (each starts again with a full bucket; the latest
+    /// instant seen stays).
     pub fn clear(&mut self) {
         for e in &mut self.entries {
             *e = Entry::EMPTY;

@@ -13,7 +13,7 @@
 //! Each is a token bucket kept as GCRA (the generic cell rate algorithm):
 //! the state is one *theoretical arrival time* (TAT), the time at which the
 //! bucket would be full again. Asking for tokens moves it forward; a
-//! refused request changes nothing.
+//! refused request takes nothing.
 //!
 //! ```
 //! use fusebox::rate::{Quota, TokenBucket};
@@ -39,7 +39,8 @@
 //! # The law
 //!
 //! A [`Quota`] is `r` tokens per period of `P` ticks with a burst of `b`.
-//! For requests at ticks `t` (in any order), the tokens admitted at ticks
+//! For requests judged at ticks `t` (each request's `now`, or the latest
+//! instant seen before it if that is later), the tokens admitted at ticks
 //! in any closed interval `[s, s + W]` never exceed
 //!
 //! ```text
@@ -68,7 +69,8 @@
 //! its cost, so after admissions totalling `k` tokens at ticks `>= s`, the
 //! TAT is at least `s x r + (k - n_last) x P`; the last one, at `t <= s + W`,
 //! was admitted, so `k x P <= b x P + W x r`. The property tests check the
-//! law over random timelines (including times going backwards) against an
+//! law over random timelines (including times going backwards, over the
+//! instants judged at) against an
 //! exact rational reference, and the no-drift count over a simulated year
 //! for quotas from 1 per day at 1 kHz to 10^9 per second at 1 GHz.
 //!
@@ -89,16 +91,20 @@
 //!   at once (not `burst + 1`).
 //! - The bucket starts full, and a key the keyed limiter does not track
 //!   has a full bucket.
-//! - A refused request changes no bucket (the keyed limiter notes the
-//!   key's request time, for recency only).
+//! - A refused request takes no token: it changes no bucket, and only
+//!   its instant is noted, as the latest seen if it is later (the keyed
+//!   limiter also notes the key's request time, for recency).
 //! - `retry_after` and `time_until` round up to whole ticks: at `now +
 //!   retry_after` the same request is admitted if nobody took tokens since.
 //! - `n = 0` is always admitted and takes nothing; `n > burst` is never
 //!   admitted (`retry_after: None`, `time_until` gives [`ExceedsBurst`]).
-//! - Time that goes backwards never admits more: a `now` earlier than one
-//!   already seen is judged at that earlier time, when the bucket held no
-//!   more than it holds now (counts as no time elapsed, or less). The law
-//!   holds for timestamps in any order.
+//! - Time that goes backwards counts as no time elapsed: a `now` earlier
+//!   than the latest instant seen is judged as that latest instant. Each
+//!   limiter keeps the latest instant it was given (refused requests
+//!   included; a keyed limiter keeps one for the whole table), and the law
+//!   holds over these clamped instants: a request clamped forward may sit
+//!   closer to the one before it, by their raw times, than the law's
+//!   spacing; by the clamped times the law holds exactly.
 //! - Keyed: idle keys (whose bucket has refilled to full) are forgotten
 //!   first, since that loses nothing. Under [`WhenFull::RejectNew`] no
 //!   busy key is ever forgotten, so the law holds for every key. Under
@@ -119,10 +125,10 @@
 //! | type | x86_64 | thumbv6m |
 //! |---|---|---|
 //! | [`Quota`] | 16 | 16 |
-//! | [`TokenBucket`] | 32 | 32 |
+//! | [`TokenBucket`] | 40 | 40 |
 //! | [`SharedTokenBucket`] | 48 | 48 |
-//! | [`KeyedLimiter<u64, N>`](KeyedLimiter) | 56 + 40 x N | 56 + 40 x N |
-//! | [`KeyedLimiter<u32, N>`](KeyedLimiter) | 56 + 32 x N | 56 + 32 x N |
+//! | [`KeyedLimiter<u64, N>`](KeyedLimiter) | 64 + 40 x N | 64 + 40 x N |
+//! | [`KeyedLimiter<u32, N>`](KeyedLimiter) | 64 + 32 x N | 64 + 32 x N |
 //! | [`RetryBudget<S>`](RetryBudget) | 32 + 16 x S (192 for the default S = 10) | 32 + 16 x S |
 //!
 //! (governor's direct `RateLimiter` is 72 bytes on x86_64 and its keyed one

@@ -4,29 +4,38 @@
 use crate::atomic::{AtomicU64, AtomicU128, Ordering};
 
 use super::bucket::{ExceedsBurst, Quota, Rejected};
-use crate::time::{Duration, Instant};
+use crate::time::{self, Duration, Instant};
 
 /// The [`TokenBucket`](super::TokenBucket) behind `&self`, for many tasks,
 /// threads or cores at once (feature `sync`).
 ///
 /// The same GCRA, the same law and the same decisions as the `&mut`
-/// bucket. The theoretical arrival time, in units of 1/rate tick so that
-/// nothing is rounded, lives in one `AtomicU64` updated with a
-/// compare-and-swap loop, as governor's does; a rejection only loads it.
-/// When the TAT outgrows 64 bits (at `now x rate >= 2^64` with the rate in
-/// lowest terms: never in practice for 100 per second at 1 MHz, 1 token
-/// per tick, etc.; after 18 s at 1 GHz for a rate like 999 999 999 per
-/// 10^9 ticks) it moves, once and lock-free, to an `AtomicU128`, and the
-/// decisions stay exact. Lock-free where the CPU has compare-and-swap (the
-/// 128-bit word needs `cmpxchg16b` on x86_64, detected at run time by
-/// portable-atomic); on the RP2040 the binary enables
-/// `portable-atomic/critical-section`.
+/// bucket, including its rule for time that goes backwards: a `now`
+/// earlier than the latest instant seen is judged as that latest instant.
+/// The state is one 128-bit word updated with a compare-and-swap loop: the
+/// latest instant seen (64 bits of ticks) and the theoretical arrival
+/// time's offset from it (64 bits, in units of 1/rate tick, so nothing is
+/// rounded). The offset is at most the bucket's capacity, `burst x period`
+/// units, so the two change in the same atomic step: no request is judged
+/// at an instant earlier than one another request was already judged at.
+/// A rejection only loads the word, unless its `now` is later than the
+/// latest seen (then it records that instant, and the refill up to it).
+/// Lock-free where the CPU has compare-and-swap (the 128-bit word needs
+/// `cmpxchg16b` on x86_64, detected at run time by portable-atomic); on
+/// the RP2040 the binary enables `portable-atomic/critical-section`.
+///
+/// A quota whose capacity, `burst x period` in lowest terms, is 2^64 units
+/// or more (a period above 2^32 ticks with a burst in the billions) leaves
+/// no room for the offset: such a bucket keeps the arrival time in the
+/// 128-bit word and the latest instant in a second word, raised before each
+/// decision, so a request whose thread was overtaken between the two may be
+/// judged at a slightly earlier instant than one decided before it (the law
+/// still holds, over the instants used).
 ///
 /// Concurrent callers are linearized by the CAS: the decisions are those
 /// of the `&mut` bucket fed the same requests in the CAS order. Two callers
-/// that read the clock in one order may reach the CAS in the other, so a
-/// slightly later `now` can be judged first; the law holds for any order
-/// of timestamps (see the [module docs](super)).
+/// that read the clock in one order may reach the CAS in the other; the
+/// later one then judges the earlier `now` as the latest instant seen.
 ///
 /// ```
 /// use fusebox::rate::{Quota, SharedTokenBucket};
@@ -41,33 +50,35 @@ use crate::time::{Duration, Instant};
 /// assert!(LIMIT.try_acquire(t(0)).is_ok());
 /// assert_eq!(LIMIT.try_acquire(t(0)).unwrap_err().retry_after, Some(Duration::from_ticks(10)));
 /// assert!(LIMIT.try_acquire(t(10)).is_ok());
+/// // An earlier `now` is judged at tick 10, the latest seen: no token yet.
+/// assert_eq!(LIMIT.try_acquire(t(3)).unwrap_err().retry_after, Some(Duration::from_ticks(10)));
 /// ```
 #[derive(Debug)]
 pub struct SharedTokenBucket {
-    // The TAT while it fits in 64 bits (every quota for centuries when
-    // `rate` in lowest terms is small), else `WIDE`.
-    narrow: AtomicU64,
-    // The TAT once `narrow` holds `WIDE`; `UNSET` before.
-    wide: AtomicU128,
+    // Packed (capacity below 2^64 units): `latest << 64 | offset`, with
+    // `TAT = latest x rate + offset` and `offset <= capacity`. Giant: the
+    // TAT itself.
+    word: AtomicU128,
+    // Giant quotas only: the latest instant seen.
+    latest: AtomicU64,
     quota: Quota,
-    // `burst x period` (the bucket's capacity in units), saturated to
-    // `u64::MAX` for the 64-bit fast path: a TAT that fits in 64 bits is
-    // never more than `u64::MAX` ahead, so saturating changes no decision.
+    // `burst x period` (the bucket's capacity in units); `GIANT` when it
+    // does not fit below it.
     capacity: u64,
 }
 
-/// `narrow` holds this once the TAT lives in `wide`.
-const WIDE: u64 = u64::MAX;
-/// `wide` before the move.
-const UNSET: u128 = u128::MAX;
+/// `capacity` of a quota whose capacity does not fit the packed word.
+const GIANT: u64 = u64::MAX;
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for SharedTokenBucket {
     fn format(&self, f: defmt::Formatter<'_>) {
+        let (tat, latest) = self.state();
         defmt::write!(
             f,
-            "SharedTokenBucket {{ tat: {=u128}, quota: {} }}",
-            self.tat(),
+            "SharedTokenBucket {{ tat: {=u128}, latest: {=u64}, quota: {} }}",
+            tat,
+            latest.as_ticks(),
             self.quota
         )
     }
@@ -78,11 +89,11 @@ impl SharedTokenBucket {
     pub const fn new(quota: Quota) -> Self {
         let capacity = (quota.burst() as u128).wrapping_mul(quota.period().as_ticks() as u128);
         Self {
-            narrow: AtomicU64::new(0),
-            wide: AtomicU128::new(UNSET),
+            word: AtomicU128::new(0),
+            latest: AtomicU64::new(0),
             quota,
-            capacity: if capacity > u64::MAX as u128 {
-                u64::MAX
+            capacity: if capacity >= GIANT as u128 {
+                GIANT
             } else {
                 capacity as u64
             },
@@ -100,86 +111,96 @@ impl SharedTokenBucket {
     #[inline]
     pub fn try_acquire_n(&self, n: u32, now: Instant) -> Result<(), Rejected> {
         if n == 0 {
+            self.see(now);
             return Ok(());
         }
         if n > self.quota.burst() {
+            self.see(now);
             return Err(Rejected { retry_after: None });
         }
         self.take(n, now)
     }
 
+    /// Record `now` as seen, taking nothing (for requests of no tokens or
+    /// of more than the burst, which the `&mut` bucket sees too).
+    #[cold]
+    fn see(&self, now: Instant) {
+        if self.capacity != GIANT {
+            // Zero tokens: always admitted, and only the instant changes.
+            let _ = self.take_packed(0, now);
+        } else {
+            self.latest.fetch_max(now.as_ticks(), Ordering::Relaxed);
+        }
+    }
+
     #[inline(always)]
     fn take(&self, n: u32, now: Instant) -> Result<(), Rejected> {
-        // The fast path, in 64-bit arithmetic: `now` and the cost in units
-        // fit in 64 bits, and so does the TAT. Anything else takes the
-        // exact 128-bit path below, with the same decisions.
-        let t = now.as_ticks().checked_mul(u64::from(self.quota.rate()));
-        let cost = self.quota.period().as_ticks().checked_mul(u64::from(n));
-        if let (Some(t), Some(cost)) = (t, cost) {
-            // Relaxed is enough: the TAT is the only shared datum, and the
-            // CAS on one location is totally ordered. (Seeing `WIDE`,
-            // `widen` loads again with Acquire.)
-            let mut tat = self.narrow.load(Ordering::Relaxed);
-            while tat != WIDE {
-                let start = if tat > t { tat } else { t };
-                let Some(next) = start.checked_add(cost) else {
-                    break;
-                };
-                // `next >= t`; admitted iff `next - t <= burst x period`.
-                if next.wrapping_sub(t) > self.capacity {
-                    return self.quota.decide(u128::from(tat), n, now).map(|_| ());
-                }
-                if next == WIDE {
-                    break;
-                }
-                match self.narrow.compare_exchange_weak(
-                    tat,
-                    next,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return Ok(()),
-                    Err(seen) => tat = seen,
-                }
-            }
+        if self.capacity != GIANT {
+            self.take_packed(n, now)
+        } else {
+            self.take_giant(n, now)
         }
-        self.take_slow(n, now)
     }
 
-    /// The same decision in 128-bit arithmetic, with the TAT in `narrow`
-    /// while it fits, else in `wide`.
-    #[cold]
-    fn take_slow(&self, n: u32, now: Instant) -> Result<(), Rejected> {
-        let mut tat = self.narrow.load(Ordering::Relaxed);
-        while tat != WIDE {
-            let next = self.quota.decide(u128::from(tat), n, now)?;
-            let Ok(next) = u64::try_from(next) else {
-                break;
+    /// The GCRA on the packed word, in 64-bit arithmetic: `n` in
+    /// `0..=burst`, so the cost is at most the capacity, below 2^64.
+    #[inline(always)]
+    fn take_packed(&self, n: u32, now: Instant) -> Result<(), Rejected> {
+        let t = now.as_ticks();
+        let rate = u64::from(self.quota.rate());
+        let cost = self.quota.period().as_ticks().wrapping_mul(u64::from(n));
+        // Relaxed is enough: the word is the only shared datum, and the CAS
+        // on one location is totally ordered.
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            let latest = (word >> 64) as u64;
+            let offset = word as u64;
+            // Judged at the later of `now` and the latest instant seen; the
+            // refill up to it lowers the offset (not below 0: a full bucket).
+            let (at, offset) = if t > latest {
+                let refill = t.wrapping_sub(latest).saturating_mul(rate);
+                (t, offset.saturating_sub(refill))
+            } else {
+                (latest, offset)
             };
-            if next == WIDE {
-                break;
-            }
+            // Admitted iff `offset + cost <= capacity`. No overflow: the
+            // offset and the cost are each at most the capacity (`n <=
+            // burst`), and the capacity is below 2^64 here.
+            let (next, verdict) = if offset <= self.capacity.wrapping_sub(cost) {
+                (offset.wrapping_add(cost), Ok(()))
+            } else {
+                // Below 2^65, and above the capacity here.
+                let short = u128::from(offset)
+                    .wrapping_add(u128::from(cost))
+                    .wrapping_sub(u128::from(self.capacity));
+                if at == latest {
+                    return Err(self.quota.rejected_after(short));
+                }
+                // A refusal at a later instant records it.
+                (offset, Err(short))
+            };
+            let next = (u128::from(at) << 64) | u128::from(next);
             match self
-                .narrow
-                .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
+                .word
+                .compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(()),
-                Err(seen) => tat = seen,
+                Ok(_) => return verdict.map_err(|short| self.quota.rejected_after(short)),
+                Err(seen) => word = seen,
             }
         }
-        self.take_wide(n, now)
     }
 
-    /// The TAT has outgrown 64 bits (or is about to): move it to `wide`
-    /// once, then CAS there.
+    /// The giant-capacity path: the TAT in the 128-bit word, the latest
+    /// instant in its own word.
     #[cold]
-    fn take_wide(&self, n: u32, now: Instant) -> Result<(), Rejected> {
-        self.widen();
-        let mut tat = self.wide.load(Ordering::Relaxed);
+    fn take_giant(&self, n: u32, now: Instant) -> Result<(), Rejected> {
+        let seen = self.latest.fetch_max(now.as_ticks(), Ordering::Relaxed);
+        let now = time::at_latest(now, Instant::from_ticks(seen));
+        let mut tat = self.word.load(Ordering::Relaxed);
         loop {
             let next = self.quota.decide(tat, n, now)?;
             match self
-                .wide
+                .word
                 .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => return Ok(()),
@@ -188,65 +209,36 @@ impl SharedTokenBucket {
         }
     }
 
-    /// Publish the TAT in `wide` and mark `narrow` as `WIDE`, lock-free.
-    ///
-    /// The TAT never decreases. Every helper raises `wide` to the value it
-    /// read from `narrow` (only ever upwards, and only while `wide` is below
-    /// it), then swaps that value for `WIDE`. The swap succeeds only if
-    /// `narrow` still holds that value, the latest TAT, and by then `wide`
-    /// holds it too. After the swap, nobody lowers `wide` again: a late
-    /// helper's values are at most the one published, and the wide path
-    /// only raises it.
-    fn widen(&self) {
-        loop {
-            let v = self.narrow.load(Ordering::Acquire);
-            if v == WIDE {
-                return;
-            }
-            let v128 = u128::from(v);
-            let mut w = self.wide.load(Ordering::Acquire);
-            while w == UNSET || w < v128 {
-                match self
-                    .wide
-                    .compare_exchange(w, v128, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) => break,
-                    Err(seen) => w = seen,
-                }
-            }
-            if self
-                .narrow
-                .compare_exchange(v, WIDE, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return;
-            }
-        }
-    }
-
-    /// The TAT, wherever it lives.
-    fn tat(&self) -> u128 {
-        match self.narrow.load(Ordering::Acquire) {
-            WIDE => self.wide.load(Ordering::Acquire),
-            v => u128::from(v),
+    /// The TAT and the latest instant seen.
+    fn state(&self) -> (u128, Instant) {
+        let word = self.word.load(Ordering::Acquire);
+        if self.capacity != GIANT {
+            let latest = (word >> 64) as u64;
+            // Below 2^96 + 2^64: no overflow.
+            let tat = self
+                .quota
+                .units(Instant::from_ticks(latest))
+                .wrapping_add(u128::from(word as u64));
+            (tat, Instant::from_ticks(latest))
+        } else {
+            let latest = self.latest.load(Ordering::Acquire);
+            (word, Instant::from_ticks(latest))
         }
     }
 
     /// How long from `now` until `n` tokens are there (zero if they are
     /// now), if nobody else takes any; an error if `n` exceeds the burst.
+    /// A `now` earlier than the latest instant seen is judged at it.
     pub fn time_until(&self, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
-        self.quota.time_until(self.tat(), n, now)
+        let (tat, latest) = self.state();
+        self.quota.time_until(tat, n, time::at_latest(now, latest))
     }
 
-    /// Whole tokens in the bucket at `now`.
+    /// Whole tokens in the bucket at `now` (judged at the latest instant
+    /// seen if `now` is earlier).
     pub fn available(&self, now: Instant) -> u32 {
-        self.quota.available(self.tat(), now)
-    }
-
-    /// Whether the TAT has moved to its 128-bit word (for tests and
-    /// curiosity; decisions are the same either way).
-    pub fn is_wide(&self) -> bool {
-        self.narrow.load(Ordering::Relaxed) == WIDE
+        let (tat, latest) = self.state();
+        self.quota.available(tat, time::at_latest(now, latest))
     }
 
     /// The quota.

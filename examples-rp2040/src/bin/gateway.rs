@@ -598,7 +598,11 @@ fn admit(id: u32, verb: Verb) {
                     "command {}: queue full, dropped (the host will send it again)",
                     id
                 );
-                SEEN.lock(|t| t.borrow_mut().as_mut().map(|t| t.abandon(command.ticket)));
+                SEEN.lock(|t| {
+                    t.borrow_mut()
+                        .as_mut()
+                        .map(|t| t.abandon(command.ticket, Instant::now()))
+                });
             }
         }
         Admission::Running => info!("command {}: duplicate of a running command, dropped", id),

@@ -17,14 +17,14 @@ use fusebox::latency::{
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
 use fusebox::rng::Rng;
 
-/// `CircuitBreaker<CountWindow<N>>`: 112 + (N + 13 rounded up to 8).
+/// `CircuitBreaker<CountWindow<N>>`: 120 + (N + 13 rounded up to 8).
 const fn count_window(n: usize) -> usize {
-    112 + round8(n + 13)
+    120 + round8(n + 13)
 }
 
-/// `CircuitBreaker<TimeWindow<B>>`: 128 + 24 x B.
+/// `CircuitBreaker<TimeWindow<B>>`: 136 + 24 x B.
 const fn time_window(b: usize) -> usize {
-    128 + 24 * b
+    136 + 24 * b
 }
 
 /// `RetryBudget<S>`: 32 + 16 x S.
@@ -32,9 +32,9 @@ const fn retry_budget(s: usize) -> usize {
     32 + 16 * s
 }
 
-/// `KeyedLimiter<u64, N>`: 56 + 40 x N; `<u32, N>`: 56 + 32 x N.
+/// `KeyedLimiter<u64, N>`: 64 + 40 x N; `<u32, N>`: 64 + 32 x N.
 const fn keyed(slot: usize, n: usize) -> usize {
-    56 + slot * n
+    64 + slot * n
 }
 
 /// `LatencyHistogram<P, B, S>`: 56 + 4 x B x (S + 1), rounded up to 8.
@@ -45,7 +45,7 @@ const fn histogram(b: usize, s: usize) -> usize {
 /// Every documented size.
 pub const CHECKS: &[SizeCheck] = &[
     // core/src/breaker.rs, "# Memory".
-    size_check!(CircuitBreaker<ConsecutiveFailures>, 112),
+    size_check!(CircuitBreaker<ConsecutiveFailures>, 120),
     size_check!(CircuitBreaker<CountWindow<1>>, count_window(1)),
     size_check!(CircuitBreaker<CountWindow<3>>, count_window(3)),
     size_check!(CircuitBreaker<CountWindow<4>>, count_window(4)),
@@ -63,7 +63,7 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(Result<bulkhead::Permit<'static>, Rejected>, 8),
     size_check!(LocalBulkhead, 8),
     size_check!(Token, 0),
-    size_check!(AdaptiveLimit, 48),
+    size_check!(AdaptiveLimit, 56),
     size_check!(AimdConfig, 32),
     // core/src/backoff.rs, "# Memory".
     size_check!(backoff::Config, 56),
@@ -77,7 +77,7 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(RetryBudget<10>, retry_budget(10)),
     // core/src/rate/mod.rs, "# Memory".
     size_check!(Quota, 16),
-    size_check!(TokenBucket, 32),
+    size_check!(TokenBucket, 40),
     size_check!(SharedTokenBucket, 48),
     size_check!(KeyedLimiter<u64, 1>, keyed(40, 1)),
     size_check!(KeyedLimiter<u64, 16>, keyed(40, 16)),

@@ -2,8 +2,8 @@
 //! in `fusebox::breaker`, and one per convention.
 
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome as Call, Policy, State,
-    TimeWindow, Transition,
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome as Call, Policy, Rejected,
+    State, TimeWindow, Transition,
 };
 use fusebox::time::{Duration, Instant};
 
@@ -496,20 +496,29 @@ pub fn isolate_force_closed_and_reset() -> Outcome {
     Ok(())
 }
 
-/// Open | time goes backwards | still Open (no time elapsed)
+/// Open | time goes backwards | judged at the latest instant: still Open, same hint
 pub fn time_backwards_counts_as_no_time() -> Outcome {
     let mut b = take!(consecutive(1, open_for_100()));
     check_eq!(
         take!(call(&mut b, t(1_000), Call::Failure)),
         moved(State::Closed, State::Open)
     );
-    check!(b.try_acquire(t(0)).is_err());
-    check_eq!(b.retry_after(t(0)), Some(d(1_100)));
+    check_eq!(
+        b.try_acquire(t(0)).map(|_| ()),
+        Err(Rejected {
+            state: State::Open,
+            retry_after: Some(d(100)),
+        })
+    );
+    check_eq!(b.retry_after(t(0)), Some(d(100)));
     // A call recorded before it was acquired took no time: not slow.
     let mut b = take!(consecutive(1, open_for_100().slow_calls(d(1), 100)));
     let p = take!(b.try_acquire(t(500)));
     check_eq!(b.record(p, Call::Success, t(400)), None);
     check_eq!(b.metrics().slow, 0);
+    // A permit acquired after a step back starts at the latest instant.
+    let p = take!(b.try_acquire(t(300)));
+    check_eq!(p.acquired_at(), t(500));
     Ok(())
 }
 

@@ -33,6 +33,10 @@ pub const SCENARIOS: &[Scenario] = &[
         ticket_of_a_replaced_entry_changes_nothing,
     ),
     s(
+        "dedup::abandon_of_an_expired_ticket_is_false_whatever_the_slot_holds",
+        abandon_of_an_expired_ticket_is_false_whatever_the_slot_holds,
+    ),
+    s(
         "dedup::in_flight_is_never_evicted_window_full",
         in_flight_is_never_evicted_window_full,
     ),
@@ -170,7 +174,7 @@ pub fn abandon_frees_the_key_for_one_retry() -> Outcome {
         check!(false);
         return Ok(());
     };
-    check!(table.abandon(first));
+    check!(table.abandon(first, t(0)));
     // New at most once more after the abandon.
     let Begin::New(second) = table.begin(9, t(1)) else {
         check!(false);
@@ -181,6 +185,27 @@ pub fn abandon_frees_the_key_for_one_retry() -> Outcome {
     check!(table.complete(second, 90, t(3)).is_ok());
     check_eq!(table.begin(9, t(4)), Begin::Done(&90));
     check_eq!(table.metrics().new, 2);
+    Ok(())
+}
+
+/// InFlight | abandon at or after t0 + in_flight_ttl | false (expired), whether or not another key reused the slot
+pub fn abandon_of_an_expired_ticket_is_false_whatever_the_slot_holds() -> Outcome {
+    let mut table = take!(table8(Eviction::KeepDone));
+    let Begin::New(kept) = table.begin(1, t(0)) else {
+        check!(false);
+        return Ok(());
+    };
+    // Expired at 10; nobody else has touched its slot.
+    check!(!table.abandon(kept, t(10)));
+    check_eq!(table.occupied(t(10)), 0);
+    // The same with time stepped back: judged at 10, the latest seen.
+    let Begin::New(again) = table.begin(1, t(10)) else {
+        check!(false);
+        return Ok(());
+    };
+    check!(table.abandon(again, t(5)));
+    check!(is_new(&table.begin(1, t(19))));
+    check_eq!(table.metrics().stale, 1);
     Ok(())
 }
 
@@ -198,7 +223,7 @@ pub fn ticket_of_a_replaced_entry_changes_nothing() -> Outcome {
         check!(false);
         return Ok(());
     };
-    check!(!table.abandon(old));
+    check!(!table.abandon(old, t(10)));
     check_eq!(table.begin(5, t(11)), Begin::InFlight);
     check!(table.complete(new, 55, t(12)).is_ok());
     check_eq!(table.begin(5, t(13)), Begin::Done(&55));
@@ -343,7 +368,7 @@ pub fn idempotency_key_returns_the_stored_result() -> Outcome {
         check!(false);
         return Ok(());
     };
-    check!(keys.abandon(attempt));
+    check!(keys.abandon(attempt, t(30 - 1)));
     // Attempt 2 charges and stores (status, payment id).
     let Begin::New(attempt) = keys.begin(key, t(40)) else {
         check!(false);
