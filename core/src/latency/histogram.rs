@@ -3,7 +3,8 @@
 use crate::ConfigError;
 use crate::time::{Duration, Instant};
 
-use super::{PPM, at_latest};
+use super::PPM;
+use crate::time::at_latest_ticks;
 
 /// A fixed-memory latency histogram over durations in ticks, with
 /// log-linear buckets (HdrHistogram's layout) and a sliding window.
@@ -332,7 +333,7 @@ impl<const P: u32, const B: usize, const S: usize> LatencyHistogram<P, B, S> {
     #[inline(never)]
     fn rotate(&mut self, now: Instant) {
         let epoch = now.as_ticks().checked_div(self.slot_ticks).unwrap_or(0);
-        let epoch = at_latest(self.epoch, epoch);
+        let epoch = at_latest_ticks(epoch, self.epoch);
         let steps = epoch.saturating_sub(self.epoch);
         self.epoch = epoch;
         self.next = match epoch.checked_add(1) {

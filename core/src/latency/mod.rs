@@ -159,12 +159,3 @@ pub const fn buckets_for(precision_bits: u32, range_bits: u32) -> usize {
     let octaves = range_bits.saturating_add(2).saturating_sub(precision_bits) as usize;
     octaves.saturating_mul(per_octave)
 }
-
-/// The later of the latest instant seen and `now`, in ticks or slot
-/// epochs: time going backwards counts as no time elapsed. (Local to this
-/// module; the crate-wide helper for the same rule is on its way into
-/// `crate::time`, and this is to become a call to it.)
-#[inline]
-const fn at_latest(latest: u64, now: u64) -> u64 {
-    if now < latest { latest } else { now }
-}
