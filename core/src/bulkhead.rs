@@ -264,6 +264,10 @@ impl LocalBulkhead {
 
 #[cfg(feature = "sync")]
 pub use shared::{Bulkhead, OwnedPermit, Permit};
+#[cfg(feature = "sync")]
+mod adaptive_shared;
+#[cfg(feature = "sync")]
+pub use adaptive_shared::SharedAdaptiveLimit;
 
 #[cfg(feature = "sync")]
 mod shared {

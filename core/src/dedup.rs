@@ -161,6 +161,11 @@ use crate::ConfigError;
 use crate::hash::Seed;
 use crate::time::{self, Duration, Instant};
 
+#[cfg(feature = "sync")]
+mod shared;
+#[cfg(feature = "sync")]
+pub use shared::{SharedBegin, SharedDedupTable, SharedTicket};
+
 /// The most slots a key may occupy, and the most any operation looks at:
 /// two runs of 4 at the key's two homes (see [`DedupTable::window`]).
 /// Tables of 8 slots or fewer use all `N` slots as the window.

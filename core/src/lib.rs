@@ -73,6 +73,8 @@ pub mod rate;
 #[cfg(feature = "async")]
 pub mod retry;
 pub mod rng;
+#[cfg(feature = "sync")]
+mod shard;
 pub mod time;
 
 pub use error::ConfigError;

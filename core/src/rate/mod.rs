@@ -130,12 +130,20 @@
 
 mod bucket;
 mod budget;
+#[cfg(feature = "sync")]
+mod budget_shared;
 mod keyed;
+#[cfg(feature = "sync")]
+mod keyed_shared;
 #[cfg(feature = "sync")]
 mod shared;
 
 pub use bucket::{ExceedsBurst, Quota, Rejected, TokenBucket};
 pub use budget::RetryBudget;
+#[cfg(feature = "sync")]
+pub use budget_shared::SharedRetryBudget;
 pub use keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, PROBE_WINDOW, WhenFull};
+#[cfg(feature = "sync")]
+pub use keyed_shared::SharedKeyedLimiter;
 #[cfg(feature = "sync")]
 pub use shared::SharedTokenBucket;

@@ -19,6 +19,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod dedup;
+pub mod drivers;
 #[cfg(feature = "async")]
 mod fakes;
 #[cfg(feature = "embedded-hal-async")]
@@ -75,6 +76,7 @@ pub const GROUPS: &[&[Scenario]] = &[
     backoff::SCENARIOS,
     budget::SCENARIOS,
     dedup::SCENARIOS,
+    dedup::SHARED_SCENARIOS,
     rate::SCENARIOS,
     rate::SYNC_SCENARIOS,
     #[cfg(feature = "async")]
