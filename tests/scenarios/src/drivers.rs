@@ -202,6 +202,10 @@ pub trait KeyedOps<K>: Sized {
     fn contains(&self, key: &K) -> bool;
     /// As `len`.
     fn len(&self) -> usize;
+    /// As `is_empty`.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// As `capacity`.
     fn capacity(&self) -> usize;
     /// As `clear`.
@@ -290,6 +294,8 @@ pub trait BudgetOps: Sized {
     fn try_withdraw(&mut self, now: Instant) -> bool;
     /// As `available`.
     fn available(&self, now: Instant) -> u64;
+    /// As `slice_duration`.
+    fn slice_duration(&self) -> Duration;
 }
 
 /// A family of budgets: `Budget<S>` for any number of slices.
@@ -310,6 +316,9 @@ impl<const S: usize> BudgetOps for RetryBudget<S> {
     }
     fn available(&self, now: Instant) -> u64 {
         RetryBudget::available(self, now)
+    }
+    fn slice_duration(&self) -> Duration {
+        RetryBudget::slice_duration(self)
     }
 }
 
@@ -334,6 +343,9 @@ mod shared_budget {
         }
         fn available(&self, now: Instant) -> u64 {
             SharedRetryBudget::available(self, now)
+        }
+        fn slice_duration(&self) -> Duration {
+            SharedRetryBudget::slice_duration(self)
         }
     }
 

@@ -75,6 +75,7 @@ pub const GROUPS: &[&[Scenario]] = &[
     bulkhead::SCENARIOS,
     backoff::SCENARIOS,
     budget::SCENARIOS,
+    budget::SHARED_SCENARIOS,
     dedup::SCENARIOS,
     dedup::SHARED_SCENARIOS,
     rate::SCENARIOS,
