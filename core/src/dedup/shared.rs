@@ -191,16 +191,17 @@ impl<R: RawMutex, K: Hash + Eq + Clone, V: Clone, const S: usize, const N: usize
         }
     }
 
-    /// Give up the ticket's work at `now`: as [`DedupTable::abandon`].
-    /// `now` moves the shard's latest instant, as every other call does.
+    /// Give up the ticket's work at `now`: as [`DedupTable::abandon`],
+    /// which it calls in the ticket's shard.
     #[inline]
     pub fn abandon(&self, ticket: SharedTicket, now: Instant) -> bool {
+        // The `&mut` table's `abandon` takes no time yet; the shared one
+        // takes `now` already so that its signature does not change when
+        // the `&mut` one gains it (issue #9), and until then it decides
+        // exactly as the `&mut` one does, which ignores the time.
+        let _ = now;
         match self.shards.get(ticket.shard as usize) {
-            Some(shard) => {
-                let mut table = shard.lock();
-                table.observe(now);
-                table.abandon(ticket.ticket)
-            }
+            Some(shard) => shard.lock().abandon(ticket.ticket),
             None => false,
         }
     }
@@ -265,7 +266,7 @@ impl<R: RawMutex, K: Hash + Eq + Clone, V: Clone, const S: usize, const N: usize
     }
 
     /// The shard `key` lives in, in `0..S` (for tests and diagnostics).
-    pub fn shard(&self, key: &K) -> usize {
+    pub fn shard_of(&self, key: &K) -> usize {
         self.shard_index(key)
     }
 }

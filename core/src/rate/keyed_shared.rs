@@ -98,13 +98,22 @@ impl<R: RawMutex, K: Hash + Eq, const S: usize, const N: usize> SharedKeyedLimit
     }
 
     #[inline(always)]
-    fn shard(&self, key: &K) -> Option<&Mutex<R, KeyedLimiter<K, N>>> {
-        let index = if S == 1 {
+    fn shard_index(&self, key: &K) -> usize {
+        if S == 1 {
             0
         } else {
             shard_of::<S>(self.shard_seed.hash_one(key))
-        };
-        self.shards.get(index)
+        }
+    }
+
+    #[inline(always)]
+    fn shard(&self, key: &K) -> Option<&Mutex<R, KeyedLimiter<K, N>>> {
+        self.shards.get(self.shard_index(key))
+    }
+
+    /// The shard `key` lives in, in `0..S` (for tests and diagnostics).
+    pub fn shard_of(&self, key: &K) -> usize {
+        self.shard_index(key)
     }
 
     /// One token for `key` at `now`: as [`KeyedLimiter::try_acquire`].
