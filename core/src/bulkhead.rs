@@ -20,6 +20,9 @@
 //!   drop (a timeout, an overload error, or a success over the target).
 //!   Feed it outcomes with [`AdaptiveLimit::record`]; when it returns a
 //!   [`LimitChange`], give the new limit to the bulkhead with `set_limit`.
+//! - [`SharedAdaptiveLimit`] (feature `sync`): the same limit behind
+//!   `&self`, one 128-bit compare-and-swap per change, with the `&mut`
+//!   limit's decisions.
 //!
 //! ```
 //! use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead, Outcome};
@@ -114,6 +117,7 @@
 //! | [`Token`] | 0 | 0 |
 //! | [`AdaptiveLimit`] | 48 | 48 |
 //! | [`AimdConfig`] | 32 | 32 |
+//! | [`SharedAdaptiveLimit`] | 48 | 48 |
 
 // Without `sync` the shared types do not exist; their links in these docs
 // stay plain text then.

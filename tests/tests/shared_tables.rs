@@ -227,7 +227,7 @@ fn stress_dedup_new_exactly_once_per_lifetime() {
                                 "two holders of {key}"
                             );
                             news[k].fetch_add(1, Ordering::SeqCst);
-                            if (x >> 40) % 4 == 0 {
+                            if (x >> 40).is_multiple_of(4) {
                                 abandons[k].fetch_add(1, Ordering::SeqCst);
                                 // Released before the table frees the key:
                                 // the next holder finds it clear.
@@ -468,7 +468,7 @@ fn stress_budget_never_over_spent() {
             let (budget, deposits, withdrawals) = (&budget, &deposits, &withdrawals);
             s.spawn(move || {
                 for i in 0..OPS {
-                    if (i + thread as u32) % 3 == 0 {
+                    if (i + thread as u32).is_multiple_of(3) {
                         budget.deposit(now);
                         deposits.fetch_add(1, Ordering::SeqCst);
                     } else if budget.try_withdraw(now) {
@@ -563,7 +563,7 @@ fn stress_adaptive_limit_changes_chain_up() {
             s.spawn(move || {
                 let mut mine = Vec::new();
                 for i in 0..OPS {
-                    let outcome = if (i + thread as u32) % 5 == 0 {
+                    let outcome = if (i + thread as u32).is_multiple_of(5) {
                         Outcome::Dropped
                     } else {
                         Outcome::Success

@@ -117,6 +117,20 @@ pub struct SharedDedupTable<R: RawMutex, K, V, const S: usize, const N: usize> {
     shard_seed: Seed,
 }
 
+#[cfg(feature = "defmt")]
+impl<R: RawMutex, K, V, const S: usize, const N: usize> defmt::Format
+    for SharedDedupTable<R, K, V, S, N>
+{
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "SharedDedupTable {{ shards: {=usize}, slots_per_shard: {=usize} }}",
+            S,
+            N
+        )
+    }
+}
+
 impl<R: RawMutex, K, V, const S: usize, const N: usize> core::fmt::Debug
     for SharedDedupTable<R, K, V, S, N>
 {

@@ -65,6 +65,13 @@ pub struct SharedRetryBudget<R: RawMutex, const S: usize = 10> {
     budget: Mutex<R, RetryBudget<S>>,
 }
 
+#[cfg(feature = "defmt")]
+impl<R: RawMutex, const S: usize> defmt::Format for SharedRetryBudget<R, S> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "SharedRetryBudget {{ slices: {=usize} }}", S)
+    }
+}
+
 impl<R: RawMutex, const S: usize> core::fmt::Debug for SharedRetryBudget<R, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SharedRetryBudget")

@@ -71,6 +71,21 @@ pub struct SharedKeyedLimiter<R: RawMutex, K, const S: usize, const N: usize> {
     quota: Quota,
 }
 
+#[cfg(feature = "defmt")]
+impl<R: RawMutex, K, const S: usize, const N: usize> defmt::Format
+    for SharedKeyedLimiter<R, K, S, N>
+{
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "SharedKeyedLimiter {{ shards: {=usize}, entries_per_shard: {=usize}, quota: {} }}",
+            S,
+            N,
+            self.quota
+        )
+    }
+}
+
 impl<R: RawMutex, K, const S: usize, const N: usize> core::fmt::Debug
     for SharedKeyedLimiter<R, K, S, N>
 {
