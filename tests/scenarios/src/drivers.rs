@@ -5,7 +5,7 @@
 //! The shared tables are driven with one shard (`S = 1`): then every
 //! decision, `Full` and evictions included, must be the `&mut` table's with
 //! the same seed, which the scenarios check line by line. Their lock is
-//! [`Raw`], a spin lock that runs on the host and, over portable-atomic, on
+//! `Raw`, a spin lock that runs on the host and, over portable-atomic, on
 //! the Cortex-M0 runner.
 
 use core::hash::Hash;
