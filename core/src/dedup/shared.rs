@@ -156,7 +156,9 @@ impl<R: RawMutex, K: Hash + Eq + Clone, V: Clone, const S: usize, const N: usize
     ///
     /// Not `const` (an array of `S` locks cannot be built in a `const fn`
     /// without `unsafe`): a firmware keeps it in a `static` through a
-    /// once-cell, or on its main task's stack.
+    /// once-cell, or on its main task's stack. The shards are copies of one
+    /// empty table, hence `K: Clone` here (no key is cloned: the table is
+    /// empty).
     pub fn new(config: Config, seed: Seed) -> Result<Self, ConfigError> {
         let () = Self::SHARDS_OK;
         let first = DedupTable::new(config, seed)?;
@@ -165,7 +167,11 @@ impl<R: RawMutex, K: Hash + Eq + Clone, V: Clone, const S: usize, const N: usize
             shard_seed: shard_seed(seed),
         })
     }
+}
 
+impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
+    SharedDedupTable<R, K, V, S, N>
+{
     #[inline(always)]
     fn shard_index(&self, key: &K) -> usize {
         if S == 1 {
