@@ -20,6 +20,9 @@
 //!   drop (a timeout, an overload error, or a success over the target).
 //!   Feed it outcomes with [`AdaptiveLimit::record`]; when it returns a
 //!   [`LimitChange`], give the new limit to the bulkhead with `set_limit`.
+//! - [`SharedAdaptiveLimit`] (feature `sync`): the same limit behind
+//!   `&self`, one 128-bit compare-and-swap per change, with the `&mut`
+//!   limit's decisions.
 //!
 //! ```
 //! use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead, Outcome};
@@ -116,6 +119,7 @@
 //! | [`Token`] | 0 | 0 |
 //! | [`AdaptiveLimit`] | 56 | 56 |
 //! | [`AimdConfig`] | 32 | 32 |
+//! | [`SharedAdaptiveLimit`] | 48 | 48 |
 
 // Without `sync` the shared types do not exist; their links in these docs
 // stay plain text then.
@@ -266,6 +270,10 @@ impl LocalBulkhead {
 
 #[cfg(feature = "sync")]
 pub use shared::{Bulkhead, OwnedPermit, Permit};
+#[cfg(feature = "sync")]
+mod adaptive_shared;
+#[cfg(feature = "sync")]
+pub use adaptive_shared::SharedAdaptiveLimit;
 
 #[cfg(feature = "sync")]
 mod shared {

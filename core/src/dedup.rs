@@ -12,6 +12,11 @@
 //! - [`Begin::Full`]: every slot the key may use holds work that must not be
 //!   forgotten; shed this request.
 //!
+//! [`SharedDedupTable`] (feature `sync`) is the same table behind `&self`
+//! for many threads or cores: `S` shards of `N` slots, each a `DedupTable`
+//! behind its own lock (a `lock_api::RawMutex` the binary picks), with the
+//! same decisions, answering `Done` with a clone of the stored value.
+//!
 //! The holder of the ticket then stores the result with
 //! [`DedupTable::complete`], or gives the key up with
 //! [`DedupTable::abandon`] so that a retry may run it (a failed payment may be
@@ -148,6 +153,8 @@
 //! | slot of `<u128, [u8; 32]>` | 64 (align 16) | 64 (align 8) |
 //! | slot of `<u128, [u8; 16]>` | 48 (align 16) | 48 (align 8) |
 //! | [`Ticket`] | 8 | 8 |
+//! | `SharedDedupTable<R, u64, (), 4, 64>`, one-byte `R` | 6512 | 6512 |
+//! | `SharedTicket` | 12 | 12 |
 //!
 //! In general: `N x slot + 80`, rounded up to the slot's alignment, on both
 //! targets. A slot is the key, the value, 8 bytes of expiry, 4 of generation
@@ -156,13 +163,21 @@
 //! thumbv6m, which can make a slot 8 bytes smaller there, though not for the
 //! two tables above). The 80 bytes are the seed (16), the configuration
 //! (24), the counters (28), the latest instant seen (8) and the generation
-//! counter (4).
+//! counter (4). A `SharedDedupTable<R, K, V, S, N>` is `S` shards of the
+//! `&mut` table plus the raw mutex (rounded up to the table's alignment: 8
+//! or 16 bytes more for a one-byte lock such as parking_lot's or spin's),
+//! plus 16 bytes of shard seed.
 
 use core::hash::{BuildHasher, Hash};
 
 use crate::ConfigError;
 use crate::hash::Seed;
 use crate::time::{self, Duration, Instant};
+
+#[cfg(feature = "sync")]
+mod shared;
+#[cfg(feature = "sync")]
+pub use shared::{SharedBegin, SharedDedupTable, SharedTicket};
 
 /// The most slots a key may occupy, and the most any operation looks at:
 /// two runs of 4 at the key's two homes (see [`DedupTable::window`]).

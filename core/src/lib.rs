@@ -43,7 +43,11 @@
 //! - `sync`: shared `&self` variants on `portable-atomic`. On targets without
 //!   compare-and-swap (thumbv6m, the RP2040) the binary enables
 //!   `portable-atomic/critical-section` and provides a critical-section
-//!   implementation; this crate never picks one.
+//!   implementation; this crate never picks one. The sharded shared
+//!   tables (`dedup::SharedDedupTable`, `rate::SharedKeyedLimiter`) and
+//!   `rate::SharedRetryBudget` lock through a `lock_api::RawMutex` whose
+//!   implementation the binary picks as well (`parking_lot::RawMutex` on a
+//!   server, `spin::mutex::SpinMutex<()>` over portable-atomic on firmware).
 //! - `async`: the async retry runner over `embedded_hal_async::delay::DelayNs`.
 //! - `embedded-hal-async` (implies `async`): the resilient I2C wrapper
 //!   `i2c::ResilientI2c`, itself an `embedded_hal_async::i2c::I2c`.
@@ -79,6 +83,8 @@ pub mod rate;
 #[cfg(feature = "async")]
 pub mod retry;
 pub mod rng;
+#[cfg(feature = "sync")]
+mod shard;
 pub mod time;
 
 pub use error::ConfigError;

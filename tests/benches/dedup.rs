@@ -13,13 +13,28 @@
 //!   entries and in cache: the baseline at its best (about 20 ns here).
 //! - `duplicates`: 256 distinct ids, never forgotten: after the first lap
 //!   every lookup is a duplicate (get hits; begin answers `Done`).
+//!
+//! `dedup_shared`: `SharedDedupTable<parking_lot::RawMutex, u64, (), 8,
+//! 128>` (8 shards of 128 slots, 1024 in all) against a
+//! `std::sync::Mutex<HashMap<u64, Instant>>`, the `fresh_1k` workload on 1
+//! and 2 threads hammering one instance (each thread its own half of the
+//! 1024 ids; time per call over both threads).
+//!
+//! `dedup_cost`: how the cost grows with the table: 64 to 65 536 slots,
+//! 10 %, 50 % and 95 % of them offered keys (done, never expiring, under
+//! `EvictDone`; the table keeps what its windows hold and the bench prints
+//! how many), then `begin` round-robin over the offered keys (hits, and
+//! for keys the table could not keep, a miss that probes the whole window).
+//! Both variants (the shared one in 16 shards, 4 for 64 slots) and a
+//! `HashMap` of as many keys.
 use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fusebox::dedup::{Begin, Config, DedupTable, Eviction};
+use fusebox::dedup::{Begin, Config, DedupTable, Eviction, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
 use fusebox::time::{Duration, Instant};
+use fusebox_tests::on_threads;
 
 const FRESH_IDS: u64 = 1 << 16;
 const FRESH_TTL: u64 = 512;
@@ -44,7 +59,7 @@ fn table(ttl: u64) -> DedupTable<u64, (), 1024> {
 }
 
 #[inline]
-fn fusebox_op(t: &mut DedupTable<u64, (), 1024>, key: u64, now: Instant) -> bool {
+fn fusebox_op<const N: usize>(t: &mut DedupTable<u64, (), N>, key: u64, now: Instant) -> bool {
     match t.begin(key, now) {
         Begin::New(ticket) => t.complete(ticket, (), now).is_ok(),
         _ => false,
@@ -123,5 +138,152 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+type Raw = parking_lot::RawMutex;
+
+fn shared_table(ttl: u64) -> SharedDedupTable<Raw, u64, (), 8, 128> {
+    let config = Config::new()
+        .in_flight_ttl(Duration::from_ticks(ttl))
+        .done_ttl(Duration::from_ticks(ttl))
+        .eviction(Eviction::EvictDone);
+    SharedDedupTable::new(
+        config,
+        Seed::new(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+    )
+    .expect("valid config")
+}
+
+#[inline]
+fn shared_op<const S: usize, const P: usize>(
+    t: &SharedDedupTable<Raw, u64, (), S, P>,
+    key: u64,
+    now: Instant,
+) -> bool {
+    match t.begin(key, now) {
+        SharedBegin::New(ticket) => t.complete(ticket, (), now).is_ok(),
+        _ => false,
+    }
+}
+
+/// The `fresh_1k` stream, thread `thread` of `threads`: its own ids.
+#[inline]
+fn thread_id(thread: usize, threads: usize, i: u64) -> u64 {
+    id(
+        i.wrapping_mul(threads as u64).wrapping_add(thread as u64),
+        1024,
+    )
+}
+
+fn shared(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dedup_shared");
+    for threads in [1usize, 2] {
+        let table = shared_table(FRESH_TTL);
+        g.bench_function(
+            format!("fusebox SharedDedupTable 8x128 begin+complete, fresh_1k, {threads} thread(s)"),
+            |b| {
+                b.iter_custom(|iters| {
+                    on_threads(threads, iters, &|thread, i| {
+                        let key = thread_id(thread, threads, i);
+                        shared_op(&table, black_box(key), Instant::from_ticks(i))
+                    })
+                })
+            },
+        );
+        eprintln!(
+            "fusebox SharedDedupTable, {threads} thread(s): {} new, {} evicted, {} full; {} bytes, fixed",
+            table.metrics().new,
+            table.metrics().evicted,
+            table.metrics().full,
+            std::mem::size_of_val(&table)
+        );
+        let map: std::sync::Mutex<HashMap<u64, std::time::Instant>> =
+            std::sync::Mutex::new(HashMap::new());
+        let base = std::time::Instant::now();
+        let ttl = std::time::Duration::from_nanos(FRESH_TTL);
+        g.bench_function(
+            format!("Mutex<HashMap> get+insert, fresh_1k, {threads} thread(s)"),
+            |b| {
+                b.iter_custom(|iters| {
+                    on_threads(threads, iters, &|thread, i| {
+                        let key = thread_id(thread, threads, i);
+                        let now = base + std::time::Duration::from_nanos(i);
+                        let mut m = map.lock().expect("not poisoned");
+                        hashmap_op(&mut m, black_box(key), now, ttl)
+                    })
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+/// Offer `fill` % of `n` keys to a table (done, never expiring), then
+/// measure `begin` round-robin over them.
+macro_rules! cost_rows {
+    ($g:expr, $n:literal, $shards:literal, $per:literal) => {{
+        let config = Config::new()
+            .in_flight_ttl(Duration::from_ticks(u64::MAX / 2))
+            .done_ttl(Duration::from_ticks(u64::MAX / 2))
+            .eviction(Eviction::EvictDone);
+        let seed = Seed::new(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        for fill in [10u64, 50, 95] {
+            let keys = ($n as u64 * fill / 100).max(1);
+            let now = Instant::from_ticks(1);
+            let mut local: Box<DedupTable<u64, (), $n>> =
+                Box::new(DedupTable::new(config, seed).expect("valid"));
+            let shared: Box<SharedDedupTable<Raw, u64, (), $shards, $per>> =
+                Box::new(SharedDedupTable::new(config, seed).expect("valid"));
+            let mut map: HashMap<u64, u64> = HashMap::new();
+            for k in 0..keys {
+                fusebox_op(&mut *local, id(k, 1 << 20), now);
+                shared_op(&*shared, id(k, 1 << 20), now);
+                map.insert(id(k, 1 << 20), 1);
+            }
+            eprintln!(
+                "dedup_cost {} slots, {fill} % offered: &mut keeps {}, shared keeps {}",
+                $n,
+                local.occupied(now),
+                shared.occupied(now)
+            );
+            let mut i = 0u64;
+            $g.bench_function(format!("fusebox DedupTable/{}/{fill}%", $n), |b| {
+                b.iter(|| {
+                    i = (i + 1) % keys;
+                    matches!(local.begin(black_box(id(i, 1 << 20)), now), Begin::Done(_))
+                })
+            });
+            $g.bench_function(
+                format!(
+                    "fusebox SharedDedupTable {}x{}/{}/{fill}%",
+                    $shards, $per, $n
+                ),
+                |b| {
+                    b.iter(|| {
+                        i = (i + 1) % keys;
+                        matches!(
+                            shared.begin(black_box(id(i, 1 << 20)), now),
+                            SharedBegin::Done(_)
+                        )
+                    })
+                },
+            );
+            $g.bench_function(format!("HashMap get/{}/{fill}%", $n), |b| {
+                b.iter(|| {
+                    i = (i + 1) % keys;
+                    map.get(&black_box(id(i, 1 << 20))).is_some()
+                })
+            });
+        }
+    }};
+}
+
+fn cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dedup_cost");
+    cost_rows!(g, 64, 4, 16);
+    cost_rows!(g, 1024, 16, 64);
+    cost_rows!(g, 16384, 16, 1024);
+    cost_rows!(g, 65536, 16, 4096);
+    g.finish();
+}
+
+criterion_group!(benches, bench, shared, cost);
 criterion_main!(benches);

@@ -11,6 +11,15 @@
 //!   against `KeyedLimiter<u64, 2048>` (with `now` supplied and with the
 //!   clock read).
 //!
+//! - `keyed_shared`: `SharedKeyedLimiter<parking_lot::RawMutex, u64, 16,
+//!   128>` (16 shards of 128 entries, now supplied and with the clock read)
+//!   against governor's keyed limiter, with one hot key and with 1024 keys
+//!   round-robin, on 1 and 2 threads hammering one instance.
+//! - `keyed_cost`: how the cost grows with the table: 64 to 65 536
+//!   entries, 10 %, 50 % and 95 % of them tracked keys, `try_acquire`
+//!   round-robin over those keys; `KeyedLimiter`, `SharedKeyedLimiter` (16
+//!   shards, 4 for 64 entries) and governor keyed with as many keys.
+//!
 //! Quotas are generous so that every call is admitted (the common path);
 //! `reject` rows measure a refused call.
 
@@ -21,8 +30,11 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fusebox::hash::Seed;
-use fusebox::rate::{KeyedLimiter, Quota, SharedTokenBucket, TokenBucket, WhenFull};
+use fusebox::rate::{
+    KeyedLimiter, Quota, SharedKeyedLimiter, SharedTokenBucket, TokenBucket, WhenFull,
+};
 use fusebox::time::{Duration, Instant};
+use fusebox_tests::on_threads;
 use governor::clock::{Clock as GClock, Reference};
 use governor::{Quota as GQuota, RateLimiter};
 
@@ -227,5 +239,134 @@ fn sizes(_: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, sizes, direct, shared, keyed);
+type Raw = parking_lot::RawMutex;
+
+fn keyed_shared(c: &mut Criterion) {
+    const KEYS: u64 = 1024;
+    let mut g = c.benchmark_group("rate/keyed_shared");
+    let seed = Seed::new(0x9e37_79b9_7f4a_7c15, 0xbf58_476d_1ce4_e5b9);
+    let clock = Clock::new();
+    for threads in [1usize, 2] {
+        for (load, keys) in [("one hot key", 1u64), ("1024 keys round-robin", KEYS)] {
+            // 2048 entries for 1024 keys, as the `&mut` row.
+            let limiter: Box<SharedKeyedLimiter<Raw, u64, 16, 128>> = Box::new(
+                SharedKeyedLimiter::new(generous(), seed, WhenFull::RejectNew),
+            );
+            let key = move |thread: usize, i: u64| (i * threads as u64 + thread as u64) % keys;
+            g.bench_function(
+                format!(
+                    "fusebox SharedKeyedLimiter 16x128 (now supplied), {load}, {threads} thread(s)"
+                ),
+                |b| {
+                    b.iter_custom(|iters| {
+                        on_threads(threads, iters, &|thread, i| {
+                            limiter
+                                .try_acquire(black_box(key(thread, i)), Instant::from_ticks(i))
+                                .is_ok()
+                        })
+                    })
+                },
+            );
+            g.bench_function(
+                format!("fusebox SharedKeyedLimiter 16x128 (clock read included), {load}, {threads} thread(s)"),
+                |b| {
+                    b.iter_custom(|iters| {
+                        on_threads(threads, iters, &|thread, i| {
+                            limiter.try_acquire(black_box(key(thread, i)), clock.now()).is_ok()
+                        })
+                    })
+                },
+            );
+            assert_eq!(
+                limiter.metrics().refused_full,
+                0,
+                "no row measured a TableFull"
+            );
+            let gov =
+                RateLimiter::keyed(GQuota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)));
+            g.bench_function(
+                format!("governor check_key, {load}, {threads} thread(s)"),
+                |b| {
+                    b.iter_custom(|iters| {
+                        on_threads(threads, iters, &|thread, i| {
+                            gov.check_key(&black_box(key(thread, i))).is_ok()
+                        })
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+/// Track `fill` % of `n` keys, then `try_acquire` round-robin over them.
+macro_rules! keyed_cost_rows {
+    ($g:expr, $n:literal, $shards:literal, $per:literal) => {{
+        let seed = Seed::new(0x9e37_79b9_7f4a_7c15, 0xbf58_476d_1ce4_e5b9);
+        for fill in [10u64, 50, 95] {
+            let keys = ($n as u64 * fill / 100).max(1);
+            let mut local: Box<KeyedLimiter<u64, $n>> =
+                Box::new(KeyedLimiter::new(generous(), seed, WhenFull::EvictLeastRecent));
+            let shared: Box<SharedKeyedLimiter<Raw, u64, $shards, $per>> =
+                Box::new(SharedKeyedLimiter::new(generous(), seed, WhenFull::EvictLeastRecent));
+            let gov =
+                RateLimiter::keyed(GQuota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)));
+            let at = |i: u64| Instant::from_ticks(i);
+            for k in 0..keys {
+                let _ = local.try_acquire(k, at(0));
+                let _ = shared.try_acquire(k, at(0));
+                let _ = gov.check_key(&k);
+            }
+            eprintln!(
+                "keyed_cost {} entries, {fill} % tracked: &mut {} entries used, {} busy evicted; shared {} used, {} busy evicted",
+                $n,
+                local.len(),
+                local.metrics().evicted_busy,
+                shared.len(),
+                shared.metrics().evicted_busy
+            );
+            let mut i = 0u64;
+            $g.bench_function(format!("fusebox KeyedLimiter/{}/{fill}%", $n), |b| {
+                b.iter(|| {
+                    i += 1;
+                    local.try_acquire(black_box(i % keys), at(i)).is_ok()
+                })
+            });
+            $g.bench_function(
+                format!("fusebox SharedKeyedLimiter {}x{}/{}/{fill}%", $shards, $per, $n),
+                |b| {
+                    b.iter(|| {
+                        i += 1;
+                        shared.try_acquire(black_box(i % keys), at(i)).is_ok()
+                    })
+                },
+            );
+            $g.bench_function(format!("governor check_key/{}/{fill}%", $n), |b| {
+                b.iter(|| {
+                    i += 1;
+                    gov.check_key(&black_box(i % keys)).is_ok()
+                })
+            });
+        }
+    }};
+}
+
+fn keyed_cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rate/keyed_cost");
+    keyed_cost_rows!(g, 64, 4, 16);
+    keyed_cost_rows!(g, 1024, 16, 64);
+    keyed_cost_rows!(g, 16384, 16, 1024);
+    keyed_cost_rows!(g, 65536, 16, 4096);
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    sizes,
+    direct,
+    shared,
+    keyed,
+    keyed_shared,
+    keyed_cost
+);
 criterion_main!(benches);

@@ -7,8 +7,14 @@
 //!   lock-free where the CPU has compare-and-swap.
 //! - [`KeyedLimiter`]: a bucket per key (client, device) in a fixed table
 //!   of `N` entries.
+//! - [`SharedKeyedLimiter`] (feature `sync`): the keyed limiter behind
+//!   `&self`, in `S` shards of `N` entries, each behind its own lock (a
+//!   `lock_api::RawMutex` the binary picks), with the `&mut` limiter's
+//!   decisions.
 //! - [`RetryBudget`]: whether a retry is allowed, as a share of recent
 //!   successes plus a floor per second (Finagle, Envoy).
+//! - [`SharedRetryBudget`] (feature `sync`): the retry budget behind
+//!   `&self`, never over-spent.
 //!
 //! Each is a token bucket kept as GCRA (the generic cell rate algorithm):
 //! the state is one *theoretical arrival time* (TAT), the time at which the
@@ -130,18 +136,34 @@
 //! | [`KeyedLimiter<u64, N>`](KeyedLimiter) | 64 + 40 x N | 64 + 40 x N |
 //! | [`KeyedLimiter<u32, N>`](KeyedLimiter) | 64 + 32 x N | 64 + 32 x N |
 //! | [`RetryBudget<S>`](RetryBudget) | 32 + 16 x S (192 for the default S = 10) | 32 + 16 x S |
+//! | [`SharedKeyedLimiter<R, u64, S, N>`](SharedKeyedLimiter), one-byte `R` | 32 + S x (64 + 40 x N) | 32 + S x (64 + 40 x N) |
+//! | [`SharedKeyedLimiter<R, u32, S, N>`](SharedKeyedLimiter), one-byte `R` | 32 + S x (64 + 32 x N) | 32 + S x (64 + 32 x N) |
+//! | [`SharedRetryBudget<R, S>`](SharedRetryBudget), one-byte `R` | 40 + 16 x S (200 for S = 10) | 40 + 16 x S |
+//!
+//! (A shard is the `&mut` limiter plus the raw mutex, rounded up to 8
+//! bytes; "one-byte `R`": parking_lot's and spin's raw mutexes. The shared
+//! sizes are asserted by `tests/tests/shared_tables.rs` and the Cortex-M0
+//! runner.)
 //!
 //! (governor's direct `RateLimiter` is 72 bytes on x86_64 and its keyed one
 //! grows by about 34 bytes per key, without bound.)
 
 mod bucket;
 mod budget;
+#[cfg(feature = "sync")]
+mod budget_shared;
 mod keyed;
+#[cfg(feature = "sync")]
+mod keyed_shared;
 #[cfg(feature = "sync")]
 mod shared;
 
 pub use bucket::{ExceedsBurst, Quota, Rejected, TokenBucket};
 pub use budget::RetryBudget;
+#[cfg(feature = "sync")]
+pub use budget_shared::SharedRetryBudget;
 pub use keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, PROBE_WINDOW, WhenFull};
+#[cfg(feature = "sync")]
+pub use keyed_shared::SharedKeyedLimiter;
 #[cfg(feature = "sync")]
 pub use shared::SharedTokenBucket;

@@ -6,6 +6,7 @@
 use crate::{SizeCheck, round8, size_check};
 use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{CircuitBreaker, ConsecutiveFailures, CountWindow, Permit, TimeWindow};
+use fusebox::bulkhead::SharedAdaptiveLimit;
 use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
 };
@@ -14,8 +15,11 @@ use fusebox::latency::{
     AdaptiveTimeout, HedgeConfig, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram,
     ServerHistogram, TimeoutConfig,
 };
+use fusebox::dedup::{SharedDedupTable, SharedTicket};
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
+use fusebox::rate::{SharedKeyedLimiter, SharedRetryBudget};
 use fusebox::rng::Rng;
+use fusebox_scenarios::drivers::Raw;
 
 /// `CircuitBreaker<CountWindow<N>>`: 120 + (N + 13 rounded up to 8).
 const fn count_window(n: usize) -> usize {
@@ -99,4 +103,16 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(HedgeMetrics, 24),
     size_check!(HedgePolicy, histogram(464, 5) + 80 + 16 * 5),
     size_check!(HedgePolicy<4, 176, 4>, histogram(176, 4) + 80 + 16 * 4),
+    // The shared tables ("# Memory" of `SharedDedupTable`,
+    // `SharedKeyedLimiter`, `SharedRetryBudget`), with a one-byte lock
+    // (spin's, as the scenarios use): S x (the `&mut` table + 8) + 16, and
+    // + 32 for the keyed limiter (the shard seed and the quota).
+    size_check!(SharedDedupTable<Raw, u64, (), 1, 64>, 1616 + 8 + 16),
+    size_check!(SharedDedupTable<Raw, u64, (), 4, 64>, 4 * (1616 + 8) + 16),
+    size_check!(SharedTicket, 12),
+    size_check!(SharedKeyedLimiter<Raw, u64, 1, 16>, keyed(40, 16) + 8 + 32),
+    size_check!(SharedKeyedLimiter<Raw, u32, 4, 16>, 4 * (keyed(32, 16) + 8) + 32),
+    size_check!(SharedRetryBudget<Raw>, 200),
+    size_check!(SharedRetryBudget<Raw, 4>, retry_budget(4) + 8),
+    size_check!(SharedAdaptiveLimit, 48),
 ];

@@ -4,6 +4,9 @@
 use fusebox::rate::RetryBudget;
 use fusebox::time::{Duration, Instant};
 
+#[cfg(feature = "sync")]
+use crate::drivers::Shared;
+use crate::drivers::{BudgetFamily, BudgetOps, Local};
 use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
@@ -11,37 +14,74 @@ use crate::{Outcome, Scenario};
 pub const SCENARIOS: &[Scenario] = &[
     s(
         "budget::twenty_percent_is_one_retry_per_five_successes",
-        twenty_percent_is_one_retry_per_five_successes,
+        twenty_percent_is_one_retry_per_five_successes::<Local>,
     ),
     s(
         "budget::floor_allows_retries_without_successes",
-        floor_allows_retries_without_successes,
+        floor_allows_retries_without_successes::<Local>,
     ),
     s(
         "budget::deposits_and_withdrawals_expire_after_the_ttl",
-        deposits_and_withdrawals_expire_after_the_ttl,
+        deposits_and_withdrawals_expire_after_the_ttl::<Local>,
     ),
     s(
         "budget::refused_withdrawal_changes_nothing",
-        refused_withdrawal_changes_nothing,
+        refused_withdrawal_changes_nothing::<Local>,
     ),
     s(
         "budget::time_backwards_counts_as_no_time",
-        time_backwards_counts_as_no_time,
+        time_backwards_counts_as_no_time::<Local>,
     ),
     s(
         "budget::instants_near_u64_max_saturate",
-        instants_near_u64_max_saturate,
+        instants_near_u64_max_saturate::<Local>,
     ),
     s(
         "budget::bad_configs_name_their_field",
-        bad_configs_name_their_field,
+        bad_configs_name_their_field::<Local>,
     ),
 ];
 
+/// Every retry-budget scenario again, through the shared budget.
+#[cfg(feature = "sync")]
+pub const SHARED_SCENARIOS: &[Scenario] = &[
+    s(
+        "budget_shared::twenty_percent_is_one_retry_per_five_successes",
+        twenty_percent_is_one_retry_per_five_successes::<Shared>,
+    ),
+    s(
+        "budget_shared::floor_allows_retries_without_successes",
+        floor_allows_retries_without_successes::<Shared>,
+    ),
+    s(
+        "budget_shared::deposits_and_withdrawals_expire_after_the_ttl",
+        deposits_and_withdrawals_expire_after_the_ttl::<Shared>,
+    ),
+    s(
+        "budget_shared::refused_withdrawal_changes_nothing",
+        refused_withdrawal_changes_nothing::<Shared>,
+    ),
+    s(
+        "budget_shared::time_backwards_counts_as_no_time",
+        time_backwards_counts_as_no_time::<Shared>,
+    ),
+    s(
+        "budget_shared::instants_near_u64_max_saturate",
+        instants_near_u64_max_saturate::<Shared>,
+    ),
+    s(
+        "budget_shared::bad_configs_name_their_field",
+        bad_configs_name_their_field::<Shared>,
+    ),
+];
+
+/// Without `sync` there is no shared budget.
+#[cfg(not(feature = "sync"))]
+pub const SHARED_SCENARIOS: &[Scenario] = &[];
+
 /// balance b | deposit | b + percent: 20 % is exactly 1 retry per 5 successes
-pub fn twenty_percent_is_one_retry_per_five_successes() -> Outcome {
-    let mut b = take!(RetryBudget::<10>::new(20, 0, d(1_000)));
+pub fn twenty_percent_is_one_retry_per_five_successes<F: BudgetFamily>() -> Outcome {
+    let mut b = take!(<F::Budget<10> as BudgetOps>::build(20, 0, d(1_000)));
     for round in 0..3u64 {
         for _ in 0..4 {
             b.deposit(t(round));
@@ -55,7 +95,7 @@ pub fn twenty_percent_is_one_retry_per_five_successes() -> Outcome {
         check!(!b.try_withdraw(t(round)));
     }
     // 1 % is one retry per 100 successes.
-    let mut b = take!(RetryBudget::<10>::new(1, 0, d(1_000)));
+    let mut b = take!(<F::Budget<10> as BudgetOps>::build(1, 0, d(1_000)));
     for _ in 0..99 {
         b.deposit(t(0));
     }
@@ -63,7 +103,7 @@ pub fn twenty_percent_is_one_retry_per_five_successes() -> Outcome {
     b.deposit(t(0));
     check!(b.try_withdraw(t(0)));
     // 250 %: two and a half retries per success.
-    let mut b = take!(RetryBudget::<10>::new(250, 0, d(1_000)));
+    let mut b = take!(<F::Budget<10> as BudgetOps>::build(250, 0, d(1_000)));
     b.deposit(t(0));
     b.deposit(t(0));
     check_eq!(b.available(t(0)), 5);
@@ -71,11 +111,11 @@ pub fn twenty_percent_is_one_retry_per_five_successes() -> Outcome {
 }
 
 /// A new budget holds floor x TTL retries; they come back after the TTL
-pub fn floor_allows_retries_without_successes() -> Outcome {
+pub fn floor_allows_retries_without_successes<F: BudgetFamily>() -> Outcome {
     // 2 retries per second over a 10 s TTL (1 MHz ticks in these tests, but
     // the figure only depends on TTL / 1 s).
     let ttl = Duration::from_secs(10);
-    let mut b = take!(RetryBudget::<10>::new(20, 2, ttl));
+    let mut b = take!(<F::Budget<10> as BudgetOps>::build(20, 2, ttl));
     check_eq!(b.available(t(0)), 20);
     for _ in 0..20 {
         check!(b.try_withdraw(t(0)));
@@ -89,9 +129,9 @@ pub fn floor_allows_retries_without_successes() -> Outcome {
 }
 
 /// any | a slice older than S slices | its amounts leave the balance
-pub fn deposits_and_withdrawals_expire_after_the_ttl() -> Outcome {
+pub fn deposits_and_withdrawals_expire_after_the_ttl<F: BudgetFamily>() -> Outcome {
     // TTL 90 ticks in 10 slices: w = ceil(90 / 9) = 10.
-    let mut b = take!(RetryBudget::<10>::new(100, 0, d(90)));
+    let mut b = take!(<F::Budget<10> as BudgetOps>::build(100, 0, d(90)));
     check_eq!(b.slice_duration(), d(10));
     b.deposit(t(5));
     b.deposit(t(5));
@@ -113,8 +153,8 @@ pub fn deposits_and_withdrawals_expire_after_the_ttl() -> Outcome {
 }
 
 /// balance below one retry | try_withdraw | unchanged, false
-pub fn refused_withdrawal_changes_nothing() -> Outcome {
-    let mut b = take!(RetryBudget::<4>::new(50, 0, d(30)));
+pub fn refused_withdrawal_changes_nothing<F: BudgetFamily>() -> Outcome {
+    let mut b = take!(<F::Budget<4> as BudgetOps>::build(50, 0, d(30)));
     b.deposit(t(0));
     for _ in 0..10 {
         check!(!b.try_withdraw(t(1)));
@@ -126,8 +166,8 @@ pub fn refused_withdrawal_changes_nothing() -> Outcome {
 }
 
 /// Time going backwards lands in the newest slice seen
-pub fn time_backwards_counts_as_no_time() -> Outcome {
-    let mut b = take!(RetryBudget::<10>::new(100, 0, d(90)));
+pub fn time_backwards_counts_as_no_time<F: BudgetFamily>() -> Outcome {
+    let mut b = take!(<F::Budget<10> as BudgetOps>::build(100, 0, d(90)));
     b.deposit(t(1_000));
     // An earlier instant neither revives old slices nor expires this one.
     b.deposit(t(0));
@@ -138,19 +178,23 @@ pub fn time_backwards_counts_as_no_time() -> Outcome {
 }
 
 /// Instants and configurations near u64::MAX saturate
-pub fn instants_near_u64_max_saturate() -> Outcome {
-    let mut b = take!(RetryBudget::<10>::new(1000, u32::MAX, Duration::MAX));
+pub fn instants_near_u64_max_saturate<F: BudgetFamily>() -> Outcome {
+    let mut b = take!(<F::Budget<10> as BudgetOps>::build(
+        1000,
+        u32::MAX,
+        Duration::MAX
+    ));
     check!(b.try_withdraw(Instant::MAX));
     b.deposit(Instant::MAX);
     check!(b.available(Instant::MAX) > 1_000_000);
-    let mut b = take!(RetryBudget::<2>::new(100, 0, d(1)));
+    let mut b = take!(<F::Budget<2> as BudgetOps>::build(100, 0, d(1)));
     b.deposit(t(u64::MAX - 1));
     check!(b.try_withdraw(Instant::MAX));
     check!(!b.try_withdraw(Instant::MAX));
     Ok(())
 }
 
-fn field<const S: usize>(r: Result<RetryBudget<S>, fusebox::ConfigError>) -> &'static str {
+fn field<T>(r: Result<T, fusebox::ConfigError>) -> &'static str {
     match r {
         Ok(_) => "accepted",
         Err(e) => e.field(),
@@ -158,14 +202,23 @@ fn field<const S: usize>(r: Result<RetryBudget<S>, fusebox::ConfigError>) -> &'s
 }
 
 /// Bad configurations give a ConfigError naming the field
-pub fn bad_configs_name_their_field() -> Outcome {
-    check_eq!(field(RetryBudget::<10>::new(1001, 0, d(100))), "percent");
-    check_eq!(field(RetryBudget::<10>::new(20, 0, d(8))), "ttl");
+pub fn bad_configs_name_their_field<F: BudgetFamily>() -> Outcome {
     check_eq!(
-        field(RetryBudget::<1>::new(20, 0, d(100))),
+        field(<F::Budget<10> as BudgetOps>::build(1001, 0, d(100))),
+        "percent"
+    );
+    check_eq!(
+        field(<F::Budget<10> as BudgetOps>::build(20, 0, d(8))),
+        "ttl"
+    );
+    check_eq!(
+        field(<F::Budget<1> as BudgetOps>::build(20, 0, d(100))),
         "RetryBudget::<S>"
     );
-    check_eq!(field(RetryBudget::<10>::new(0, 0, d(9))), "accepted");
+    check_eq!(
+        field(<F::Budget<10> as BudgetOps>::build(0, 0, d(9))),
+        "accepted"
+    );
     check_eq!(core::mem::size_of::<RetryBudget<10>>(), 32 + 16 * 10);
     check_eq!(core::mem::size_of::<RetryBudget<4>>(), 32 + 16 * 4);
     Ok(())

@@ -5,6 +5,7 @@
 use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LimitChange, LocalBulkhead, Outcome as Call};
 use fusebox::time::{Duration, Instant};
 
+use crate::drivers::AimdOps;
 use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
@@ -32,47 +33,47 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s(
         "bulkhead::aimd_success_under_target_adds_step",
-        aimd_success_under_target_adds_step,
+        aimd_success_under_target_adds_step::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_latency_at_target_is_under_it",
-        aimd_latency_at_target_is_under_it,
+        aimd_latency_at_target_is_under_it::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_slow_success_is_a_drop",
-        aimd_slow_success_is_a_drop,
+        aimd_slow_success_is_a_drop::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_drop_multiplies_by_backoff_rounding_down",
-        aimd_drop_multiplies_by_backoff_rounding_down,
+        aimd_drop_multiplies_by_backoff_rounding_down::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_stays_within_min_and_max",
-        aimd_stays_within_min_and_max,
+        aimd_stays_within_min_and_max::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_ignored_changes_nothing",
-        aimd_ignored_changes_nothing,
+        aimd_ignored_changes_nothing::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_unused_limit_does_not_grow",
-        aimd_unused_limit_does_not_grow,
+        aimd_unused_limit_does_not_grow::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_cooldown_decreases_once_per_event",
-        aimd_cooldown_decreases_once_per_event,
+        aimd_cooldown_decreases_once_per_event::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_time_backwards_stays_in_cooldown",
-        aimd_time_backwards_stays_in_cooldown,
+        aimd_time_backwards_stays_in_cooldown::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_u64_max_latency_and_instant_saturate",
-        aimd_u64_max_latency_and_instant_saturate,
+        aimd_u64_max_latency_and_instant_saturate::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::aimd_drives_a_local_bulkhead",
-        aimd_drives_a_local_bulkhead,
+        aimd_drives_a_local_bulkhead::<AdaptiveLimit>,
     ),
     s(
         "bulkhead::bad_configs_name_their_field",
@@ -98,6 +99,61 @@ pub const SCENARIOS: &[Scenario] = &[
         "bulkhead::shared_follows_an_adaptive_limit",
         shared::follows_an_adaptive_limit,
     ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_success_under_target_adds_step",
+        aimd_success_under_target_adds_step::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_latency_at_target_is_under_it",
+        aimd_latency_at_target_is_under_it::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_slow_success_is_a_drop",
+        aimd_slow_success_is_a_drop::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_drop_multiplies_by_backoff_rounding_down",
+        aimd_drop_multiplies_by_backoff_rounding_down::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_stays_within_min_and_max",
+        aimd_stays_within_min_and_max::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_ignored_changes_nothing",
+        aimd_ignored_changes_nothing::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_unused_limit_does_not_grow",
+        aimd_unused_limit_does_not_grow::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_cooldown_decreases_once_per_event",
+        aimd_cooldown_decreases_once_per_event::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_time_backwards_stays_in_cooldown",
+        aimd_time_backwards_stays_in_cooldown::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_u64_max_latency_and_instant_saturate",
+        aimd_u64_max_latency_and_instant_saturate::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
+    #[cfg(feature = "sync")]
+    s(
+        "bulkhead_shared::aimd_drives_a_local_bulkhead",
+        aimd_drives_a_local_bulkhead::<fusebox::bulkhead::SharedAdaptiveLimit>,
+    ),
 ];
 
 fn change(from: u32, to: u32) -> Option<LimitChange> {
@@ -105,8 +161,8 @@ fn change(from: u32, to: u32) -> Option<LimitChange> {
 }
 
 /// A limit in 2..=10 starting at 5, +1 / x 50 %, target 100 ticks.
-fn aimd() -> Result<AdaptiveLimit, fusebox::ConfigError> {
-    AdaptiveLimit::new(
+fn aimd<A: AimdOps>() -> Result<A, fusebox::ConfigError> {
+    A::build(
         AimdConfig::new()
             .limits(2, 10)
             .initial(5)
@@ -203,11 +259,11 @@ pub fn local_foreign_release_and_reset_never_underflow() -> Outcome {
 }
 
 /// AIMD: success with latency under the target adds the step, up to max
-pub fn aimd_success_under_target_adds_step() -> Outcome {
-    let mut l = take!(aimd());
+pub fn aimd_success_under_target_adds_step<A: AimdOps>() -> Outcome {
+    let mut l = take!(aimd::<A>());
     check_eq!(l.limit(), 5);
     check_eq!(l.record(Call::Success, d(10), t(0)), change(5, 6));
-    let mut big = take!(AdaptiveLimit::new(
+    let mut big = take!(A::build(
         AimdConfig::new().limits(1, 10).initial(5).increase(3)
     ));
     check_eq!(big.record(Call::Success, d(0), t(0)), change(5, 8));
@@ -219,16 +275,16 @@ pub fn aimd_success_under_target_adds_step() -> Outcome {
 }
 
 /// A latency exactly at the target counts as under it
-pub fn aimd_latency_at_target_is_under_it() -> Outcome {
-    let mut l = take!(aimd());
+pub fn aimd_latency_at_target_is_under_it<A: AimdOps>() -> Outcome {
+    let mut l = take!(aimd::<A>());
     check_eq!(l.record(Call::Success, d(100), t(0)), change(5, 6));
     check_eq!(l.record(Call::Success, d(101), t(1)), change(6, 3));
     Ok(())
 }
 
 /// A success over the latency target decreases like a drop
-pub fn aimd_slow_success_is_a_drop() -> Outcome {
-    let mut l = take!(aimd());
+pub fn aimd_slow_success_is_a_drop<A: AimdOps>() -> Outcome {
+    let mut l = take!(aimd::<A>());
     let c = take!(l.record(Call::Success, d(1_000), t(0)));
     check_eq!((c.from, c.to), (5, 2));
     check!(!c.is_increase());
@@ -236,10 +292,8 @@ pub fn aimd_slow_success_is_a_drop() -> Outcome {
 }
 
 /// A drop multiplies by backoff_percent / 100 and rounds down (Netflix's 0.9)
-pub fn aimd_drop_multiplies_by_backoff_rounding_down() -> Outcome {
-    let mut l = take!(AdaptiveLimit::new(
-        AimdConfig::new().limits(1, 200).initial(100)
-    ));
+pub fn aimd_drop_multiplies_by_backoff_rounding_down<A: AimdOps>() -> Outcome {
+    let mut l = take!(A::build(AimdConfig::new().limits(1, 200).initial(100)));
     let expect = [90, 81, 72, 64, 57, 51, 45, 40, 36, 32];
     let mut from = 100;
     for want in expect {
@@ -247,16 +301,14 @@ pub fn aimd_drop_multiplies_by_backoff_rounding_down() -> Outcome {
         from = want;
     }
     // At small limits a decrease still moves by at least one.
-    let mut small = take!(AdaptiveLimit::new(
-        AimdConfig::new().limits(1, 10).initial(2)
-    ));
+    let mut small = take!(A::build(AimdConfig::new().limits(1, 10).initial(2)));
     check_eq!(small.record(Call::Dropped, d(0), t(0)), change(2, 1));
     Ok(())
 }
 
 /// The limit never leaves min..=max; a drop at min is no change
-pub fn aimd_stays_within_min_and_max() -> Outcome {
-    let mut l = take!(aimd());
+pub fn aimd_stays_within_min_and_max<A: AimdOps>() -> Outcome {
+    let mut l = take!(aimd::<A>());
     check_eq!(l.record(Call::Dropped, d(0), t(0)), change(5, 2));
     check_eq!(l.record(Call::Dropped, d(0), t(1)), None);
     check_eq!(l.limit(), 2);
@@ -268,8 +320,8 @@ pub fn aimd_stays_within_min_and_max() -> Outcome {
 }
 
 /// Ignored outcomes change nothing, whatever their latency
-pub fn aimd_ignored_changes_nothing() -> Outcome {
-    let mut l = take!(aimd());
+pub fn aimd_ignored_changes_nothing<A: AimdOps>() -> Outcome {
+    let mut l = take!(aimd::<A>());
     check_eq!(l.record(Call::Ignored, d(0), t(0)), None);
     check_eq!(l.record(Call::Ignored, d(u64::MAX), t(1)), None);
     check_eq!(l.limit(), 5);
@@ -277,10 +329,8 @@ pub fn aimd_ignored_changes_nothing() -> Outcome {
 }
 
 /// With the in-flight count, a success grows only if 2 x in_flight >= limit
-pub fn aimd_unused_limit_does_not_grow() -> Outcome {
-    let mut l = take!(AdaptiveLimit::new(
-        AimdConfig::new().limits(1, 100).initial(10)
-    ));
+pub fn aimd_unused_limit_does_not_grow<A: AimdOps>() -> Outcome {
+    let mut l = take!(A::build(AimdConfig::new().limits(1, 100).initial(10)));
     check_eq!(l.record_in_flight(Call::Success, d(0), 4, t(0)), None);
     check_eq!(l.record_in_flight(Call::Success, d(0), 0, t(0)), None);
     check_eq!(
@@ -303,8 +353,8 @@ pub fn aimd_unused_limit_does_not_grow() -> Outcome {
 }
 
 /// With a cooldown, drops within it after a decrease change nothing
-pub fn aimd_cooldown_decreases_once_per_event() -> Outcome {
-    let mut l = take!(AdaptiveLimit::new(
+pub fn aimd_cooldown_decreases_once_per_event<A: AimdOps>() -> Outcome {
+    let mut l = take!(A::build(
         AimdConfig::new()
             .limits(1, 100)
             .initial(40)
@@ -323,8 +373,8 @@ pub fn aimd_cooldown_decreases_once_per_event() -> Outcome {
 }
 
 /// Time going backwards counts as no time elapsed: it stays in the cooldown
-pub fn aimd_time_backwards_stays_in_cooldown() -> Outcome {
-    let mut l = take!(AdaptiveLimit::new(
+pub fn aimd_time_backwards_stays_in_cooldown<A: AimdOps>() -> Outcome {
+    let mut l = take!(A::build(
         AimdConfig::new()
             .limits(1, 100)
             .initial(40)
@@ -338,8 +388,8 @@ pub fn aimd_time_backwards_stays_in_cooldown() -> Outcome {
 }
 
 /// Latencies and instants at u64::MAX saturate without panicking
-pub fn aimd_u64_max_latency_and_instant_saturate() -> Outcome {
-    let mut l = take!(AdaptiveLimit::new(
+pub fn aimd_u64_max_latency_and_instant_saturate<A: AimdOps>() -> Outcome {
+    let mut l = take!(A::build(
         AimdConfig::new()
             .limits(1, u32::MAX)
             .initial(u32::MAX)
@@ -356,8 +406,8 @@ pub fn aimd_u64_max_latency_and_instant_saturate() -> Outcome {
 }
 
 /// Each LimitChange applied with set_limit keeps a bulkhead in step
-pub fn aimd_drives_a_local_bulkhead() -> Outcome {
-    let mut l = take!(aimd());
+pub fn aimd_drives_a_local_bulkhead<A: AimdOps>() -> Outcome {
+    let mut l = take!(aimd::<A>());
     let mut b = take!(LocalBulkhead::new(l.limit()));
     let mut held = [None, None, None, None, None, None];
     for slot in held.iter_mut().take(5) {
@@ -489,7 +539,7 @@ mod shared {
 
     /// An AdaptiveLimit's changes, applied with set_limit, steer a Bulkhead
     pub fn follows_an_adaptive_limit() -> Outcome {
-        let mut l = take!(aimd());
+        let mut l = take!(aimd::<fusebox::bulkhead::AdaptiveLimit>());
         let b = take!(Bulkhead::new(l.limit()));
         let p = take!(b.try_acquire());
         let c = take!(l.record(Call::Dropped, d(0), t(0)));

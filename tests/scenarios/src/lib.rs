@@ -19,6 +19,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod dedup;
+pub mod drivers;
 #[cfg(feature = "async")]
 mod fakes;
 #[cfg(feature = "embedded-hal-async")]
@@ -75,8 +76,10 @@ pub const GROUPS: &[&[Scenario]] = &[
     bulkhead::SCENARIOS,
     backoff::SCENARIOS,
     budget::SCENARIOS,
+    budget::SHARED_SCENARIOS,
     dedup::SCENARIOS,
     latency::SCENARIOS,
+    dedup::SHARED_SCENARIOS,
     rate::SCENARIOS,
     rate::SYNC_SCENARIOS,
     #[cfg(feature = "async")]

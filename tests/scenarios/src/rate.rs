@@ -4,6 +4,7 @@
 use fusebox::hash::Seed;
 use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, Rejected, TokenBucket, WhenFull};
 
+use crate::drivers::{KeyedFamily, KeyedOps, Local};
 use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
@@ -46,22 +47,25 @@ pub const SCENARIOS: &[Scenario] = &[
         "rate::bad_quotas_name_their_field",
         bad_quotas_name_their_field,
     ),
-    s("rate::keyed_buckets_are_per_key", keyed_buckets_are_per_key),
+    s(
+        "rate::keyed_buckets_are_per_key",
+        keyed_buckets_are_per_key::<Local>,
+    ),
     s(
         "rate::keyed_idle_key_is_replaced_first",
-        keyed_idle_key_is_replaced_first,
+        keyed_idle_key_is_replaced_first::<Local>,
     ),
     s(
         "rate::keyed_reject_new_when_window_busy",
-        keyed_reject_new_when_window_busy,
+        keyed_reject_new_when_window_busy::<Local>,
     ),
     s(
         "rate::keyed_evict_least_recent_when_window_busy",
-        keyed_evict_least_recent_when_window_busy,
+        keyed_evict_least_recent_when_window_busy::<Local>,
     ),
     s(
         "rate::keyed_untracked_key_is_full_and_clear_forgets",
-        keyed_untracked_key_is_full_and_clear_forgets,
+        keyed_untracked_key_is_full_and_clear_forgets::<Local>,
     ),
     s("rate::sizes_are_as_documented", sizes_are_as_documented),
 ];
@@ -354,8 +358,12 @@ pub fn bad_quotas_name_their_field() -> Outcome {
 }
 
 /// keyed | requests of several keys | each key has its own bucket
-pub fn keyed_buckets_are_per_key() -> Outcome {
-    let mut k = KeyedLimiter::<u32, 8>::new(take!(quota(1, 10, 2)), SEED, WhenFull::RejectNew);
+pub fn keyed_buckets_are_per_key<F: KeyedFamily>() -> Outcome {
+    let mut k = <F::Limiter<u32, 8> as KeyedOps<u32>>::build(
+        take!(quota(1, 10, 2)),
+        SEED,
+        WhenFull::RejectNew,
+    );
     for key in [1, 2, 3] {
         check!(k.try_acquire_n(key, 2, t(0)).is_ok());
         check_eq!(
@@ -377,9 +385,13 @@ pub fn keyed_buckets_are_per_key() -> Outcome {
 }
 
 /// keyed: new key, an idle entry in the window | the idle key is replaced
-pub fn keyed_idle_key_is_replaced_first() -> Outcome {
+pub fn keyed_idle_key_is_replaced_first<F: KeyedFamily>() -> Outcome {
     // N = 4 < PROBE_WINDOW: every key's window is the whole table.
-    let mut k = KeyedLimiter::<u32, 4>::new(take!(quota(1, 10, 1)), SEED, WhenFull::RejectNew);
+    let mut k = <F::Limiter<u32, 4> as KeyedOps<u32>>::build(
+        take!(quota(1, 10, 1)),
+        SEED,
+        WhenFull::RejectNew,
+    );
     for key in 0..4 {
         check!(k.try_acquire(key, t(key.into())).is_ok());
     }
@@ -395,8 +407,12 @@ pub fn keyed_idle_key_is_replaced_first() -> Outcome {
 }
 
 /// keyed: new key, window all busy | RejectNew: refused, no key forgotten
-pub fn keyed_reject_new_when_window_busy() -> Outcome {
-    let mut k = KeyedLimiter::<u32, 4>::new(take!(quota(1, 10, 1)), SEED, WhenFull::RejectNew);
+pub fn keyed_reject_new_when_window_busy<F: KeyedFamily>() -> Outcome {
+    let mut k = <F::Limiter<u32, 4> as KeyedOps<u32>>::build(
+        take!(quota(1, 10, 1)),
+        SEED,
+        WhenFull::RejectNew,
+    );
     for key in 0..4 {
         check!(k.try_acquire(key, t(0)).is_ok());
     }
@@ -414,9 +430,12 @@ pub fn keyed_reject_new_when_window_busy() -> Outcome {
 
 /// keyed: new key, window all busy | EvictLeastRecent: the least recently
 /// seen key is forgotten (and starts again with a full burst)
-pub fn keyed_evict_least_recent_when_window_busy() -> Outcome {
-    let mut k =
-        KeyedLimiter::<u32, 4>::new(take!(quota(1, 100, 1)), SEED, WhenFull::EvictLeastRecent);
+pub fn keyed_evict_least_recent_when_window_busy<F: KeyedFamily>() -> Outcome {
+    let mut k = <F::Limiter<u32, 4> as KeyedOps<u32>>::build(
+        take!(quota(1, 100, 1)),
+        SEED,
+        WhenFull::EvictLeastRecent,
+    );
     for key in 0..4 {
         check!(k.try_acquire(key, t(key.into())).is_ok());
     }
@@ -434,8 +453,12 @@ pub fn keyed_evict_least_recent_when_window_busy() -> Outcome {
 }
 
 /// keyed | an untracked key has a full bucket; clear forgets every key
-pub fn keyed_untracked_key_is_full_and_clear_forgets() -> Outcome {
-    let mut k = KeyedLimiter::<u32, 4>::new(take!(quota(1, 10, 3)), SEED, WhenFull::RejectNew);
+pub fn keyed_untracked_key_is_full_and_clear_forgets<F: KeyedFamily>() -> Outcome {
+    let mut k = <F::Limiter<u32, 4> as KeyedOps<u32>>::build(
+        take!(quota(1, 10, 3)),
+        SEED,
+        WhenFull::RejectNew,
+    );
     check!(k.is_empty());
     check_eq!(k.available(&5, t(0)), 3);
     check_eq!(k.time_until(&5, 3, t(0)), Ok(d(0)));
@@ -448,8 +471,11 @@ pub fn keyed_untracked_key_is_full_and_clear_forgets() -> Outcome {
     check!(k.is_empty());
     check!(k.try_acquire_n(5, 3, t(0)).is_ok());
     // A zero-sized table refuses new keys, never panics.
-    let mut none =
-        KeyedLimiter::<u32, 0>::new(take!(quota(1, 10, 3)), SEED, WhenFull::EvictLeastRecent);
+    let mut none = <F::Limiter<u32, 0> as KeyedOps<u32>>::build(
+        take!(quota(1, 10, 3)),
+        SEED,
+        WhenFull::EvictLeastRecent,
+    );
     check_eq!(none.try_acquire(1, t(0)), Err(KeyedRejected::TableFull));
     check_eq!(none.capacity(), 0);
     Ok(())
@@ -487,6 +513,26 @@ pub const SYNC_SCENARIOS: &[Scenario] = &[
     s(
         "rate::shared_moves_to_128_bits_exactly",
         shared_moves_to_128_bits_exactly,
+    ), // The keyed scenarios again, through the shared limiter (one shard).
+    s(
+        "rate_shared::keyed_buckets_are_per_key",
+        keyed_buckets_are_per_key::<crate::drivers::Shared>,
+    ),
+    s(
+        "rate_shared::keyed_idle_key_is_replaced_first",
+        keyed_idle_key_is_replaced_first::<crate::drivers::Shared>,
+    ),
+    s(
+        "rate_shared::keyed_reject_new_when_window_busy",
+        keyed_reject_new_when_window_busy::<crate::drivers::Shared>,
+    ),
+    s(
+        "rate_shared::keyed_evict_least_recent_when_window_busy",
+        keyed_evict_least_recent_when_window_busy::<crate::drivers::Shared>,
+    ),
+    s(
+        "rate_shared::keyed_untracked_key_is_full_and_clear_forgets",
+        keyed_untracked_key_is_full_and_clear_forgets::<crate::drivers::Shared>,
     ),
 ];
 
