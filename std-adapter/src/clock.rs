@@ -372,7 +372,10 @@ impl Clock for RecentClock {
         let origin = e.quanta.scaled(e.quanta_raw);
         match recent.checked_duration_since(origin) {
             Some(d) => ticks_of_nanos(true, std_duration_nanos(d)),
-            None => ticks_of_nanos(false, std_duration_nanos(origin.saturating_duration_since(recent))),
+            None => ticks_of_nanos(
+                false,
+                std_duration_nanos(origin.saturating_duration_since(recent)),
+            ),
         }
     }
 }
@@ -510,7 +513,10 @@ mod tests {
     #[test]
     fn every_clock_shares_the_epoch() {
         let e = epoch();
-        assert_eq!(StdClock.instant_of(e), Instant::from_ticks(EPOCH_OFFSET.as_ticks()));
+        assert_eq!(
+            StdClock.instant_of(e),
+            Instant::from_ticks(EPOCH_OFFSET.as_ticks())
+        );
         // Read back to back, the clocks agree to within a few ms (the coarse
         // ones lag by up to their interval; TSC and OS clock differ by
         // calibration only).
@@ -524,7 +530,9 @@ mod tests {
             assert!(s.abs_diff(other) < 50 * TICK_HZ / 1000, "{s} vs {other}");
         }
         // Before the epoch saturates below the offset, never wraps.
-        let before = e.checked_sub(std::time::Duration::from_secs(1)).unwrap_or(e);
+        let before = e
+            .checked_sub(std::time::Duration::from_secs(1))
+            .unwrap_or(e);
         assert!(StdClock.instant_of(before).as_ticks() <= EPOCH_OFFSET.as_ticks());
     }
 
@@ -555,8 +563,14 @@ mod tests {
             to_std(Duration::from_millis(1500)),
             std::time::Duration::from_millis(1500)
         );
-        assert_eq!(from_std(std::time::Duration::from_nanos(1)), Duration::from_ticks(1));
-        assert_eq!(from_std(std::time::Duration::MAX), Duration::from_ticks(u64::MAX));
+        assert_eq!(
+            from_std(std::time::Duration::from_nanos(1)),
+            Duration::from_ticks(1)
+        );
+        assert_eq!(
+            from_std(std::time::Duration::MAX),
+            Duration::from_ticks(u64::MAX)
+        );
     }
 
     #[test]

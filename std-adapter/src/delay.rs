@@ -50,7 +50,7 @@ mod tests {
 
     use fusebox::backoff::{Backoff, Config};
     use fusebox::breaker::{self, ConsecutiveFailures};
-        use fusebox::retry::{Last, Retry, Stopped, Verdict};
+    use fusebox::retry::{Last, Retry, Stopped, Verdict};
     use fusebox::time::Duration;
 
     use super::*;

@@ -90,7 +90,9 @@ pub enum NameError {
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => f.write_str("handle name is empty: give 1 to 64 bytes of [a-zA-Z0-9_.-]"),
+            Self::Empty => {
+                f.write_str("handle name is empty: give 1 to 64 bytes of [a-zA-Z0-9_.-]")
+            }
             Self::TooLong { len } => write!(
                 f,
                 "handle name is {len} bytes long: at most {MAX_NAME_LEN} bytes of [a-zA-Z0-9_.-]"
@@ -216,11 +218,18 @@ mod tests {
     fn names_are_checked() {
         assert!(Name::new("a").is_ok());
         assert!(Name::new(&"x".repeat(64)).is_ok());
-        assert_eq!(Name::new(&"x".repeat(65)), Err(NameError::TooLong { len: 65 }));
+        assert_eq!(
+            Name::new(&"x".repeat(65)),
+            Err(NameError::TooLong { len: 65 })
+        );
         assert_eq!(Name::new(""), Err(NameError::Empty));
         assert_eq!(Name::new("a/b"), Err(NameError::BadChar { at: 1, c: '/' }));
         assert_eq!(Name::new("é"), Err(NameError::BadChar { at: 0, c: 'é' }));
-        assert!(NameError::BadChar { at: 1, c: '/' }.to_string().contains("[a-zA-Z0-9_.-]"));
+        assert!(
+            NameError::BadChar { at: 1, c: '/' }
+                .to_string()
+                .contains("[a-zA-Z0-9_.-]")
+        );
     }
 
     #[test]

@@ -153,7 +153,9 @@ pub struct Retry<G = Infallible, B = Infallible, K = FastClock> {
 
 impl<G, B, K: std::fmt::Debug> std::fmt::Debug for Retry<G, B, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Retry").field("clock", &self.clock).finish_non_exhaustive()
+        f.debug_struct("Retry")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
     }
 }
 

@@ -29,9 +29,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fusebox::breaker::{Config, CountWindow};
 use fusebox::rate::Quota;
 use fusebox::time::{Clock, Duration};
-use fusebox_std::{
-    Breaker, CoarseClock, FastClock, RateLimiter, RecentClock, StdClock,
-};
+use fusebox_std::{Breaker, CoarseClock, FastClock, RateLimiter, RecentClock, StdClock};
 use governor::clock::Clock as GClock;
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -73,7 +71,9 @@ fn clocks(c: &mut Criterion) {
     let std_clock = StdClock::new();
     g.bench_function("StdClock", |b| b.iter(|| black_box(&std_clock).now()));
     let fast = FastClock::new();
-    g.bench_function("FastClock (quanta TSC)", |b| b.iter(|| black_box(&fast).now()));
+    g.bench_function("FastClock (quanta TSC)", |b| {
+        b.iter(|| black_box(&fast).now())
+    });
     let recent = RecentClock::new();
     g.bench_function("RecentClock (quanta recent + upkeep)", |b| {
         b.iter(|| black_box(&recent).now())
@@ -83,7 +83,9 @@ fn clocks(c: &mut Criterion) {
         b.iter(|| black_box(&coarse).now())
     });
     let q = governor::clock::QuantaClock::default();
-    g.bench_function("governor QuantaClock", |b| b.iter(|| GClock::now(black_box(&q))));
+    g.bench_function("governor QuantaClock", |b| {
+        b.iter(|| GClock::now(black_box(&q)))
+    });
     let qu = governor::clock::QuantaUpkeepClock::from_interval(StdDuration::from_millis(1))
         .expect("upkeep");
     g.bench_function("governor QuantaUpkeepClock", |b| {

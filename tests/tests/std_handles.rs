@@ -101,7 +101,13 @@ fn half_open_admits_at_most_k_probes_across_threads() {
     let seen = seen.lock().unwrap();
     // Closed->Open, Open->HalfOpen (the first probe's acquire), HalfOpen->Closed.
     assert_eq!(seen.len(), 3, "{seen:?}");
-    assert_eq!(seen[1], Transition { from: State::Open, to: State::HalfOpen });
+    assert_eq!(
+        seen[1],
+        Transition {
+            from: State::Open,
+            to: State::HalfOpen
+        }
+    );
     assert_eq!(seen[2].to, State::Closed);
 }
 
@@ -140,8 +146,14 @@ async fn call_classifies_and_every_transition_reaches_the_hook() {
         Ok(_) => Outcome::Success,
         Err(()) => Outcome::Failure,
     };
-    assert_eq!(breaker.call_with(async { Ok(404) }, classify).await, Ok(404));
-    assert_eq!(breaker.call_with(async { Ok(503) }, classify).await, Ok(503));
+    assert_eq!(
+        breaker.call_with(async { Ok(404) }, classify).await,
+        Ok(404)
+    );
+    assert_eq!(
+        breaker.call_with(async { Ok(503) }, classify).await,
+        Ok(503)
+    );
     // A slow success (5 ms by the breaker's clock) counts as a failure.
     let slow = async {
         clock.advance(ms(5));
@@ -161,7 +173,11 @@ async fn call_classifies_and_every_transition_reaches_the_hook() {
     // policy), not as a failure.
     assert_eq!((m.ignored, m.failures, m.slow, m.trips), (1, 1, 1, 1));
     assert_eq!(
-        seen.lock().unwrap().iter().map(|t| t.to).collect::<Vec<_>>(),
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|t| t.to)
+            .collect::<Vec<_>>(),
         [State::Open, State::ForcedOpen, State::Closed]
     );
 }
@@ -355,12 +371,18 @@ fn adaptive_limit_changes_reach_the_hook_and_the_slots() {
     let clock = ManualClock::new(Instant::from_ticks(0));
     let limiter = AdaptiveLimiter::with_clock(
         "search",
-        AimdConfig::new().limits(1, 10).initial(2).latency_target(ms(50)),
+        AimdConfig::new()
+            .limits(1, 10)
+            .initial(2)
+            .latency_target(ms(50)),
         clock.clone(),
         hooks,
     )
     .unwrap();
-    let (a, b) = (limiter.try_acquire().unwrap(), limiter.try_acquire().unwrap());
+    let (a, b) = (
+        limiter.try_acquire().unwrap(),
+        limiter.try_acquire().unwrap(),
+    );
     assert!(limiter.try_acquire().is_err());
     clock.advance(ms(10));
     let grown = a.record(fusebox::bulkhead::Outcome::Success).unwrap();
@@ -416,7 +438,10 @@ fn keyed_and_budget_handles_share_state_across_clones() {
     assert!(per_key.try_acquire(1).is_ok());
     assert!(other.try_acquire(1).is_ok());
     assert!(per_key.try_acquire(1).is_err());
-    assert_eq!((other.len(), other.available(&1), other.available(&2)), (1, 0, 2));
+    assert_eq!(
+        (other.len(), other.available(&1), other.available(&2)),
+        (1, 0, 2)
+    );
 
     let clock = ManualClock::new(Instant::from_ticks(0));
     let budget =
@@ -445,7 +470,13 @@ async fn retry_honours_the_hint_the_error_carries() {
     let start = tokio::time::Instant::now();
     let r = Retry::new(schedule)
         .clock(TokioClock)
-        .run_hinted(async |attempt| if attempt < 2 { Err(Busy(ms(700))) } else { Ok(attempt) })
+        .run_hinted(async |attempt| {
+            if attempt < 2 {
+                Err(Busy(ms(700)))
+            } else {
+                Ok(attempt)
+            }
+        })
         .await;
     assert_eq!(r.unwrap(), 2);
     assert_eq!(start.elapsed(), std::time::Duration::from_millis(700));
@@ -501,7 +532,11 @@ async fn retry_with_breaker_budget_timeout_and_deadline_in_spawned_tasks() {
 fn misuse_is_an_error_not_a_panic() {
     let quota = Quota::per_second(1, 1, fusebox_std::TICK_HZ).unwrap();
     assert!(matches!(
-        Breaker::new("bad name", Config::new(), ConsecutiveFailures::new(1).unwrap()),
+        Breaker::new(
+            "bad name",
+            Config::new(),
+            ConsecutiveFailures::new(1).unwrap()
+        ),
         Err(BuildError::Name(_))
     ));
     assert!(matches!(
@@ -521,7 +556,11 @@ fn misuse_is_an_error_not_a_panic() {
         Err(BuildError::Config(e)) if e.field() == "percent"
     ));
     assert!(matches!(
-        Breaker::new("b", Config::new().half_open_probes(0), ConsecutiveFailures::new(1).unwrap()),
+        Breaker::new(
+            "b",
+            Config::new().half_open_probes(0),
+            ConsecutiveFailures::new(1).unwrap()
+        ),
         Err(BuildError::Config(_))
     ));
     assert!(AdaptiveLimiter::new("", AimdConfig::new()).is_err());
@@ -546,6 +585,9 @@ fn misuse_is_an_error_not_a_panic() {
     assert!(RetryFailed::<&str>::NoRuntime.to_string().contains("tokio"));
     // A breaker's call needs no runtime.
     let b = Breaker::new("b", Config::new(), ConsecutiveFailures::new(1).unwrap()).unwrap();
-    assert_eq!(embassy_futures::block_on(b.call(async { Ok::<_, ()>(1) })), Ok(1));
+    assert_eq!(
+        embassy_futures::block_on(b.call(async { Ok::<_, ()>(1) })),
+        Ok(1)
+    );
     let _ = TokioClock.now();
 }

@@ -3,7 +3,9 @@
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, LimitChange, Outcome, OwnedPermit, Rejected};
+use fusebox::bulkhead::{
+    self, AdaptiveLimit, AimdConfig, LimitChange, Outcome, OwnedPermit, Rejected,
+};
 use fusebox::time::{Clock, Duration, Instant};
 
 use super::{Hooks, lock};
@@ -16,7 +18,13 @@ struct Cell(Mutex<AdaptiveLimit>);
 
 impl Cell {
     #[inline]
-    fn record(&self, outcome: Outcome, latency: Duration, in_flight: u32, now: Instant) -> Option<LimitChange> {
+    fn record(
+        &self,
+        outcome: Outcome,
+        latency: Duration,
+        in_flight: u32,
+        now: Instant,
+    ) -> Option<LimitChange> {
         lock(&self.0).record_in_flight(outcome, latency, in_flight, now)
     }
 }
@@ -100,7 +108,12 @@ impl<C: Clock> AdaptiveLimiter<C> {
     ///
     /// # Errors
     /// As [`new`](AdaptiveLimiter::new).
-    pub fn with_clock(name: &str, config: AimdConfig, clock: C, hooks: Hooks) -> Result<Self, BuildError> {
+    pub fn with_clock(
+        name: &str,
+        config: AimdConfig,
+        clock: C,
+        hooks: Hooks,
+    ) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
         let limit = AdaptiveLimit::new(config)?;
         let slots = bulkhead::Bulkhead::new(limit.limit())?;

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, Metrics, Outcome, Permit, Policy, Rejected,
-    State, Transition,
+    CircuitBreaker, Config, ConsecutiveFailures, Metrics, Outcome, Permit, Policy, Rejected, State,
+    Transition,
 };
 use fusebox::time::{Clock, Duration, Instant};
 

@@ -125,7 +125,9 @@ enum Answer<V> {
 
 impl<K: Hash + Eq, V: Clone, const N: usize, C: Clock> std::fmt::Debug for Pending<'_, K, V, N, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").field("ticket", &self.ticket).finish()
+        f.debug_struct("Pending")
+            .field("ticket", &self.ticket)
+            .finish()
     }
 }
 

@@ -138,13 +138,13 @@ impl<C: Clock> RateLimiter<C> {
     fn reserve(&self, n: u32, max_wait: Duration) -> Result<Duration, WaitError> {
         loop {
             let now = self.now();
-            let wait = self
-                .inner
-                .bucket
-                .time_until(n, now)
-                .map_err(|_| WaitError::ExceedsBurst {
-                    burst: self.quota().burst(),
-                })?;
+            let wait =
+                self.inner
+                    .bucket
+                    .time_until(n, now)
+                    .map_err(|_| WaitError::ExceedsBurst {
+                        burst: self.quota().burst(),
+                    })?;
             if wait > max_wait {
                 return Err(WaitError::TooLong {
                     retry_after: wait,
