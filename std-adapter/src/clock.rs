@@ -71,6 +71,8 @@ struct Epoch {
     std: std::time::Instant,
     quanta: quanta::Clock,
     quanta_raw: u64,
+    // `quanta_raw` scaled: the epoch on quanta's recent-time scale.
+    quanta_origin: quanta::Instant,
 }
 
 static EPOCH: OnceLock<Epoch> = OnceLock::new();
@@ -84,6 +86,7 @@ fn the_epoch() -> &'static Epoch {
         let quanta_raw = quanta.raw();
         Epoch {
             std: std::time::Instant::now(),
+            quanta_origin: quanta.scaled(quanta_raw),
             quanta,
             quanta_raw,
         }
@@ -369,13 +372,16 @@ impl Clock for RecentClock {
         }
         let e = the_epoch();
         let recent = e.quanta.recent();
-        let origin = e.quanta.scaled(e.quanta_raw);
-        match recent.checked_duration_since(origin) {
-            Some(d) => ticks_of_nanos(true, std_duration_nanos(d)),
-            None => ticks_of_nanos(
+        if recent >= e.quanta_origin {
+            ticks_of_nanos(
+                true,
+                std_duration_nanos(recent.saturating_duration_since(e.quanta_origin)),
+            )
+        } else {
+            ticks_of_nanos(
                 false,
-                std_duration_nanos(origin.saturating_duration_since(recent)),
-            ),
+                std_duration_nanos(e.quanta_origin.saturating_duration_since(recent)),
+            )
         }
     }
 }
