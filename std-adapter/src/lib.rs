@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`clock`] | [`CoarseClock`] (admission), [`FastClock`] (durations), [`RecentClock`], [`StdClock`], [`TokioClock`] (paused tests), [`ManualClock`] |
 //! | [`Breaker`] | a circuit breaker: `call(future)`, an RAII [`Guard`], transitions to a hook |
-//! | [`RateLimiter`] | a token bucket (lock-free): `try_acquire`, `until_ready().await` with reservations |
+//! | [`RateLimiter`] | a token bucket (lock-free): `try_acquire`, `until_ready().await` in a FIFO line of waiters |
 //! | [`KeyedLimiter`] | a token bucket per key, OS-seeded hash |
 //! | [`RetryBudget`] | a retry budget (share of successes plus a floor) |
 //! | [`Bulkhead`] | a concurrency limit (lock-free) with a bounded FIFO wait queue |

@@ -218,7 +218,7 @@ fn the_rate_law_holds_across_threads() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn waiters_reserve_their_slots_and_are_served_in_order() {
+async fn waiters_are_served_in_order_without_a_stampede() {
     let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
     let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
     let start = tokio::time::Instant::now();
@@ -241,8 +241,7 @@ async fn waiters_reserve_their_slots_and_are_served_in_order() {
         *order.lock().unwrap(),
         [(0, 0), (1, 100), (2, 200), (3, 300), (4, 400)]
     );
-    // The reservations were real: a caller that does not wait is refused
-    // until the last slot has passed.
+    // Every token went to a waiter: a caller that does not wait is refused.
     assert!(limiter.try_acquire().is_err());
 }
 
@@ -269,21 +268,61 @@ async fn a_wait_too_long_is_refused_at_once_and_reserves_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_cancelled_waiter_keeps_its_reservation_and_the_others_their_order() {
-    // Documented: the core cannot move the bucket's arrival time back, so a
-    // cancelled waiter's token is spent (fewer admissions, never more).
+async fn a_cancelled_waiter_gives_its_place_back() {
     let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
     let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
     limiter.try_acquire().unwrap();
     let start = tokio::time::Instant::now();
-    let cancelled = tokio::time::timeout(
-        std::time::Duration::from_millis(50),
-        limiter.until_ready(Duration::from_secs(1)),
-    )
-    .await;
-    assert!(cancelled.is_err());
+    // Cancelled while at the head of the line, sleeping for its token.
+    let first = tokio::spawn({
+        let l = limiter.clone();
+        async move { l.until_ready(Duration::from_secs(1)).await }
+    });
+    // Cancelled while in the line behind it.
+    let second = tokio::spawn({
+        let l = limiter.clone();
+        async move { l.until_ready(Duration::from_secs(1)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    first.abort();
+    second.abort();
+    let _ = (first.await, second.await);
+    // Their tokens were never taken: the next waiter is first in line and
+    // gets the token at 100 ms, not after two more intervals.
     limiter.until_ready(Duration::from_secs(1)).await.unwrap();
-    assert_eq!(start.elapsed(), std::time::Duration::from_millis(200));
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(100));
+    // A waiter whose place in line is too far is refused at once: two
+    // waiters ahead (100 ms each after the next token) and its own.
+    let ahead: Vec<_> = (0..2)
+        .map(|_| {
+            let l = limiter.clone();
+            tokio::spawn(async move { l.until_ready(Duration::from_secs(1)).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let refused = limiter.until_ready(ms(250)).await.unwrap_err();
+    assert_eq!(refused.retry_after(), Some(ms(300)));
+    for t in ahead {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_does_not_queue_delays_the_head_never_past_its_max_wait() {
+    let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
+    let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
+    limiter.try_acquire().unwrap();
+    let waiter = tokio::spawn({
+        let l = limiter.clone();
+        async move { l.until_ready(ms(150)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The token the waiter sleeps for, taken first by a caller that does
+    // not queue: the next is at 200 ms, past the waiter's 150 ms.
+    limiter.try_acquire().unwrap();
+    let e = waiter.await.unwrap().unwrap_err();
+    assert!(matches!(e, WaitError::TooLong { .. }), "{e:?}");
 }
 
 #[tokio::test(start_paused = true)]

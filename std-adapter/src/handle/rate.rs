@@ -13,6 +13,13 @@ struct Inner<C> {
     name: Name,
     clock: C,
     bucket: SharedTokenBucket,
+    // Tokens asked for by the waiters in `until_n_ready` now.
+    #[cfg(feature = "tokio")]
+    queued: std::sync::atomic::AtomicU64,
+    // The waiters' line: tokio's semaphore is fair (FIFO), and only the
+    // holder of its one permit waits for tokens.
+    #[cfg(feature = "tokio")]
+    line: tokio::sync::Semaphore,
 }
 
 /// A token bucket shared by every clone (`Clone + Send + Sync`): the core's
@@ -78,6 +85,10 @@ impl<C: Clock> RateLimiter<C> {
                 name: Name::new(name)?,
                 clock,
                 bucket: SharedTokenBucket::new(quota),
+                #[cfg(feature = "tokio")]
+                queued: std::sync::atomic::AtomicU64::new(0),
+                #[cfg(feature = "tokio")]
+                line: tokio::sync::Semaphore::new(1),
             }),
         })
     }
@@ -131,35 +142,12 @@ impl<C: Clock> RateLimiter<C> {
         self.inner.bucket.time_until(n, self.now())
     }
 
+    /// Ticks per token (period / rate, rounded up): how far the line
+    /// moves per token.
     #[cfg(feature = "tokio")]
-    /// Reserve `n` tokens for the instant they will be there: the bucket
-    /// goes into debt at once (as Go's `rate.Reserve`), so later callers
-    /// are refused or queue behind, and returns how long to wait.
-    fn reserve(&self, n: u32, max_wait: Duration) -> Result<Duration, WaitError> {
-        loop {
-            let now = self.now();
-            let wait =
-                self.inner
-                    .bucket
-                    .time_until(n, now)
-                    .map_err(|_| WaitError::ExceedsBurst {
-                        burst: self.quota().burst(),
-                    })?;
-            if wait > max_wait {
-                return Err(WaitError::TooLong {
-                    retry_after: wait,
-                    max_wait,
-                });
-            }
-            // Taking at the instant the tokens are there is a reservation:
-            // the core judges `at`, and its TAT moves past it.
-            let at = crate::clock::add(now, wait);
-            if self.inner.bucket.try_acquire_n(n, at).is_ok() {
-                return Ok(wait);
-            }
-            // Another caller took or reserved them between the two reads:
-            // ask again (every turn of this loop is someone else's success).
-        }
+    fn ticks_per_token(&self) -> u64 {
+        let q = self.quota();
+        q.period().as_ticks().div_ceil(u64::from(q.rate().max(1)))
     }
 }
 
@@ -232,17 +220,18 @@ impl<C: Clock> RateLimiter<C> {
 
     /// Wait until `n` tokens are there, at most `max_wait`, and take them.
     ///
-    /// The waiter reserves its tokens when it starts waiting (the bucket
-    /// goes into debt, as Go's `rate.Reserve`): waiters are served in the
-    /// order they arrive, each at the instant its tokens come, and a crowd
-    /// of waiters does not stampede when a token appears. The law holds
-    /// with reservations counted at the instant they are for.
-    ///
-    /// Cancelling the future (a dropped request) does not give the
-    /// reservation back: the core's `SharedTokenBucket` has no operation to
-    /// move its arrival time back, and moving it back blindly could break
-    /// the law for reservations made since. The tokens of a cancelled
-    /// waiter are lost (the limiter errs on the side of admitting fewer).
+    /// Waiters form a line, served first come, first served (tokio's fair
+    /// semaphore): only the waiter at its head waits for tokens, so a crowd
+    /// of waiters does not stampede when a token appears. On arrival a
+    /// waiter reserves its place: the tokens of everyone ahead plus its
+    /// own must come within `max_wait` (`time_until(n)` plus one emission
+    /// interval per token queued ahead), else it is refused at once and
+    /// takes nothing. The tokens themselves are taken from the core's
+    /// bucket at the instant they are there, so the law is the core's and
+    /// a cancelled waiter gives its place back whole (it had taken no
+    /// token yet). Callers of [`try_acquire`](Self::try_acquire) do not
+    /// queue: one that takes the token the head waits for makes the head
+    /// wait one interval more (never past its `max_wait`).
     ///
     /// Sleeps on tokio's timer: needs a runtime with its timer enabled (a
     /// runtime built without `enable_time()` cannot be detected through
@@ -266,16 +255,82 @@ impl<C: Clock> RateLimiter<C> {
     /// ```
     ///
     /// # Errors
-    /// [`WaitError::TooLong`] at once if the tokens are further than
-    /// `max_wait`; [`WaitError::ExceedsBurst`]; [`WaitError::NoRuntime`]
-    /// outside a tokio runtime.
+    /// [`WaitError::TooLong`] at once if the tokens (after those queued
+    /// ahead) are further than `max_wait`, or when tokens taken by
+    /// non-waiting callers push them past it; [`WaitError::ExceedsBurst`];
+    /// [`WaitError::NoRuntime`] outside a tokio runtime.
     pub async fn until_n_ready(&self, n: u32, max_wait: Duration) -> Result<(), WaitError> {
+        use std::sync::atomic::Ordering;
         crate::name::check_runtime().map_err(|_| WaitError::NoRuntime)?;
-        let wait = self.reserve(n, max_wait)?;
-        if wait.as_ticks() > 0 {
-            tokio::time::sleep(crate::to_std(wait)).await;
+        let inner = &*self.inner;
+        let burst = self.quota().burst();
+        let too_big = WaitError::ExceedsBurst { burst };
+        let start = self.now();
+        // Nobody waits: take the tokens at once if they are there.
+        if inner.queued.load(Ordering::Acquire) == 0 {
+            match inner.bucket.try_acquire_n(n, start) {
+                Ok(()) => return Ok(()),
+                Err(r) if r.retry_after.is_none() => return Err(too_big),
+                Err(_) => {}
+            }
         }
-        Ok(())
+        let own = inner.bucket.time_until(n, start).map_err(|_| too_big)?;
+        let ahead = inner.queued.fetch_add(u64::from(n), Ordering::AcqRel);
+        let _place = Queued(&inner.queued, u64::from(n));
+        let expected = Duration::from_ticks(
+            own.as_ticks()
+                .saturating_add(ahead.saturating_mul(self.ticks_per_token())),
+        );
+        if expected > max_wait {
+            return Err(WaitError::TooLong {
+                retry_after: expected,
+                max_wait,
+            });
+        }
+        let deadline = crate::clock::add(start, max_wait);
+        let waited = async {
+            // The semaphore is never closed.
+            let _head = inner.line.acquire().await;
+            loop {
+                let now = self.now();
+                let wait = inner.bucket.time_until(n, now).map_err(|_| too_big)?;
+                if crate::clock::add(now, wait) > deadline {
+                    return Err(WaitError::TooLong {
+                        retry_after: wait,
+                        max_wait,
+                    });
+                }
+                if wait.as_ticks() > 0 {
+                    tokio::time::sleep(crate::to_std(wait)).await;
+                }
+                if inner.bucket.try_acquire_n(n, self.now()).is_ok() {
+                    return Ok(());
+                }
+                // A caller that does not queue took them first: wait again.
+            }
+        };
+        // The line itself may be slower than expected (non-waiting callers
+        // take tokens): never past `max_wait`.
+        match tokio::time::timeout(crate::to_std(max_wait), waited).await {
+            Ok(r) => r,
+            Err(_) => Err(WaitError::TooLong {
+                retry_after: inner.bucket.time_until(n, self.now()).unwrap_or(max_wait),
+                max_wait,
+            }),
+        }
+    }
+}
+
+/// A waiter's tokens in the line, given back when it leaves (served,
+/// refused or cancelled).
+#[cfg(feature = "tokio")]
+struct Queued<'a>(&'a std::sync::atomic::AtomicU64, u64);
+
+#[cfg(feature = "tokio")]
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0
+            .fetch_sub(self.1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
