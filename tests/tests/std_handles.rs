@@ -630,3 +630,46 @@ fn misuse_is_an_error_not_a_panic() {
     );
     let _ = TokioClock.now();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_runners_transitions_reach_the_hook() {
+    let (hooks, seen) = recorder();
+    let breaker = Breaker::builder("up")
+        .unwrap()
+        .clock(TokioClock)
+        .hooks(hooks)
+        .build(
+            Config::new().open_duration(ms(50)),
+            ConsecutiveFailures::new(2).unwrap(),
+        )
+        .unwrap();
+    let schedule = Backoff::new(BackoffConfig::constant(ms(10)).max_attempts(10), 3).unwrap();
+    let r = Retry::new(schedule)
+        .clock(TokioClock)
+        .breaker(&breaker)
+        .run(
+            async |attempt| if attempt < 3 { Err(503) } else { Ok(attempt) },
+            |_| Verdict::Retry,
+        )
+        .await;
+    // Two failures open it; refused until 50 ms have passed; the probe
+    // (attempt 3) succeeds and closes it.
+    assert_eq!(r.unwrap(), 3);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            Transition {
+                from: State::Closed,
+                to: State::Open
+            },
+            Transition {
+                from: State::Open,
+                to: State::HalfOpen
+            },
+            Transition {
+                from: State::HalfOpen,
+                to: State::Closed
+            },
+        ]
+    );
+}
