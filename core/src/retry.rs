@@ -84,7 +84,7 @@
 //!   simply a retry not made (the budget errs on the side of fewer retries).
 //! - The breaker and the budget are reached through the [`Gate`] and
 //!   [`Budget`] traits: `&mut breaker` for one task, a shared handle for
-//!   many (`fusebox_std::Shared` on a server; on firmware, your mutex
+//!   many (`&fusebox_std::Breaker` on a server; on firmware, your mutex
 //!   wrapper). The runner calls them only between awaits, so no lock is
 //!   held across one. It does not report the breaker's transitions: a gate
 //!   that must log them does so in its own `record`.
@@ -278,7 +278,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
     /// Ask `breaker` before every call and record every outcome in it. An
     /// open breaker is not called: its `retry_after` becomes the hint for
     /// the next delay. Pass `&mut breaker`, or a shared handle that
-    /// implements [`Gate`] (`&fusebox_std::Shared<CircuitBreaker<_>>` on a
+    /// implements [`Gate`] (`&fusebox_std::Breaker` on a
     /// server).
     pub fn breaker<H: Gate>(self, breaker: H) -> Retry<H, B> {
         Retry {
@@ -292,7 +292,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
 
     /// Withdraw every retry from `budget` (no budget, no retry), and deposit
     /// a success in it. Pass `&mut budget`, or a shared handle that
-    /// implements [`Budget`] (`&fusebox_std::Shared<RetryBudget>` on a
+    /// implements [`Budget`] (`&fusebox_std::RetryBudget` on a
     /// server, where one budget serves every request).
     pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C> {
         Retry {
@@ -442,7 +442,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
 
 /// What the runner asks of a circuit breaker: implemented by
 /// [`CircuitBreaker`], by `&mut` of any gate, and by shared handles (the std
-/// adapter's `Shared`; on firmware, implement it for your own mutex
+/// adapter's `Breaker`; on firmware, implement it for your own mutex
 /// wrapper, locking only inside each call: the runner never holds it across
 /// an await).
 pub trait Gate {

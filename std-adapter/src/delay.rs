@@ -49,10 +49,9 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use fusebox::backoff::{Backoff, Config};
-    use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures};
-    use fusebox::rate::RetryBudget;
+    use fusebox::breaker::{self, ConsecutiveFailures};
     use fusebox::retry::{Last, Retry, Stopped, Verdict};
-    use fusebox::time::{Clock, Duration};
+    use fusebox::time::Duration;
 
     use super::*;
     use crate::StdClock;
@@ -96,12 +95,14 @@ mod tests {
     /// with a breaker and a budget shared by two concurrent requests.
     #[tokio::test]
     async fn timeout_shared_breaker_and_budget_over_tokio() {
-        let breaker = crate::Shared::new(
-            CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(3).unwrap())
-                .unwrap(),
-        );
+        let breaker = crate::Breaker::new(
+            "upstream",
+            breaker::Config::new(),
+            ConsecutiveFailures::new(3).unwrap(),
+        )
+        .unwrap();
         let budget =
-            crate::Shared::new(RetryBudget::<10>::new(20, 1, Duration::from_secs(2)).unwrap());
+            crate::RetryBudget::<10>::new("upstream", 20, 1, Duration::from_secs(2)).unwrap();
         let clock = StdClock::new();
         let request = |seed| {
             let schedule = Backoff::new(
@@ -136,8 +137,8 @@ mod tests {
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
         // The third failure tripped the breaker while the other request's
         // attempt was in flight: its outcome is stale, not a failure.
-        let m = breaker.lock().metrics();
+        let m = breaker.metrics();
         assert_eq!((m.failures, m.stale), (3, 1));
-        assert_eq!(budget.lock().available(clock.now()), 0);
+        assert_eq!(budget.available(), 0);
     }
 }

@@ -1,30 +1,78 @@
 //! # fusebox-std
 //!
-//! The std shell around fusebox's sans-IO core. This release carries the
-//! clocks: [`StdClock`], a monotonic clock in fusebox's time types, and
-//! [`ManualClock`], a clock that tests move by hand; and [`TokioDelay`],
-//! tokio's timer as the `DelayNs` that fusebox's async retry runner sleeps
-//! with, and [`Shared`], a breaker or retry budget that every request of a
-//! server uses at once.
+//! The std shell around fusebox's sans-IO core, for servers: fast clocks
+//! on one process-wide epoch, `Clone + Send + Sync` handles of every
+//! primitive (cloning shares the state), and async calls on tokio.
+//!
+//! | item | what |
+//! |---|---|
+//! | [`clock`] | [`CoarseClock`] (admission), [`FastClock`] (durations), [`RecentClock`], [`StdClock`], [`TokioClock`] (paused tests), [`ManualClock`] |
+//! | [`Breaker`] | a circuit breaker: `call(future)`, an RAII [`Guard`], transitions to a hook |
+//! | [`RateLimiter`] | a token bucket (lock-free): `try_acquire`, `until_ready().await` in a FIFO line of waiters |
+//! | [`KeyedLimiter`] | a token bucket per key, OS-seeded hash |
+//! | [`RetryBudget`] | a retry budget (share of successes plus a floor) |
+//! | [`Bulkhead`] | a concurrency limit (lock-free) with a bounded FIFO wait queue |
+//! | [`AdaptiveLimiter`] | a concurrency limit found by AIMD |
+//! | [`DedupTable`] | request dedup / idempotency keys, OS-seeded hash |
+//! | [`retry()`], [`Retry`] | the core's retry runner over tokio's timer, with breaker, budget, timeout, deadline |
+//! | [`TokioDelay`] | tokio's timer as `embedded_hal_async`'s `DelayNs` |
+//!
+//! Every handle has a [`Name`] (1 to 64 bytes of `[a-zA-Z0-9_.-]`, its
+//! label in logs and metrics), reads its own clock (a type parameter whose
+//! default suits its use), and exposes operations, never lock guards.
+//! Misuse is an error value, never a panic: a bad name or a zero capacity
+//! is a [`BuildError`], an async call outside a tokio runtime an error
+//! that says so ([`NoRuntime`]).
+//!
+//! ## Features
+//! - `tokio` (default): the async parts ([`Breaker::call`] needs no
+//!   runtime and is always there; `until_ready`, `acquire`, [`retry()`],
+//!   [`TokioClock`] and [`TokioDelay`] need this feature). Without it the
+//!   crate gives the clocks and the sync handles.
 //!
 //! ```
-//! use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
-//! use fusebox::time::Clock;
-//! use fusebox_std::StdClock;
+//! use fusebox::breaker::{Config, ConsecutiveFailures};
+//! use fusebox::rate::Quota;
+//! use fusebox_std::{Breaker, RateLimiter};
 //!
-//! let clock = StdClock::new();
-//! let mut breaker = CircuitBreaker::new(Config::new(), ConsecutiveFailures::new(5)?)?;
-//! let permit = breaker.try_acquire(clock.now()).expect("a new breaker is closed");
-//! breaker.record(permit, Outcome::Success, clock.now());
-//! # Ok::<(), fusebox::ConfigError>(())
+//! let breaker = Breaker::new("payments", Config::new(), ConsecutiveFailures::new(5)?)?;
+//! let limiter = RateLimiter::new("payments", Quota::per_second(100, 20, fusebox_std::TICK_HZ)?)?;
+//! if limiter.try_acquire().is_ok() {
+//!     let guard = breaker.try_acquire()?;
+//!     // ... make the call ...
+//!     guard.success();
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod clock;
+pub mod clock;
+#[cfg(feature = "tokio")]
 mod delay;
-mod shared;
+mod handle;
+mod name;
+#[cfg(feature = "tokio")]
+mod retry;
 
-pub use clock::{ManualClock, StdClock, TICK_HZ, to_std};
+#[cfg(feature = "tokio")]
+pub use clock::TokioClock;
+pub use clock::{
+    CoarseClock, EPOCH_OFFSET, FastClock, ManualClock, RecentClock, StdClock, TICK_HZ, epoch,
+    from_std, to_std,
+};
+#[cfg(feature = "tokio")]
 pub use delay::TokioDelay;
-pub use shared::Shared;
+pub use handle::adaptive::{AdaptiveLimiter, AdaptivePermit};
+pub use handle::breaker::{Breaker, BreakerBuilder, CallError, Guard};
+pub use handle::budget::RetryBudget;
+pub use handle::bulkhead::{AcquireError, Bulkhead, Permit};
+pub use handle::dedup::{Begin, DedupTable, Pending};
+pub use handle::keyed::KeyedLimiter;
+pub use handle::rate::{RateLimiter, WaitError};
+pub use handle::{Hook, Hooks};
+#[cfg(feature = "tokio")]
+pub use name::NoRuntime;
+pub use name::{BuildError, MAX_NAME_LEN, Name, NameError, os_seed, os_seed_u64};
+#[cfg(feature = "tokio")]
+pub use retry::{Retry, RetryAfterHint, RetryFailed, retry};

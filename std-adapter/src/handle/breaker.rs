@@ -1,0 +1,476 @@
+//! [`Breaker`]: a shared circuit breaker with `call(future)` and an RAII
+//! guard.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use fusebox::breaker::{
+    CircuitBreaker, Config, ConsecutiveFailures, Metrics, Outcome, Permit, Policy, Rejected, State,
+    Transition,
+};
+use fusebox::time::{Clock, Duration, Instant};
+
+use super::{Hooks, lock};
+use crate::{BuildError, FastClock, Name};
+
+/// The seam between the handle and the core: today the `&mut`
+/// [`CircuitBreaker`] behind a mutex held for one call; the core's shared
+/// breaker (#11, branch `shbreaker11`) replaces this type, and nothing else
+/// in this file changes.
+#[derive(Debug)]
+struct Cell<P: Policy>(Mutex<CircuitBreaker<P>>);
+
+impl<P: Policy> Cell<P> {
+    fn new(b: CircuitBreaker<P>) -> Self {
+        Self(Mutex::new(b))
+    }
+    #[inline]
+    fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected> {
+        lock(&self.0).try_acquire(now)
+    }
+    #[inline]
+    fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
+        lock(&self.0).record(permit, outcome, now)
+    }
+    fn state(&self, now: Instant) -> State {
+        lock(&self.0).state(now)
+    }
+    fn retry_after(&self, now: Instant) -> Option<Duration> {
+        lock(&self.0).retry_after(now)
+    }
+    fn metrics(&self) -> Metrics {
+        lock(&self.0).metrics()
+    }
+    fn config(&self) -> Config {
+        *lock(&self.0).config()
+    }
+    fn isolate(&self) -> Option<Transition> {
+        lock(&self.0).isolate()
+    }
+    fn force_closed(&self) -> Option<Transition> {
+        lock(&self.0).force_closed()
+    }
+    fn reset(&self) -> Option<Transition> {
+        lock(&self.0).reset()
+    }
+}
+
+#[derive(Debug)]
+struct Inner<P: Policy, C> {
+    name: Name,
+    clock: C,
+    hooks: Hooks,
+    cell: Cell<P>,
+}
+
+/// A circuit breaker shared by every clone (`Clone + Send + Sync`), over
+/// failure policy `P` and clock `C` (default [`FastClock`]: the breaker
+/// times its calls for slow-call detection, a duration).
+///
+/// Three ways to use it:
+/// - [`call`](Self::call) / [`call_with`](Self::call_with): run a future
+///   under the breaker, classify its result, record it;
+/// - [`try_acquire`](Self::try_acquire): a [`Guard`] for code that must
+///   hold the permit itself; a guard dropped without an outcome (a
+///   cancelled future) records [`Outcome::Ignored`], which frees a
+///   half-open probe slot at once;
+/// - as the [`fusebox::retry::Gate`] of the retry runner (`&breaker`).
+///
+/// Every transition is returned by the method that made it where that
+/// method returns anything, and always handed to the
+/// [`Hooks::on_transition`] hook.
+///
+/// ```
+/// use fusebox::breaker::{Config, ConsecutiveFailures, State};
+/// use fusebox_std::{Breaker, CallError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let breaker = Breaker::new("inventory", Config::new(), ConsecutiveFailures::new(2)?)?;
+/// for _ in 0..2 {
+///     let r = breaker.call(async { Err::<(), _>("503") }).await;
+///     assert!(matches!(r, Err(CallError::Inner("503"))));
+/// }
+/// // Open: the next call is refused without running.
+/// let r = breaker.call(async { Ok::<_, &str>(1) }).await;
+/// assert!(matches!(r, Err(CallError::Rejected(_))));
+/// assert_eq!(breaker.state(), State::Open);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Breaker<P: Policy = ConsecutiveFailures, C: Clock = FastClock> {
+    inner: Arc<Inner<P, C>>,
+}
+
+impl<P: Policy, C: Clock> Clone for Breaker<P, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<P: Policy + std::fmt::Debug, C: Clock + std::fmt::Debug> std::fmt::Debug for Breaker<P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breaker")
+            .field("name", &self.inner.name)
+            .field("clock", &self.inner.clock)
+            .field("breaker", &self.inner.cell.0)
+            .finish()
+    }
+}
+
+/// Builds a [`Breaker`] with a clock and hooks other than the defaults.
+#[derive(Debug)]
+pub struct BreakerBuilder<C> {
+    name: Name,
+    clock: C,
+    hooks: Hooks,
+}
+
+impl<C: Clock> BreakerBuilder<C> {
+    /// Read time from `clock` (a clone of a
+    /// [`ManualClock`](crate::ManualClock) in tests,
+    /// [`TokioClock`](crate::TokioClock) under paused tokio time).
+    pub fn clock<D: Clock>(self, clock: D) -> BreakerBuilder<D> {
+        BreakerBuilder {
+            name: self.name,
+            clock,
+            hooks: self.hooks,
+        }
+    }
+
+    /// Call these hooks (every transition goes to
+    /// [`Hooks::on_transition`]).
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// The breaker, closed.
+    ///
+    /// # Errors
+    /// [`BuildError::Config`] if a field of `config` is out of range.
+    pub fn build<P: Policy>(self, config: Config, policy: P) -> Result<Breaker<P, C>, BuildError> {
+        let core = CircuitBreaker::new(config, policy)?;
+        Ok(Breaker {
+            inner: Arc::new(Inner {
+                name: self.name,
+                clock: self.clock,
+                hooks: self.hooks,
+                cell: Cell::new(core),
+            }),
+        })
+    }
+}
+
+impl Breaker {
+    /// A builder for a breaker named `name`, on [`FastClock`], with no
+    /// hooks.
+    ///
+    /// # Errors
+    /// [`BuildError::Name`] if `name` is not 1 to 64 bytes of
+    /// `[a-zA-Z0-9_.-]`.
+    pub fn builder(name: &str) -> Result<BreakerBuilder<FastClock>, BuildError> {
+        Ok(BreakerBuilder {
+            name: Name::new(name)?,
+            clock: FastClock::new(),
+            hooks: Hooks::new(),
+        })
+    }
+}
+
+impl<P: Policy> Breaker<P> {
+    /// A closed breaker named `name` on [`FastClock`], with no hooks.
+    ///
+    /// # Errors
+    /// [`BuildError::Name`] for a bad name, [`BuildError::Config`] if a
+    /// field of `config` is out of range.
+    pub fn new(name: &str, config: Config, policy: P) -> Result<Self, BuildError> {
+        Breaker::builder(name)?.build(config, policy)
+    }
+}
+
+/// Why [`Breaker::call`] returned no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError<E> {
+    /// The breaker refused the call; the future was not polled.
+    Rejected(Rejected),
+    /// The call ran and returned this error.
+    Inner(E),
+}
+
+impl<E> CallError<E> {
+    /// How long until the breaker admits calls again, where it knows (a
+    /// refusal's `retry_after`; `None` for the inner error).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Rejected(r) => r.retry_after,
+            Self::Inner(_) => None,
+        }
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rejected(r) => r.fmt(f),
+            Self::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Rejected(r) => Some(r),
+            Self::Inner(e) => Some(e),
+        }
+    }
+}
+
+impl<P: Policy, C: Clock> Breaker<P, C> {
+    /// The breaker's name.
+    pub fn name(&self) -> &Name {
+        &self.inner.name
+    }
+
+    /// The breaker's clock.
+    pub fn clock(&self) -> &C {
+        &self.inner.clock
+    }
+
+    /// Now, on the breaker's clock.
+    #[inline]
+    pub fn now(&self) -> Instant {
+        self.inner.clock.now()
+    }
+
+    /// Ask to make a call now. The guard records the call's outcome
+    /// ([`Guard::success`], [`Guard::failure`], [`Guard::record`]), or
+    /// `Ignored` when dropped without one.
+    ///
+    /// # Errors
+    /// [`Rejected`] while open, or half-open with every probe slot taken;
+    /// its `retry_after` says for how long where the breaker knows.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Guard<'_, P, C>, Rejected> {
+        let now = self.now();
+        let permit = self.inner.cell.try_acquire(now)?;
+        self.inner
+            .hooks
+            .transition(&self.inner.name, permit.transition(), now);
+        Ok(Guard {
+            breaker: self,
+            permit: Some(permit),
+        })
+    }
+
+    /// Run `call` under the breaker: refused at once while open; otherwise
+    /// awaited, and its result recorded (`Ok` a success, `Err` a failure,
+    /// a slow call judged by the breaker's [`Config::slow_calls`]). A
+    /// future dropped before it completes records `Ignored` (it says
+    /// nothing of the dependency) and frees its probe slot at once.
+    ///
+    /// Needs no runtime and no timer: put a timeout inside `call` (as
+    /// `tokio::time::timeout`) to count a hung call as a failure.
+    ///
+    /// # Errors
+    /// [`CallError::Rejected`] if the breaker refused; [`CallError::Inner`]
+    /// with the call's own error.
+    pub async fn call<T, E, F>(&self, call: F) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_with(call, |r: &Result<T, E>| match r {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        })
+        .await
+    }
+
+    /// [`call`](Self::call), with `classify` saying what each result means
+    /// for the dependency's health: an HTTP 503 in an `Ok` response can be
+    /// a [`Outcome::Failure`], a 404 in an `Err` an [`Outcome::Ignored`].
+    ///
+    /// ```
+    /// use fusebox::breaker::{Config, ConsecutiveFailures, Outcome};
+    /// use fusebox_std::Breaker;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let breaker = Breaker::new("api", Config::new(), ConsecutiveFailures::new(1)?)?;
+    /// let status = breaker
+    ///     .call_with(async { Ok::<u16, std::io::Error>(404) }, |r| match r {
+    ///         Ok(s) if *s >= 500 => Outcome::Failure,
+    ///         Ok(s) if *s >= 400 => Outcome::Ignored, // the caller's fault
+    ///         Ok(_) => Outcome::Success,
+    ///         Err(_) => Outcome::Failure,
+    ///     })
+    ///     .await?;
+    /// assert_eq!(status, 404);
+    /// assert_eq!(breaker.metrics().ignored, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn call_with<T, E, F, K>(&self, call: F, classify: K) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        K: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        let guard = self.try_acquire().map_err(CallError::Rejected)?;
+        let result = call.await;
+        guard.record(classify(&result));
+        result.map_err(CallError::Inner)
+    }
+
+    /// The state as the next call will see it (an Open breaker whose open
+    /// duration has passed reports HalfOpen).
+    pub fn state(&self) -> State {
+        self.inner.cell.state(self.now())
+    }
+
+    /// How long until the breaker admits a call again (`None`: it admits
+    /// now, or is held open by [`isolate`](Self::isolate)).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.cell.retry_after(self.now())
+    }
+
+    /// The counters (each wraps at `u32::MAX`).
+    pub fn metrics(&self) -> Metrics {
+        self.inner.cell.metrics()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> Config {
+        self.inner.cell.config()
+    }
+
+    /// Hold the breaker open until [`reset`](Self::reset); returns the
+    /// transition (also given to the hook).
+    pub fn isolate(&self) -> Option<Transition> {
+        let t = self.inner.cell.isolate();
+        self.inner.hooks.transition(&self.inner.name, t, self.now())
+    }
+
+    /// Hold the breaker closed until [`reset`](Self::reset); returns the
+    /// transition (also given to the hook).
+    pub fn force_closed(&self) -> Option<Transition> {
+        let t = self.inner.cell.force_closed();
+        self.inner.hooks.transition(&self.inner.name, t, self.now())
+    }
+
+    /// Back to Closed with an empty window; returns the transition (also
+    /// given to the hook).
+    pub fn reset(&self) -> Option<Transition> {
+        let t = self.inner.cell.reset();
+        self.inner.hooks.transition(&self.inner.name, t, self.now())
+    }
+
+    #[inline]
+    fn record(&self, permit: Permit, outcome: Outcome) -> Option<Transition> {
+        let now = self.now();
+        let t = self.inner.cell.record(permit, outcome, now);
+        self.inner.hooks.transition(&self.inner.name, t, now)
+    }
+}
+
+/// One admitted call of a [`Breaker`]. Record its outcome with
+/// [`success`](Self::success), [`failure`](Self::failure) or
+/// [`record`](Self::record); dropped without one (the future that held it
+/// was cancelled), it records [`Outcome::Ignored`], which frees a half-open
+/// probe slot at once instead of after the probe timeout.
+///
+/// ```
+/// use fusebox::breaker::{Config, ConsecutiveFailures, State};
+/// use fusebox_std::Breaker;
+///
+/// let breaker = Breaker::new("db", Config::new().half_open_probes(1), ConsecutiveFailures::new(1)?)?;
+/// breaker.isolate();
+/// breaker.reset();
+/// let guard = breaker.try_acquire()?;
+/// drop(guard); // cancelled: Ignored
+/// assert_eq!(breaker.metrics().ignored, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "record the call's outcome; a dropped guard records Ignored"]
+pub struct Guard<'a, P: Policy = ConsecutiveFailures, C: Clock = FastClock> {
+    breaker: &'a Breaker<P, C>,
+    permit: Option<Permit>,
+}
+
+impl<P: Policy, C: Clock> std::fmt::Debug for Guard<'_, P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("breaker", &self.breaker.inner.name)
+            .field("permit", &self.permit)
+            .finish()
+    }
+}
+
+impl<P: Policy, C: Clock> Guard<'_, P, C> {
+    /// The transition acquiring this guard made (Open to HalfOpen for the
+    /// first probe); it went to the hook already.
+    pub fn transition(&self) -> Option<Transition> {
+        self.permit.as_ref().and_then(Permit::transition)
+    }
+
+    /// When the call was admitted, on the breaker's clock.
+    pub fn acquired_at(&self) -> Option<Instant> {
+        self.permit.as_ref().map(Permit::acquired_at)
+    }
+
+    /// Record `outcome`; returns the transition it made (also given to the
+    /// hook).
+    pub fn record(mut self, outcome: Outcome) -> Option<Transition> {
+        let permit = self.permit.take()?;
+        self.breaker.record(permit, outcome)
+    }
+
+    /// Record a success (a slow one counts as the breaker's config says).
+    pub fn success(self) -> Option<Transition> {
+        self.record(Outcome::Success)
+    }
+
+    /// Record a failure.
+    pub fn failure(self) -> Option<Transition> {
+        self.record(Outcome::Failure)
+    }
+
+    /// Record that the call says nothing of the dependency's health.
+    pub fn ignore(self) -> Option<Transition> {
+        self.record(Outcome::Ignored)
+    }
+}
+
+impl<P: Policy, C: Clock> Drop for Guard<'_, P, C> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            let _transition_went_to_the_hook = self.breaker.record(permit, Outcome::Ignored);
+        }
+    }
+}
+
+/// The retry runner's breaker: reads the breaker's own clock (the `now` the
+/// runner passes is ignored, so the two clocks cannot disagree) and hands
+/// every transition to the hook.
+#[cfg(feature = "tokio")]
+impl<P: Policy, C: Clock> fusebox::retry::Gate for &Breaker<P, C> {
+    #[inline]
+    fn try_acquire(&mut self, _now: Instant) -> Result<Permit, Rejected> {
+        let now = self.now();
+        let permit = self.inner.cell.try_acquire(now)?;
+        self.inner
+            .hooks
+            .transition(&self.inner.name, permit.transition(), now);
+        Ok(permit)
+    }
+
+    #[inline]
+    fn record(&mut self, permit: Permit, outcome: Outcome, _now: Instant) {
+        let _transition_went_to_the_hook = Breaker::record(self, permit, outcome);
+    }
+}

@@ -1,0 +1,675 @@
+//! fusebox-std's handles under many tasks and threads, with tokio's paused
+//! time and the manual clock: at most K probes, the rate law across
+//! threads, waiters in order, cancellation at every await point, misuse.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+
+use fusebox::backoff::{Backoff, Config as BackoffConfig};
+use fusebox::breaker::{Config, ConsecutiveFailures, Outcome, State, Transition};
+use fusebox::bulkhead::AimdConfig;
+use fusebox::dedup;
+use fusebox::rate::{Quota, WhenFull};
+use fusebox::retry::{Last, Stopped, Verdict};
+use fusebox::time::{Clock, Duration, Instant};
+use fusebox_std::{
+    AcquireError, AdaptiveLimiter, Begin, Breaker, BuildError, Bulkhead, CallError, DedupTable,
+    Hooks, KeyedLimiter, ManualClock, Name, RateLimiter, Retry, RetryBudget, RetryFailed,
+    TokioClock, WaitError,
+};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn assert_handle<T: Clone + Send + Sync + 'static>() {}
+
+#[test]
+fn every_handle_is_clone_send_sync() {
+    assert_handle::<Breaker>();
+    assert_handle::<RateLimiter>();
+    assert_handle::<KeyedLimiter<u64, 64>>();
+    assert_handle::<RetryBudget>();
+    assert_handle::<Bulkhead>();
+    assert_handle::<AdaptiveLimiter>();
+    assert_handle::<DedupTable<u64, u32, 64>>();
+    assert_handle::<Breaker<ConsecutiveFailures, ManualClock>>();
+}
+
+/// A hook that keeps every transition it sees.
+fn recorder() -> (Hooks, Arc<Mutex<Vec<Transition>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let hooks = Hooks::new().on_transition(move |_, t, _| log.lock().unwrap().push(t));
+    (hooks, seen)
+}
+
+fn open_breaker(
+    probes: u16,
+    clock: &ManualClock,
+    hooks: Hooks,
+) -> Breaker<ConsecutiveFailures, ManualClock> {
+    let b = Breaker::builder("dep")
+        .unwrap()
+        .clock(clock.clone())
+        .hooks(hooks)
+        .build(
+            Config::new()
+                .open_duration(ms(100))
+                .half_open_probes(probes)
+                .probe_timeout(Duration::from_secs(60)),
+            ConsecutiveFailures::new(1).unwrap(),
+        )
+        .unwrap();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+    b
+}
+
+#[test]
+fn half_open_admits_at_most_k_probes_across_threads() {
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let (hooks, seen) = recorder();
+    let breaker = open_breaker(3, &clock, hooks);
+    clock.advance(ms(100));
+    let barrier = Arc::new(Barrier::new(8));
+    let admitted = Arc::new(AtomicU32::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (b, barrier, admitted) = (breaker.clone(), barrier.clone(), admitted.clone());
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                barrier.wait();
+                for _ in 0..10 {
+                    if let Ok(g) = b.try_acquire() {
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                        held.push(g);
+                    }
+                }
+                barrier.wait(); // hold every guard until all have tried
+                for g in held {
+                    g.success();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(admitted.load(Ordering::Relaxed), 3);
+    assert_eq!(breaker.state(), State::Closed); // 3 probe successes >= S = 1
+    let seen = seen.lock().unwrap();
+    // Closed->Open, Open->HalfOpen (the first probe's acquire), HalfOpen->Closed.
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        seen[1],
+        Transition {
+            from: State::Open,
+            to: State::HalfOpen
+        }
+    );
+    assert_eq!(seen[2].to, State::Closed);
+}
+
+#[tokio::test]
+async fn a_cancelled_call_frees_its_probe_slot_at_once() {
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let breaker = open_breaker(1, &clock, Hooks::new());
+    clock.advance(ms(100));
+    // The probe's call hangs; the caller gives up (drops the future).
+    let call = breaker.call(std::future::pending::<Result<(), ()>>());
+    let r = tokio::time::timeout(std::time::Duration::from_millis(1), call).await;
+    assert!(r.is_err());
+    assert_eq!(breaker.metrics().ignored, 1);
+    // Not after the 60 s probe timeout: now.
+    let probe = breaker.try_acquire().expect("the slot is free");
+    assert_eq!(probe.success().map(|t| t.to), Some(State::Closed));
+}
+
+#[tokio::test]
+async fn call_classifies_and_every_transition_reaches_the_hook() {
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let (hooks, seen) = recorder();
+    let breaker = Breaker::builder("api")
+        .unwrap()
+        .clock(clock.clone())
+        .hooks(hooks)
+        .build(
+            Config::new().open_duration(ms(10)).slow_calls(ms(5), 100),
+            ConsecutiveFailures::new(2).unwrap(),
+        )
+        .unwrap();
+    // A 404 is ignored; a 503 in an Ok is a failure.
+    let classify = |r: &Result<u16, ()>| match r {
+        Ok(s) if *s >= 500 => Outcome::Failure,
+        Ok(s) if *s >= 400 => Outcome::Ignored,
+        Ok(_) => Outcome::Success,
+        Err(()) => Outcome::Failure,
+    };
+    assert_eq!(
+        breaker.call_with(async { Ok(404) }, classify).await,
+        Ok(404)
+    );
+    assert_eq!(
+        breaker.call_with(async { Ok(503) }, classify).await,
+        Ok(503)
+    );
+    // A slow success (5 ms by the breaker's clock) counts as a failure.
+    let slow = async {
+        clock.advance(ms(5));
+        Ok::<u16, ()>(200)
+    };
+    assert_eq!(breaker.call_with(slow, classify).await, Ok(200));
+    assert_eq!(breaker.state(), State::Open);
+    let r = breaker.call(async { Ok::<(), ()>(()) }).await;
+    let Err(CallError::Rejected(rejected)) = r else {
+        panic!("open")
+    };
+    assert_eq!(rejected.retry_after, Some(ms(10)));
+    assert_eq!(breaker.isolate().map(|t| t.to), Some(State::ForcedOpen));
+    assert_eq!(breaker.reset().map(|t| t.to), Some(State::Closed));
+    let m = breaker.metrics();
+    // The slow success is counted as slow (and judged a failure by the
+    // policy), not as a failure.
+    assert_eq!((m.ignored, m.failures, m.slow, m.trips), (1, 1, 1, 1));
+    assert_eq!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|t| t.to)
+            .collect::<Vec<_>>(),
+        [State::Open, State::ForcedOpen, State::Closed]
+    );
+}
+
+#[test]
+fn the_rate_law_holds_across_threads() {
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // 10 per 100 ms, burst 5.
+    let quota = Quota::new(10, ms(100), 5).unwrap();
+    let limiter = RateLimiter::with_clock("uplink", quota, clock.clone()).unwrap();
+    let admitted = Arc::new(AtomicU32::new(0));
+    let mut total = 0;
+    for step in 0..20 {
+        let barrier = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (l, a, b) = (limiter.clone(), admitted.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    for _ in 0..50 {
+                        if l.try_acquire().is_ok() {
+                            a.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Over [0, 10 ms x step]: exactly burst + floor(W x rate / period)
+        // for callers that always ask.
+        total = admitted.load(Ordering::Relaxed);
+        assert_eq!(total, 5 + step, "step {step}");
+        clock.advance(ms(10));
+    }
+    assert_eq!(total, 24);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_are_served_in_order_without_a_stampede() {
+    let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
+    let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
+    let start = tokio::time::Instant::now();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..5u64 {
+        let (l, o) = (limiter.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            l.until_ready(Duration::from_secs(1)).await.unwrap();
+            o.lock().unwrap().push((i, start.elapsed().as_millis()));
+        }));
+        tokio::task::yield_now().await; // arrive in order
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // One token at once, then one per 100 ms, each waiter at its own slot:
+    // no stampede, no reordering.
+    assert_eq!(
+        *order.lock().unwrap(),
+        [(0, 0), (1, 100), (2, 200), (3, 300), (4, 400)]
+    );
+    // Every token went to a waiter: a caller that does not wait is refused.
+    assert!(limiter.try_acquire().is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_too_long_is_refused_at_once_and_reserves_nothing() {
+    let quota = Quota::new(1, Duration::from_secs(1), 1).unwrap();
+    let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
+    limiter.try_acquire().unwrap();
+    let start = tokio::time::Instant::now();
+    let e = limiter.until_ready(ms(500)).await.unwrap_err();
+    assert_eq!(
+        e,
+        WaitError::TooLong {
+            retry_after: Duration::from_secs(1),
+            max_wait: ms(500)
+        }
+    );
+    assert_eq!(start.elapsed(), std::time::Duration::ZERO);
+    assert_eq!(limiter.time_until(1).unwrap(), Duration::from_secs(1));
+    assert_eq!(
+        limiter.until_n_ready(2, Duration::from_secs(9)).await,
+        Err(WaitError::ExceedsBurst { burst: 1 })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_waiter_gives_its_place_back() {
+    let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
+    let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
+    limiter.try_acquire().unwrap();
+    let start = tokio::time::Instant::now();
+    // Cancelled while at the head of the line, sleeping for its token.
+    let first = tokio::spawn({
+        let l = limiter.clone();
+        async move { l.until_ready(Duration::from_secs(1)).await }
+    });
+    // Cancelled while in the line behind it.
+    let second = tokio::spawn({
+        let l = limiter.clone();
+        async move { l.until_ready(Duration::from_secs(1)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    first.abort();
+    second.abort();
+    let _ = (first.await, second.await);
+    // Their tokens were never taken: the next waiter is first in line and
+    // gets the token at 100 ms, not after two more intervals.
+    limiter.until_ready(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(100));
+    // A waiter whose place in line is too far is refused at once: two
+    // waiters ahead (100 ms each after the next token) and its own.
+    let ahead: Vec<_> = (0..2)
+        .map(|_| {
+            let l = limiter.clone();
+            tokio::spawn(async move { l.until_ready(Duration::from_secs(1)).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let refused = limiter.until_ready(ms(250)).await.unwrap_err();
+    assert_eq!(refused.retry_after(), Some(ms(300)));
+    for t in ahead {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_does_not_queue_delays_the_head_never_past_its_max_wait() {
+    let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
+    let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
+    limiter.try_acquire().unwrap();
+    let waiter = tokio::spawn({
+        let l = limiter.clone();
+        async move { l.until_ready(ms(150)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The token the waiter sleeps for, taken first by a caller that does
+    // not queue: the next is at 200 ms, past the waiter's 150 ms.
+    limiter.try_acquire().unwrap();
+    let e = waiter.await.unwrap().unwrap_err();
+    assert!(matches!(e, WaitError::TooLong { .. }), "{e:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulkhead_waiters_are_served_first_come_first_served() {
+    let pool = Bulkhead::new("db", 1, 3, Duration::from_secs(10)).unwrap();
+    let held = pool.acquire().await.unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        let (p, o) = (pool.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let permit = p.acquire().await.unwrap();
+            o.lock().unwrap().push(i);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            drop(permit);
+        }));
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(pool.waiting(), 3);
+    // The queue is full: a fourth caller is refused at once.
+    assert_eq!(
+        pool.acquire().await.unwrap_err(),
+        AcquireError::QueueFull {
+            limit: 1,
+            max_queue: 3
+        }
+    );
+    drop(held);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+    assert_eq!((pool.in_use(), pool.waiting()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulkhead_cancellation_at_every_await_point_leaks_nothing() {
+    let pool = Bulkhead::new("db", 1, 4, Duration::from_secs(10)).unwrap();
+    let held = pool.try_acquire().unwrap();
+    // Cancelled while waiting for the line's head and for a slot.
+    let a = tokio::spawn({
+        let p = pool.clone();
+        async move { p.acquire().await.map(drop) }
+    });
+    let b = tokio::spawn({
+        let p = pool.clone();
+        async move { p.acquire().await.map(drop) }
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(pool.waiting(), 2);
+    a.abort(); // the head, waiting for a slot
+    b.abort(); // in the line behind it
+    let _ = (a.await, b.await);
+    assert_eq!(pool.waiting(), 0);
+    // Cancelled after a slot was freed but before it was polled again.
+    let c = tokio::spawn({
+        let p = pool.clone();
+        async move { p.acquire().await.map(drop) }
+    });
+    tokio::task::yield_now().await;
+    drop(held); // notifies c
+    c.abort();
+    let _ = c.await;
+    assert_eq!((pool.in_use(), pool.waiting()), (0, 0));
+    // The slot went nowhere: the next caller gets it at once.
+    let again = pool.acquire().await.unwrap();
+    // A wait that expires rejects with the reason.
+    let start = tokio::time::Instant::now();
+    assert_eq!(
+        pool.acquire().await.unwrap_err(),
+        AcquireError::TimedOut {
+            max_wait: Duration::from_secs(10)
+        }
+    );
+    assert_eq!(start.elapsed(), std::time::Duration::from_secs(10));
+    drop(again);
+    assert_eq!((pool.in_use(), pool.waiting()), (0, 0));
+}
+
+#[test]
+fn adaptive_limit_changes_reach_the_hook_and_the_slots() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let hooks = Hooks::new().on_limit_change(move |_, c, _| log.lock().unwrap().push(c));
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let limiter = AdaptiveLimiter::with_clock(
+        "search",
+        AimdConfig::new()
+            .limits(1, 10)
+            .initial(2)
+            .latency_target(ms(50)),
+        clock.clone(),
+        hooks,
+    )
+    .unwrap();
+    let (a, b) = (
+        limiter.try_acquire().unwrap(),
+        limiter.try_acquire().unwrap(),
+    );
+    assert!(limiter.try_acquire().is_err());
+    clock.advance(ms(10));
+    let grown = a.record(fusebox::bulkhead::Outcome::Success).unwrap();
+    assert!(grown.is_increase());
+    assert_eq!(limiter.limit(), grown.to);
+    drop(b); // no outcome: no change
+    assert_eq!(limiter.in_use(), 0);
+    assert_eq!(*seen.lock().unwrap(), [grown]);
+}
+
+#[test]
+fn dedup_one_runner_per_key_across_threads_and_abandon_on_drop() {
+    let table = DedupTable::<u64, u32, 64>::new("payments", dedup::Config::new()).unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let runs = Arc::new(AtomicU32::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (t, b, r) = (table.clone(), barrier.clone(), runs.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                if let Begin::New(p) = t.begin(7) {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    b.wait();
+                    drop(p); // the work failed: abandon
+                } else {
+                    b.wait();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 1);
+    // Abandoned by the drop: the key is free again.
+    let Begin::New(p) = table.begin(7) else {
+        panic!("free after abandon")
+    };
+    p.complete(42).unwrap();
+    assert!(matches!(table.begin(7), Begin::Done(42)));
+    assert_eq!(table.get(&7), Some(42));
+}
+
+#[test]
+fn keyed_and_budget_handles_share_state_across_clones() {
+    let per_key = KeyedLimiter::<u32, 16>::new(
+        "per-client",
+        Quota::per_second(1, 2, fusebox_std::TICK_HZ).unwrap(),
+        WhenFull::RejectNew,
+    )
+    .unwrap();
+    let other = per_key.clone();
+    assert!(per_key.try_acquire(1).is_ok());
+    assert!(other.try_acquire(1).is_ok());
+    assert!(per_key.try_acquire(1).is_err());
+    assert_eq!(
+        (other.len(), other.available(&1), other.available(&2)),
+        (1, 0, 2)
+    );
+
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let budget =
+        RetryBudget::<10, _>::with_clock("up", 20, 0, Duration::from_secs(10), clock).unwrap();
+    let clone = budget.clone();
+    for _ in 0..10 {
+        clone.deposit();
+    }
+    assert_eq!(budget.available(), 2);
+    assert!(budget.try_withdraw() && clone.try_withdraw());
+    assert!(!budget.try_withdraw());
+}
+
+#[derive(Debug)]
+struct Busy(Duration);
+
+impl fusebox_std::RetryAfterHint for Busy {
+    fn retry_after_hint(&self) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_honours_the_hint_the_error_carries() {
+    let schedule = Backoff::new(BackoffConfig::constant(ms(10)).max_attempts(3), 1).unwrap();
+    let start = tokio::time::Instant::now();
+    let r = Retry::new(schedule)
+        .clock(TokioClock)
+        .run_hinted(async |attempt| {
+            if attempt < 2 {
+                Err(Busy(ms(700)))
+            } else {
+                Ok(attempt)
+            }
+        })
+        .await;
+    assert_eq!(r.unwrap(), 2);
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(700));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_with_breaker_budget_timeout_and_deadline_in_spawned_tasks() {
+    let breaker = Breaker::builder("up")
+        .unwrap()
+        .clock(TokioClock)
+        .build(Config::new(), ConsecutiveFailures::new(4).unwrap())
+        .unwrap();
+    let budget =
+        RetryBudget::<10, _>::with_clock("up", 20, 1, Duration::from_secs(2), TokioClock).unwrap();
+    let mut tasks = Vec::new();
+    for seed in 0..2 {
+        let (breaker, budget) = (breaker.clone(), budget.clone());
+        // A `move` async closure inside tokio::spawn: the future is Send.
+        tasks.push(tokio::spawn(async move {
+            let schedule =
+                Backoff::new(BackoffConfig::constant(ms(1)).max_attempts(10), seed).unwrap();
+            Retry::new(schedule)
+                .clock(TokioClock)
+                .breaker(&breaker)
+                .budget(&budget)
+                .timeout(ms(20))
+                .deadline(Duration::from_secs(5))
+                .run(
+                    async move |_| {
+                        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                        Ok::<(), &str>(())
+                    },
+                    |_| Verdict::Retry,
+                )
+                .await
+        }));
+    }
+    let mut attempts = 0;
+    for t in tasks {
+        let Err(RetryFailed::GaveUp(e)) = t.await.unwrap() else {
+            panic!("every attempt hangs")
+        };
+        assert_eq!((e.last, e.stopped), (Last::TimedOut, Stopped::Budget));
+        attempts += e.attempts;
+    }
+    // The floor of 1/s over 2 s pays for 2 retries between the two.
+    assert_eq!(attempts, 4);
+    assert_eq!(breaker.metrics().failures, 4);
+    assert_eq!(budget.available(), 0);
+}
+
+#[test]
+fn misuse_is_an_error_not_a_panic() {
+    let quota = Quota::per_second(1, 1, fusebox_std::TICK_HZ).unwrap();
+    assert!(matches!(
+        Breaker::new(
+            "bad name",
+            Config::new(),
+            ConsecutiveFailures::new(1).unwrap()
+        ),
+        Err(BuildError::Name(_))
+    ));
+    assert!(matches!(
+        RateLimiter::new(&"x".repeat(65), quota),
+        Err(BuildError::Name(_))
+    ));
+    assert!(matches!(
+        Bulkhead::new("db", 0, 0, ms(1)),
+        Err(BuildError::Config(e)) if e.field() == "limit"
+    ));
+    assert!(matches!(
+        KeyedLimiter::<u32, 0>::new("k", quota, WhenFull::RejectNew),
+        Err(BuildError::Config(e)) if e.field() == "N"
+    ));
+    assert!(matches!(
+        RetryBudget::<10>::new("b", 5000, 1, Duration::from_secs(1)),
+        Err(BuildError::Config(e)) if e.field() == "percent"
+    ));
+    assert!(matches!(
+        Breaker::new(
+            "b",
+            Config::new().half_open_probes(0),
+            ConsecutiveFailures::new(1).unwrap()
+        ),
+        Err(BuildError::Config(_))
+    ));
+    assert!(AdaptiveLimiter::new("", AimdConfig::new()).is_err());
+    assert!(DedupTable::<u8, u8, 8>::new("d/", dedup::Config::new()).is_err());
+    assert!(Name::new("ok-name_1.2").is_ok());
+
+    // Async calls outside a tokio runtime say so.
+    let limiter = RateLimiter::new("r", quota).unwrap();
+    limiter.try_acquire().unwrap();
+    assert_eq!(
+        embassy_futures::block_on(limiter.until_ready(Duration::from_secs(5))),
+        Err(WaitError::NoRuntime)
+    );
+    let pool = Bulkhead::new("p", 1, 1, ms(1)).unwrap();
+    assert_eq!(
+        embassy_futures::block_on(pool.acquire()).unwrap_err(),
+        AcquireError::NoRuntime
+    );
+    let schedule = Backoff::new(BackoffConfig::constant(ms(1)), 1).unwrap();
+    let r = embassy_futures::block_on(fusebox_std::retry(schedule, async |_| Err::<(), _>(())));
+    assert_eq!(r, Err(RetryFailed::NoRuntime));
+    assert!(RetryFailed::<&str>::NoRuntime.to_string().contains("tokio"));
+    // A breaker's call needs no runtime.
+    let b = Breaker::new("b", Config::new(), ConsecutiveFailures::new(1).unwrap()).unwrap();
+    assert_eq!(
+        embassy_futures::block_on(b.call(async { Ok::<_, ()>(1) })),
+        Ok(1)
+    );
+    let _ = TokioClock.now();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_runners_transitions_reach_the_hook() {
+    let (hooks, seen) = recorder();
+    let breaker = Breaker::builder("up")
+        .unwrap()
+        .clock(TokioClock)
+        .hooks(hooks)
+        .build(
+            Config::new().open_duration(ms(50)),
+            ConsecutiveFailures::new(2).unwrap(),
+        )
+        .unwrap();
+    let schedule = Backoff::new(BackoffConfig::constant(ms(10)).max_attempts(10), 3).unwrap();
+    let r = Retry::new(schedule)
+        .clock(TokioClock)
+        .breaker(&breaker)
+        .run(
+            async |attempt| if attempt < 3 { Err(503) } else { Ok(attempt) },
+            |_| Verdict::Retry,
+        )
+        .await;
+    // Two failures open it; refused until 50 ms have passed; the probe
+    // (attempt 3) succeeds and closes it.
+    assert_eq!(r.unwrap(), 3);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            Transition {
+                from: State::Closed,
+                to: State::Open
+            },
+            Transition {
+                from: State::Open,
+                to: State::HalfOpen
+            },
+            Transition {
+                from: State::HalfOpen,
+                to: State::Closed
+            },
+        ]
+    );
+}
