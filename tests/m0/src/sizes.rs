@@ -10,8 +10,10 @@ use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
+use fusebox::hash::Seed;
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
 use fusebox::rng::Rng;
+use fusebox::time::{Duration, Instant};
 
 /// `CircuitBreaker<CountWindow<N>>`: 112 + (N + 13 rounded up to 8).
 const fn count_window(n: usize) -> usize {
@@ -78,4 +80,8 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(DedupTable<u64, (), 64>, 1616),
     size_check!(DedupTable<u128, [u8; 32], 256>, 16464),
     size_check!(Ticket, 8),
+    // README.md, "The primitives": `hash` and `time`.
+    size_check!(Seed, 16),
+    size_check!(Instant, 8),
+    size_check!(Duration, 8),
 ];
