@@ -24,7 +24,7 @@
 # fusebox or in a reference model, to be judged), 2 on a usage or build
 # error. On a finding it prints the failing test's output (proptest's
 # minimal input) and the steps that turn it into a committed regression.
-# Logs: target/deep/<UTC time>/.
+# Logs: target/deep-logs/<UTC time>/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -39,7 +39,7 @@ for v in "$proptest_secs" "$proptest_scale"; do
     fi
 done
 
-logs="target/deep/$(date -u +%Y%m%dT%H%M%SZ)"
+logs="target/deep-logs/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$logs"
 start=$SECONDS
 findings=0

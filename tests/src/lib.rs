@@ -11,7 +11,7 @@ pub struct ReadmeDoctests;
 
 /// The property tests' configuration: deterministic unless asked otherwise.
 ///
-/// `cases` is the test's committed case count. By default every run uses
+/// `committed` is the test's committed case count. By default every run uses
 /// that count and the fixed seed [`PROPTEST_SEED`], so `cargo test` gives the
 /// same cases on every machine and every run (CI fails only on a change, not
 /// on a lucky draw). Two environment variables override them, for
@@ -42,7 +42,7 @@ pub struct ReadmeDoctests;
 /// # fn main() {}
 /// ```
 #[must_use]
-pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+pub fn proptest_config(committed: u32) -> proptest::test_runner::Config {
     use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
     // `Config::default()` has already read every `PROPTEST_*` variable
     // (persistence, shrinking, verbosity, ...); cases and seed are then set
@@ -52,11 +52,21 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
         .or_else(|| {
             env_u64("FUSEBOX_PROPTEST_SCALE")
-                .map(|k| u32::try_from(u64::from(cases).saturating_mul(k)).unwrap_or(u32::MAX))
+                .map(|k| u32::try_from(u64::from(committed).saturating_mul(k)).unwrap_or(u32::MAX))
         })
-        .unwrap_or(cases);
+        .unwrap_or(committed);
     let seed = env_u64("PROPTEST_RNG_SEED").unwrap_or(PROPTEST_SEED);
     let default = Config::default();
+    // A test that filters its inputs (`prop_assume!`) may reject up to
+    // `max_global_rejects` over the committed count; more cases may reject
+    // proportionally more.
+    let max_global_rejects = if cases > committed {
+        default
+            .max_global_rejects
+            .saturating_mul(cases.div_ceil(committed.max(1)))
+    } else {
+        default.max_global_rejects
+    };
     // The regressions file next to the test (`tests/tests/x.rs` ->
     // `tests/tests/x.proptest-regressions`), named directly: proptest's
     // default looks for a `lib.rs` above the test, warns, and falls back to
@@ -69,6 +79,7 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),
+        max_global_rejects,
         failure_persistence,
         ..default
     }
