@@ -29,17 +29,20 @@ pub struct ReadmeDoctests;
 /// (ignored when `PROPTEST_CASES` is set): `tests/deep.sh` uses it to run
 /// many more cases while keeping the slow tests' smaller share.
 ///
-/// ```
-/// use proptest::prelude::*;
+/// In a test file: `proptest! { #![proptest_config(fusebox_tests::proptest_config(512))] ... }`.
+/// The same configuration, driving a runner by hand:
 ///
-/// proptest! {
-///     #![proptest_config(fusebox_tests::proptest_config(512))]
-///     #[test]
-///     fn addition_commutes(a in 0u32..1000, b in 0u32..1000) {
-///         prop_assert_eq!(a + b, b + a);
-///     }
-/// }
-/// # fn main() {}
+/// ```
+/// use proptest::test_runner::TestRunner;
+///
+/// let config = fusebox_tests::proptest_config(64);
+/// let mut runner = TestRunner::new(config);
+/// runner
+///     .run(&(0u32..1000, 0u32..1000), |(a, b)| {
+///         proptest::prop_assert_eq!(a + b, b + a);
+///         Ok(())
+///     })
+///     .unwrap();
 /// ```
 #[must_use]
 pub fn proptest_config(committed: u32) -> proptest::test_runner::Config {
