@@ -46,6 +46,12 @@ else
     target_dir="$here/target"
 fi
 export CARGO_TARGET_DIR="$target_dir"
+# Panic locations keep source paths in .rodata (fusebox's, the registry
+# crates', build-script output): remap them, so the sizes are the same
+# wherever the clone, the cargo home and the target directory are.
+repo="$(cd "$here/.." && pwd)"
+cargo_home="$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd)"
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$repo=/fusebox --remap-path-prefix=$target_dir=/target"
 
 size_tool="${SIZE:-$(command -v size || command -v llvm-size || true)}"
 nm_tool="${NM:-$(command -v nm || command -v llvm-nm || true)}"
