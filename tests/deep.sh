@@ -20,7 +20,8 @@
 # Later parts (fuzzing, soaks) are added the same way: a function
 # `part_NAME BUDGET` and a line in PARTS below.
 #
-# Exits 0 when nothing was found, 1 on a finding (a failing test: a fault in
+# A part stops after the round in which it finds something, unless
+# DEEP_KEEP_GOING=1. Exits 0 when nothing was found, 1 on a finding (a failing test: a fault in
 # fusebox or in a reference model, to be judged), 2 on a usage or build
 # error. On a finding it prints the failing test's output (proptest's
 # minimal input) and the steps that turn it into a committed regression.
@@ -32,6 +33,9 @@ export CARGO_TERM_COLOR=never
 PARTS=(proptest)
 proptest_secs="${DEEP_PROPTEST_SECS:-900}"
 proptest_scale="${DEEP_PROPTEST_SCALE:-20}"
+# DEEP_KEEP_GOING=1: after a round with a finding, keep starting rounds
+# until the budget is spent (to see whether there is more than one fault).
+keep_going="${DEEP_KEEP_GOING:-0}"
 for v in "$proptest_secs" "$proptest_scale"; do
     if ! [[ "$v" =~ ^[0-9]+$ ]]; then
         echo "deep: budgets and scales are whole numbers (got '$v')" >&2
@@ -100,7 +104,7 @@ part_proptest() {
         done
         if ((${#failed[@]} > 0)); then
             findings=$((findings + ${#failed[@]}))
-            break
+            [[ "$keep_going" == 1 ]] || break
         fi
     done
     say "proptest: $round round(s) in $((SECONDS - part_start)) s"
