@@ -20,10 +20,24 @@
 # Fails if the sans-IO primitives' own flash (size_probe_core - baseline,
 # without the builtins) exceeds FUSEBOX_FLASH_BUDGET (default 8192).
 #
+# Then compares the README's firmware size table (between the
+# "size-report: begin" and "size-report: end" markers in ../README.md) with
+# this run's and fails on a difference, printing the fresh table; with
+# `--update-readme` it writes the fresh table into the README instead:
+#
+#   bash examples-rp2040/size-report.sh --update-readme
+#
 # Needs `rustup target add thumbv6m-none-eabi` and `size` (binutils) or
 # `llvm-size`. Honours CARGO_TARGET_DIR; by default builds in
 # examples-rp2040/target.
 set -euo pipefail
+
+update_readme=false
+case "${1:-}" in
+    "") ;;
+    --update-readme) update_readme=true ;;
+    *) echo "usage: bash examples-rp2040/size-report.sh [--update-readme]" >&2; exit 2 ;;
+esac
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
@@ -32,6 +46,12 @@ else
     target_dir="$here/target"
 fi
 export CARGO_TARGET_DIR="$target_dir"
+# Panic locations keep source paths in .rodata (fusebox's, the registry
+# crates', build-script output): remap them, so the sizes are the same
+# wherever the clone, the cargo home and the target directory are.
+repo="$(cd "$here/.." && pwd)"
+cargo_home="$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd)"
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$repo=/fusebox --remap-path-prefix=$target_dir=/target"
 
 size_tool="${SIZE:-$(command -v size || command -v llvm-size || true)}"
 nm_tool="${NM:-$(command -v nm || command -v llvm-nm || true)}"
@@ -104,8 +124,52 @@ own=$(( cost - built[$p] ))
 p=size_probe
 all=$(( text[$p] + rodata[$p] - text[$b] - rodata[$b] ))
 echo "fusebox: sans-IO primitives $cost B of flash ($own B without the builtins); with the retry runner and the I2C bus $all B"
+
+# The README's table, from this run. Sizes grouped by thousands as the README
+# writes them ("36 844 B").
+group() { printf '%s' "$1" | rev | sed 's/\([0-9]\{3\}\)/\1 /g' | rev | sed 's/^ //'; }
+flash() { group $(( text[$1] + rodata[$1] )); }
+ram() { group $(( data[$1] + bss[$1] )); }
+p=size_probe_core
+core_ram=$(group $(( data[$p] + bss[$p] - data[$b] - bss[$b] )))
+p=size_probe
+all_ram=$(group $(( data[$p] + bss[$p] - data[$b] - bss[$b] )))
+rust="$(rustc --version | sed -n 's/^rustc \([0-9]*\.[0-9]*\).*/\1/p')"
+embassy_rp="$(grep -A1 '^name = "embassy-rp"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
+table="Rust $rust, embassy-rp $embassy_rp:
+
+| binary | flash | static RAM |
+|---|---:|---:|
+| \`gateway\` (5 tasks, I2C, UART, defmt) | $(flash gateway) B | $(ram gateway) B |
+| \`breaker\` (2 tasks, GPIO, defmt) | $(flash breaker) B | $(ram breaker) B |
+| **fusebox, sans-IO primitives**: breaker, both bulkheads, AIMD limit, backoff, retry budget, dedup table, token bucket | **$(group "$cost") B** ($(group "$own") B + $(group "${built[size_probe_core]}") B of compiler-builtins routines) | $core_ram B |
+| **fusebox, everything**: + the async retry runner and the resilient I2C bus | **$(group "$all") B** | $all_ram B |"
+readme="$here/../README.md"
+begin='<!-- size-report: begin'
+end='<!-- size-report: end -->'
+current="$(awk -v b="$begin" -v e="$end" '
+    index($0, e) == 1 { on = 0 } on { print } index($0, b) == 1 { on = 1 }' "$readme")"
+if [[ "$current" == "$table" ]]; then
+    echo "fusebox: README.md's firmware size table matches this run"
+elif [[ "$update_readme" == true ]]; then
+    fresh="$(mktemp)"
+    awk -v b="$begin" -v e="$end" -v t="$table" '
+        index($0, e) == 1 { print t; on = 0 } !on { print } index($0, b) == 1 { on = 1 }' \
+        "$readme" > "$fresh"
+    cat "$fresh" > "$readme"
+    rm -f "$fresh"
+    echo "fusebox: README.md's firmware size table updated from this run"
+else
+    echo "size-report: README.md's firmware size table differs from this run's:" >&2
+    diff <(printf '%s\n' "$current") <(printf '%s\n' "$table") >&2 || true
+    echo "The table from this run (or run: bash examples-rp2040/size-report.sh --update-readme):" >&2
+    printf '%s\n' "$table" >&2
+    status=1
+fi
+
 if (( own > budget )); then
     echo "size-report: the sans-IO primitives' own code is $own B of flash, over the $budget B budget (FUSEBOX_FLASH_BUDGET)" >&2
     exit 1
 fi
 echo "fusebox: the sans-IO primitives' own code is within the $budget B budget"
+exit "${status:-0}"

@@ -123,7 +123,7 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(fusebox_tests::proptest_config(512))]
 
     /// Every delay and every stop obeys the documented law; without jitter
     /// every delay equals the reference model's.
@@ -223,7 +223,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(fusebox_tests::proptest_config(64))]
 
     /// Decorrelated jitter near the cap, for any seed: few delays sit on
     /// the cap itself (AWS's formula puts about half there), and both

@@ -411,7 +411,7 @@ fn build(spec: &Spec) -> Any {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(fusebox_tests::proptest_config(2000))]
 
     #[test]
     fn breaker_agrees_with_the_reference_model(spec in spec(), ops in proptest::collection::vec(op(), 1..120)) {

@@ -94,7 +94,7 @@ fn timeline() -> impl Strategy<Value = (u16, u32, u64, Vec<(u64, Op)>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(fusebox_tests::proptest_config(512))]
 
     /// Same decisions as the reference model, and within every window
     /// [a, a + TTL): 100 x retries <= percent x successes in

@@ -60,7 +60,7 @@ impl Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(fusebox_tests::proptest_config(512))]
 
     #[test]
     fn local_bulkhead_follows_the_model(limit in 1u32..=5, ops in ops()) {
@@ -261,7 +261,7 @@ fn samples() -> impl Strategy<Value = Vec<Sample>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(fusebox_tests::proptest_config(512))]
 
     #[test]
     fn adaptive_limit_follows_the_reference_model(

@@ -246,10 +246,7 @@ fn run(
 }
 
 fn cases() -> ProptestConfig {
-    ProptestConfig {
-        cases: 512,
-        ..ProptestConfig::default()
-    }
+    fusebox_tests::proptest_config(512)
 }
 
 proptest! {

@@ -157,7 +157,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(fusebox_tests::proptest_config(512))]
 
     #[test]
     fn wrapper_follows_the_reference_model(

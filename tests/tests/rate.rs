@@ -170,11 +170,7 @@ fn check_law(q: Quota, admitted: &mut [(u64, u32)]) -> Result<(), TestCaseError>
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: if cfg!(miri) { 4 } else { 512 },
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    fusebox_tests::proptest_config(if cfg!(miri) { 4 } else { 512 })
 }
 
 proptest! {
@@ -299,7 +295,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 48 }, ..config() })]
+    #![proptest_config(fusebox_tests::proptest_config(if cfg!(miri) { 2 } else { 48 }))]
 
     /// The same, over a simulated year at a 1 kHz, 1 MHz or 1 GHz tick, for
     /// random quotas (bursts large enough to keep the run short).

@@ -68,7 +68,7 @@ fn classify(a: &Answer) -> Verdict {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(fusebox_tests::proptest_config(512))]
 
     #[test]
     fn runner_sleeps_the_schedule_and_stops_for_the_right_reason(

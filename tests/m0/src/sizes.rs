@@ -11,14 +11,16 @@ use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
+use fusebox::dedup::{SharedDedupTable, SharedTicket};
+use fusebox::hash::Seed;
 use fusebox::latency::{
     AdaptiveTimeout, HedgeConfig, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram,
     ServerHistogram, TimeoutConfig,
 };
-use fusebox::dedup::{SharedDedupTable, SharedTicket};
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
 use fusebox::rate::{SharedKeyedLimiter, SharedRetryBudget};
 use fusebox::rng::Rng;
+use fusebox::time::{Duration, Instant};
 use fusebox_scenarios::drivers::Raw;
 
 /// `CircuitBreaker<CountWindow<N>>`: 120 + (N + 13 rounded up to 8).
@@ -115,4 +117,8 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(SharedRetryBudget<Raw>, 200),
     size_check!(SharedRetryBudget<Raw, 4>, retry_budget(4) + 8),
     size_check!(SharedAdaptiveLimit, 48),
+    // README.md, "The primitives": `hash` and `time`.
+    size_check!(Seed, 16),
+    size_check!(Instant, 8),
+    size_check!(Duration, 8),
 ];

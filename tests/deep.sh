@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Deep, random exploration: what `cargo test` (fixed seed, committed case
+# counts) does not try. Run it before calling an issue resolved:
+#
+#   bash tests/deep.sh                         # every part, default budgets (~20 min)
+#   DEEP_PROPTEST_SECS=120 bash tests/deep.sh  # a short run
+#
+# It runs in parts, each with its own time budget in seconds; a part starts
+# rounds until its budget is spent (the round running at the end is cut, not
+# counted as a finding). Each part prints what it ran: seeds, cases, time.
+#
+#   part       budget (env, default)        what a round is
+#   proptest   DEEP_PROPTEST_SECS (900)     every test binary in tests/tests/
+#                                           (built with the `deep` profile:
+#                                           optimised, overflow checks on), a
+#                                           fresh random seed, each property
+#                                           test's committed case count times
+#                                           DEEP_PROPTEST_SCALE (20)
+#
+# Later parts (fuzzing, soaks) are added the same way: a function
+# `part_NAME BUDGET` and a line in PARTS below.
+#
+# A part stops after the round in which it finds something, unless
+# DEEP_KEEP_GOING=1. Exits 0 when nothing was found, 1 on a finding (a failing test: a fault in
+# fusebox or in a reference model, to be judged), 2 on a usage or build
+# error. On a finding it prints the failing test's output (proptest's
+# minimal input) and the steps that turn it into a committed regression.
+# Logs: target/deep-logs/<UTC time>/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+PARTS=(proptest)
+proptest_secs="${DEEP_PROPTEST_SECS:-900}"
+proptest_scale="${DEEP_PROPTEST_SCALE:-20}"
+# DEEP_KEEP_GOING=1: after a round with a finding, keep starting rounds
+# until the budget is spent (to see whether there is more than one fault).
+keep_going="${DEEP_KEEP_GOING:-0}"
+for v in "$proptest_secs" "$proptest_scale"; do
+    if ! [[ "$v" =~ ^[0-9]+$ ]]; then
+        echo "deep: budgets and scales are whole numbers (got '$v')" >&2
+        exit 2
+    fi
+done
+
+logs="target/deep-logs/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$logs"
+start=$SECONDS
+findings=0
+say() { printf '[deep %4ss] %s\n' "$((SECONDS - start))" "$*"; }
+
+random_seed() { od -An -N8 -tu8 /dev/urandom | tr -d ' '; }
+
+# part_proptest BUDGET: rounds of every property test under random seeds.
+# One round = one fresh seed through every test binary in tests/tests/, one
+# binary after another (so the budget cuts at most one binary's run).
+part_proptest() {
+    local budget=$1 round=0 seed left rc log t0 bin name passed
+    say "proptest: building the test binaries (profile deep: optimised, overflow checks on; not counted in the budget)"
+    if ! cargo test -q --profile deep -p fusebox-tests --tests --no-run >"$logs/proptest-build.log" 2>&1; then
+        cat "$logs/proptest-build.log" >&2
+        echo "deep: the tests do not build" >&2
+        return 2
+    fi
+    say "proptest: budget ${budget} s; cases per property test = committed count x ${proptest_scale}; committed counts:"
+    local f
+    for f in tests/tests/*.rs; do
+        local counts
+        counts=$(grep -Eo 'proptest_config\((if cfg!\(miri\) \{ [0-9]+ \} else \{ )?[0-9]+' "$f" |
+            grep -Eo '[0-9]+$' | tr '\n' ' ')
+        [[ -n "$counts" ]] && printf '    %-28s %s\n' "$f" "$counts"
+    done
+    local part_start=$SECONDS cut=false
+    while ! $cut; do
+        left=$((budget - (SECONDS - part_start)))
+        ((left > 0)) || break
+        round=$((round + 1))
+        seed=$(random_seed)
+        say "proptest: round $round, PROPTEST_RNG_SEED=$seed FUSEBOX_PROPTEST_SCALE=$proptest_scale"
+        local failed=()
+        for bin in tests/tests/*.rs; do
+            name=$(basename "$bin" .rs)
+            left=$((budget - (SECONDS - part_start)))
+            if ((left <= 0)); then cut=true; break; fi
+            log="$logs/proptest-round-$round-$name.log"
+            t0=$SECONDS
+            PROPTEST_RNG_SEED=$seed FUSEBOX_PROPTEST_SCALE=$proptest_scale \
+                timeout --kill-after=10 "$left" \
+                cargo test -q --profile deep -p fusebox-tests --test "$name" >"$log" 2>&1
+            rc=$?
+            if ((rc == 124 || rc == 137)); then
+                say "    $name: cut at the budget after $((SECONDS - t0)) s (not a finding)"
+                cut=true
+                break
+            fi
+            passed=$(awk '/^test result:/ { n += $4 } END { print n + 0 }' "$log")
+            if ((rc == 0)); then
+                say "    $name: $passed tests passed in $((SECONDS - t0)) s"
+            else
+                say "    $name: FAILED after $((SECONDS - t0)) s (log: $log)"
+                failed+=("$name")
+                report_proptest_finding "$seed" "$name" "$log"
+            fi
+        done
+        if ((${#failed[@]} > 0)); then
+            findings=$((findings + ${#failed[@]}))
+            [[ "$keep_going" == 1 ]] || break
+        fi
+    done
+    say "proptest: $round round(s) in $((SECONDS - part_start)) s"
+}
+
+report_proptest_finding() {
+    local seed=$1 name=$2 log=$3
+    echo
+    echo "---- $name: the failure (proptest's minimal input: 'minimal failing input') ----"
+    sed -n '/^failures:$/,/^test result:/p' "$log" | grep -v '^   *[0-9]*: \|^ *at ' | head -n 150
+    echo "----"
+    cat <<EOF
+
+To reproduce it (same seed, same cases):
+
+    PROPTEST_RNG_SEED=$seed FUSEBOX_PROPTEST_SCALE=$proptest_scale cargo test --profile deep -p fusebox-tests --test $name
+
+To turn it into a committed regression:
+  1. proptest appended the failing case to tests/tests/$name.proptest-regressions
+     (\`git diff tests/tests\`); plain \`cargo test\` replays it first on every
+     run. Commit that line.
+  2. Write the minimal input above as an explicit timeline test in
+     tests/tests/$name.rs (named for what it shows, rates and times stated),
+     and in tests/scenarios if the Cortex-M0 runner should replay it.
+  3. Fix the fault (in fusebox, or in the reference model if the model is
+     wrong), then run \`cargo test\` and this script again.
+
+EOF
+}
+
+say "parts: ${PARTS[*]}; logs in $logs"
+status=0
+for part in "${PARTS[@]}"; do
+    budget_var="${part}_secs"
+    "part_$part" "${!budget_var}"
+    rc=$?
+    ((rc == 2)) && status=2
+done
+say "done in $((SECONDS - start)) s: $findings finding(s)"
+if ((status == 2)); then exit 2; fi
+((findings == 0)) || exit 1

@@ -1,0 +1,315 @@
+//! The size column of the README's table of primitives, measured.
+//!
+//! Each cell is rebuilt from `size_of` on this host (x86_64) and from the
+//! thumbv6m sizes that the Cortex-M0 runner asserts on its target
+//! (`tests/m0/src/sizes.rs`, read here as text), then compared with the
+//! README. On a mismatch the test fails and prints the fresh table; to write
+//! it into the README instead (after a change of layout, for example):
+//!
+//! ```sh
+//! FUSEBOX_UPDATE_README=1 cargo test -p fusebox-tests --test readme_sizes
+//! ```
+
+use core::mem::size_of;
+use std::path::PathBuf;
+
+use embedded_hal_async::delay::DelayNs;
+use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, Operation};
+use fusebox::backoff::Backoff;
+use fusebox::breaker::{CircuitBreaker, ConsecutiveFailures, CountWindow, Permit, TimeWindow};
+use fusebox::bulkhead::{AdaptiveLimit, Bulkhead, LocalBulkhead};
+use fusebox::dedup::DedupTable;
+use fusebox::hash::Seed;
+use fusebox::i2c::ResilientI2c;
+use fusebox::rate::{KeyedLimiter, RetryBudget, SharedTokenBucket, TokenBucket};
+use fusebox::rng::Rng;
+use fusebox::time::{Clock, Duration, Instant};
+
+/// The README's heading above the table.
+const HEADING: &str = "## The primitives";
+/// The table's size column (0-based, counting the cells between the bars).
+const SIZE_COLUMN: usize = 3;
+/// Rows whose size is not measured here, and why.
+const NOT_MEASURED: &[(&str, &str)] = &[(
+    "`retry`, `Retry`",
+    "a release build's future size, printed by `cargo bench --bench backoff`",
+)];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `n` as the README writes it: digits grouped by a space from 10 000 up.
+fn num(n: usize) -> String {
+    let digits = n.to_string();
+    if digits.len() < 5 {
+        return digits;
+    }
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The thumbv6m size the Cortex-M0 runner asserts for `name`, as written in
+/// `size_check!(name, N)` in tests/m0/src/sizes.rs.
+fn m0(name: &str) -> usize {
+    let path = root().join("tests/m0/src/sizes.rs");
+    let text = std::fs::read_to_string(&path).expect("tests/m0/src/sizes.rs is readable");
+    let key = format!("size_check!({name}, ");
+    let at = text.find(&key).unwrap_or_else(|| {
+        panic!(
+            "tests/m0/src/sizes.rs has no `size_check!({name}, N)` with a literal N: \
+             add one, so the README's thumbv6m size is the one the runner asserts"
+        )
+    });
+    let rest = &text[at + key.len()..];
+    let end = rest.find(')').expect("size_check! is closed");
+    rest[..end]
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("size_check!({name}, ...) is not a literal number"))
+}
+
+/// "host / thumbv6m" for a type documented on both targets.
+fn both<T>(m0_name: &str) -> String {
+    format!("{} / {}", num(size_of::<T>()), num(m0(m0_name)))
+}
+
+/// `(base, per)` such that `size(n) = base + per x n`, checked at a third
+/// point so a layout that stops being linear fails here.
+fn linear(s1: usize, s2: usize, n3: usize, s3: usize) -> (usize, usize) {
+    let per = s2 - s1;
+    let base = s1 - per;
+    assert_eq!(
+        s3,
+        base + per * n3,
+        "size is no longer base + per x n: the README's formula must change"
+    );
+    (base, per)
+}
+
+/// A bus, delay and clock of size zero, for the I2C wrapper's own size.
+struct Bus;
+impl ErrorType for Bus {
+    type Error = ErrorKind;
+}
+impl I2c for Bus {
+    async fn transaction(&mut self, _: u8, _: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+}
+struct Delay;
+impl DelayNs for Delay {
+    async fn delay_ns(&mut self, _: u32) {}
+}
+struct Zero;
+impl Clock for Zero {
+    fn now(&self) -> Instant {
+        Instant::from_ticks(0)
+    }
+}
+
+/// The size cell of every measured row, keyed by the row's type cell.
+fn measured() -> Vec<(&'static str, String)> {
+    type Cw<const N: usize> = CircuitBreaker<CountWindow<N>>;
+    type Tw<const B: usize> = CircuitBreaker<TimeWindow<B>>;
+    let (tw_base, tw_per) = linear(
+        size_of::<Tw<1>>(),
+        size_of::<Tw<2>>(),
+        10,
+        size_of::<Tw<10>>(),
+    );
+    let (kl_base, kl_per) = linear(
+        size_of::<KeyedLimiter<u64, 1>>(),
+        size_of::<KeyedLimiter<u64, 2>>(),
+        16,
+        size_of::<KeyedLimiter<u64, 16>>(),
+    );
+    let (rb_base, rb_per) = linear(
+        size_of::<RetryBudget<1>>(),
+        size_of::<RetryBudget<2>>(),
+        10,
+        size_of::<RetryBudget<10>>(),
+    );
+    assert_eq!(
+        size_of::<Instant>(),
+        size_of::<Duration>(),
+        "one cell for both"
+    );
+    let gov =
+        governor::RateLimiter::direct(governor::Quota::per_second(core::num::NonZeroU32::MIN));
+    vec![
+        (
+            "`CircuitBreaker<ConsecutiveFailures>`",
+            both::<CircuitBreaker<ConsecutiveFailures>>("CircuitBreaker<ConsecutiveFailures>"),
+        ),
+        (
+            "`CircuitBreaker<CountWindow<N>>`",
+            format!(
+                "{} (N = 10), {} (N = 100)",
+                size_of::<Cw<10>>(),
+                size_of::<Cw<100>>()
+            ),
+        ),
+        (
+            "`CircuitBreaker<TimeWindow<B>>`",
+            format!("{tw_base} + {tw_per} x B"),
+        ),
+        ("`Permit`", both::<Permit>("Permit")),
+        (
+            "`TokenBucket`",
+            format!(
+                "{} (governor's: {})",
+                both::<TokenBucket>("TokenBucket"),
+                size_of_val(&gov)
+            ),
+        ),
+        (
+            "`SharedTokenBucket` (feature `sync`)",
+            both::<SharedTokenBucket>("SharedTokenBucket"),
+        ),
+        (
+            "`KeyedLimiter<u64, N>`",
+            format!("{kl_base} + {kl_per} x N"),
+        ),
+        (
+            "`RetryBudget<S>`",
+            format!(
+                "{rb_base} + {rb_per} x S ({} for S = 10)",
+                size_of::<RetryBudget<10>>()
+            ),
+        ),
+        ("`Bulkhead` (feature `sync`)", both::<Bulkhead>("Bulkhead")),
+        ("`LocalBulkhead`", both::<LocalBulkhead>("LocalBulkhead")),
+        ("`AdaptiveLimit`", both::<AdaptiveLimit>("AdaptiveLimit")),
+        (
+            "`Backoff`",
+            format!(
+                "{} (backon's: {})",
+                both::<Backoff>("Backoff"),
+                size_of::<backon::ExponentialBackoff>()
+            ),
+        ),
+        (
+            "`DedupTable<u64, (), 64>`",
+            both::<DedupTable<u64, (), 64>>("DedupTable<u64, (), 64>"),
+        ),
+        (
+            "`DedupTable<u128, [u8; 32], 256>`",
+            both::<DedupTable<u128, [u8; 32], 256>>("DedupTable<u128, [u8; 32], 256>"),
+        ),
+        (
+            "`ResilientI2c<I, D, C>`",
+            format!(
+                "{} + the bus (N = 4 devices)",
+                size_of::<ResilientI2c<Bus, Delay, Zero>>()
+            ),
+        ),
+        ("`Seed`", both::<Seed>("Seed")),
+        ("`Rng`", both::<Rng>("Rng")),
+        ("`Instant`, `Duration`, `Clock`", {
+            assert_eq!(m0("Instant"), m0("Duration"), "one cell for both");
+            both::<Instant>("Instant")
+        }),
+    ]
+}
+
+/// Splits a table row into its cells (no cell of this table holds a `|`).
+fn cells(line: &str) -> Vec<String> {
+    let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+    inner.split('|').map(|c| c.trim().to_string()).collect()
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn readme_size_table_is_what_the_types_measure() {
+    let path = root().join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md is readable");
+    let measured = measured();
+    let mut seen = vec![false; measured.len()];
+    let mut out = Vec::new();
+    let mut diffs = Vec::new();
+    let mut in_section = false;
+    let mut rows = 0;
+    for line in readme.lines() {
+        if line.starts_with("## ") {
+            in_section = line == HEADING;
+        }
+        let row = in_section && line.starts_with('|') && !line.starts_with("|---");
+        let mut cs = if row { cells(line) } else { Vec::new() };
+        if row
+            && cs
+                .get(SIZE_COLUMN)
+                .is_some_and(|c| !c.starts_with("size in bytes"))
+        {
+            rows += 1;
+            let key = cs[1].as_str();
+            if let Some(i) = measured.iter().position(|(k, _)| *k == key) {
+                seen[i] = true;
+                let fresh = &measured[i].1;
+                if cs[SIZE_COLUMN] != *fresh {
+                    diffs.push(format!(
+                        "{key}: README {:?}, measured {fresh:?}",
+                        cs[SIZE_COLUMN]
+                    ));
+                    cs[SIZE_COLUMN].clone_from(fresh);
+                }
+            } else {
+                assert!(
+                    NOT_MEASURED.iter().any(|(k, _)| *k == key),
+                    "README row {key} has a size this test does not measure: add it to `measured()`"
+                );
+            }
+            let changed = cells(line) != cs;
+            if changed {
+                out.push(format!("| {} |", cs.join(" | ")).replace("|  |", "| |"));
+            } else {
+                out.push(line.to_string());
+            }
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    assert!(rows > 0, "no table under {HEADING:?} in README.md");
+    for (i, (key, _)) in measured.iter().enumerate() {
+        assert!(
+            seen[i],
+            "README.md's table under {HEADING:?} has no row {key}"
+        );
+    }
+    for (key, why) in NOT_MEASURED {
+        println!("not measured here: {key}: {why}");
+    }
+    if diffs.is_empty() {
+        return;
+    }
+    let mut fresh = out.join("\n");
+    if readme.ends_with('\n') {
+        fresh.push('\n');
+    }
+    if std::env::var_os("FUSEBOX_UPDATE_README").is_some() {
+        std::fs::write(&path, &fresh).expect("README.md is writable");
+        println!("README.md updated:\n{}", diffs.join("\n"));
+        return;
+    }
+    let table: Vec<&str> = fresh
+        .lines()
+        .skip_while(|l| *l != HEADING)
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    panic!(
+        "README.md's size column differs from what the types measure:\n{}\n\n\
+         the measured table:\n\n{}\n\n\
+         to write it into README.md: \
+         FUSEBOX_UPDATE_README=1 cargo test -p fusebox-tests --test readme_sizes",
+        diffs.join("\n"),
+        table.join("\n")
+    );
+}
