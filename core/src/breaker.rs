@@ -98,6 +98,11 @@
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
 
+#[cfg(feature = "sync")]
+mod shared;
+#[cfg(feature = "sync")]
+pub use shared::{SharedCircuitBreaker, SharedPolicy};
+
 /// The state of a [`CircuitBreaker`].
 ///
 /// ```
