@@ -1,0 +1,330 @@
+//! `SharedCircuitBreaker` under real threads.
+//!
+//! - **Linearizability**: many small runs (3 threads x 3 operations, one
+//!   shared breaker) are recorded as histories (each operation's call and
+//!   return on one global logical clock, and its result). Each history must
+//!   be explained by the `&mut` `CircuitBreaker` fed the same operations in
+//!   some order consistent with real time (an operation that returned
+//!   before another was called comes first): a brute-force search over
+//!   those orders, pruned as soon as a result differs, must find one where
+//!   every result, the final state, the counters and the window agree.
+//! - **Stress**: threads hammer one breaker for a bounded number of
+//!   operations; the invariants (every permit accounted for, transitions
+//!   chain, trips counted once, at most K probes admitted per half-open
+//!   round) must hold.
+//!
+//! Seeds are fixed: every run of the test explores the same operation
+//! mixes (the interleavings are the scheduler's).
+
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fusebox::breaker::{
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, Permit, Rejected,
+    SharedCircuitBreaker, SharedPolicy, State, Transition,
+};
+use fusebox::time::{Duration, Instant};
+
+/// A small xorshift PRNG: fixed seeds, no dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Acquire,
+    /// Record the thread's oldest outstanding permit (an acquire if none).
+    Record(Outcome),
+    Isolate,
+    Reset,
+}
+
+/// A result; a permit by its `Debug` form, which shows every field
+/// (permits are not `Clone`: one record per permit).
+#[derive(Debug, Clone, PartialEq)]
+enum Res {
+    Acquired(Result<String, Rejected>),
+    Recorded(Option<Transition>),
+    Forced(Option<Transition>),
+}
+
+#[derive(Debug)]
+struct Event {
+    op: Op,
+    // Index of the acquire (in this thread's events) whose permit a record
+    // hands back.
+    permit_of: Option<usize>,
+    call: u64,
+    ret: u64,
+    res: Res,
+}
+
+/// Apply `op` (with `permit` for a record); the result and the permit an
+/// acquire got.
+fn apply_mut<P: fusebox::breaker::Policy>(
+    b: &mut CircuitBreaker<P>,
+    op: Op,
+    permit: Option<Permit>,
+    now: Instant,
+) -> (Res, Option<Permit>) {
+    match (op, permit) {
+        (Op::Record(o), Some(p)) => (Res::Recorded(b.record(p, o, now)), None),
+        (Op::Acquire | Op::Record(_), _) => acquired(b.try_acquire(now)),
+        (Op::Isolate, _) => (Res::Forced(b.isolate()), None),
+        (Op::Reset, _) => (Res::Forced(b.reset()), None),
+    }
+}
+
+fn apply_shared<P: SharedPolicy>(
+    b: &SharedCircuitBreaker<P>,
+    op: Op,
+    permit: Option<Permit>,
+    now: Instant,
+) -> (Res, Option<Permit>) {
+    match (op, permit) {
+        (Op::Record(o), Some(p)) => (Res::Recorded(b.record(p, o, now)), None),
+        (Op::Acquire | Op::Record(_), _) => acquired(b.try_acquire(now)),
+        (Op::Isolate, _) => (Res::Forced(b.isolate()), None),
+        (Op::Reset, _) => (Res::Forced(b.reset()), None),
+    }
+}
+
+fn acquired(r: Result<Permit, Rejected>) -> (Res, Option<Permit>) {
+    match r {
+        Ok(p) => (Res::Acquired(Ok(format!("{p:?}"))), Some(p)),
+        Err(e) => (Res::Acquired(Err(e)), None),
+    }
+}
+
+/// Replay the operations of `threads` in `order` on a fresh `&mut`
+/// breaker (prepared by `setup`); `true` if every result, the final state,
+/// the counters and the window agree with the recorded run.
+fn replay_agrees<P: fusebox::breaker::Policy>(
+    mut b: CircuitBreaker<P>,
+    threads: &[Vec<Event>],
+    order: &[(usize, usize)],
+    now: Instant,
+    end: &End,
+) -> bool {
+    let mut permits: Vec<Vec<Option<Permit>>> = threads
+        .iter()
+        .map(|evs| evs.iter().map(|_| None).collect())
+        .collect();
+    for &(t, i) in order {
+        let e = &threads[t][i];
+        let permit = e.permit_of.and_then(|j| permits[t][j].take());
+        let (res, got) = apply_mut(&mut b, e.op, permit, now);
+        if res != e.res {
+            return false;
+        }
+        permits[t][i] = got;
+    }
+    b.state(now) == end.state
+        && b.metrics() == end.metrics
+        && (end.state != State::Closed || b.policy().window(now) == end.window)
+}
+
+struct End {
+    state: State,
+    metrics: fusebox::breaker::Metrics,
+    window: fusebox::breaker::WindowStats,
+}
+
+/// Every order of the threads' operations that keeps each thread's program
+/// order and real time (an operation that returned before another was
+/// called comes first), passed to `f` until it returns `true`.
+fn any_order(threads: &[Vec<Event>], f: &mut dyn FnMut(&[(usize, usize)]) -> bool) -> bool {
+    fn go(
+        threads: &[Vec<Event>],
+        next: &mut Vec<usize>,
+        order: &mut Vec<(usize, usize)>,
+        f: &mut dyn FnMut(&[(usize, usize)]) -> bool,
+    ) -> bool {
+        let Some(min_ret) = next
+            .iter()
+            .zip(threads)
+            .filter_map(|(&i, evs)| evs.get(i).map(|e| e.ret))
+            .min()
+        else {
+            return f(order);
+        };
+        for t in 0..threads.len() {
+            let Some(e) = threads[t].get(next[t]) else {
+                continue;
+            };
+            if e.call > min_ret {
+                continue;
+            }
+            order.push((t, next[t]));
+            next[t] += 1;
+            if go(threads, next, order, f) {
+                return true;
+            }
+            next[t] -= 1;
+            order.pop();
+        }
+        false
+    }
+    let mut next = vec![0; threads.len()];
+    go(threads, &mut next, &mut Vec::new(), f)
+}
+
+/// One recorded run: 3 threads, 3 operations each, on a breaker prepared
+/// by `setup`, all at instant `now`. Returns the per-thread histories.
+fn run_once<P: SharedPolicy + Sync>(
+    shared: &SharedCircuitBreaker<P>,
+    plans: &[Vec<Op>],
+    now: Instant,
+) -> Vec<Vec<Event>> {
+    let clock = AtomicU64::new(0);
+    let barrier = Barrier::new(plans.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = plans
+            .iter()
+            .enumerate()
+            .map(|(k, plan)| {
+                let mut rng = Rng(0x9E37_79B9 ^ (k as u64 + 1) * 0x1234_5677);
+                let clock = &clock;
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut events: Vec<Event> = Vec::new();
+                    let mut outstanding: Vec<(usize, Permit)> = Vec::new();
+                    for &op in plan {
+                        let (permit_of, permit) = match op {
+                            Op::Record(_) if !outstanding.is_empty() => {
+                                let (i, p) = outstanding.remove(0);
+                                (Some(i), Some(p))
+                            }
+                            _ => (None, None),
+                        };
+                        // The operation takes effect somewhere inside
+                        // [call, ret]; the spins on either side widen the
+                        // interval so that threads' operations overlap and
+                        // the search has orders to choose from.
+                        let call = clock.fetch_add(1, Ordering::SeqCst);
+                        spin(&mut rng);
+                        let (res, got) = apply_shared(shared, op, permit, now);
+                        spin(&mut rng);
+                        let ret = clock.fetch_add(1, Ordering::SeqCst);
+                        if let Some(p) = got {
+                            outstanding.push((events.len(), p));
+                        }
+                        events.push(Event {
+                            op,
+                            permit_of,
+                            call,
+                            ret,
+                            res,
+                        });
+                    }
+                    events
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn spin(rng: &mut Rng) {
+    for _ in 0..rng.below(3000) {
+        std::hint::spin_loop();
+    }
+}
+
+fn plans(rng: &mut Rng, threads: usize, ops: usize) -> Vec<Vec<Op>> {
+    (0..threads)
+        .map(|_| {
+            (0..ops)
+                .map(|_| match rng.below(20) {
+                    0..=7 => Op::Acquire,
+                    8..=12 => Op::Record(Outcome::Failure),
+                    13..=16 => Op::Record(Outcome::Success),
+                    17 => Op::Record(Outcome::Ignored),
+                    18 => Op::Isolate,
+                    _ => Op::Reset,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn config() -> Config {
+    Config::new()
+        .open_duration(Duration::from_ticks(5))
+        .half_open_probes(2)
+        .half_open_successes(2)
+        .probe_timeout(Duration::from_ticks(100))
+}
+
+/// Record `runs` histories of 3 threads x 3 operations on breakers built by
+/// `make` (after 0 to 2 failures at t=0, so that some runs start Open and
+/// their first acquire at t=10 moves to HalfOpen); each must be
+/// linearizable.
+fn check_linearizable<P, F>(seed: u64, runs: usize, make: F)
+where
+    P: SharedPolicy + Clone + Sync,
+    F: Fn() -> P,
+{
+    let mut rng = Rng(seed);
+    let now = Instant::from_ticks(10);
+    let mut overlapped = 0;
+    for run in 0..runs {
+        let prefail = rng.below(3) as usize;
+        let plans = plans(&mut rng, 3, 3);
+        let shared = SharedCircuitBreaker::new(config(), make()).unwrap();
+        let mut fresh = CircuitBreaker::new(config(), make()).unwrap();
+        for _ in 0..prefail {
+            if let Ok(p) = shared.try_acquire(Instant::from_ticks(0)) {
+                shared.record(p, Outcome::Failure, Instant::from_ticks(0));
+            }
+            if let Ok(p) = fresh.try_acquire(Instant::from_ticks(0)) {
+                fresh.record(p, Outcome::Failure, Instant::from_ticks(0));
+            }
+        }
+        let threads = run_once(&shared, &plans, now);
+        let end = End {
+            state: shared.state(now),
+            metrics: shared.metrics(),
+            window: shared.window(now),
+        };
+        let found = any_order(&threads, &mut |order| {
+            replay_agrees(fresh.clone(), &threads, order, now, &end)
+        });
+        assert!(
+            found,
+            "run {run}: no order consistent with real time explains {threads:#?} ending {:?}",
+            (end.state, end.metrics)
+        );
+        let overlaps = threads.iter().enumerate().any(|(i, a)| {
+            threads[i + 1..].iter().any(|b| {
+                a.iter()
+                    .any(|x| b.iter().any(|y| x.call < y.ret && y.call < x.ret))
+            })
+        });
+        overlapped += usize::from(overlaps);
+    }
+    // The check means something only if operations of different threads
+    // overlapped in time in some runs.
+    assert!(overlapped > 0, "no run overlapped: the check proved nothing");
+    eprintln!("{overlapped} of {runs} runs had operations of different threads overlapping");
+}
+
+#[test]
+fn consecutive_failures_histories_are_linearizable() {
+    check_linearizable(0x5EED_0001, 3000, || ConsecutiveFailures::new(2).unwrap());
+}
+
+#[test]
+fn count_window_histories_are_linearizable() {
+    check_linearizable(0x5EED_0002, 3000, || CountWindow::<4>::new(50, 2).unwrap());
+}
