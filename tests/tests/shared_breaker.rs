@@ -328,3 +328,184 @@ fn consecutive_failures_histories_are_linearizable() {
 fn count_window_histories_are_linearizable() {
     check_linearizable(0x5EED_0002, 3000, || CountWindow::<4>::new(50, 2).unwrap());
 }
+
+// ---------------------------------------------------------------------------
+// Stress: threads hammering one breaker for a bounded number of operations.
+// ---------------------------------------------------------------------------
+
+const THREADS: usize = 4;
+
+/// Every thread acquires, calls and records in a loop against a shared
+/// clock; the transitions every call returned must chain from Closed to
+/// the final state, every trip be counted once, and every permit be
+/// accounted for exactly once in the counters.
+fn hammer<P: SharedPolicy + Sync>(b: &SharedCircuitBreaker<P>, ops: usize, seed: u64) {
+    let clock = AtomicU64::new(0);
+    let transitions: Vec<Vec<Transition>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..THREADS)
+            .map(|k| {
+                let clock = &clock;
+                s.spawn(move || {
+                    let mut rng = Rng(seed ^ ((k as u64 + 1) << 32));
+                    let mut seen = Vec::new();
+                    for i in 0..ops {
+                        if i % 8 == 0 {
+                            clock.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let now = Instant::from_ticks(clock.load(Ordering::Relaxed));
+                        match rng.below(50) {
+                            0 => seen.extend(b.isolate()),
+                            1 => seen.extend(b.reset()),
+                            2 => seen.extend(b.force_closed()),
+                            _ => {}
+                        }
+                        let Ok(p) = b.try_acquire(now) else { continue };
+                        seen.extend(p.transition());
+                        let outcome = match rng.below(10) {
+                            0..=3 => Outcome::Failure,
+                            4 => Outcome::Ignored,
+                            _ => Outcome::Success,
+                        };
+                        let later = Instant::from_ticks(clock.load(Ordering::Relaxed));
+                        seen.extend(b.record(p, outcome, later));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<Transition> = transitions.into_iter().flatten().collect();
+    let m = b.metrics();
+    assert_eq!(
+        m.admitted,
+        m.successes + m.failures + m.ignored + m.stale,
+        "every permit is recorded once: {m:?}"
+    );
+    let into_open = all.iter().filter(|t| t.to == State::Open).count();
+    assert_eq!(m.trips as usize, into_open, "each trip counted once");
+    assert!(into_open > 0, "the stress never tripped the breaker");
+    // End in a known state: isolating reports the state it leaves.
+    all.extend(b.isolate());
+    for x in [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::ForcedClosed,
+    ] {
+        let into = all.iter().filter(|t| t.to == x).count() as i64;
+        let out = all.iter().filter(|t| t.from == x).count() as i64;
+        let want = i64::from(x == State::ForcedOpen) - i64::from(x == State::Closed);
+        assert_eq!(into - out, want, "transitions into and out of {x:?} must chain");
+    }
+}
+
+#[test]
+fn stress_consecutive_failures() {
+    let b = SharedCircuitBreaker::new(config(), ConsecutiveFailures::new(3).unwrap()).unwrap();
+    hammer(&b, 20_000, 0xABCD_0001);
+}
+
+#[test]
+fn stress_count_window() {
+    let b = SharedCircuitBreaker::new(config(), CountWindow::<16>::new(40, 5).unwrap()).unwrap();
+    hammer(&b, 20_000, 0xABCD_0002);
+}
+
+/// Open past its duration, then every thread tries to acquire at once:
+/// exactly K probes are admitted, exactly one of them carries the
+/// Open-to-HalfOpen transition. Repeated, each round on a fresh trip.
+#[test]
+fn stress_at_most_k_probes_and_one_half_open_transition() {
+    for k in [1u16, 2, 3] {
+        let b = SharedCircuitBreaker::new(
+            config().half_open_probes(k),
+            ConsecutiveFailures::new(1).unwrap(),
+        )
+        .unwrap();
+        for round in 0..200u64 {
+            let t0 = round * 1_000;
+            b.reset();
+            let p = b.try_acquire(Instant::from_ticks(t0)).unwrap();
+            assert!(b.record(p, Outcome::Failure, Instant::from_ticks(t0)).is_some());
+            let now = Instant::from_ticks(t0 + 5);
+            let start = Barrier::new(THREADS);
+            let got: Vec<(usize, usize)> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        let (b, start) = (&b, &start);
+                        s.spawn(move || {
+                            start.wait();
+                            let mut admitted = 0;
+                            let mut moved = 0;
+                            for _ in 0..50 {
+                                if let Ok(p) = b.try_acquire(now) {
+                                    admitted += 1;
+                                    moved += usize::from(
+                                        p.transition()
+                                            == Some(Transition {
+                                                from: State::Open,
+                                                to: State::HalfOpen,
+                                            }),
+                                    );
+                                    // Never recorded: the probe stays out.
+                                    drop(p);
+                                }
+                            }
+                            (admitted, moved)
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let admitted: usize = got.iter().map(|g| g.0).sum();
+            let moved: usize = got.iter().map(|g| g.1).sum();
+            assert_eq!(admitted, usize::from(k), "round {round}: K = {k}");
+            assert_eq!(moved, 1, "round {round}: one Open-to-HalfOpen transition");
+        }
+    }
+}
+
+/// M permits taken while Closed, then recorded as failures from every
+/// thread at once: exactly one record trips (threshold T), T failures are
+/// counted, and the other M - T are stale.
+#[test]
+fn stress_one_trip_per_threshold_crossing() {
+    const M: usize = 64;
+    for threshold in [1u32, 5, 17] {
+        for round in 0..50 {
+            let b = SharedCircuitBreaker::new(config(), ConsecutiveFailures::new(threshold).unwrap())
+                .unwrap();
+            let now = Instant::from_ticks(round);
+            let permits: Vec<Permit> = (0..M).map(|_| b.try_acquire(now).unwrap()).collect();
+            let mut chunks: Vec<Vec<Permit>> = (0..THREADS).map(|_| Vec::new()).collect();
+            for (i, p) in permits.into_iter().enumerate() {
+                chunks[i % THREADS].push(p);
+            }
+            let start = Barrier::new(THREADS);
+            let trips: usize = std::thread::scope(|s| {
+                let hs: Vec<_> = chunks
+                    .into_iter()
+                    .map(|chunk| {
+                        let (b, start) = (&b, &start);
+                        s.spawn(move || {
+                            start.wait();
+                            chunk
+                                .into_iter()
+                                .map(|p| b.record(p, Outcome::Failure, now))
+                                .filter(|t| t.is_some())
+                                .count()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            let m = b.metrics();
+            assert_eq!(trips, 1, "threshold {threshold}: one trip");
+            assert_eq!(m.trips, 1);
+            assert_eq!(m.failures, threshold);
+            assert_eq!(m.stale as usize, M - threshold as usize);
+        }
+    }
+}
