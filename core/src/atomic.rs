@@ -31,16 +31,18 @@ pub(crate) use loom_u128::AtomicU128;
 mod loom_u128 {
     use super::Ordering;
 
+    // `pub` in a crate-private module: unreachable from outside, and as
+    // public as portable-atomic's type it stands in for.
     /// A 128-bit atomic for loom models: every operation takes loom's
     /// mutex once, so it is one indivisible step in the model, like a
     /// `cmpxchg16b` (or a critical section on thumbv6m). Orderings are
     /// accepted and ignored (a mutex orders more strongly than any).
     #[derive(Debug)]
-    pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);
+    pub struct AtomicU128(loom::sync::Mutex<u128>);
 
     #[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
     impl AtomicU128 {
-        pub(crate) fn new(v: u128) -> Self {
+        pub fn new(v: u128) -> Self {
             Self(loom::sync::Mutex::new(v))
         }
         fn with<R>(&self, f: impl FnOnce(&mut u128) -> R) -> R {
@@ -52,16 +54,16 @@ mod loom_u128 {
             };
             f(&mut g)
         }
-        pub(crate) fn load(&self, _: Ordering) -> u128 {
+        pub fn load(&self, _: Ordering) -> u128 {
             self.with(|v| *v)
         }
-        pub(crate) fn store(&self, new: u128, _: Ordering) {
+        pub fn store(&self, new: u128, _: Ordering) {
             self.with(|v| *v = new);
         }
-        pub(crate) fn swap(&self, new: u128, _: Ordering) -> u128 {
+        pub fn swap(&self, new: u128, _: Ordering) -> u128 {
             self.with(|v| core::mem::replace(v, new))
         }
-        pub(crate) fn compare_exchange(
+        pub fn compare_exchange(
             &self,
             current: u128,
             new: u128,
@@ -77,7 +79,7 @@ mod loom_u128 {
                 }
             })
         }
-        pub(crate) fn compare_exchange_weak(
+        pub fn compare_exchange_weak(
             &self,
             current: u128,
             new: u128,
