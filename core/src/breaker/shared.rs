@@ -461,8 +461,13 @@ impl<const N: usize> SharedCountWindow<N> {
         };
         let mut seen = slot.load(Ordering::Acquire);
         // Only over an older lap: anything else means the write was done,
-        // or the window moved on past it.
-        while later_lap(lap, seen >> 2) {
+        // or the window moved on past it. A slot left untouched for 2^25
+        // laps or more (every generation starts a lap, and a short one may
+        // not reach it) looks *later*: while the window word is still `w`
+        // nothing later can have been written, so it is overwritten then.
+        while (seen >> 2) != lap
+            && (later_lap(lap, seen >> 2) || self.word.0.load(Ordering::Acquire) == w.pack())
+        {
             match slot.compare_exchange(
                 seen,
                 (lap << 2) | u32::from(code),
@@ -1174,5 +1179,138 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// The configuration.
     pub const fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::CircuitBreaker;
+    use super::*;
+
+    fn t(ticks: u64) -> Instant {
+        Instant::from_ticks(ticks)
+    }
+
+    #[test]
+    fn words_round_trip() {
+        let w = Word {
+            at: u64::MAX - 3,
+            state: State::HalfOpen,
+            generation: u32::MAX,
+            a: SMALL_MAX,
+            successes: 5,
+            trips: TRIPS_MAX,
+        };
+        assert_eq!(Word::unpack(w.pack()), w);
+        let c = Word {
+            at: 7,
+            state: State::Closed,
+            generation: 9,
+            a: RUN_MAX,
+            successes: 0,
+            trips: 0,
+        };
+        assert_eq!(Word::unpack(c.pack()), c);
+        let open = Win {
+            generation: 3,
+            exit: 0,
+            head: 0xFFFF,
+            len: 12,
+            failures: 11,
+            slow: 10,
+            at: 0,
+            pending: Some(3),
+            lap: LAP_MASK,
+        };
+        assert_eq!(Win::unpack(open.pack()), open);
+        let sealed = Win {
+            exit: EXIT_TRIP,
+            head: 0,
+            len: 0,
+            failures: 0,
+            slow: 0,
+            at: u64::MAX,
+            pending: None,
+            ..open
+        };
+        assert_eq!(Win::unpack(sealed.pack()), sealed);
+    }
+
+    /// Slots untouched for half the lap range look *later* than the lap
+    /// being written; the window must still count exactly (and not spin).
+    #[test]
+    fn count_window_survives_lap_wraparound() {
+        let config = Config::new();
+        let shared = SharedCircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap())
+            .unwrap();
+        let mut reference = CircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap())
+            .unwrap();
+        let lap = 1000;
+        let w = shared.policy.load();
+        shared.policy.word.0.store(Win { lap, ..w }.pack(), Ordering::SeqCst);
+        for slot in &shared.policy.slots {
+            let ancient = lap.wrapping_sub((1 << 25) + 5) & LAP_MASK;
+            slot.store(ancient << 2, Ordering::SeqCst);
+        }
+        let outcomes = [
+            Outcome::Success,
+            Outcome::Failure,
+            Outcome::Success,
+            Outcome::Success,
+            Outcome::Success,
+            Outcome::Success,
+            Outcome::Failure,
+            Outcome::Success,
+            Outcome::Failure,
+        ];
+        for (i, o) in outcomes.into_iter().enumerate() {
+            let now = t(i as u64);
+            let a = shared.try_acquire(now).unwrap();
+            let b = reference.try_acquire(now).unwrap();
+            assert_eq!(shared.record(a, o, now), reference.record(b, o, now), "call {i}");
+            if reference.state(now) == State::Closed {
+                assert_eq!(shared.window(now), reference.policy().window(now), "call {i}");
+            }
+        }
+        assert_eq!(shared.state(t(20)), State::Open);
+    }
+
+    #[test]
+    fn shared_limits_are_config_errors() {
+        let e = SharedCircuitBreaker::new(
+            Config::new().half_open_probes(2048),
+            ConsecutiveFailures::new(1).unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), "half_open_probes");
+        let e = SharedCircuitBreaker::new(
+            Config::new().half_open_successes(2048),
+            ConsecutiveFailures::new(1).unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), "half_open_successes");
+        let e = SharedCircuitBreaker::new(Config::new(), ConsecutiveFailures::new(1 << 29).unwrap())
+            .unwrap_err();
+        assert_eq!(e.field(), "failure_threshold");
+        // (`CountWindow::<65536>` is refused the same way; its 64 KiB ring
+        // and 256 KiB of slots in a debug build's frames overflow a test
+        // thread's stack, so it is not built here.)
+        assert!(
+            SharedCircuitBreaker::new(
+                Config::new().half_open_probes(2047).half_open_successes(2047),
+                CountWindow::<1000>::new(50, 1).unwrap()
+            )
+            .is_ok()
+        );
+    }
+
+    /// The trip count saturates at 127 and the open duration with it: the
+    /// same durations as the `&mut` breaker's u32 count for any doubling
+    /// schedule (which reaches `u64::MAX` within 64 trips).
+    #[test]
+    fn trip_count_saturation_changes_no_duration() {
+        let c = Config::new().open_duration_growing(Duration::from_ticks(1), 2, Duration::MAX);
+        assert_eq!(c.open_for(TRIPS_MAX), c.open_for(u32::MAX));
+        assert_eq!(c.open_for(65), Duration::MAX);
     }
 }
