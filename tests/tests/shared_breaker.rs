@@ -509,3 +509,15 @@ fn stress_one_trip_per_threshold_crossing() {
         }
     }
 }
+
+#[test]
+fn size_of_shared_breakers() {
+    use core::mem::size_of;
+    eprintln!(
+        "SIZES {} {} {} {}",
+        size_of::<SharedCircuitBreaker<ConsecutiveFailures>>(),
+        size_of::<SharedCircuitBreaker<CountWindow<10>>>(),
+        size_of::<SharedCircuitBreaker<CountWindow<100>>>(),
+        size_of::<SharedCircuitBreaker<CountWindow<1>>>()
+    );
+}
