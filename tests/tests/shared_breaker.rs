@@ -510,14 +510,22 @@ fn stress_one_trip_per_threshold_crossing() {
     }
 }
 
+/// The x86_64 / aarch64 column of the shared breaker's size table in
+/// `fusebox::breaker`'s module docs (the thumbv6m column is asserted by the
+/// Cortex-M0 runner): the control word and each of the 8 metrics stripes
+/// padded to 128 bytes, and a count window's word too.
 #[test]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn size_of_shared_breakers() {
     use core::mem::size_of;
-    eprintln!(
-        "SIZES {} {} {} {}",
-        size_of::<SharedCircuitBreaker<ConsecutiveFailures>>(),
-        size_of::<SharedCircuitBreaker<CountWindow<10>>>(),
-        size_of::<SharedCircuitBreaker<CountWindow<100>>>(),
-        size_of::<SharedCircuitBreaker<CountWindow<1>>>()
-    );
+    fn count_window(n: usize) -> usize {
+        1408 + (4 * n + 5).div_ceil(128) * 128
+    }
+    assert_eq!(size_of::<SharedCircuitBreaker<ConsecutiveFailures>>(), 1280);
+    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<1>>>(), count_window(1));
+    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<10>>>(), 1536);
+    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<30>>>(), count_window(30));
+    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<31>>>(), count_window(31));
+    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<100>>>(), 1920);
+    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<100>>>(), count_window(100));
 }
