@@ -263,7 +263,14 @@ pub(crate) mod sealed {
 }
 
 /// A failure policy a [`SharedCircuitBreaker`] can share: today
-/// [`ConsecutiveFailures`] and [`CountWindow`]. Sealed.
+/// [`ConsecutiveFailures`] (its run lives in the control word) and
+/// [`CountWindow`] (a window word and a ring of atomic slots). Sealed.
+///
+/// [`TimeWindow`](super::TimeWindow) is not one yet: a call there may
+/// expire any number of buckets and must judge their sum, which does not fit
+/// one compare-and-swap, and an exact lock-free form needs a helping
+/// protocol over the buckets that is not built. Share a time window behind
+/// a mutex (`fusebox_std::Shared`) meanwhile.
 pub trait SharedPolicy: Policy + sealed::Share {}
 
 impl sealed::Share for ConsecutiveFailures {
