@@ -90,7 +90,9 @@ fn breaker_admits_two_probes_of_three_racing() {
 
 /// Two permits of one Closed generation recorded as failures at once,
 /// threshold 1: exactly one trips, the other is stale and changes nothing.
-fn one_trip<P: SharedPolicy + Send + Sync + 'static>(policy: impl Fn() -> P + Sync + Send + 'static) {
+fn one_trip<P: SharedPolicy + Send + Sync + 'static>(
+    policy: impl Fn() -> P + Sync + Send + 'static,
+) {
     model(move || {
         let b = Arc::new(SharedCircuitBreaker::new(config(1), policy()).unwrap());
         let p1 = b.try_acquire(t(0)).unwrap();
@@ -99,7 +101,10 @@ fn one_trip<P: SharedPolicy + Send + Sync + 'static>(policy: impl Fn() -> P + Sy
         let h = thread::spawn(move || b2.record(p2, Outcome::Failure, t(1)));
         let mine = b.record(p1, Outcome::Failure, t(1));
         let theirs = h.join().unwrap();
-        assert_eq!(usize::from(mine.is_some()) + usize::from(theirs.is_some()), 1);
+        assert_eq!(
+            usize::from(mine.is_some()) + usize::from(theirs.is_some()),
+            1
+        );
         let m = b.metrics();
         assert_eq!((m.trips, m.failures, m.stale), (1, 1, 1));
         assert_eq!(b.state(t(1)), State::Open);

@@ -188,7 +188,9 @@ fn two_threads(iters: u64, op: &(dyn Fn() -> bool + Sync)) -> StdDuration {
 
 /// The contenders of the shared rows: each returns one closed-path
 /// operation (acquire, then record a success), `true` if it tripped.
-fn shared_contenders() -> Vec<(&'static str, Box<dyn Fn() -> bool + Sync>)> {
+type Op = Box<dyn Fn() -> bool + Sync>;
+
+fn shared_contenders() -> Vec<(&'static str, Op)> {
     let clock = StdClock::new();
     let t = || black_box(Instant::from_ticks(1));
     let consecutive = || ConsecutiveFailures::new(5).unwrap();
@@ -225,7 +227,9 @@ fn shared_contenders() -> Vec<(&'static str, Box<dyn Fn() -> bool + Sync>)> {
             Box::new(move || {
                 let now = clock.now();
                 let p = lf_c_clock.try_acquire(now).unwrap();
-                lf_c_clock.record(p, black_box(Outcome::Success), now).is_some()
+                lf_c_clock
+                    .record(p, black_box(Outcome::Success), now)
+                    .is_some()
             }),
         ),
         (
@@ -241,7 +245,9 @@ fn shared_contenders() -> Vec<(&'static str, Box<dyn Fn() -> bool + Sync>)> {
             Box::new(move || {
                 let now = clock.now();
                 let p = lf_w_clock.try_acquire(now).unwrap();
-                lf_w_clock.record(p, black_box(Outcome::Success), now).is_some()
+                lf_w_clock
+                    .record(p, black_box(Outcome::Success), now)
+                    .is_some()
             }),
         ),
         (

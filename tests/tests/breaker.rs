@@ -369,6 +369,7 @@ enum Any {
 }
 
 /// The shared twin of an [`Any`], where the policy has one.
+#[allow(clippy::large_enum_variant)] // one per test case, on the stack
 enum Shared {
     Consecutive(SharedCircuitBreaker<ConsecutiveFailures>),
     Count(SharedCircuitBreaker<CountWindow<COUNT_N>>),

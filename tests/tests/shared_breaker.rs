@@ -142,12 +142,15 @@ struct End {
 /// Every order of the threads' operations that keeps each thread's program
 /// order and real time (an operation that returned before another was
 /// called comes first), passed to `f` until it returns `true`.
-fn any_order(threads: &[Vec<Event>], f: &mut dyn FnMut(&[(usize, usize)]) -> bool) -> bool {
+/// An order of operations: (thread, index in its history).
+type Order = [(usize, usize)];
+
+fn any_order(threads: &[Vec<Event>], f: &mut dyn FnMut(&Order) -> bool) -> bool {
     fn go(
         threads: &[Vec<Event>],
         next: &mut Vec<usize>,
         order: &mut Vec<(usize, usize)>,
-        f: &mut dyn FnMut(&[(usize, usize)]) -> bool,
+        f: &mut dyn FnMut(&Order) -> bool,
     ) -> bool {
         let Some(min_ret) = next
             .iter()
@@ -192,7 +195,7 @@ fn run_once<P: SharedPolicy + Sync>(
             .iter()
             .enumerate()
             .map(|(k, plan)| {
-                let mut rng = Rng(0x9E37_79B9 ^ (k as u64 + 1) * 0x1234_5677);
+                let mut rng = Rng(0x9E37_79B9 ^ ((k as u64 + 1) * 0x1234_5677));
                 let clock = &clock;
                 let barrier = &barrier;
                 s.spawn(move || {
@@ -315,7 +318,10 @@ where
     }
     // The check means something only if operations of different threads
     // overlapped in time in some runs.
-    assert!(overlapped > 0, "no run overlapped: the check proved nothing");
+    assert!(
+        overlapped > 0,
+        "no run overlapped: the check proved nothing"
+    );
     eprintln!("{overlapped} of {runs} runs had operations of different threads overlapping");
 }
 
@@ -397,7 +403,11 @@ fn hammer<P: SharedPolicy + Sync>(b: &SharedCircuitBreaker<P>, ops: usize, seed:
         let into = all.iter().filter(|t| t.to == x).count() as i64;
         let out = all.iter().filter(|t| t.from == x).count() as i64;
         let want = i64::from(x == State::ForcedOpen) - i64::from(x == State::Closed);
-        assert_eq!(into - out, want, "transitions into and out of {x:?} must chain");
+        assert_eq!(
+            into - out,
+            want,
+            "transitions into and out of {x:?} must chain"
+        );
     }
 }
 
@@ -428,7 +438,10 @@ fn stress_at_most_k_probes_and_one_half_open_transition() {
             let t0 = round * 1_000;
             b.reset();
             let p = b.try_acquire(Instant::from_ticks(t0)).unwrap();
-            assert!(b.record(p, Outcome::Failure, Instant::from_ticks(t0)).is_some());
+            assert!(
+                b.record(p, Outcome::Failure, Instant::from_ticks(t0))
+                    .is_some()
+            );
             let now = Instant::from_ticks(t0 + 5);
             let start = Barrier::new(THREADS);
             let got: Vec<(usize, usize)> = std::thread::scope(|s| {
@@ -475,8 +488,9 @@ fn stress_one_trip_per_threshold_crossing() {
     const M: usize = 64;
     for threshold in [1u32, 5, 17] {
         for round in 0..50 {
-            let b = SharedCircuitBreaker::new(config(), ConsecutiveFailures::new(threshold).unwrap())
-                .unwrap();
+            let b =
+                SharedCircuitBreaker::new(config(), ConsecutiveFailures::new(threshold).unwrap())
+                    .unwrap();
             let now = Instant::from_ticks(round);
             let permits: Vec<Permit> = (0..M).map(|_| b.try_acquire(now).unwrap()).collect();
             let mut chunks: Vec<Vec<Permit>> = (0..THREADS).map(|_| Vec::new()).collect();
@@ -522,10 +536,22 @@ fn size_of_shared_breakers() {
         1408 + (4 * n + 5).div_ceil(128) * 128
     }
     assert_eq!(size_of::<SharedCircuitBreaker<ConsecutiveFailures>>(), 1280);
-    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<1>>>(), count_window(1));
+    assert_eq!(
+        size_of::<SharedCircuitBreaker<CountWindow<1>>>(),
+        count_window(1)
+    );
     assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<10>>>(), 1536);
-    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<30>>>(), count_window(30));
-    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<31>>>(), count_window(31));
+    assert_eq!(
+        size_of::<SharedCircuitBreaker<CountWindow<30>>>(),
+        count_window(30)
+    );
+    assert_eq!(
+        size_of::<SharedCircuitBreaker<CountWindow<31>>>(),
+        count_window(31)
+    );
     assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<100>>>(), 1920);
-    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<100>>>(), count_window(100));
+    assert_eq!(
+        size_of::<SharedCircuitBreaker<CountWindow<100>>>(),
+        count_window(100)
+    );
 }

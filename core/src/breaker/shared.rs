@@ -150,10 +150,7 @@ fn floor(now: Instant, at: u64) -> u64 {
 /// and on Apple's aarch64 cores, whose lines are 128 bytes) of its own for a
 /// hot word, on server CPUs only. On microcontrollers (thumbv6m, the RP2040:
 /// no data cache) padding buys nothing and costs RAM, so it is not done.
-#[cfg_attr(
-    any(target_arch = "x86_64", target_arch = "aarch64"),
-    repr(align(128))
-)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(128)))]
 #[derive(Debug)]
 struct Padded<T>(T);
 
@@ -754,6 +751,20 @@ pub struct SharedCircuitBreaker<P: SharedPolicy = ConsecutiveFailures> {
     stripes: [Padded<Stripe>; STRIPES],
 }
 
+#[cfg(feature = "defmt")]
+impl<P: SharedPolicy> defmt::Format for SharedCircuitBreaker<P> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let w = self.load();
+        defmt::write!(
+            f,
+            "SharedCircuitBreaker {{ state: {}, generation: {=u32}, at: {=u64} }}",
+            w.state,
+            w.generation,
+            w.at
+        )
+    }
+}
+
 impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// A closed breaker. Fails if a field of `config` is out of range, or
     /// beyond the shared breaker's limits (see the type's docs).
@@ -1100,8 +1111,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         match w.state {
             State::Open if t < self.open_until(w) => Some(time::elapsed(t, self.open_until(w))),
             State::HalfOpen
-                if w.a >= u32::from(self.config.half_open_probes)
-                    && t < self.probe_deadline(w) =>
+                if w.a >= u32::from(self.config.half_open_probes) && t < self.probe_deadline(w) =>
             {
                 Some(time::elapsed(t, self.probe_deadline(w)))
             }
@@ -1248,13 +1258,17 @@ mod tests {
     #[test]
     fn count_window_survives_lap_wraparound() {
         let config = Config::new();
-        let shared = SharedCircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap())
-            .unwrap();
-        let mut reference = CircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap())
-            .unwrap();
+        let shared =
+            SharedCircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap()).unwrap();
+        let mut reference =
+            CircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap()).unwrap();
         let lap = 1000;
         let w = shared.policy.load();
-        shared.policy.word.0.store(Win { lap, ..w }.pack(), Ordering::SeqCst);
+        shared
+            .policy
+            .word
+            .0
+            .store(Win { lap, ..w }.pack(), Ordering::SeqCst);
         for slot in &shared.policy.slots {
             let ancient = lap.wrapping_sub((1 << 25) + 5) & LAP_MASK;
             slot.store(ancient << 2, Ordering::SeqCst);
@@ -1274,9 +1288,17 @@ mod tests {
             let now = t(i as u64);
             let a = shared.try_acquire(now).unwrap();
             let b = reference.try_acquire(now).unwrap();
-            assert_eq!(shared.record(a, o, now), reference.record(b, o, now), "call {i}");
+            assert_eq!(
+                shared.record(a, o, now),
+                reference.record(b, o, now),
+                "call {i}"
+            );
             if reference.state(now) == State::Closed {
-                assert_eq!(shared.window(now), reference.policy().window(now), "call {i}");
+                assert_eq!(
+                    shared.window(now),
+                    reference.policy().window(now),
+                    "call {i}"
+                );
             }
         }
         assert_eq!(shared.state(t(20)), State::Open);
@@ -1296,15 +1318,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field(), "half_open_successes");
-        let e = SharedCircuitBreaker::new(Config::new(), ConsecutiveFailures::new(1 << 29).unwrap())
-            .unwrap_err();
+        let e =
+            SharedCircuitBreaker::new(Config::new(), ConsecutiveFailures::new(1 << 29).unwrap())
+                .unwrap_err();
         assert_eq!(e.field(), "failure_threshold");
         // (`CountWindow::<65536>` is refused the same way; its 64 KiB ring
         // and 256 KiB of slots in a debug build's frames overflow a test
         // thread's stack, so it is not built here.)
         assert!(
             SharedCircuitBreaker::new(
-                Config::new().half_open_probes(2047).half_open_successes(2047),
+                Config::new()
+                    .half_open_probes(2047)
+                    .half_open_successes(2047),
                 CountWindow::<1000>::new(50, 1).unwrap()
             )
             .is_ok()

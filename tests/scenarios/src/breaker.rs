@@ -447,10 +447,7 @@ pub fn time_window_trips_at_rate_and_forgets_old_buckets() -> Outcome {
 /// Closed | slow-call rate >= threshold | Open (calls that succeeded slowly)
 pub fn slow_calls_trip_a_rate_policy<B: Driver<CountWindow<4>>>() -> Outcome {
     let config = open_for_100().slow_calls(d(10), 50);
-    let mut b = take!(B::build(
-        config,
-        take!(CountWindow::<4>::new(100, 2))
-    ));
+    let mut b = take!(B::build(config, take!(CountWindow::<4>::new(100, 2))));
     // A 9-tick success is not slow; a 10-tick one is (at least the duration).
     let p = take!(b.try_acquire(t(0)));
     check_eq!(b.record(p, Call::Success, t(9)), None);
@@ -713,7 +710,8 @@ pub fn time_backwards_counts_as_no_time() -> Outcome {
     check!(b.try_acquire(t(0)).is_err());
     check_eq!(b.retry_after(t(0)), Some(d(1_100)));
     // A call recorded before it was acquired took no time: not slow.
-    let mut b: CircuitBreaker<ConsecutiveFailures> = take!(consecutive(1, open_for_100().slow_calls(d(1), 100)));
+    let mut b: CircuitBreaker<ConsecutiveFailures> =
+        take!(consecutive(1, open_for_100().slow_calls(d(1), 100)));
     let p = take!(b.try_acquire(t(500)));
     check_eq!(b.record(p, Call::Success, t(400)), None);
     check_eq!(b.metrics().slow, 0);
