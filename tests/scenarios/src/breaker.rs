@@ -100,7 +100,7 @@ pub const SCENARIOS: &[Scenario] = &[
 ];
 
 /// The breaker a scenario drives: the `&mut` [`CircuitBreaker`] or (feature
-/// `sync`) the [`SharedCircuitBreaker`]. One scenario definition, two
+/// `sync`) the `SharedCircuitBreaker`. One scenario definition, two
 /// drivers: every scenario generic over `Driver` runs on both, and both
 /// must give the same decisions.
 pub trait Driver<P: Policy>: Sized {
