@@ -59,9 +59,15 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(SharedCircuitBreaker<ConsecutiveFailures>, 112),
     size_check!(SharedCircuitBreaker<CountWindow<1>>, shared_count_window(1)),
     size_check!(SharedCircuitBreaker<CountWindow<10>>, 160),
-    size_check!(SharedCircuitBreaker<CountWindow<11>>, shared_count_window(11)),
+    size_check!(
+        SharedCircuitBreaker<CountWindow<11>>,
+        shared_count_window(11)
+    ),
     size_check!(SharedCircuitBreaker<CountWindow<100>>, 528),
-    size_check!(SharedCircuitBreaker<CountWindow<100>>, shared_count_window(100)),
+    size_check!(
+        SharedCircuitBreaker<CountWindow<100>>,
+        shared_count_window(100)
+    ),
     // core/src/bulkhead.rs, "# Memory".
     size_check!(Bulkhead, 8),
     size_check!(bulkhead::Permit<'static>, 4),
