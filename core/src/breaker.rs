@@ -103,7 +103,7 @@
 //!
 //! | type | x86_64 / aarch64 | thumbv6m |
 //! |---|---|---|
-//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 112 |
+//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 96 |
 //! | `SharedCircuitBreaker<CountWindow<10>>` | 1 536 | 160 |
 //! | `SharedCircuitBreaker<CountWindow<100>>` | 1 920 | 528 |
 //! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `96 + (4N + 21 rounded up to 16)` |

@@ -74,7 +74,8 @@ fn at_most_k_probes(k: u16, threads: usize) {
         let admitted = admitted.load(Ordering::SeqCst);
         assert_eq!(admitted, usize::from(k).min(threads));
         assert_eq!(moved.load(Ordering::SeqCst), 1);
-        assert_eq!(b.metrics().admitted as usize, 1 + admitted);
+        // `admitted` is derived from recorded permits: the probes are out.
+        assert_eq!(b.metrics().admitted, 1);
     });
 }
 

@@ -165,7 +165,6 @@ const STRIPES: usize = 1;
 
 #[derive(Debug)]
 struct Stripe {
-    admitted: AtomicU32,
     rejected: AtomicU32,
     successes: AtomicU32,
     failures: AtomicU32,
@@ -178,7 +177,6 @@ struct Stripe {
 impl Stripe {
     fn new() -> Padded<Self> {
         Padded(Self {
-            admitted: AtomicU32::new(0),
             rejected: AtomicU32::new(0),
             successes: AtomicU32::new(0),
             failures: AtomicU32::new(0),
@@ -707,7 +705,9 @@ impl<const N: usize> SharedPolicy for CountWindow<N> {}
 /// by its stack address, and the stripes are summed when read (so a read
 /// during concurrent calls is not a snapshot of one instant). On other
 /// targets there is one stripe. Counting is one relaxed `fetch_add` on the
-/// thread's own stripe.
+/// thread's own stripe, made by `record` (and by a rejection); `admitted`
+/// is *derived* from the recorded outcomes, so `try_acquire` on a healthy
+/// breaker writes nothing at all.
 ///
 /// # Limits (from the packed words)
 /// `half_open_probes` and `half_open_successes` in 1..=2047,
@@ -848,7 +848,8 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                             continue;
                         }
                     }
-                    bump(&self.stripe().admitted);
+                    // Nothing written: `admitted` is derived (see
+                    // `metrics`).
                     return Ok(Permit {
                         acquired_at: Instant::from_ticks(t),
                         generation: w.generation,
@@ -871,7 +872,6 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                         ..w.moved(State::HalfOpen, t, w.trips)
                     };
                     if self.cas(w, new) {
-                        bump(&self.stripe().admitted);
                         return Ok(Permit {
                             acquired_at: Instant::from_ticks(t),
                             generation: new.generation,
@@ -899,7 +899,6 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                     new.a = new.a.wrapping_add(1);
                     new.at = t;
                     if self.cas(w, new) {
-                        bump(&self.stripe().admitted);
                         return Ok(Permit {
                             acquired_at: Instant::from_ticks(t),
                             generation: new.generation,
@@ -1166,12 +1165,17 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     }
 
     /// The counters, summed over the stripes (see the type's docs).
+    ///
+    /// `admitted` is *derived*, not counted: it is the number of permits
+    /// recorded (successes, failures, ignored and stale), so that
+    /// `try_acquire` writes nothing. A permit not yet recorded, or dropped
+    /// unrecorded, is not in it (the `&mut` breaker counts a permit when it
+    /// issues it).
     pub fn metrics(&self) -> Metrics {
         let mut m = Metrics::default();
         for s in &self.stripes {
             let s = &s.0;
             let r = |c: &AtomicU32| c.load(Ordering::Relaxed);
-            m.admitted = m.admitted.wrapping_add(r(&s.admitted));
             m.rejected = m.rejected.wrapping_add(r(&s.rejected));
             m.successes = m.successes.wrapping_add(r(&s.successes));
             m.failures = m.failures.wrapping_add(r(&s.failures));
@@ -1180,6 +1184,12 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
             m.stale = m.stale.wrapping_add(r(&s.stale));
             m.trips = m.trips.wrapping_add(r(&s.trips));
         }
+        // Derived: every permit recorded, whatever became of it.
+        m.admitted = m
+            .successes
+            .wrapping_add(m.failures)
+            .wrapping_add(m.ignored)
+            .wrapping_add(m.stale);
         m
     }
 

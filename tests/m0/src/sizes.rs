@@ -56,7 +56,7 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(CircuitBreaker<TimeWindow<10>>, time_window(10)),
     size_check!(CircuitBreaker<TimeWindow<60>>, time_window(60)),
     size_check!(Permit, 16),
-    size_check!(SharedCircuitBreaker<ConsecutiveFailures>, 112),
+    size_check!(SharedCircuitBreaker<ConsecutiveFailures>, 96),
     size_check!(SharedCircuitBreaker<CountWindow<1>>, shared_count_window(1)),
     size_check!(SharedCircuitBreaker<CountWindow<10>>, 160),
     size_check!(
