@@ -242,3 +242,34 @@ fn bulkhead_never_admits_over_its_limit() {
         assert!(bh.try_acquire().is_ok(), "the slot is free again");
     });
 }
+
+/// Real-time order across a sealed trip: once any thread has seen the
+/// count window's trip (here through `state`), an acquire that starts after
+/// that must be rejected, even while the tripping thread has not yet
+/// completed the exit in the control word.
+#[test]
+fn breaker_count_window_admits_nothing_after_a_seen_trip() {
+    model(|| {
+        use loom::sync::atomic::AtomicBool;
+        let b = Arc::new(
+            SharedCircuitBreaker::new(config(1), CountWindow::<2>::new(50, 1).unwrap()).unwrap(),
+        );
+        let seen = Arc::new(AtomicBool::new(false));
+        let p = b.try_acquire(t(0)).unwrap();
+        let (b1, seen1) = (b.clone(), seen.clone());
+        let watcher = thread::spawn(move || {
+            if b1.state(t(1)) == State::Open {
+                seen1.store(true, Ordering::SeqCst);
+            }
+        });
+        let (b2, seen2) = (b.clone(), seen.clone());
+        let caller = thread::spawn(move || {
+            if seen2.load(Ordering::SeqCst) {
+                assert!(b2.try_acquire(t(1)).is_err(), "admitted after a seen trip");
+            }
+        });
+        assert!(b.record(p, Outcome::Failure, t(1)).is_some());
+        watcher.join().unwrap();
+        caller.join().unwrap();
+    });
+}
