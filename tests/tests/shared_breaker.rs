@@ -562,3 +562,20 @@ fn size_of_shared_breakers() {
         count_window(100)
     );
 }
+
+/// `&SharedCircuitBreaker` is the retry runner's `Gate`: many runners share
+/// one breaker without a lock.
+#[test]
+fn shared_breaker_by_reference_is_a_gate() {
+    use fusebox::retry::Gate;
+    let b = SharedCircuitBreaker::new(config(), ConsecutiveFailures::new(2).unwrap()).unwrap();
+    let (mut g1, mut g2) = (&b, &b);
+    let t = Instant::from_ticks(1);
+    let p1 = Gate::try_acquire(&mut g1, t).unwrap();
+    let p2 = Gate::try_acquire(&mut g2, t).unwrap();
+    Gate::record(&mut g1, p1, Outcome::Failure, t);
+    assert_eq!(b.state(t), State::Closed);
+    Gate::record(&mut g2, p2, Outcome::Failure, t);
+    assert_eq!(b.state(t), State::Open);
+    assert!(Gate::try_acquire(&mut g1, t).is_err());
+}
