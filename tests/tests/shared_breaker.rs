@@ -9,9 +9,10 @@
 //!   those orders, pruned as soon as a result differs, must find one where
 //!   every result, the final state, the counters and the window agree.
 //! - **Stress**: threads hammer one breaker for a bounded number of
-//!   operations; the invariants (every permit accounted for, transitions
-//!   chain, trips counted once, at most K probes admitted per half-open
-//!   round) must hold.
+//!   operations; the invariants (every record counted once, transitions
+//!   chain, trips counted once, exactly K probes admitted per half-open
+//!   round with one Open-to-HalfOpen transition, one trip per threshold
+//!   crossing with the late permits stale) must hold.
 //!
 //! Seeds are fixed: every run of the test explores the same operation
 //! mixes (the interleavings are the scheduler's).
