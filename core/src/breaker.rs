@@ -97,9 +97,30 @@
 //! In general `CircuitBreaker<CountWindow<N>>` is `120 + (N + 13 rounded up
 //! to a multiple of 8)` and `CircuitBreaker<TimeWindow<B>>` is
 //! `136 + 24 x B`.
+//!
+//! [`SharedCircuitBreaker`] (feature `sync`) differs per target: on x86_64
+//! and aarch64 its control word and each of its 8 metrics stripes sit on a
+//! 128-byte line of their own (so that threads on different cores do not
+//! invalidate each other's lines), on thumbv6m nothing is padded (no data
+//! cache; RAM is scarce) and there is one stripe.
+//!
+//! | type | x86_64 / aarch64 | thumbv6m |
+//! |---|---|---|
+//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 96 |
+//! | `SharedCircuitBreaker<CountWindow<10>>` | 1 536 | 160 |
+//! | `SharedCircuitBreaker<CountWindow<100>>` | 1 920 | 528 |
+//! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `96 + (4N + 21 rounded up to 16)` |
+//!
+//! `SharedCircuitBreaker<TimeWindow<B>>` does not exist yet: the time
+//! window has no lock-free exact shared form (see [`SharedPolicy`]).
 
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
+
+#[cfg(feature = "sync")]
+mod shared;
+#[cfg(feature = "sync")]
+pub use shared::{SharedCircuitBreaker, SharedPolicy};
 
 /// The state of a [`CircuitBreaker`].
 ///

@@ -367,6 +367,7 @@ mod shared {
     }
 
     impl Bulkhead {
+        crate::atomic::const_unless_loom! {
         /// A bulkhead of `limit` slots (at least 1), all free.
         pub const fn new(limit: u32) -> Result<Self, ConfigError> {
             match check_limit(limit) {
@@ -375,6 +376,7 @@ mod shared {
                 }),
                 Err(e) => Err(e),
             }
+        }
         }
 
         /// Take a slot if one is free (`in_use < limit` at the instant of

@@ -441,7 +441,8 @@ impl<G: Gate, B: Budget> Retry<G, B> {
 }
 
 /// What the runner asks of a circuit breaker: implemented by
-/// [`CircuitBreaker`], by `&mut` of any gate, and by shared handles (the std
+/// [`CircuitBreaker`], by `&mut` of any gate, by `&SharedCircuitBreaker`
+/// (feature `sync`, lock-free), and by shared handles (the std
 /// adapter's `Breaker`; on firmware, implement it for your own mutex
 /// wrapper, locking only inside each call: the runner never holds it across
 /// an await).
@@ -460,6 +461,19 @@ impl<P: Policy> Gate for CircuitBreaker<P> {
     #[inline]
     fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) {
         let _ = CircuitBreaker::record(self, permit, outcome, now);
+    }
+}
+
+/// The lock-free shared breaker, shared by reference (feature `sync`).
+#[cfg(feature = "sync")]
+impl<P: crate::breaker::SharedPolicy> Gate for &crate::breaker::SharedCircuitBreaker<P> {
+    #[inline]
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        crate::breaker::SharedCircuitBreaker::try_acquire(self, now)
+    }
+    #[inline]
+    fn record(&mut self, permit: Permit, outcome: Outcome, now: Instant) {
+        let _ = crate::breaker::SharedCircuitBreaker::record(self, permit, outcome, now);
     }
 }
 

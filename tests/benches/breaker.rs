@@ -7,14 +7,28 @@
 //! server pays that reads `std::time::Instant` for every call, for a
 //! like-for-like comparison with crates that read the clock themselves.
 //! recloser and failsafe are `&self` (atomics and a lock inside).
+//!
+//! `breaker/shared/1 thread` and `breaker/shared/2 threads`: one instance
+//! shared by 1 or 2 threads, acquire + record(success) per operation:
+//! `SharedCircuitBreaker` (lock-free) and the mutex baseline (a
+//! `std::sync::Mutex` around the `&mut` breaker, as the removed
+//! `fusebox_std::Shared` was), with `now` supplied (the
+//! primitive alone: recloser's closed path reads no clock either) and with
+//! one `StdClock` read per call (`+clock`), next to recloser and failsafe.
+//! The 2-thread figure is wall time per operation over both threads, i.e.
+//! 1 / total throughput.
 
 use std::hint::black_box;
-use std::time::Duration as StdDuration;
+use std::sync::Barrier;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome};
+use fusebox::breaker::{
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, SharedCircuitBreaker,
+};
 use fusebox::time::{Clock, Duration, Instant};
 use fusebox_std::StdClock;
+use std::sync::Mutex;
 
 /// What a caller reads of a rejection. Every contender hands `black_box` a
 /// scalar: a multi-word value (a `Result` holding an `Option<Duration>`)
@@ -145,5 +159,161 @@ fn open(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, closed, open);
+/// `iters` calls of `op` on each of 2 threads at once; the time per call,
+/// summed over both threads (wall time / total calls).
+fn two_threads(iters: u64, op: &(dyn Fn() -> bool + Sync)) -> StdDuration {
+    let barrier = Barrier::new(2);
+    let start = std::sync::Mutex::new(None::<StdInstant>);
+    let elapsed = std::thread::scope(|s| {
+        let worker = || {
+            barrier.wait();
+            {
+                let mut st = start.lock().expect("lock");
+                if st.is_none() {
+                    *st = Some(StdInstant::now());
+                }
+            }
+            let mut ok = 0u64;
+            for _ in 0..iters {
+                ok += u64::from(black_box(op()));
+            }
+            black_box(ok);
+            StdInstant::now()
+        };
+        let a = s.spawn(worker);
+        let b = s.spawn(worker);
+        let end = a.join().expect("thread").max(b.join().expect("thread"));
+        end - start.lock().expect("lock").expect("started")
+    });
+    elapsed / 2
+}
+
+/// The contenders of the shared rows: each returns one closed-path
+/// operation (acquire, then record a success), `true` if it tripped.
+type Op = Box<dyn Fn() -> bool + Sync>;
+
+fn shared_contenders() -> Vec<(&'static str, Op)> {
+    let clock = StdClock::new();
+    let t = || black_box(Instant::from_ticks(1));
+    let consecutive = || ConsecutiveFailures::new(5).unwrap();
+    let window = || CountWindow::<100>::new(50, 100).unwrap();
+    let lf_c = SharedCircuitBreaker::new(Config::new(), consecutive()).unwrap();
+    let lf_c_clock = SharedCircuitBreaker::new(Config::new(), consecutive()).unwrap();
+    let lf_w = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
+    let lf_w_clock = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
+    let mx_c = Mutex::new(CircuitBreaker::new(Config::new(), consecutive()).unwrap());
+    let mx_c_clock = Mutex::new(CircuitBreaker::new(Config::new(), consecutive()).unwrap());
+    let mx_w = Mutex::new(CircuitBreaker::new(Config::new(), window()).unwrap());
+    let mx_w_clock = Mutex::new(CircuitBreaker::new(Config::new(), window()).unwrap());
+    let r = recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(100)
+        .build();
+    let f = failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            5,
+            failsafe::backoff::constant(StdDuration::from_secs(30)),
+        ))
+        .build();
+    vec![
+        (
+            "fusebox_shared_consecutive",
+            Box::new(move || {
+                let now = t();
+                let p = lf_c.try_acquire(now).unwrap();
+                lf_c.record(p, black_box(Outcome::Success), now).is_some()
+            }),
+        ),
+        (
+            "fusebox_shared_consecutive+clock",
+            Box::new(move || {
+                let now = clock.now();
+                let p = lf_c_clock.try_acquire(now).unwrap();
+                lf_c_clock
+                    .record(p, black_box(Outcome::Success), now)
+                    .is_some()
+            }),
+        ),
+        (
+            "fusebox_shared_count_window_100",
+            Box::new(move || {
+                let now = t();
+                let p = lf_w.try_acquire(now).unwrap();
+                lf_w.record(p, black_box(Outcome::Success), now).is_some()
+            }),
+        ),
+        (
+            "fusebox_shared_count_window_100+clock",
+            Box::new(move || {
+                let now = clock.now();
+                let p = lf_w_clock.try_acquire(now).unwrap();
+                lf_w_clock
+                    .record(p, black_box(Outcome::Success), now)
+                    .is_some()
+            }),
+        ),
+        (
+            "fusebox_mutex_consecutive",
+            Box::new(move || {
+                let now = t();
+                let mut b = mx_c.lock().unwrap();
+                let p = b.try_acquire(now).unwrap();
+                b.record(p, black_box(Outcome::Success), now).is_some()
+            }),
+        ),
+        (
+            "fusebox_mutex_consecutive+clock",
+            Box::new(move || {
+                let now = clock.now();
+                let mut b = mx_c_clock.lock().unwrap();
+                let p = b.try_acquire(now).unwrap();
+                b.record(p, black_box(Outcome::Success), now).is_some()
+            }),
+        ),
+        (
+            "fusebox_mutex_count_window_100",
+            Box::new(move || {
+                let now = t();
+                let mut b = mx_w.lock().unwrap();
+                let p = b.try_acquire(now).unwrap();
+                b.record(p, black_box(Outcome::Success), now).is_some()
+            }),
+        ),
+        (
+            "fusebox_mutex_count_window_100+clock",
+            Box::new(move || {
+                let now = clock.now();
+                let mut b = mx_w_clock.lock().unwrap();
+                let p = b.try_acquire(now).unwrap();
+                b.record(p, black_box(Outcome::Success), now).is_some()
+            }),
+        ),
+        (
+            "recloser",
+            Box::new(move || r.call(|| black_box(Ok::<u32, u32>(1))).is_err()),
+        ),
+        (
+            "failsafe",
+            Box::new(move || {
+                use failsafe::CircuitBreaker as _;
+                f.call(|| black_box(Ok::<u32, u32>(1))).is_err()
+            }),
+        ),
+    ]
+}
+
+fn shared(c: &mut Criterion) {
+    let mut g = c.benchmark_group("breaker/shared/1 thread");
+    for (name, op) in shared_contenders() {
+        g.bench_function(name, |b| b.iter(|| black_box(op())));
+    }
+    g.finish();
+    let mut g = c.benchmark_group("breaker/shared/2 threads");
+    for (name, op) in shared_contenders() {
+        g.bench_function(name, |b| b.iter_custom(|iters| two_threads(iters, &*op)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, closed, open, shared);
 criterion_main!(benches);

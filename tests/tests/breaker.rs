@@ -10,10 +10,17 @@
 //! changes the state. The model keeps the crate's rule for time that goes
 //! backwards: a `now` earlier than the latest instant seen is judged as that
 //! latest instant.
+//!
+//! The same timelines drive `SharedCircuitBreaker` (one definition, two
+//! drivers) for every policy it shares, and it must agree with the `&mut`
+//! breaker on every decision, permit, hint, window and counter, for as long
+//! as time does not go backwards: from then on the two apply different
+//! floors (the shared breaker judges at the later of `now` and the instant
+//! its state records; see its docs), and the case stops driving it.
 
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, Permit, Rejected, State,
-    TimeWindow, Transition,
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, Permit, Rejected,
+    SharedCircuitBreaker, State, TimeWindow, Transition,
 };
 use fusebox::time::{Duration, Instant};
 use proptest::prelude::*;
@@ -381,6 +388,35 @@ enum Any {
     Time(CircuitBreaker<TimeWindow<TIME_B>>),
 }
 
+/// The shared twin of an [`Any`], where the policy has one.
+#[allow(clippy::large_enum_variant)] // one per test case, on the stack
+enum Shared {
+    Consecutive(SharedCircuitBreaker<ConsecutiveFailures>),
+    Count(SharedCircuitBreaker<CountWindow<COUNT_N>>),
+}
+
+macro_rules! each_shared {
+    ($any:expr, $b:ident => $e:expr) => {
+        match $any {
+            Shared::Consecutive($b) => $e,
+            Shared::Count($b) => $e,
+        }
+    };
+}
+
+fn build_shared(spec: &Spec) -> Option<Shared> {
+    let c = spec.config();
+    match spec.policy {
+        PolicySpec::Consecutive(n) => Some(Shared::Consecutive(
+            SharedCircuitBreaker::new(c, ConsecutiveFailures::new(n).unwrap()).unwrap(),
+        )),
+        PolicySpec::Count { pct, min } => Some(Shared::Count(
+            SharedCircuitBreaker::new(c, CountWindow::new(pct, min).unwrap()).unwrap(),
+        )),
+        PolicySpec::Time { .. } => None,
+    }
+}
+
 macro_rules! each {
     ($any:expr, $b:ident => $e:expr) => {
         match $any {
@@ -419,23 +455,31 @@ proptest! {
     }
 }
 
-/// Run `ops` through the breaker and the model: every decision agrees and
-/// the invariants hold at every step.
+/// Run `ops` through the breaker, its shared twin (for the policies it
+/// shares, until time first steps back) and the model: every decision
+/// agrees and the invariants hold at every step.
 fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut real = build(spec);
+    let mut shared = build_shared(spec);
     let mut model = Model::new(spec.clone());
     let mut now: u64 = 1_000;
-    let mut outstanding: Vec<(Permit, ModelPermit)> = Vec::new();
+    let mut outstanding: Vec<(Permit, ModelPermit, Option<Permit>)> = Vec::new();
     for op in ops {
         model.judged = false;
         match op {
             Op::Acquire => {
                 let got = each!(&mut real, b => b.try_acquire(Instant::from_ticks(now)));
+                let twin = shared
+                    .as_ref()
+                    .map(|s| each_shared!(s, b => b.try_acquire(Instant::from_ticks(now))));
+                if let Some(twin) = &twin {
+                    prop_assert_eq!(twin, &got, "shared acquire at {}", now);
+                }
                 let want = model.acquire(now);
                 match (got, want) {
                     (Ok(p), Ok((mp, transition))) => {
                         prop_assert_eq!(p.transition(), transition);
-                        outstanding.push((p, mp));
+                        outstanding.push((p, mp, twin.and_then(Result::ok)));
                     }
                     (Err(r), Err(mr)) => prop_assert_eq!(r, mr),
                     (got, want) => {
@@ -447,29 +491,73 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if outstanding.is_empty() {
                     continue;
                 }
-                let (p, mp) = outstanding.remove(which % outstanding.len());
+                let (p, mp, sp) = outstanding.remove(which % outstanding.len());
                 let got = each!(&mut real, b => b.record(p, outcome, Instant::from_ticks(now)));
+                if let (Some(s), Some(sp)) = (&shared, sp) {
+                    let twin =
+                        each_shared!(s, b => b.record(sp, outcome, Instant::from_ticks(now)));
+                    prop_assert_eq!(twin, got, "shared record {:?} at {}", outcome, now);
+                }
                 let want = model.record(mp, outcome, now);
                 prop_assert_eq!(got, want, "record {:?} at {}", outcome, now);
             }
             Op::Forward(d) => now = now.saturating_add(d),
-            Op::Backward(d) => now = now.saturating_sub(d),
+            Op::Backward(d) => {
+                if d > 0 && now > 0 {
+                    // Time goes backwards: the `&mut` breaker judges at the
+                    // latest instant it has seen, the shared one at the
+                    // latest its state records (see the file's docs); the
+                    // shared twin stops here.
+                    shared = None;
+                }
+                now = now.saturating_sub(d);
+            }
             Op::Jump(d) => now = now.saturating_add(d),
-            Op::Isolate => prop_assert_eq!(
-                each!(&mut real, b => b.isolate()),
-                model.force(State::ForcedOpen)
-            ),
-            Op::ForceClosed => prop_assert_eq!(
-                each!(&mut real, b => b.force_closed()),
-                model.force(State::ForcedClosed)
-            ),
+            Op::Isolate => {
+                let got = each!(&mut real, b => b.isolate());
+                if let Some(s) = &shared {
+                    prop_assert_eq!(each_shared!(s, b => b.isolate()), got);
+                }
+                prop_assert_eq!(got, model.force(State::ForcedOpen));
+            }
+            Op::ForceClosed => {
+                let got = each!(&mut real, b => b.force_closed());
+                if let Some(s) = &shared {
+                    prop_assert_eq!(each_shared!(s, b => b.force_closed()), got);
+                }
+                prop_assert_eq!(got, model.force(State::ForcedClosed));
+            }
             Op::Reset => {
                 let got = each!(&mut real, b => b.reset());
+                if let Some(s) = &shared {
+                    prop_assert_eq!(each_shared!(s, b => b.reset()), got);
+                }
                 model.trips_in_row = 0;
                 prop_assert_eq!(got, model.force(State::Closed));
             }
         }
         let t = Instant::from_ticks(now);
+        if let Some(s) = &shared {
+            prop_assert_eq!(
+                each_shared!(s, b => b.state(t)),
+                each!(&real, b => b.state(t))
+            );
+            prop_assert_eq!(
+                each_shared!(s, b => b.retry_after(t)),
+                each!(&real, b => b.retry_after(t))
+            );
+            // `admitted` is derived from recorded permits in the shared
+            // breaker: the outstanding ones are not in it yet.
+            let mut want = each!(&real, b => b.metrics());
+            want.admitted -= outstanding.len() as u32;
+            prop_assert_eq!(each_shared!(s, b => b.metrics()), want);
+            if each!(&real, b => b.state(t)) == State::Closed {
+                prop_assert_eq!(
+                    each_shared!(s, b => b.window(t)),
+                    each!(&real, b => b.window(t))
+                );
+            }
+        }
         // Same state and hint, as the next acquire would see them: judged
         // at the latest instant seen when `now` is earlier.
         let at = now.max(model.latest) as u128;

@@ -85,6 +85,7 @@ impl defmt::Format for SharedTokenBucket {
 }
 
 impl SharedTokenBucket {
+    crate::atomic::const_unless_loom! {
     /// A full bucket. `const`, so it can be a `static`.
     pub const fn new(quota: Quota) -> Self {
         let capacity = (quota.burst() as u128).wrapping_mul(quota.period().as_ticks() as u128);
@@ -98,6 +99,7 @@ impl SharedTokenBucket {
                 capacity as u64
             },
         }
+    }
     }
 
     /// Take one token at `now`, or be told how long until there is one.

@@ -5,7 +5,9 @@
 
 use crate::{SizeCheck, round8, size_check};
 use fusebox::backoff::{self, Backoff};
-use fusebox::breaker::{CircuitBreaker, ConsecutiveFailures, CountWindow, Permit, TimeWindow};
+use fusebox::breaker::{
+    CircuitBreaker, ConsecutiveFailures, CountWindow, Permit, SharedCircuitBreaker, TimeWindow,
+};
 use fusebox::bulkhead::SharedAdaptiveLimit;
 use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
@@ -26,6 +28,12 @@ use fusebox_scenarios::drivers::Raw;
 /// `CircuitBreaker<CountWindow<N>>`: 120 + (N + 13 rounded up to 8).
 const fn count_window(n: usize) -> usize {
     120 + round8(n + 13)
+}
+
+/// `SharedCircuitBreaker<CountWindow<N>>` on thumbv6m (no padding, one
+/// metrics stripe): 96 + (4 x N + 21 rounded up to 16).
+const fn shared_count_window(n: usize) -> usize {
+    96 + (4 * n + 21).div_ceil(16) * 16
 }
 
 /// `CircuitBreaker<TimeWindow<B>>`: 136 + 24 x B.
@@ -63,6 +71,18 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(CircuitBreaker<TimeWindow<10>>, time_window(10)),
     size_check!(CircuitBreaker<TimeWindow<60>>, time_window(60)),
     size_check!(Permit, 16),
+    size_check!(SharedCircuitBreaker<ConsecutiveFailures>, 96),
+    size_check!(SharedCircuitBreaker<CountWindow<1>>, shared_count_window(1)),
+    size_check!(SharedCircuitBreaker<CountWindow<10>>, 160),
+    size_check!(
+        SharedCircuitBreaker<CountWindow<11>>,
+        shared_count_window(11)
+    ),
+    size_check!(SharedCircuitBreaker<CountWindow<100>>, 528),
+    size_check!(
+        SharedCircuitBreaker<CountWindow<100>>,
+        shared_count_window(100)
+    ),
     // core/src/bulkhead.rs, "# Memory".
     size_check!(Bulkhead, 8),
     size_check!(bulkhead::Permit<'static>, 4),

@@ -1,36 +1,41 @@
 //! Circuit-breaker timelines: one scenario per row of the transition table
 //! in `fusebox::breaker`, and one per convention.
 
+use fusebox::ConfigError;
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome as Call, Policy, Rejected,
-    State, TimeWindow, Transition,
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Metrics, Outcome as Call, Permit,
+    Policy, Rejected, State, TimeWindow, Transition, WindowStats,
 };
+#[cfg(feature = "sync")]
+use fusebox::breaker::{SharedCircuitBreaker, SharedPolicy};
 use fusebox::time::{Duration, Instant};
 
 use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
-/// Every breaker scenario.
+/// Every breaker scenario on the `&mut` breaker (the shared breaker's
+/// runs of the same definitions are in [`SYNC_SCENARIOS`] with feature
+/// `sync`).
 pub const SCENARIOS: &[Scenario] = &[
     s(
         "breaker::closed_stays_closed_below_threshold",
-        closed_stays_closed_below_threshold,
+        closed_stays_closed_below_threshold::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::closed_to_open_at_nth_consecutive_failure",
-        closed_to_open_at_nth_consecutive_failure,
+        closed_to_open_at_nth_consecutive_failure::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::success_resets_the_consecutive_run",
-        success_resets_the_consecutive_run,
+        success_resets_the_consecutive_run::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::count_window_trips_at_rate_once_minimum_calls",
-        count_window_trips_at_rate_once_minimum_calls,
+        count_window_trips_at_rate_once_minimum_calls::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::count_window_forgets_the_oldest_call",
-        count_window_forgets_the_oldest_call,
+        count_window_forgets_the_oldest_call::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::time_window_trips_at_rate_and_forgets_old_buckets",
@@ -38,47 +43,47 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s(
         "breaker::slow_calls_trip_a_rate_policy",
-        slow_calls_trip_a_rate_policy,
+        slow_calls_trip_a_rate_policy::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::slow_call_counts_as_failure_for_consecutive",
-        slow_call_counts_as_failure_for_consecutive,
+        slow_call_counts_as_failure_for_consecutive::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::open_rejects_with_retry_after_until_its_tick",
-        open_rejects_with_retry_after_until_its_tick,
+        open_rejects_with_retry_after_until_its_tick::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::open_to_half_open_admits_k_probes",
-        open_to_half_open_admits_k_probes,
+        open_to_half_open_admits_k_probes::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::half_open_failure_reopens_at_once",
-        half_open_failure_reopens_at_once,
+        half_open_failure_reopens_at_once::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::half_open_closes_after_s_successes",
-        half_open_closes_after_s_successes,
+        half_open_closes_after_s_successes::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::lost_probe_is_written_off_after_probe_timeout",
-        lost_probe_is_written_off_after_probe_timeout,
+        lost_probe_is_written_off_after_probe_timeout::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::open_duration_grows_on_repeated_trips_to_cap",
-        open_duration_grows_on_repeated_trips_to_cap,
+        open_duration_grows_on_repeated_trips_to_cap::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::stale_outcomes_change_nothing",
-        stale_outcomes_change_nothing,
+        stale_outcomes_change_nothing::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::ignored_outcomes_count_nowhere",
-        ignored_outcomes_count_nowhere,
+        ignored_outcomes_count_nowhere::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::isolate_force_closed_and_reset",
-        isolate_force_closed_and_reset,
+        isolate_force_closed_and_reset::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::time_backwards_counts_as_no_time",
@@ -86,7 +91,7 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s(
         "breaker::instants_near_u64_max_saturate",
-        instants_near_u64_max_saturate,
+        instants_near_u64_max_saturate::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::bad_configs_name_their_field",
@@ -94,14 +99,216 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
 ];
 
+/// The breaker a scenario drives: the `&mut` [`CircuitBreaker`] or (feature
+/// `sync`) the `SharedCircuitBreaker`. One scenario definition, two
+/// drivers: every scenario generic over `Driver` runs on both, and both
+/// must give the same decisions.
+pub trait Driver<P: Policy>: Sized {
+    /// Build one.
+    fn build(config: Config, policy: P) -> Result<Self, ConfigError>;
+    /// `try_acquire`.
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected>;
+    /// `record`.
+    fn record(&mut self, permit: Permit, outcome: Call, now: Instant) -> Option<Transition>;
+    /// `state`.
+    fn state(&self, now: Instant) -> State;
+    /// `retry_after`.
+    fn retry_after(&self, now: Instant) -> Option<Duration>;
+    /// `isolate`.
+    fn isolate(&mut self) -> Option<Transition>;
+    /// `force_closed`.
+    fn force_closed(&mut self) -> Option<Transition>;
+    /// `reset`.
+    fn reset(&mut self) -> Option<Transition>;
+    /// `metrics`.
+    fn metrics(&self) -> Metrics;
+    /// The policy's window.
+    fn window(&self, now: Instant) -> WindowStats;
+}
+
+impl<P: Policy> Driver<P> for CircuitBreaker<P> {
+    fn build(config: Config, policy: P) -> Result<Self, ConfigError> {
+        CircuitBreaker::new(config, policy)
+    }
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        CircuitBreaker::try_acquire(self, now)
+    }
+    fn record(&mut self, permit: Permit, outcome: Call, now: Instant) -> Option<Transition> {
+        CircuitBreaker::record(self, permit, outcome, now)
+    }
+    fn state(&self, now: Instant) -> State {
+        CircuitBreaker::state(self, now)
+    }
+    fn retry_after(&self, now: Instant) -> Option<Duration> {
+        CircuitBreaker::retry_after(self, now)
+    }
+    fn isolate(&mut self) -> Option<Transition> {
+        CircuitBreaker::isolate(self)
+    }
+    fn force_closed(&mut self) -> Option<Transition> {
+        CircuitBreaker::force_closed(self)
+    }
+    fn reset(&mut self) -> Option<Transition> {
+        CircuitBreaker::reset(self)
+    }
+    fn metrics(&self) -> Metrics {
+        CircuitBreaker::metrics(self)
+    }
+    fn window(&self, now: Instant) -> WindowStats {
+        self.policy().window(now)
+    }
+}
+
+#[cfg(feature = "sync")]
+impl<P: SharedPolicy> Driver<P> for SharedCircuitBreaker<P> {
+    fn build(config: Config, policy: P) -> Result<Self, ConfigError> {
+        SharedCircuitBreaker::new(config, policy)
+    }
+    fn try_acquire(&mut self, now: Instant) -> Result<Permit, Rejected> {
+        SharedCircuitBreaker::try_acquire(self, now)
+    }
+    fn record(&mut self, permit: Permit, outcome: Call, now: Instant) -> Option<Transition> {
+        SharedCircuitBreaker::record(self, permit, outcome, now)
+    }
+    fn state(&self, now: Instant) -> State {
+        SharedCircuitBreaker::state(self, now)
+    }
+    fn retry_after(&self, now: Instant) -> Option<Duration> {
+        SharedCircuitBreaker::retry_after(self, now)
+    }
+    fn isolate(&mut self) -> Option<Transition> {
+        SharedCircuitBreaker::isolate(self)
+    }
+    fn force_closed(&mut self) -> Option<Transition> {
+        SharedCircuitBreaker::force_closed(self)
+    }
+    fn reset(&mut self) -> Option<Transition> {
+        SharedCircuitBreaker::reset(self)
+    }
+    fn metrics(&self) -> Metrics {
+        SharedCircuitBreaker::metrics(self)
+    }
+    fn window(&self, now: Instant) -> WindowStats {
+        SharedCircuitBreaker::window(self, now)
+    }
+}
+
+/// The same scenarios through [`SharedCircuitBreaker`] (feature `sync`):
+/// every scenario of [`SCENARIOS`] whose policy it shares, and the time
+/// rule as the shared breaker states it.
+#[cfg(feature = "sync")]
+pub const SYNC_SCENARIOS: &[Scenario] = &[
+    s(
+        "breaker::shared::closed_stays_closed_below_threshold",
+        closed_stays_closed_below_threshold::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::closed_to_open_at_nth_consecutive_failure",
+        closed_to_open_at_nth_consecutive_failure::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::success_resets_the_consecutive_run",
+        success_resets_the_consecutive_run::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::slow_call_counts_as_failure_for_consecutive",
+        slow_call_counts_as_failure_for_consecutive::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::open_rejects_with_retry_after_until_its_tick",
+        open_rejects_with_retry_after_until_its_tick::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::open_to_half_open_admits_k_probes",
+        open_to_half_open_admits_k_probes::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::half_open_failure_reopens_at_once",
+        half_open_failure_reopens_at_once::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::half_open_closes_after_s_successes",
+        half_open_closes_after_s_successes::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::lost_probe_is_written_off_after_probe_timeout",
+        lost_probe_is_written_off_after_probe_timeout::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::open_duration_grows_on_repeated_trips_to_cap",
+        open_duration_grows_on_repeated_trips_to_cap::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::stale_outcomes_change_nothing",
+        stale_outcomes_change_nothing::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::isolate_force_closed_and_reset",
+        isolate_force_closed_and_reset::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::instants_near_u64_max_saturate",
+        instants_near_u64_max_saturate::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::count_window_trips_at_rate_once_minimum_calls",
+        count_window_trips_at_rate_once_minimum_calls::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::count_window_forgets_the_oldest_call",
+        count_window_forgets_the_oldest_call::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::slow_calls_trip_a_rate_policy",
+        slow_calls_trip_a_rate_policy::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::ignored_outcomes_count_nowhere",
+        ignored_outcomes_count_nowhere::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::time_backwards_counts_as_no_time",
+        shared_time_backwards_counts_as_no_time,
+    ),
+];
+
+/// The shared breaker's scenarios: none without feature `sync`.
+#[cfg(not(feature = "sync"))]
+pub const SYNC_SCENARIOS: &[Scenario] = &[];
+
+/// Open | time goes backwards | still Open, judged at the instant the state
+/// records (the shared breaker's time rule: the later of `now` and the
+/// trip's instant)
+#[cfg(feature = "sync")]
+pub fn shared_time_backwards_counts_as_no_time() -> Outcome {
+    let mut b: SharedCircuitBreaker = take!(consecutive(1, open_for_100()));
+    check_eq!(
+        take!(call(&mut b, t(1_000), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    check!(b.try_acquire(t(0)).is_err());
+    // Judged at 1 000, the trip's instant: the whole open duration is left.
+    check_eq!(b.retry_after(t(0)), Some(d(100)));
+    check_eq!(b.state(t(1_099)), State::Open);
+    check_eq!(b.state(t(1_100)), State::HalfOpen);
+    // A permit starts no earlier than the state's instant; a call recorded
+    // before it was acquired took no time: not slow.
+    let b: SharedCircuitBreaker = take!(consecutive(1, open_for_100().slow_calls(d(1), 100)));
+    let p = take!(b.try_acquire(t(500)));
+    check_eq!(p.acquired_at(), t(500));
+    check_eq!(b.record(p, Call::Success, t(400)), None);
+    check_eq!(b.metrics().slow, 0);
+    Ok(())
+}
+
 fn moved(from: State, to: State) -> Option<Transition> {
     Some(Transition { from, to })
 }
 
 /// One call at `now` that ends at `now` with `outcome`; the transition its
 /// record made (`Err(())` if it was rejected).
-fn call<P: Policy>(
-    b: &mut CircuitBreaker<P>,
+fn call<P: Policy, B: Driver<P>>(
+    b: &mut B,
     now: Instant,
     outcome: Call,
 ) -> Result<Option<Transition>, ()> {
@@ -109,8 +316,8 @@ fn call<P: Policy>(
     Ok(b.record(permit, outcome, now))
 }
 
-fn consecutive(n: u32, config: Config) -> Option<CircuitBreaker<ConsecutiveFailures>> {
-    CircuitBreaker::new(config, ConsecutiveFailures::new(n).ok()?).ok()
+fn consecutive<B: Driver<ConsecutiveFailures>>(n: u32, config: Config) -> Option<B> {
+    B::build(config, ConsecutiveFailures::new(n).ok()?).ok()
 }
 
 fn open_for_100() -> Config {
@@ -118,8 +325,8 @@ fn open_for_100() -> Config {
 }
 
 /// Closed | failures below the threshold | Closed
-pub fn closed_stays_closed_below_threshold() -> Outcome {
-    let mut b = take!(consecutive(3, open_for_100()));
+pub fn closed_stays_closed_below_threshold<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(consecutive::<B>(3, open_for_100()));
     check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
     check_eq!(take!(call(&mut b, t(1), Call::Failure)), None);
     check_eq!(b.state(t(2)), State::Closed);
@@ -129,8 +336,8 @@ pub fn closed_stays_closed_below_threshold() -> Outcome {
 }
 
 /// Closed | N-th consecutive failure | Open (thresholds trip at >=)
-pub fn closed_to_open_at_nth_consecutive_failure() -> Outcome {
-    let mut b = take!(consecutive(3, open_for_100()));
+pub fn closed_to_open_at_nth_consecutive_failure<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(consecutive::<B>(3, open_for_100()));
     for i in 0..2 {
         check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
     }
@@ -144,8 +351,8 @@ pub fn closed_to_open_at_nth_consecutive_failure() -> Outcome {
 }
 
 /// Closed | a success between failures | Closed (the run restarts)
-pub fn success_resets_the_consecutive_run() -> Outcome {
-    let mut b = take!(consecutive(2, open_for_100()));
+pub fn success_resets_the_consecutive_run<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(consecutive::<B>(2, open_for_100()));
     for (i, o) in [Call::Failure, Call::Success, Call::Failure, Call::Success]
         .into_iter()
         .enumerate()
@@ -157,9 +364,9 @@ pub fn success_resets_the_consecutive_run() -> Outcome {
 }
 
 /// Closed | failure rate >= threshold with >= minimum calls | Open
-pub fn count_window_trips_at_rate_once_minimum_calls() -> Outcome {
+pub fn count_window_trips_at_rate_once_minimum_calls<B: Driver<CountWindow<10>>>() -> Outcome {
     // 50 % of the last 10 calls, judged from the 4th call on.
-    let mut b = take!(CircuitBreaker::new(
+    let mut b = take!(B::build(
         open_for_100(),
         take!(CountWindow::<10>::new(50, 4))
     ));
@@ -167,7 +374,7 @@ pub fn count_window_trips_at_rate_once_minimum_calls() -> Outcome {
     for i in 0..3 {
         check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
     }
-    check_eq!(b.policy().window(t(3)).calls, 3);
+    check_eq!(b.window(t(3)).calls, 3);
     // The 4th call is a success: 3/4 = 75 % >= 50 % with 4 calls: trips,
     // even though the call that tipped it succeeded.
     check_eq!(
@@ -176,7 +383,7 @@ pub fn count_window_trips_at_rate_once_minimum_calls() -> Outcome {
     );
 
     // Exactly at the threshold trips; one below does not.
-    let mut b = take!(CircuitBreaker::new(
+    let mut b = take!(B::build(
         open_for_100(),
         take!(CountWindow::<10>::new(50, 10))
     ));
@@ -197,8 +404,8 @@ pub fn count_window_trips_at_rate_once_minimum_calls() -> Outcome {
 }
 
 /// Closed | old failures leave a count window | Closed
-pub fn count_window_forgets_the_oldest_call() -> Outcome {
-    let mut b = take!(CircuitBreaker::new(
+pub fn count_window_forgets_the_oldest_call<B: Driver<CountWindow<4>>>() -> Outcome {
+    let mut b = take!(B::build(
         open_for_100(),
         take!(CountWindow::<4>::new(75, 4))
     ));
@@ -208,7 +415,7 @@ pub fn count_window_forgets_the_oldest_call() -> Outcome {
     check_eq!(take!(call(&mut b, t(3), Call::Success)), None);
     // 2/4; the next failure pushes out a failure: still 2/4.
     check_eq!(take!(call(&mut b, t(4), Call::Failure)), None);
-    let w = b.policy().window(t(4));
+    let w = b.window(t(4));
     check_eq!((w.calls, w.failures), (4, 2));
     check_eq!(b.state(t(5)), State::Closed);
     Ok(())
@@ -238,12 +445,9 @@ pub fn time_window_trips_at_rate_and_forgets_old_buckets() -> Outcome {
 }
 
 /// Closed | slow-call rate >= threshold | Open (calls that succeeded slowly)
-pub fn slow_calls_trip_a_rate_policy() -> Outcome {
+pub fn slow_calls_trip_a_rate_policy<B: Driver<CountWindow<4>>>() -> Outcome {
     let config = open_for_100().slow_calls(d(10), 50);
-    let mut b = take!(CircuitBreaker::new(
-        config,
-        take!(CountWindow::<4>::new(100, 2))
-    ));
+    let mut b = take!(B::build(config, take!(CountWindow::<4>::new(100, 2))));
     // A 9-tick success is not slow; a 10-tick one is (at least the duration).
     let p = take!(b.try_acquire(t(0)));
     check_eq!(b.record(p, Call::Success, t(9)), None);
@@ -258,8 +462,8 @@ pub fn slow_calls_trip_a_rate_policy() -> Outcome {
 }
 
 /// Closed | slow successes in a row, consecutive policy | Open
-pub fn slow_call_counts_as_failure_for_consecutive() -> Outcome {
-    let mut b = take!(consecutive(2, open_for_100().slow_calls(d(5), 100)));
+pub fn slow_call_counts_as_failure_for_consecutive<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(consecutive::<B>(2, open_for_100().slow_calls(d(5), 100)));
     let p = take!(b.try_acquire(t(0)));
     check_eq!(b.record(p, Call::Success, t(5)), None);
     let p = take!(b.try_acquire(t(5)));
@@ -270,15 +474,15 @@ pub fn slow_call_counts_as_failure_for_consecutive() -> Outcome {
     Ok(())
 }
 
-fn tripped_at_10() -> Option<CircuitBreaker<ConsecutiveFailures>> {
-    let mut b = consecutive(1, open_for_100().half_open_probes(2).half_open_successes(2))?;
+fn tripped_at_10<B: Driver<ConsecutiveFailures>>() -> Option<B> {
+    let mut b: B = consecutive(1, open_for_100().half_open_probes(2).half_open_successes(2))?;
     call(&mut b, t(10), Call::Failure).ok()?;
     Some(b)
 }
 
 /// Open | try_acquire before t + D | rejected, retry_after = rest
-pub fn open_rejects_with_retry_after_until_its_tick() -> Outcome {
-    let mut b = take!(tripped_at_10());
+pub fn open_rejects_with_retry_after_until_its_tick<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(tripped_at_10::<B>());
     let r = match b.try_acquire(t(10)) {
         Err(r) => r,
         Ok(_) => return Err(failure("admitted while open")),
@@ -300,8 +504,8 @@ fn failure(check: &'static str) -> crate::Failure {
 }
 
 /// Open | try_acquire at t + D | HalfOpen, at most K probes in flight
-pub fn open_to_half_open_admits_k_probes() -> Outcome {
-    let mut b = take!(tripped_at_10());
+pub fn open_to_half_open_admits_k_probes<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(tripped_at_10::<B>());
     let p1 = take!(b.try_acquire(t(110)));
     check_eq!(p1.transition(), moved(State::Open, State::HalfOpen));
     let p2 = take!(b.try_acquire(t(111)));
@@ -322,8 +526,8 @@ pub fn open_to_half_open_admits_k_probes() -> Outcome {
 }
 
 /// HalfOpen | any probe failure | Open
-pub fn half_open_failure_reopens_at_once() -> Outcome {
-    let mut b = take!(tripped_at_10());
+pub fn half_open_failure_reopens_at_once<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(tripped_at_10::<B>());
     let p1 = take!(b.try_acquire(t(110)));
     let p2 = take!(b.try_acquire(t(110)));
     check_eq!(b.record(p1, Call::Success, t(111)), None);
@@ -337,8 +541,8 @@ pub fn half_open_failure_reopens_at_once() -> Outcome {
 }
 
 /// HalfOpen | S-th probe success | Closed
-pub fn half_open_closes_after_s_successes() -> Outcome {
-    let mut b = take!(tripped_at_10());
+pub fn half_open_closes_after_s_successes<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(tripped_at_10::<B>());
     let p1 = take!(b.try_acquire(t(110)));
     check_eq!(b.record(p1, Call::Success, t(111)), None);
     check_eq!(b.state(t(111)), State::HalfOpen);
@@ -357,8 +561,8 @@ pub fn half_open_closes_after_s_successes() -> Outcome {
 }
 
 /// HalfOpen | no probe recorded within the probe timeout | HalfOpen, slots freed
-pub fn lost_probe_is_written_off_after_probe_timeout() -> Outcome {
-    let mut b = take!(consecutive(1, open_for_100()));
+pub fn lost_probe_is_written_off_after_probe_timeout<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(consecutive::<B>(1, open_for_100()));
     check_eq!(
         take!(call(&mut b, t(0), Call::Failure)),
         moved(State::Closed, State::Open)
@@ -376,7 +580,7 @@ pub fn lost_probe_is_written_off_after_probe_timeout() -> Outcome {
 
     // A probe recorded after its timeout is stale: it neither closes nor
     // re-opens the breaker.
-    let mut b = take!(consecutive(1, open_for_100()));
+    let mut b = take!(consecutive::<B>(1, open_for_100()));
     check_eq!(
         take!(call(&mut b, t(0), Call::Failure)),
         moved(State::Closed, State::Open)
@@ -389,11 +593,11 @@ pub fn lost_probe_is_written_off_after_probe_timeout() -> Outcome {
 }
 
 /// Open duration grows by the factor on each trip without a close, to the cap
-pub fn open_duration_grows_on_repeated_trips_to_cap() -> Outcome {
+pub fn open_duration_grows_on_repeated_trips_to_cap<B: Driver<ConsecutiveFailures>>() -> Outcome {
     let config = Config::new()
         .open_duration_growing(d(10), 2, d(35))
         .probe_timeout(d(1000));
-    let mut b = take!(consecutive(1, config));
+    let mut b = take!(consecutive::<B>(1, config));
     let mut now = 0;
     let mut seen = [0u64; 4];
     check_eq!(
@@ -426,8 +630,8 @@ pub fn open_duration_grows_on_repeated_trips_to_cap() -> Outcome {
 }
 
 /// Any state | outcome of a permit from an earlier generation | unchanged
-pub fn stale_outcomes_change_nothing() -> Outcome {
-    let mut b = take!(consecutive(1, open_for_100()));
+pub fn stale_outcomes_change_nothing<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(consecutive::<B>(1, open_for_100()));
     // A slow call is admitted while closed...
     let old = take!(b.try_acquire(t(0)));
     // ...meanwhile another call trips the breaker.
@@ -454,23 +658,23 @@ pub fn stale_outcomes_change_nothing() -> Outcome {
 }
 
 /// Closed / HalfOpen | Outcome::Ignored | unchanged, counted only as ignored
-pub fn ignored_outcomes_count_nowhere() -> Outcome {
-    let mut b = take!(CircuitBreaker::new(
+pub fn ignored_outcomes_count_nowhere<B: Driver<CountWindow<4>>>() -> Outcome {
+    let mut b = take!(B::build(
         open_for_100(),
         take!(CountWindow::<4>::new(50, 1))
     ));
     for i in 0..10 {
         check_eq!(take!(call(&mut b, t(i), Call::Ignored)), None);
     }
-    check_eq!(b.policy().window(t(10)).calls, 0);
+    check_eq!(b.window(t(10)).calls, 0);
     check_eq!(b.metrics().ignored, 10);
     check_eq!(b.state(t(10)), State::Closed);
     Ok(())
 }
 
 /// any | isolate / force_closed / reset | ForcedOpen / ForcedClosed / Closed
-pub fn isolate_force_closed_and_reset() -> Outcome {
-    let mut b = take!(consecutive(1, open_for_100()));
+pub fn isolate_force_closed_and_reset<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b = take!(consecutive::<B>(1, open_for_100()));
     check_eq!(b.isolate(), moved(State::Closed, State::ForcedOpen));
     let r = match b.try_acquire(t(1_000_000)) {
         Err(r) => r,
@@ -498,7 +702,7 @@ pub fn isolate_force_closed_and_reset() -> Outcome {
 
 /// Open | time goes backwards | judged at the latest instant: still Open, same hint
 pub fn time_backwards_counts_as_no_time() -> Outcome {
-    let mut b = take!(consecutive(1, open_for_100()));
+    let mut b: CircuitBreaker<ConsecutiveFailures> = take!(consecutive(1, open_for_100()));
     check_eq!(
         take!(call(&mut b, t(1_000), Call::Failure)),
         moved(State::Closed, State::Open)
@@ -512,7 +716,8 @@ pub fn time_backwards_counts_as_no_time() -> Outcome {
     );
     check_eq!(b.retry_after(t(0)), Some(d(100)));
     // A call recorded before it was acquired took no time: not slow.
-    let mut b = take!(consecutive(1, open_for_100().slow_calls(d(1), 100)));
+    let mut b: CircuitBreaker<ConsecutiveFailures> =
+        take!(consecutive(1, open_for_100().slow_calls(d(1), 100)));
     let p = take!(b.try_acquire(t(500)));
     check_eq!(b.record(p, Call::Success, t(400)), None);
     check_eq!(b.metrics().slow, 0);
@@ -523,11 +728,11 @@ pub fn time_backwards_counts_as_no_time() -> Outcome {
 }
 
 /// Instants and durations near u64::MAX saturate instead of overflowing
-pub fn instants_near_u64_max_saturate() -> Outcome {
+pub fn instants_near_u64_max_saturate<B: Driver<ConsecutiveFailures>>() -> Outcome {
     let config = Config::new()
         .open_duration_growing(d(u64::MAX / 4), u32::MAX, Duration::MAX)
         .probe_timeout(Duration::MAX);
-    let mut b = take!(consecutive(1, config));
+    let mut b = take!(consecutive::<B>(1, config));
     let late = t(u64::MAX - 5);
     check_eq!(
         take!(call(&mut b, late, Call::Failure)),

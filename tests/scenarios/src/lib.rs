@@ -73,6 +73,7 @@ impl core::fmt::Debug for Scenario {
 /// Every scenario group, for a runner that runs them all.
 pub const GROUPS: &[&[Scenario]] = &[
     breaker::SCENARIOS,
+    breaker::SYNC_SCENARIOS,
     bulkhead::SCENARIOS,
     backoff::SCENARIOS,
     budget::SCENARIOS,

@@ -1,0 +1,275 @@
+//! loom models of the shared (`&self`) primitives: every interleaving of
+//! 2-3 threads (bounded preemption), with `crate::atomic` switched to
+//! loom's types. Run with
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" cargo test -p fusebox --features sync --release --test loom
+//! ```
+//!
+//! Without `--cfg loom` this file compiles to nothing.
+#![cfg(all(loom, feature = "sync"))]
+
+use fusebox::breaker::{
+    Config, ConsecutiveFailures, CountWindow, Outcome, SharedCircuitBreaker, SharedPolicy, State,
+    Transition,
+};
+use fusebox::bulkhead::Bulkhead;
+use fusebox::rate::{Quota, SharedTokenBucket};
+use fusebox::time::{Duration, Instant};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+/// Bounded preemption keeps each model to seconds; 3 preemptions find the
+/// known bugs of CAS protocols (lost updates, ABA over one step).
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(3);
+    b.check(f);
+}
+
+fn t(ticks: u64) -> Instant {
+    Instant::from_ticks(ticks)
+}
+
+fn config(k: u16) -> Config {
+    Config::new()
+        .open_duration(Duration::from_ticks(10))
+        .half_open_probes(k)
+        .probe_timeout(Duration::from_ticks(100))
+}
+
+const TO_HALF_OPEN: Option<Transition> = Some(Transition {
+    from: State::Open,
+    to: State::HalfOpen,
+});
+
+/// Open past its duration; `threads` threads acquire at once: at most K
+/// probes are admitted, and exactly one acquire makes the transition.
+fn at_most_k_probes(k: u16, threads: usize) {
+    model(move || {
+        let b = Arc::new(
+            SharedCircuitBreaker::new(config(k), ConsecutiveFailures::new(1).unwrap()).unwrap(),
+        );
+        let p = b.try_acquire(t(0)).unwrap();
+        b.record(p, Outcome::Failure, t(0)).unwrap();
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let moved = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                let (b, admitted, moved) = (b.clone(), admitted.clone(), moved.clone());
+                thread::spawn(move || {
+                    if let Ok(p) = b.try_acquire(t(10)) {
+                        admitted.fetch_add(1, Ordering::SeqCst);
+                        if p.transition() == TO_HALF_OPEN {
+                            moved.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let admitted = admitted.load(Ordering::SeqCst);
+        assert_eq!(admitted, usize::from(k).min(threads));
+        assert_eq!(moved.load(Ordering::SeqCst), 1);
+        // `admitted` is derived from recorded permits: the probes are out.
+        assert_eq!(b.metrics().admitted, 1);
+    });
+}
+
+#[test]
+fn breaker_admits_one_probe_of_two_racing() {
+    at_most_k_probes(1, 2);
+}
+
+#[test]
+fn breaker_admits_two_probes_of_three_racing() {
+    at_most_k_probes(2, 3);
+}
+
+/// Two permits of one Closed generation recorded as failures at once,
+/// threshold 1: exactly one trips, the other is stale and changes nothing.
+fn one_trip<P: SharedPolicy + Send + Sync + 'static>(
+    policy: impl Fn() -> P + Sync + Send + 'static,
+) {
+    model(move || {
+        let b = Arc::new(SharedCircuitBreaker::new(config(1), policy()).unwrap());
+        let p1 = b.try_acquire(t(0)).unwrap();
+        let p2 = b.try_acquire(t(0)).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record(p2, Outcome::Failure, t(1)));
+        let mine = b.record(p1, Outcome::Failure, t(1));
+        let theirs = h.join().unwrap();
+        assert_eq!(
+            usize::from(mine.is_some()) + usize::from(theirs.is_some()),
+            1
+        );
+        let m = b.metrics();
+        assert_eq!((m.trips, m.failures, m.stale), (1, 1, 1));
+        assert_eq!(b.state(t(1)), State::Open);
+        // Open from the trip's instant: admits again at 1 + 10.
+        assert_eq!(b.retry_after(t(1)), Some(Duration::from_ticks(10)));
+    });
+}
+
+#[test]
+fn breaker_consecutive_trips_once_and_the_late_permit_is_stale() {
+    one_trip(|| ConsecutiveFailures::new(1).unwrap());
+}
+
+#[test]
+fn breaker_count_window_trips_once_and_the_late_permit_is_stale() {
+    one_trip(|| CountWindow::<2>::new(50, 1).unwrap());
+}
+
+/// A trip racing a reset and an acquire: whatever the order, the trip is
+/// never lost (it is reported, counted and either visible or undone by a
+/// reset that reports it), and the acquire sees a state some order
+/// explains.
+fn trip_races_reset<P: SharedPolicy + Send + Sync + 'static>(
+    policy: impl Fn() -> P + Sync + Send + 'static,
+) {
+    model(move || {
+        let b = Arc::new(SharedCircuitBreaker::new(config(1), policy()).unwrap());
+        let p = b.try_acquire(t(0)).unwrap();
+        let (b1, b2) = (b.clone(), b.clone());
+        let resetter = thread::spawn(move || b1.reset());
+        let acquirer = thread::spawn(move || b2.try_acquire(t(2)).is_ok());
+        let tripped = b.record(p, Outcome::Failure, t(1));
+        let reset = resetter.join().unwrap();
+        let admitted = acquirer.join().unwrap();
+        let state = b.state(t(2));
+        let m = b.metrics();
+        match tripped {
+            // The trip came first (a reset first would have made the
+            // permit stale): the reset reports leaving Open.
+            Some(_) => {
+                assert_eq!(m.trips, 1);
+                assert_eq!(
+                    reset,
+                    Some(Transition {
+                        from: State::Open,
+                        to: State::Closed
+                    })
+                );
+                assert_eq!(state, State::Closed);
+            }
+            // The reset came first: the permit was stale.
+            None => {
+                assert_eq!((m.trips, m.stale), (0, 1));
+                assert_eq!(reset, None);
+                assert_eq!(state, State::Closed);
+                assert!(admitted);
+            }
+        }
+    });
+}
+
+#[test]
+fn breaker_consecutive_trip_is_never_lost_to_a_reset() {
+    trip_races_reset(|| ConsecutiveFailures::new(1).unwrap());
+}
+
+#[test]
+fn breaker_count_window_trip_is_never_lost_to_a_reset() {
+    trip_races_reset(|| CountWindow::<2>::new(50, 1).unwrap());
+}
+
+/// A success and a failure recorded at once on a count window that needs
+/// both to judge (minimum 2 calls, 50 %): the trip comes exactly once,
+/// whichever lands second, and the window holds both.
+#[test]
+fn breaker_count_window_counts_both_racing_calls() {
+    model(|| {
+        let b = Arc::new(
+            SharedCircuitBreaker::new(config(1), CountWindow::<4>::new(50, 2).unwrap()).unwrap(),
+        );
+        let p1 = b.try_acquire(t(0)).unwrap();
+        let p2 = b.try_acquire(t(0)).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record(p2, Outcome::Success, t(1)));
+        let a = b.record(p1, Outcome::Failure, t(1));
+        let c = h.join().unwrap();
+        assert_eq!(usize::from(a.is_some()) + usize::from(c.is_some()), 1);
+        let m = b.metrics();
+        assert_eq!((m.trips, m.failures, m.successes, m.stale), (1, 1, 1, 0));
+    });
+}
+
+/// Burst 1: two threads take a token at the same instant; exactly one
+/// gets it.
+#[test]
+fn token_bucket_admits_one_of_two_racing() {
+    model(|| {
+        let q = Quota::new(1, Duration::from_ticks(10), 1).unwrap();
+        let bucket = Arc::new(SharedTokenBucket::new(q));
+        let b2 = bucket.clone();
+        let h = thread::spawn(move || b2.try_acquire(t(5)).is_ok());
+        let a = bucket.try_acquire(t(5)).is_ok();
+        let c = h.join().unwrap();
+        assert_eq!(usize::from(a) + usize::from(c), 1);
+        // The next token is due at 15, whoever won.
+        assert!(bucket.try_acquire(t(14)).is_err());
+        assert!(bucket.try_acquire(t(15)).is_ok());
+    });
+}
+
+/// Limit 1: two threads take a slot and drop it; never both inside, and
+/// the slot is free at the end.
+#[test]
+fn bulkhead_never_admits_over_its_limit() {
+    model(|| {
+        let bh = Arc::new(Bulkhead::new(1).unwrap());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let (bh, inside) = (bh.clone(), inside.clone());
+                thread::spawn(move || {
+                    if let Ok(permit) = bh.try_acquire() {
+                        let n = inside.fetch_add(1, Ordering::SeqCst);
+                        assert_eq!(n, 0, "two callers inside a bulkhead of 1");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        drop(permit);
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert!(bh.try_acquire().is_ok(), "the slot is free again");
+    });
+}
+
+/// Real-time order across a sealed trip: once any thread has seen the
+/// count window's trip (here through `state`), an acquire that starts after
+/// that must be rejected, even while the tripping thread has not yet
+/// completed the exit in the control word.
+#[test]
+fn breaker_count_window_admits_nothing_after_a_seen_trip() {
+    model(|| {
+        use loom::sync::atomic::AtomicBool;
+        let b = Arc::new(
+            SharedCircuitBreaker::new(config(1), CountWindow::<2>::new(50, 1).unwrap()).unwrap(),
+        );
+        let seen = Arc::new(AtomicBool::new(false));
+        let p = b.try_acquire(t(0)).unwrap();
+        let (b1, seen1) = (b.clone(), seen.clone());
+        let watcher = thread::spawn(move || {
+            if b1.state(t(1)) == State::Open {
+                seen1.store(true, Ordering::SeqCst);
+            }
+        });
+        let (b2, seen2) = (b.clone(), seen.clone());
+        let caller = thread::spawn(move || {
+            if seen2.load(Ordering::SeqCst) {
+                assert!(b2.try_acquire(t(1)).is_err(), "admitted after a seen trip");
+            }
+        });
+        assert!(b.record(p, Outcome::Failure, t(1)).is_some());
+        watcher.join().unwrap();
+        caller.join().unwrap();
+    });
+}
