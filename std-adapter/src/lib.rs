@@ -58,9 +58,9 @@ pub mod clock;
 #[cfg(feature = "tokio")]
 mod delay;
 mod handle;
-mod name;
 #[cfg(feature = "tower")]
 pub mod idempotency;
+mod name;
 #[cfg(feature = "tokio")]
 mod retry;
 #[cfg(feature = "tokio")]

@@ -172,10 +172,20 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
     /// At most `max_keys` keys in flight; leader drop: take over; full: run
     /// alone; every value shared.
     pub fn new(max_keys: usize) -> Self {
-        Self::with(max_keys, OnLeaderDrop::TakeOver, WhenFull::RunAlone, always::<V>)
+        Self::with(
+            max_keys,
+            OnLeaderDrop::TakeOver,
+            WhenFull::RunAlone,
+            always::<V>,
+        )
     }
 
-    fn with(max_keys: usize, on_drop: OnLeaderDrop, when_full: WhenFull, share_if: fn(&V) -> bool) -> Self {
+    fn with(
+        max_keys: usize,
+        on_drop: OnLeaderDrop,
+        when_full: WhenFull,
+        share_if: fn(&V) -> bool,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 flights: Mutex::new((0, HashMap::new())),
@@ -347,7 +357,11 @@ mod tests {
                 OnLeaderDrop::TakeOver => assert_eq!(w, Ok(2)),
                 OnLeaderDrop::Fail => assert_eq!(w, Err(FlightError::LeaderDropped)),
             }
-            assert_eq!(max_running.load(Ordering::SeqCst), 1, "never two runs at once");
+            assert_eq!(
+                max_running.load(Ordering::SeqCst),
+                1,
+                "never two runs at once"
+            );
             assert_eq!(sf.in_flight(), 0);
         }
     }
@@ -363,7 +377,11 @@ mod tests {
         };
         let (a, b) = tokio::join!(sf.run(1, fail_first), sf.run(1, fail_first));
         assert_eq!(a, Ok(Err("boom")));
-        assert_eq!(b, Ok(Ok(1)), "the waiter ran again after the unshared error");
+        assert_eq!(
+            b,
+            Ok(Ok(1)),
+            "the waiter ran again after the unshared error"
+        );
 
         let sf: Singleflight<u8, Result<u32, &str>> = Singleflight::new(8);
         let (a, b) = tokio::join!(

@@ -229,7 +229,9 @@ mod tests {
         assert_eq!(k.classify(&resp(200, Some("13"))), Outcome::Ignored);
         assert_eq!(k.classify(&resp(200, Some("junk"))), Outcome::Failure);
         assert_eq!(k.classify(&resp(502, None)), Outcome::Failure);
-        let k = k.failure(code::INTERNAL).not_failure(code::RESOURCE_EXHAUSTED);
+        let k = k
+            .failure(code::INTERNAL)
+            .not_failure(code::RESOURCE_EXHAUSTED);
         assert_eq!(k.classify(&resp(200, Some("13"))), Outcome::Failure);
         assert_eq!(k.classify(&resp(200, Some("8"))), Outcome::Ignored);
     }

@@ -56,18 +56,32 @@ impl ErrorKind {
 
     fn what(self) -> &'static str {
         match self {
-            Self::BreakerOpen => "circuit breaker open: the upstream is failing; retry after the delay",
+            Self::BreakerOpen => {
+                "circuit breaker open: the upstream is failing; retry after the delay"
+            }
             Self::RateLimited => "rate limited: too many requests; retry after the delay",
             Self::Shed => "overloaded: every slot and queue place is taken; retry after the delay",
-            Self::KeyMissing => "this request needs an Idempotency-Key header (a quoted string, e.g. Idempotency-Key: \"8e03978e\")",
-            Self::KeyInvalid => "the Idempotency-Key header must be a structured-field string: printable ASCII in double quotes",
-            Self::Conflict => "a request with this Idempotency-Key is still being processed; retry once it has finished",
-            Self::Mismatch => "this Idempotency-Key was already used for a different request (method, path or body); use a new key",
+            Self::KeyMissing => {
+                "this request needs an Idempotency-Key header (a quoted string, e.g. Idempotency-Key: \"8e03978e\")"
+            }
+            Self::KeyInvalid => {
+                "the Idempotency-Key header must be a structured-field string: printable ASCII in double quotes"
+            }
+            Self::Conflict => {
+                "a request with this Idempotency-Key is still being processed; retry once it has finished"
+            }
+            Self::Mismatch => {
+                "this Idempotency-Key was already used for a different request (method, path or body); use a new key"
+            }
             Self::BodyTooLarge => "request body too large for this endpoint",
             Self::BodyUnreadable => "the request body could not be read",
-            Self::StoreUnavailable => "the idempotency store is full or unreachable; retry after the delay",
+            Self::StoreUnavailable => {
+                "the idempotency store is full or unreachable; retry after the delay"
+            }
             Self::UpstreamBody => "the upstream's response body failed; retry",
-            Self::CoalesceFailed => "the shared request was abandoned or too many are in flight; retry",
+            Self::CoalesceFailed => {
+                "the shared request was abandoned or too many are in flight; retry"
+            }
         }
     }
 }
@@ -230,13 +244,21 @@ mod tests {
 
     #[test]
     fn responses_carry_status_retry_after_and_the_error() {
-        let e = Error::new(ErrorKind::RateLimited, None, Some(Duration::from_millis(2500)));
+        let e = Error::new(
+            ErrorKind::RateLimited,
+            None,
+            Some(Duration::from_millis(2500)),
+        );
         let r: Response<http_body_util::Full<bytes::Bytes>> = e.to_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "3");
         assert_eq!(r.extensions().get::<Error>(), Some(&e));
         let e = Error::new(ErrorKind::BreakerOpen, None, None);
-        assert_eq!(e.to_response::<http_body_util::Full<bytes::Bytes>>().headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            e.to_response::<http_body_util::Full<bytes::Bytes>>()
+                .headers()[header::RETRY_AFTER],
+            "1"
+        );
         let e = Error::new(ErrorKind::Mismatch, None, None);
         let r: Response<http_body_util::Full<bytes::Bytes>> = e.to_response();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -100,11 +100,15 @@ mod retry;
 
 pub use breaker::{BreakerLayer, BreakerService, OwnedGuard};
 pub use bulkhead::{BulkheadLayer, BulkheadService};
-pub use classify::{Classify, GrpcClassifier, HttpClassifier, ResultClassifier, code, http_default};
+pub use classify::{
+    Classify, GrpcClassifier, HttpClassifier, ResultClassifier, code, http_default,
+};
 pub use coalesce::{CoalesceLayer, CoalesceService};
 pub use error::{Error, ErrorKind, Http, Reject, Typed, retry_after_secs};
 pub use future::ResponseFuture;
 pub use idempotency::{Fingerprint, IdempotencyLayer, IdempotencyService};
-pub use keyed::{ApiKey, ClientAddr, Header, KeyExtractor, KeyedRateLimitLayer, KeyedRateLimitService};
+pub use keyed::{
+    ApiKey, ClientAddr, Header, KeyExtractor, KeyedRateLimitLayer, KeyedRateLimitService,
+};
 pub use rate::{RateLimitLayer, RateLimitService};
 pub use retry::{RetryLayer, RetryService};

@@ -26,7 +26,12 @@ use crate::{Breaker, FastClock};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct BreakerLayer<P: Policy = ConsecutiveFailures, C: Clock = FastClock, K = HttpClassifier, R = Http> {
+pub struct BreakerLayer<
+    P: Policy = ConsecutiveFailures,
+    C: Clock = FastClock,
+    K = HttpClassifier,
+    R = Http,
+> {
     breaker: Breaker<P, C>,
     classifier: K,
     reject: R,

@@ -11,7 +11,13 @@ use crate::{Breaker, FastClock};
 
 /// The service [`BreakerLayer`](super::BreakerLayer) makes.
 #[derive(Debug)]
-pub struct BreakerService<S, P: Policy = ConsecutiveFailures, C: Clock = FastClock, K = HttpClassifier, R = Http> {
+pub struct BreakerService<
+    S,
+    P: Policy = ConsecutiveFailures,
+    C: Clock = FastClock,
+    K = HttpClassifier,
+    R = Http,
+> {
     pub(super) inner: S,
     pub(super) breaker: Breaker<P, C>,
     pub(super) classifier: K,

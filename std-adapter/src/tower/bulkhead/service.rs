@@ -7,9 +7,9 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::layer::Limit;
+use crate::FastClock;
 use crate::tower::future::ready;
 use crate::tower::{Classify, Error, ErrorKind, Http, HttpClassifier, Reject};
-use crate::FastClock;
 
 /// The service [`BulkheadLayer`](super::BulkheadLayer) makes.
 #[derive(Debug)]
@@ -52,7 +52,11 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let shed = |name: &crate::Name| {
-            Error::new(ErrorKind::Shed, Some(name.clone()), Some(Duration::from_secs(1)))
+            Error::new(
+                ErrorKind::Shed,
+                Some(name.clone()),
+                Some(Duration::from_secs(1)),
+            )
         };
         match &self.limit {
             Limit::Adaptive(limiter) => match limiter.try_acquire() {

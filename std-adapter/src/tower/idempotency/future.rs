@@ -28,7 +28,9 @@ impl<S: IdempotencyStore + 'static> KeyGuard<S> {
 
 impl<S: IdempotencyStore + 'static> Drop for KeyGuard<S> {
     fn drop(&mut self) {
-        let Some(claim) = self.claim.take() else { return };
+        let Some(claim) = self.claim.take() else {
+            return;
+        };
         // The store is async: abandon on the runtime. Without one (the
         // runtime is shutting down) the key frees itself at the store's
         // in-flight TTL.

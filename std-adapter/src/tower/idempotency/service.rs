@@ -81,7 +81,10 @@ fn fingerprint(kind: Fingerprint, method: &http::Method, uri: &http::Uri, body: 
     out
 }
 
-fn reject<B: From<Bytes>>(kind: ErrorKind, retry_after: Option<std::time::Duration>) -> Response<B> {
+fn reject<B: From<Bytes>>(
+    kind: ErrorKind,
+    retry_after: Option<std::time::Duration>,
+) -> Response<B> {
     Error::new(kind, None, retry_after).to_response()
 }
 
@@ -89,7 +92,11 @@ fn replay<B: From<Bytes>>(r: Record) -> Response<B> {
     let mut resp = Response::new(B::from(r.body));
     *resp.status_mut() = r.status;
     *resp.headers_mut() = r.headers;
-    let replayed = if r.flags & TRUNCATED != 0 { "truncated" } else { "true" };
+    let replayed = if r.flags & TRUNCATED != 0 {
+        "truncated"
+    } else {
+        "true"
+    };
     resp.headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static(replayed));
     resp
@@ -132,7 +139,10 @@ where
         Box::pin(async move {
             let (parts, body) = req.into_parts();
             let (body, fp) = if settings.fingerprint == Fingerprint::MethodPathBody {
-                let bytes = match Limited::new(body, settings.max_request_body).collect().await {
+                let bytes = match Limited::new(body, settings.max_request_body)
+                    .collect()
+                    .await
+                {
                     Ok(c) => c.to_bytes(),
                     Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                         return Ok(reject(ErrorKind::BodyTooLarge, None));
@@ -148,7 +158,10 @@ where
             let claim = match store.begin(&key).await {
                 Ok(Begin::New(claim)) => claim,
                 Ok(Begin::InFlight) => {
-                    return Ok(reject(ErrorKind::Conflict, Some(std::time::Duration::from_secs(1))));
+                    return Ok(reject(
+                        ErrorKind::Conflict,
+                        Some(std::time::Duration::from_secs(1)),
+                    ));
                 }
                 Ok(Begin::Done(bytes)) => {
                     return Ok(match record::decode(&bytes) {
@@ -211,7 +224,11 @@ where
                 flags: if truncated { TRUNCATED } else { 0 },
                 status: parts.status,
                 headers,
-                body: if truncated { Bytes::new() } else { bytes.clone() },
+                body: if truncated {
+                    Bytes::new()
+                } else {
+                    bytes.clone()
+                },
             };
             guard.complete(record::encode(&r)).await;
             parts.extensions = http::Extensions::new();

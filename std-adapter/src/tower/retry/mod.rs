@@ -11,7 +11,7 @@
 //! An attempt is retried when it failed ([`HttpClassifier`](super::HttpClassifier):
 //! an error, a `5xx`, including a fusebox `503` from a breaker or
 //! bulkhead below) or answered `429`, the schedule allows another
-//! attempt and the budget has a token (every request that completes
+//! attempt and the budget has a token (every request that ends in a success
 //! deposits; every retry withdraws: Finagle's retry budget). The delay is
 //! the schedule's, raised to the upstream's `Retry-After` (delay-seconds)
 //! where that is longer (capped by the schedule's `max_hint`). When no

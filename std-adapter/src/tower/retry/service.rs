@@ -41,7 +41,10 @@ pub(crate) fn safe_to_repeat(method: &Method, headers: &HeaderMap) -> bool {
 /// `Retry-After` as delay-seconds (an HTTP-date is not read).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
     let s = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    s.trim().parse::<u64>().ok().map(std::time::Duration::from_secs)
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
 }
 
 impl<S, B, ResBody> Service<Request<B>> for RetryService<S>
@@ -69,12 +72,13 @@ where
                 .exact()
                 .is_some_and(|n| n <= settings.max_body);
         if !buffered {
-            let budget = settings.budget.clone();
             let call = self.inner.call(req);
             return Box::pin(async move {
                 let r = call.await;
-                if let Some(b) = budget {
-                    b.deposit();
+                if let (Some(b), Ok(resp)) = (&settings.budget, &r) {
+                    if settings.classifier.of(resp.status()) != Outcome::Failure {
+                        b.deposit();
+                    }
                 }
                 r
             });
