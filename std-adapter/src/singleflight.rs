@@ -21,7 +21,10 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let flights: Singleflight<&str, u32> = Singleflight::new(1024);
 //! let (a, b) = tokio::join!(
-//!     flights.run("user:7", || async { 7 }),
+//!     flights.run("user:7", || async {
+//!         tokio::task::yield_now().await; // (the call is in flight)
+//!         7
+//!     }),
 //!     flights.run("user:7", || async { unreachable!("coalesced into the first") }),
 //! );
 //! assert_eq!((a, b), (Ok(7), Ok(7)));

@@ -54,11 +54,14 @@
 //! use fusebox::backoff::{Config as Backoff, Jitter};
 //! use fusebox::rate::{Quota, WhenFull};
 //! use fusebox::time::Duration;
-//! use fusebox_std::tower::*;
 //! use fusebox_std::idempotency::MemoryIdempotencyStore;
-//! use fusebox_std::*;
-//! use tower::ServiceBuilder;
-//! use tower::timeout::TimeoutLayer;
+//! use fusebox_std::tower::{
+//!     BreakerLayer, BulkheadLayer, ClientAddr, CoalesceLayer, IdempotencyLayer,
+//!     KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
+//! };
+//! use fusebox_std::{Breaker, Bulkhead, KeyedLimiter, RateLimiter, RetryBudget, TICK_HZ, os_seed};
+//! use ::tower::ServiceBuilder;
+//! use ::tower::timeout::TimeoutLayer;
 //!
 //! let per_client: KeyedLimiter<Option<std::net::IpAddr>, 4096> =
 //!     KeyedLimiter::new("clients", Quota::per_second(20, 10, TICK_HZ)?, WhenFull::EvictLeastRecent)?;
@@ -81,7 +84,7 @@
 //!     .layer(RateLimitLayer::new(RateLimiter::new("up", Quota::per_second(500, 50, TICK_HZ)?)?))
 //!     .layer(TimeoutLayer::new(StdDuration::from_secs(2))) // per attempt
 //!     .service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
-//!         Ok::<_, tower::BoxError>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok"))))
+//!         Ok::<_, ::tower::BoxError>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok"))))
 //!     });
 //! # let _ = stack;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
