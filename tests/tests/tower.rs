@@ -126,6 +126,19 @@ async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
         .expect("the test finished within 20 s");
 }
 
+/// Waits until `cond` holds (polling every 5 ms, 5 s at most): the tests
+/// wait for the server to reach a state, never for a fixed time.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let t = StdInstant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < StdDuration::from_secs(5),
+            "never reached: {what}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+}
+
 fn manual() -> ManualClock {
     ManualClock::new(Instant::from_ticks(0))
 }
@@ -612,7 +625,7 @@ async fn idempotency_layer_over_http() {
             .await
             .status
         });
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        until("the first runs", || up.hits() == 3).await;
         let r = net.send(Method::POST, "/pay", &[key("\"k2\"")], "a").await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.header("retry-after"), Some("1"));
@@ -671,7 +684,8 @@ async fn idempotency_layer_over_http() {
             )
             .await;
         assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        // (the key is abandoned by a task the dropped future spawned)
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
         assert_eq!(
             net.send(Method::POST, "/pay", &[key("\"k5\"")], "a")
                 .await
@@ -761,9 +775,10 @@ async fn coalesce_layer_over_http() {
         assert_eq!(up.hits(), 5);
 
         // The leader's client goes away: a waiter takes over, never two runs at once.
-        let leader = fire("/c", vec![slow, ("x-deadline-ms", "100")]);
-        tokio::time::sleep(StdDuration::from_millis(30)).await;
-        let waiter = fire("/c", vec![slow]);
+        up.max_running.store(0, Ordering::SeqCst);
+        let leader = fire("/c", vec![("x-sleep-ms", "400"), ("x-deadline-ms", "200")]);
+        until("the leader runs", || up.hits() == 6).await;
+        let waiter = fire("/c", vec![("x-sleep-ms", "400")]);
         assert_eq!(
             leader.await.expect("joined").status,
             StatusCode::GATEWAY_TIMEOUT
@@ -772,8 +787,8 @@ async fn coalesce_layer_over_http() {
         assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "n=7"));
         assert_eq!(
             up.max_running.load(Ordering::SeqCst),
-            3,
-            "(the first batch ran 3 keys at once)"
+            1,
+            "never two runs at once"
         );
     })
     .await;
@@ -943,7 +958,7 @@ mod idempotency_model {
             let svc = IdempotencyLayer::new(store).layer(handler);
             // Model: per key; the runs allowed since the last abandon/expiry.
             let mut model = vec![Model::Idle; KEYS];
-            let mut runs_since_reset = vec![0_u32; KEYS];
+            let mut runs_since_reset = [0_u32; KEYS];
             let mut pending: Vec<(u32, usize, JoinHandle<Response>)> = Vec::new();
             for op in ops {
                 match op {

@@ -23,6 +23,9 @@ pub(crate) struct Stored {
 pub(crate) type Shared = Result<Arc<Stored>, ()>;
 pub(crate) type Flights = Singleflight<Vec<u8>, Shared>;
 
+// The leader's own answer when it is not shared.
+type Own<T, E> = Arc<Mutex<Option<Result<T, E>>>>;
+
 pub(crate) fn is_shareable(v: &Shared) -> bool {
     v.is_ok()
 }
@@ -88,7 +91,7 @@ where
         let flights = self.flights.clone();
         Box::pin(async move {
             // The leader's own error, which is not shared.
-            let own: Arc<Mutex<Option<Result<Response<ResBody>, S::Error>>>> = Arc::default();
+            let own: Own<Response<ResBody>, S::Error> = Arc::default();
             let mine = Arc::clone(&own);
             let shared = flights
                 .run(key, move || async move {
