@@ -28,7 +28,8 @@ use fusebox_std::tower::{
     IdempotencyLayer, KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
 };
 use fusebox_std::{
-    Breaker, Bulkhead, KeyedLimiter, ManualClock, RateLimiter, RetryBudget, TICK_HZ,
+    AdaptiveLimiter, Breaker, Bulkhead, KeyedLimiter, ManualClock, RateLimiter, RetryBudget,
+    TICK_HZ,
 };
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -433,6 +434,51 @@ async fn bulkhead_layer_over_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_bulkhead_layer_over_http() {
+    bounded(async {
+        let config = fusebox::bulkhead::AimdConfig::new()
+            .limits(1, 4)
+            .initial(2)
+            .backoff_percent(50)
+            .latency_target(Duration::from_secs(10))
+            .decrease_cooldown(Duration::from_ticks(0));
+        let limiter = AdaptiveLimiter::new("adaptive", config).expect("limiter");
+        let up = Upstream::default();
+        let app = Router::new().route(
+            "/a",
+            up.route().layer(BulkheadLayer::adaptive(limiter.clone())),
+        );
+        let net = Arc::new(serve(app).await);
+        assert_eq!(limiter.limit(), 2);
+        // A failure (5xx) halves the limit.
+        assert_eq!(
+            net.get("/a", &[("x-status", "502")]).await.status,
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(limiter.limit(), 1);
+        let n1 = Arc::clone(&net);
+        let holder =
+            tokio::spawn(async move { n1.get("/a", &[("x-sleep-ms", "300")]).await.status });
+        until("the holder runs", || limiter.in_use() == 1).await;
+        let r = net.get("/a", &[]).await;
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "over the adaptive limit: shed, no queue"
+        );
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert_eq!(holder.await.expect("joined"), StatusCode::OK);
+        // A cancelled request gives its slot back.
+        let r = net
+            .get("/a", &[("x-sleep-ms", "5000"), ("x-deadline-ms", "100")])
+            .await;
+        assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(limiter.in_use(), 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_layer_over_http() {
     bounded(async {
         let schedule =
@@ -705,6 +751,43 @@ async fn idempotency_layer_over_http() {
         clock.advance(Duration::from_secs(2));
         let r = net.send(Method::POST, "/pay", &[key("\"k1\"")], "a").await;
         assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "n=9"));
+
+        // A fusebox refusal below (a 429 from the rate limit) is not the
+        // upstream's answer: the key is abandoned, not stored.
+        let limiter = RateLimiter::with_clock(
+            "below",
+            Quota::per_second(1, 1, TICK_HZ).expect("quota"),
+            clock.clone(),
+        )
+        .expect("limiter");
+        let store = MemoryIdempotencyStore::<16, ManualClock>::with_clock(
+            fusebox::dedup::Config::new().done_ttl(Duration::from_secs(60)),
+            fusebox::hash::Seed::new(5, 6),
+            clock.clone(),
+        )
+        .expect("store");
+        let app = Router::new().route(
+            "/r",
+            up.route().layer(
+                tower::ServiceBuilder::new()
+                    .layer(IdempotencyLayer::new(store))
+                    .layer(RateLimitLayer::new(limiter)),
+            ),
+        );
+        let limited = serve(app).await;
+        assert_eq!(
+            limited
+                .send(Method::POST, "/r", &[key("\"r1\"")], "")
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let r = limited.send(Method::POST, "/r", &[key("\"r2\"")], "").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        clock.advance(Duration::from_secs(1));
+        let r = limited.send(Method::POST, "/r", &[key("\"r2\"")], "").await;
+        assert_eq!(r.status, StatusCode::OK, "ran, not a replayed 429");
+        assert!(r.header("idempotent-replayed").is_none());
 
         // A full table refuses new keys (never forgets a stored one).
         let tiny = MemoryIdempotencyStore::<1>::new(
