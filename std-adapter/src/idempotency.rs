@@ -2,9 +2,8 @@
 //! asked of a store that every request of a server (or of a fleet) shares.
 //!
 //! [`IdempotencyStore`] is the async interface
-//! [`IdempotencyLayer`](crate::tower::IdempotencyLayer) calls (the IETF
-//! draft "The Idempotency-Key HTTP Header Field"), with the core's dedup
-//! semantics ([`fusebox::dedup`]):
+//! [`IdempotencyLayer`](crate::tower::IdempotencyLayer) calls (the IETF draft "The Idempotency-Key HTTP Header Field"), with the
+//! core's dedup semantics ([`fusebox::dedup`]):
 //!
 //! | `begin(key)` answers | meaning | the caller |
 //! |---|---|---|
@@ -14,12 +13,14 @@
 //! | `Err(`[`StoreError`]`)` | the store cannot answer (full, or unreachable) | answers `503`: a duplicate side effect is worse than a refusal |
 //!
 //! A claim expires after the store's in-flight TTL (a holder that died
-//! frees its key); a `complete` or `abandon` with a claim that expired
-//! (and may have been taken again) changes nothing and answers `false`. A
-//! stored response is kept for the store's done TTL.
+//! frees its key), and carries a *fencing token*: a `complete` or `abandon`
+//! with a claim that expired (and may have been taken again) changes
+//! nothing and answers `false`. A stored response is kept for the store's
+//! done TTL.
 //!
-//! The trait's shape follows the one on branch `redis17` (#17, the Redis
-//! store), so that store plugs into the same layer.
+//! Two stores: [`MemoryIdempotencyStore`] (one process: the core's
+//! [`DedupTable`] behind a mutex) and, with the `redis` feature,
+//! `fusebox_std::redis::RedisIdempotencyStore` (a fleet).
 //!
 //! ```
 //! use fusebox::dedup::{Config, Eviction};
@@ -48,7 +49,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fusebox::ConfigError;
-use fusebox::dedup::{self, Config, DedupTable, Eviction, Ticket};
+use fusebox::dedup::{self, Config, DedupTable, Ticket};
 use fusebox::hash::Seed;
 use fusebox::time::Clock;
 
@@ -76,15 +77,33 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// A claim issued by a shared store (the Redis one).
+    // Used by the Redis store (#17, branch redis17).
+    #[allow(dead_code)]
+    pub(crate) fn remote(key: Vec<u8>, fence: u64) -> Self {
+        Self {
+            key,
+            fence,
+            local: None,
+        }
+    }
+
     /// The idempotency key claimed.
     pub fn key(&self) -> &[u8] {
         &self.key
     }
 
-    /// The fencing token: strictly greater than that of every earlier
-    /// claim in the same store.
+    /// The fencing token: the claim's generation, strictly greater than
+    /// that of every earlier claim of the same key in the same store (the
+    /// Redis store's: the claim's Redis time in microseconds, moved past
+    /// the previous claim's if the clock stepped back).
     pub fn fence(&self) -> u64 {
         self.fence
+    }
+
+    /// Whether a local table (not the shared store) issued this claim.
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
     }
 }
 
@@ -96,15 +115,16 @@ pub enum StoreError {
     /// Every slot the key may use holds work in flight or a stored result
     /// within its TTL (a bounded in-memory table).
     Full,
-    /// The shared store is unreachable, slow, or its breaker is open.
+    /// The shared store is unreachable, slow, or its breaker is open, and
+    /// this store fails closed.
     Unavailable {
         /// What failed.
         reason: String,
     },
 }
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Full => f.write_str(
                 "idempotency table full: every slot holds work in flight or a stored \
@@ -113,7 +133,7 @@ impl std::fmt::Display for StoreError {
             Self::Unavailable { reason } => write!(
                 f,
                 "idempotency store unavailable ({reason}): refuse the request (503) and let \
-                 the client retry"
+                 the client retry, or configure the local-table fallback"
             ),
         }
     }
@@ -121,10 +141,12 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// An async idempotency store (see the [module docs](self)).
+/// An async idempotency store (see the [module docs](self) for the
+/// answers and the guarantee).
 ///
-/// Keys are bytes (the `Idempotency-Key` value); responses are bytes (the
-/// layer serialises fingerprint, status, headers and body).
+/// Keys are bytes (an `Idempotency-Key` header's value, perhaps with the
+/// request's fingerprint); responses are bytes (the layer serialises status,
+/// headers and body).
 pub trait IdempotencyStore: Send + Sync {
     /// Claim `key` if nobody ran it, or say who did.
     fn begin(&self, key: &[u8]) -> impl Future<Output = Result<Begin, StoreError>> + Send;
@@ -137,29 +159,29 @@ pub trait IdempotencyStore: Send + Sync {
         response: Vec<u8>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Free the claimed key so that a retry runs it. `Ok(false)`: the
-    /// claim had expired already.
+    /// Free the claimed key so that a retry runs it (the work failed and
+    /// may be repeated). `Ok(false)`: the claim had expired already.
     fn abandon(&self, claim: Claim) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// One process's idempotency store: the core's [`DedupTable`] of `N`
 /// entries behind a mutex (held only inside each call, never across an
-/// await). Keys and responses are copied in.
+/// await), on [`StdClock`]. Keys and responses are copied in.
 ///
-/// Eviction is always [`Eviction::KeepDone`]: a stored response is never
-/// evicted before its done TTL; a full table refuses new keys with
-/// [`StoreError::Full`] (the layer answers `503`) rather than forget a
-/// stored result. Memory: `N` entries, each its key plus its stored
-/// response (the layer bounds a response to its `max_stored_body` plus
-/// status and headers): about `N x (key + max_stored_body + headers)`.
+/// Memory: `N` entries plus each key's and stored response's bytes; bound
+/// the responses' size in the layer above. The in-flight and done TTLs and
+/// the eviction policy are the table's [`Config`] (use
+/// [`Eviction::KeepDone`](fusebox::dedup::Eviction::KeepDone) for payments:
+/// a full table then refuses new keys with [`StoreError::Full`] rather than
+/// forget a stored result).
 pub struct MemoryIdempotencyStore<const N: usize, C: Clock = StdClock> {
     table: Mutex<Box<DedupTable<Vec<u8>, Vec<u8>, N>>>,
     clock: C,
     fences: AtomicU64,
 }
 
-impl<const N: usize, C: Clock> std::fmt::Debug for MemoryIdempotencyStore<N, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<const N: usize, C: Clock> core::fmt::Debug for MemoryIdempotencyStore<N, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("MemoryIdempotencyStore")
             .field("capacity", &N)
             .finish_non_exhaustive()
@@ -167,17 +189,17 @@ impl<const N: usize, C: Clock> std::fmt::Debug for MemoryIdempotencyStore<N, C> 
 }
 
 impl<const N: usize> MemoryIdempotencyStore<N> {
-    /// A store of `N` entries with the table's `config` (its eviction set
-    /// to `KeepDone`); `seed` keys its hash.
+    /// A store of `N` entries with the table's `config`; `seed` keys its
+    /// hash (128 random bits, see [`fusebox::hash`]).
     pub fn new(config: Config, seed: Seed) -> Result<Self, ConfigError> {
         Self::with_clock(config, seed, StdClock::new())
     }
 }
 
 impl<const N: usize, C: Clock> MemoryIdempotencyStore<N, C> {
-    /// As [`new`](MemoryIdempotencyStore::new), reading `clock`.
+    /// As [`new`](MemoryIdempotencyStore::new), reading `clock` (a
+    /// `ManualClock` in tests).
     pub fn with_clock(config: Config, seed: Seed, clock: C) -> Result<Self, ConfigError> {
-        let config = config.eviction(Eviction::KeepDone);
         Ok(Self {
             table: Mutex::new(Box::new(DedupTable::new(config, seed)?)),
             clock,
@@ -185,19 +207,19 @@ impl<const N: usize, C: Clock> MemoryIdempotencyStore<N, C> {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Box<DedupTable<Vec<u8>, Vec<u8>, N>>> {
-        self.table
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Entries in use now (in flight or stored within their TTL).
+    /// Entries in use now (in flight, or stored within their TTL).
     pub fn occupied(&self) -> usize {
         let now = self.clock.now();
         self.lock().occupied(now)
     }
 
-    fn begin_now(&self, key: &[u8]) -> Result<Begin, StoreError> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<DedupTable<Vec<u8>, Vec<u8>, N>>> {
+        self.table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn begin_now(&self, key: &[u8]) -> Result<Begin, StoreError> {
         let now = self.clock.now();
         let mut table = self.lock();
         match table.begin(key.to_vec(), now) {
@@ -212,7 +234,7 @@ impl<const N: usize, C: Clock> MemoryIdempotencyStore<N, C> {
         }
     }
 
-    fn complete_now(&self, claim: Claim, response: Vec<u8>) -> bool {
+    pub(crate) fn complete_now(&self, claim: Claim, response: Vec<u8>) -> bool {
         let Some(ticket) = claim.local else {
             return false;
         };
@@ -220,7 +242,7 @@ impl<const N: usize, C: Clock> MemoryIdempotencyStore<N, C> {
         self.lock().complete(ticket, response, now).is_ok()
     }
 
-    fn abandon_now(&self, claim: Claim) -> bool {
+    pub(crate) fn abandon_now(&self, claim: Claim) -> bool {
         match claim.local {
             Some(ticket) => self.lock().abandon(ticket),
             None => false,
@@ -230,7 +252,8 @@ impl<const N: usize, C: Clock> MemoryIdempotencyStore<N, C> {
 
 impl<const N: usize, C: Clock + Send + Sync> IdempotencyStore for MemoryIdempotencyStore<N, C> {
     fn begin(&self, key: &[u8]) -> impl Future<Output = Result<Begin, StoreError>> + Send {
-        std::future::ready(self.begin_now(key))
+        let answer = self.begin_now(key);
+        async move { answer }
     }
 
     fn complete(
@@ -238,10 +261,104 @@ impl<const N: usize, C: Clock + Send + Sync> IdempotencyStore for MemoryIdempote
         claim: Claim,
         response: Vec<u8>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        std::future::ready(Ok(self.complete_now(claim, response)))
+        let answer = self.complete_now(claim, response);
+        async move { Ok(answer) }
     }
 
     fn abandon(&self, claim: Claim) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        std::future::ready(Ok(self.abandon_now(claim)))
+        let answer = self.abandon_now(claim);
+        async move { Ok(answer) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fusebox::dedup::Eviction;
+    use fusebox::time::Duration;
+
+    fn store(in_flight: Duration) -> MemoryIdempotencyStore<8> {
+        let config = Config::new()
+            .in_flight_ttl(in_flight)
+            .done_ttl(Duration::from_secs(3600))
+            .eviction(Eviction::KeepDone);
+        MemoryIdempotencyStore::new(config, Seed::new(1, 2)).expect("valid config")
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn new_in_flight_done_and_abandon() {
+        block_on(async {
+            let s = store(Duration::from_secs(60));
+            let Ok(Begin::New(claim)) = s.begin(b"k").await else {
+                panic!("first begin is New")
+            };
+            assert!(claim.is_local());
+            assert_eq!(claim.key(), b"k");
+            assert_eq!(s.begin(b"k").await, Ok(Begin::InFlight));
+            assert_eq!(s.complete(claim, vec![0, 1, 255]).await, Ok(true));
+            assert_eq!(s.begin(b"k").await, Ok(Begin::Done(vec![0, 1, 255])));
+
+            let Ok(Begin::New(c2)) = s.begin(b"other").await else {
+                panic!("a second key is New")
+            };
+            assert_eq!(s.abandon(c2).await, Ok(true));
+            let Ok(Begin::New(c3)) = s.begin(b"other").await else {
+                panic!("an abandoned key is New again")
+            };
+            assert!(c3.fence() > 0);
+            // A claim the table did not issue changes nothing.
+            assert_eq!(
+                s.complete(Claim::remote(b"other".to_vec(), 9), vec![])
+                    .await,
+                Ok(false)
+            );
+            assert_eq!(s.abandon(c3).await, Ok(true));
+        });
+    }
+
+    #[test]
+    fn an_expired_claim_is_fenced_off() {
+        block_on(async {
+            let s = store(Duration::from_millis(1));
+            let Ok(Begin::New(old)) = s.begin(b"k").await else {
+                panic!("first begin is New")
+            };
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let Ok(Begin::New(new)) = s.begin(b"k").await else {
+                panic!("the expired key is New again")
+            };
+            assert!(new.fence() > old.fence());
+            assert_eq!(s.complete(old, b"late".to_vec()).await, Ok(false));
+            assert_eq!(s.begin(b"k").await, Ok(Begin::InFlight));
+            assert_eq!(s.complete(new, b"ok".to_vec()).await, Ok(true));
+            assert_eq!(s.begin(b"k").await, Ok(Begin::Done(b"ok".to_vec())));
+        });
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_keys() {
+        block_on(async {
+            let s = store(Duration::from_secs(60));
+            let mut claims = Vec::new();
+            let mut refused = 0;
+            for k in 0..64_u32 {
+                match s.begin(&k.to_le_bytes()).await {
+                    Ok(Begin::New(c)) => claims.push(c),
+                    Err(StoreError::Full) => refused += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            // At most N keys held; the rest refused, none forgotten.
+            assert!((1..=8).contains(&claims.len()), "{}", claims.len());
+            assert_eq!(claims.len() + refused, 64);
+            assert!(StoreError::Full.to_string().contains("503"));
+        });
     }
 }

@@ -17,8 +17,11 @@
 //! The fingerprint ([`Fingerprint`]) is the method, the path and query,
 //! and a 128-bit SipHash of the body (or less, configurable). A stored
 //! answer is replayed until the store's done TTL ends and never evicted
-//! earlier (the memory store keeps done entries: a full table answers
-//! `503`, it never forgets a stored payment). A concurrent duplicate gets
+//! earlier (the memory store under [`Eviction::KeepDone`], the dedup
+//! config's default, keeps done entries: a full table answers `503`, it
+//! never forgets a stored payment).
+//!
+//! [`Eviction::KeepDone`]: fusebox::dedup::Eviction::KeepDone A concurrent duplicate gets
 //! `409` even if its fingerprint differs (the running one's is not known
 //! yet).
 //!
