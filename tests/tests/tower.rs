@@ -1166,3 +1166,45 @@ mod idempotency_model {
             .expect("the idempotency layer keeps the draft's rules");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_is_in_call_not_poll_ready() {
+    let bulkhead = Bulkhead::new("ready", 1, 0, Duration::from_millis(1)).expect("bulkhead");
+    let limiter = RateLimiter::with_clock(
+        "ready",
+        Quota::per_second(1, 1, TICK_HZ).expect("quota"),
+        manual(),
+    )
+    .expect("limiter");
+    let svc = tower::service_fn(|x: u32| async move { Ok::<u32, tower::BoxError>(x) });
+    let stack = tower::ServiceBuilder::new()
+        .layer(BulkheadLayer::new(bulkhead.clone()).typed())
+        .layer(RateLimitLayer::new(limiter.clone()).typed())
+        .service(svc);
+    let mut a = stack.clone();
+    let mut b = stack;
+    // Readiness on two clones takes nothing.
+    a.ready().await.expect("ready");
+    b.ready().await.expect("ready");
+    assert_eq!((bulkhead.in_use(), limiter.available()), (0, 1));
+    // The first call is admitted; the second, on the other clone, sees
+    // the shared state: the rate limit's token is gone.
+    assert_eq!(a.call(1).await.expect("admitted"), 1);
+    let err = b.call(2).await.expect_err("refused");
+    let err = err.downcast::<fusebox_std::tower::Error>().expect("typed");
+    assert_eq!(err.kind(), fusebox_std::tower::ErrorKind::RateLimited);
+    assert_eq!(bulkhead.in_use(), 0, "the bulkhead slot came back");
+    // A typed shed from the bulkhead, for a non-HTTP service.
+    let _held = bulkhead.try_acquire().expect("the only slot");
+    let mut c = a.clone();
+    let err = c
+        .ready()
+        .await
+        .expect("ready")
+        .call(3)
+        .await
+        .expect_err("shed");
+    let err = err.downcast::<fusebox_std::tower::Error>().expect("typed");
+    assert_eq!(err.kind(), fusebox_std::tower::ErrorKind::Shed);
+    assert_eq!(err.retry_after(), Some(StdDuration::from_secs(1)));
+}

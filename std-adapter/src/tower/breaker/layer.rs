@@ -70,7 +70,8 @@ impl<P: Policy, C: Clock, K, R> BreakerLayer<P, C, K, R> {
 
     /// Answer refusals with the typed [`Error`](crate::tower::Error) (the
     /// inner service's error type must be `From<Error>`, as
-    /// `tower::BoxError` is).
+    /// `tower::BoxError` is). For a service that is not HTTP, also set
+    /// `.classifier(ResultClassifier)`.
     pub fn typed(self) -> BreakerLayer<P, C, K, Typed> {
         BreakerLayer {
             breaker: self.breaker,

@@ -2,7 +2,7 @@ use fusebox::time::Clock;
 use tower_layer::Layer;
 
 use super::BulkheadService;
-use crate::tower::{Http, HttpClassifier, Typed};
+use crate::tower::{Http, HttpClassifier, ResultClassifier, Typed};
 use crate::{AdaptiveLimiter, Bulkhead, FastClock};
 
 /// Which limit a [`BulkheadLayer`] applies.
@@ -53,12 +53,14 @@ impl<C: Clock, K: Clone, R: Clone> Clone for BulkheadLayer<C, K, R> {
     }
 }
 
-impl BulkheadLayer {
-    /// A fixed limit; sheds with `503` + `Retry-After`.
+impl BulkheadLayer<FastClock, ResultClassifier> {
+    /// A fixed limit; sheds with `503` + `Retry-After`. (A fixed limit
+    /// classifies nothing: its classifier, [`ResultClassifier`], fits any
+    /// service, HTTP or not.)
     pub fn new(bulkhead: Bulkhead) -> Self {
         Self {
             limit: Limit::Fixed(bulkhead),
-            classifier: HttpClassifier::new(),
+            classifier: ResultClassifier,
             reject: Http,
         }
     }
