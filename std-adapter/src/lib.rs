@@ -16,6 +16,9 @@
 //! | [`DedupTable`] | request dedup / idempotency keys, OS-seeded hash |
 //! | [`retry()`], [`Retry`] | the core's retry runner over tokio's timer, with breaker, budget, timeout, deadline |
 //! | [`TokioDelay`] | tokio's timer as `embedded_hal_async`'s `DelayNs` |
+//! | [`Singleflight`] | concurrent callers with one key share one execution, cancel-safe |
+//! | `tower` | (feature `tower`) tower layers: breaker, rate limits, bulkhead, retry, idempotency, coalescing; the recommended stack |
+//! | `idempotency` | (feature `tower`) the async idempotency store trait and its in-memory store |
 //!
 //! Every handle has a [`Name`] (1 to 64 bytes of `[a-zA-Z0-9_.-]`, its
 //! label in logs and metrics), reads its own clock (a type parameter whose
@@ -29,6 +32,10 @@
 //!   runtime and is always there; `until_ready`, `acquire`, [`retry()`],
 //!   [`TokioClock`] and [`TokioDelay`] need this feature). Without it the
 //!   crate gives the clocks and the sync handles.
+//! - `tower`: the tower layers (`fusebox_std::tower`) and idempotency
+//!   stores (`fusebox_std::idempotency`).
+//! - `axum`: `IntoResponse` for the layers' error, and the client address
+//!   from axum's `ConnectInfo`.
 //!
 //! ```
 //! use fusebox::breaker::{Config, ConsecutiveFailures};
@@ -51,9 +58,15 @@ pub mod clock;
 #[cfg(feature = "tokio")]
 mod delay;
 mod handle;
+#[cfg(feature = "tower")]
+pub mod idempotency;
 mod name;
 #[cfg(feature = "tokio")]
 mod retry;
+#[cfg(feature = "tokio")]
+pub mod singleflight;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;
@@ -76,3 +89,5 @@ pub use name::NoRuntime;
 pub use name::{BuildError, MAX_NAME_LEN, Name, NameError, os_seed, os_seed_u64};
 #[cfg(feature = "tokio")]
 pub use retry::{Retry, RetryAfterHint, RetryFailed, retry};
+#[cfg(feature = "tokio")]
+pub use singleflight::Singleflight;

@@ -1,0 +1,100 @@
+use std::sync::Arc;
+
+use http::{HeaderName, header};
+use tower_layer::Layer;
+
+use super::CoalesceService;
+use super::service::{Flights, is_shareable};
+use crate::Singleflight;
+use crate::singleflight::{OnLeaderDrop, WhenFull};
+
+/// Request coalescing as a tower layer; every wrapped service and clone
+/// shares the one table of requests in flight (see the
+/// [module docs](super)).
+///
+/// ```
+/// use fusebox_std::tower::CoalesceLayer;
+///
+/// let layer = CoalesceLayer::new().max_keys(10_000);
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct CoalesceLayer {
+    max_keys: usize,
+    on_drop: OnLeaderDrop,
+    when_full: WhenFull,
+    vary: Arc<[HeaderName]>,
+    flights: Flights,
+}
+
+impl Default for CoalesceLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CoalesceLayer {
+    /// 1024 keys in flight at most (then run alone); a dropped leader
+    /// hands over; default vary headers.
+    pub fn new() -> Self {
+        Self {
+            flights: build(1024, OnLeaderDrop::TakeOver, WhenFull::RunAlone),
+            max_keys: 1024,
+            on_drop: OnLeaderDrop::TakeOver,
+            when_full: WhenFull::RunAlone,
+            vary: Arc::from(vec![
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::ACCEPT,
+                header::ACCEPT_ENCODING,
+                header::ACCEPT_LANGUAGE,
+            ]),
+        }
+    }
+
+    /// The most distinct requests in flight.
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n;
+        self.flights = build(self.max_keys, self.on_drop, self.when_full);
+        self
+    }
+
+    /// What waiters do when the leader is dropped.
+    pub fn on_leader_drop(mut self, on_drop: OnLeaderDrop) -> Self {
+        self.on_drop = on_drop;
+        self.flights = build(self.max_keys, self.on_drop, self.when_full);
+        self
+    }
+
+    /// What a new key does when `max_keys` are in flight.
+    pub fn when_full(mut self, when_full: WhenFull) -> Self {
+        self.when_full = when_full;
+        self.flights = build(self.max_keys, self.on_drop, self.when_full);
+        self
+    }
+
+    /// The request headers that are part of the key.
+    pub fn vary(mut self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.vary = headers.into_iter().collect::<Vec<_>>().into();
+        self
+    }
+}
+
+fn build(max_keys: usize, on_drop: OnLeaderDrop, when_full: WhenFull) -> Flights {
+    Singleflight::new(max_keys)
+        .on_leader_drop(on_drop)
+        .when_full(when_full)
+        .share_if(is_shareable)
+}
+
+impl<S> Layer<S> for CoalesceLayer {
+    type Service = CoalesceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CoalesceService {
+            inner,
+            flights: self.flights.clone(),
+            vary: Arc::clone(&self.vary),
+        }
+    }
+}

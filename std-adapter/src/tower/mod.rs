@@ -1,0 +1,117 @@
+//! Tower layers (feature `tower`): fusebox's primitives as middleware for
+//! axum, tonic and hyper, composed with `tower::ServiceBuilder`.
+//!
+//! | layer | refuses with (HTTP) | shares |
+//! |---|---|---|
+//! | [`BreakerLayer`] | `503` + `Retry-After` (breaker open) | one [`Breaker`](crate::Breaker) |
+//! | [`RateLimitLayer`] | `429` + `Retry-After` | one [`RateLimiter`](crate::RateLimiter) |
+//! | [`KeyedRateLimitLayer`] | `429` + `Retry-After`, per client ([`ClientAddr`], [`Header`], [`ApiKey`]) | one [`KeyedLimiter`](crate::KeyedLimiter) |
+//! | [`BulkheadLayer`] | `503` + `Retry-After` (shed) | one [`Bulkhead`](crate::Bulkhead) or [`AdaptiveLimiter`](crate::AdaptiveLimiter) |
+//! | [`RetryLayer`] | (retries safe requests) | one [`RetryBudget`](crate::RetryBudget) |
+//! | [`IdempotencyLayer`] | `400`, `409`, `422`, `503` (IETF Idempotency-Key draft) | one [`IdempotencyStore`](crate::idempotency::IdempotencyStore) |
+//! | [`CoalesceLayer`] | `503` when the leader is gone (if so configured) | one [`Singleflight`](crate::Singleflight) |
+//!
+//! Every layer holds a handle: every service it wraps, and every clone of
+//! those, shares one state. Admission happens in `call`, never in
+//! `poll_ready` (a readiness check that took a permit would hold it for a
+//! request that may never come); `poll_ready` only asks the inner service.
+//! Dropping a response future cancels the request and gives back what it
+//! held. HTTP layers answer refusals with responses ([`Http`]) so they need
+//! no `HandleErrorLayer` in axum; `.typed()` makes a layer answer with the
+//! typed [`Error`] ([`Typed`]) for services that are not HTTP.
+//! `Retry-After` is whole seconds, rounded up, at least 1. A refusal's
+//! response carries the [`Error`] in its extensions: layers above (retry,
+//! idempotency, breaker classifiers) can tell it from an upstream answer.
+//!
+//! Timeouts are tower's own (`tower::timeout::TimeoutLayer`).
+//!
+//! # The recommended stack
+//!
+//! From the client's side inwards:
+//!
+//! 1. **Timeout per request** (outermost): the client's whole budget,
+//!    retries included; when it fires, every layer below is cancelled and
+//!    gives back its permit, slot and key.
+//! 2. **Client-facing limits**: the keyed rate limit per client (refuse
+//!    abusive clients before they cost anything).
+//! 3. **Idempotency**: a duplicate is answered from the store (or `409`)
+//!    before it takes capacity; below the client limits, so a replay still
+//!    counts against its client.
+//! 4. **Coalescing** (reads only): identical concurrent GETs share one
+//!    trip below.
+//! 5. **Retry**: above the limits that protect the upstream, so every
+//!    retry is counted by them; it can never push the upstream past rate
+//!    plus burst, nor through an open breaker.
+//! 6. **Breaker**, 7. **bulkhead**, 8. **upstream rate limit**: what
+//!    protects the upstream. The breaker first: when the upstream is down,
+//!    requests fail fast without queueing in the bulkhead.
+//! 9. **Timeout per attempt** (innermost): one slow attempt is cut short
+//!    and counted by the breaker as a failure; the retry above tries again.
+//!
+//! ```
+//! use std::time::Duration as StdDuration;
+//! use fusebox::breaker::{Config, ConsecutiveFailures};
+//! use fusebox::backoff::{Config as Backoff, Jitter};
+//! use fusebox::rate::{Quota, WhenFull};
+//! use fusebox::time::Duration;
+//! use fusebox_std::idempotency::MemoryIdempotencyStore;
+//! use fusebox_std::tower::{
+//!     BreakerLayer, BulkheadLayer, ClientAddr, CoalesceLayer, IdempotencyLayer,
+//!     KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
+//! };
+//! use fusebox_std::{Breaker, Bulkhead, KeyedLimiter, RateLimiter, RetryBudget, TICK_HZ, os_seed};
+//! use ::tower::ServiceBuilder;
+//! use ::tower::timeout::TimeoutLayer;
+//!
+//! let per_client: KeyedLimiter<Option<std::net::IpAddr>, 4096> =
+//!     KeyedLimiter::new("clients", Quota::per_second(20, 10, TICK_HZ)?, WhenFull::EvictLeastRecent)?;
+//! let store = MemoryIdempotencyStore::<1024>::new(
+//!     fusebox::dedup::Config::new().done_ttl(Duration::from_secs(86_400)),
+//!     fusebox::hash::Seed::from_bytes(os_seed()),
+//! )?;
+//! let schedule = Backoff::exponential(Duration::from_millis(50), 2, Duration::from_secs(1))
+//!     .jitter(Jitter::Full)
+//!     .max_attempts(3);
+//!
+//! let stack = ServiceBuilder::new()
+//!     .layer(TimeoutLayer::new(StdDuration::from_secs(10))) // per request
+//!     .layer(KeyedRateLimitLayer::new(per_client, ClientAddr))
+//!     .layer(IdempotencyLayer::new(store))
+//!     .layer(CoalesceLayer::new())
+//!     .layer(RetryLayer::new(schedule)?.budget(RetryBudget::new("up", 20, 10, Duration::from_secs(10))?))
+//!     .layer(BreakerLayer::new(Breaker::new("up", Config::new(), ConsecutiveFailures::new(5)?)?))
+//!     .layer(BulkheadLayer::new(Bulkhead::new("up", 64, 64, Duration::from_millis(50))?))
+//!     .layer(RateLimitLayer::new(RateLimiter::new("up", Quota::per_second(500, 50, TICK_HZ)?)?))
+//!     .layer(TimeoutLayer::new(StdDuration::from_secs(2))) // per attempt
+//!     .service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+//!         Ok::<_, ::tower::BoxError>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok"))))
+//!     });
+//! # let _ = stack;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod breaker;
+mod bulkhead;
+mod classify;
+mod coalesce;
+mod error;
+mod future;
+mod idempotency;
+mod keyed;
+mod rate;
+mod retry;
+
+pub use breaker::{BreakerLayer, BreakerService, OwnedGuard};
+pub use bulkhead::{BulkheadLayer, BulkheadService};
+pub use classify::{
+    Classify, GrpcClassifier, HttpClassifier, ResultClassifier, code, http_default,
+};
+pub use coalesce::{CoalesceLayer, CoalesceService};
+pub use error::{Error, ErrorKind, Http, Reject, Typed, retry_after_secs};
+pub use future::ResponseFuture;
+pub use idempotency::{Fingerprint, IdempotencyLayer, IdempotencyService};
+pub use keyed::{
+    ApiKey, ClientAddr, Header, KeyExtractor, KeyedRateLimitLayer, KeyedRateLimitService,
+};
+pub use rate::{RateLimitLayer, RateLimitService};
+pub use retry::{RetryLayer, RetryService};

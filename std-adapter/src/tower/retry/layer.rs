@@ -1,0 +1,108 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fusebox::ConfigError;
+use fusebox::backoff::Config;
+use tower_layer::Layer;
+
+use super::RetryService;
+use crate::RetryBudget;
+use crate::tower::HttpClassifier;
+
+#[derive(Debug)]
+pub(super) struct Settings {
+    pub schedule: Config,
+    pub budget: Option<RetryBudget>,
+    pub max_body: u64,
+    pub classifier: HttpClassifier,
+    seeds: AtomicU64,
+}
+
+impl Settings {
+    // A different jitter sequence per request (a shared one would have
+    // every client retry in step).
+    pub fn seed(&self) -> u64 {
+        self.seeds
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+    }
+}
+
+/// Retries as a tower layer (see the [module docs](super)); every wrapped
+/// service and clone shares the one budget.
+///
+/// ```
+/// use fusebox::backoff::{Config, Jitter};
+/// use fusebox::time::Duration;
+/// use fusebox_std::RetryBudget;
+/// use fusebox_std::tower::RetryLayer;
+///
+/// let schedule = Config::exponential(Duration::from_millis(50), 2, Duration::from_secs(2))
+///     .jitter(Jitter::Full)
+///     .max_attempts(3);
+/// // Retries at most 20% of recent successes, plus 10 per 10 s.
+/// let budget = RetryBudget::new("upstream", 20, 10, Duration::from_secs(10))?;
+/// let layer = RetryLayer::new(schedule)?.budget(budget);
+/// # let _ = layer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    settings: Arc<Settings>,
+}
+
+impl RetryLayer {
+    /// Retries on `schedule` (checked now), no budget, bodies up to 64 KiB.
+    pub fn new(schedule: Config) -> Result<Self, ConfigError> {
+        schedule.validate()?;
+        Ok(Self {
+            settings: Arc::new(Settings {
+                schedule,
+                budget: None,
+                max_body: 64 << 10,
+                classifier: HttpClassifier::new(),
+                seeds: AtomicU64::new(crate::os_seed_u64()),
+            }),
+        })
+    }
+
+    fn with(self, f: impl FnOnce(&mut Settings)) -> Self {
+        let s = &*self.settings;
+        let mut n = Settings {
+            schedule: s.schedule,
+            budget: s.budget.clone(),
+            max_body: s.max_body,
+            classifier: s.classifier,
+            seeds: AtomicU64::new(s.seeds.load(Ordering::Relaxed)),
+        };
+        f(&mut n);
+        Self {
+            settings: Arc::new(n),
+        }
+    }
+
+    /// Spend `budget` on retries (shared with whoever else holds it).
+    pub fn budget(self, budget: RetryBudget) -> Self {
+        self.with(|s| s.budget = Some(budget))
+    }
+
+    /// Buffer (and so retry) bodies up to `bytes` long.
+    pub fn max_body(self, bytes: u64) -> Self {
+        self.with(|s| s.max_body = bytes)
+    }
+
+    /// Decide which answers are failures worth a retry (`429` always is).
+    pub fn classifier(self, classifier: HttpClassifier) -> Self {
+        self.with(|s| s.classifier = classifier)
+    }
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = RetryService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RetryService {
+            inner,
+            settings: Arc::clone(&self.settings),
+        }
+    }
+}
