@@ -244,7 +244,10 @@ impl<const N: usize, C: Clock> MemoryIdempotencyStore<N, C> {
 
     pub(crate) fn abandon_now(&self, claim: Claim) -> bool {
         match claim.local {
-            Some(ticket) => self.lock().abandon(ticket),
+            Some(ticket) => {
+                let now = self.clock.now();
+                self.lock().abandon(ticket, now)
+            }
             None => false,
         }
     }
