@@ -23,6 +23,9 @@
 
 mod clock;
 mod delay;
+pub mod idempotency;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod shared;
 
 pub use clock::{ManualClock, StdClock, TICK_HZ, to_std};
