@@ -77,6 +77,8 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// A claim issued by a shared store (the Redis one).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn remote(key: Vec<u8>, fence: u64) -> Self {
         Self {
             key,
@@ -297,7 +299,11 @@ mod tests {
             };
             assert!(c3.fence() > 0);
             // A claim the table did not issue changes nothing.
-            assert_eq!(s.complete(Claim::remote(b"other".to_vec(), 9), vec![]).await, Ok(false));
+            assert_eq!(
+                s.complete(Claim::remote(b"other".to_vec(), 9), vec![])
+                    .await,
+                Ok(false)
+            );
             assert_eq!(s.abandon(c3).await, Ok(true));
         });
     }

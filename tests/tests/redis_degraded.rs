@@ -35,10 +35,15 @@ async fn gateway(url: &str, fallback: Fallback) -> Gateway {
     // 10 per second for the fleet, burst 8: a share of 10 per 4 s, burst 2.
     let config = FleetConfig::new(10, std::time::Duration::from_secs(1), 8).fallback(fallback);
     let limiter = FleetLimiter::new(Arc::clone(&guard), config).unwrap();
-    let store_config =
-        StoreConfig::new(std::time::Duration::from_secs(30), std::time::Duration::from_secs(60));
-    let closed_store =
-        RedisIdempotencyStore::new(Arc::clone(&guard), store_config.clone(), StoreFallback::FailClosed);
+    let store_config = StoreConfig::new(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(60),
+    );
+    let closed_store = RedisIdempotencyStore::new(
+        Arc::clone(&guard),
+        store_config.clone(),
+        StoreFallback::FailClosed,
+    );
     let table = MemoryIdempotencyStore::new(
         Config::new()
             .in_flight_ttl(Duration::from_secs(30))
@@ -47,8 +52,11 @@ async fn gateway(url: &str, fallback: Fallback) -> Gateway {
         Seed::new(7, 11),
     )
     .unwrap();
-    let local_store =
-        RedisIdempotencyStore::new(Arc::clone(&guard), store_config, StoreFallback::LocalTable(table));
+    let local_store = RedisIdempotencyStore::new(
+        Arc::clone(&guard),
+        store_config,
+        StoreFallback::LocalTable(table),
+    );
     Gateway {
         guard,
         events,
@@ -108,7 +116,10 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
             let mut calls = 0;
             while g.guard.mode() == Mode::Shared {
                 calls += 1;
-                assert!(calls <= THRESHOLD, "still shared after {calls} failed calls");
+                assert!(
+                    calls <= THRESHOLD,
+                    "still shared after {calls} failed calls"
+                );
                 let d = g.limiter.try_acquire(b"k").await;
                 assert_ne!(d.source, Source::Redis);
             }
@@ -116,7 +127,10 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
             assert_eq!(after.failures - before.failures, u64::from(THRESHOLD));
             assert_eq!(
                 breaker_events(&g.events.lock().unwrap()),
-                [Transition { from: State::Closed, to: State::Open }]
+                [Transition {
+                    from: State::Closed,
+                    to: State::Open
+                }]
             );
         }
 
@@ -146,8 +160,14 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
         };
         assert!(local_claim.is_local());
         assert_eq!(share.local_store.begin(b"pay").await, Ok(Begin::InFlight));
-        let short_circuited = fleet.iter().map(|g| g.guard.metrics().short_circuited).sum::<u64>();
-        assert!(short_circuited > 0, "degraded calls are answered without asking Redis");
+        let short_circuited = fleet
+            .iter()
+            .map(|g| g.guard.metrics().short_circuited)
+            .sum::<u64>();
+        assert!(
+            short_circuited > 0,
+            "degraded calls are answered without asking Redis"
+        );
 
         server.restart();
 
@@ -170,18 +190,42 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
             // Closed -> Open, then (Open -> HalfOpen, HalfOpen -> Open)*
             // for probes that met a server still starting, then
             // Open -> HalfOpen -> Closed.
-            assert_eq!(transitions.first(), Some(&Transition { from: State::Closed, to: State::Open }));
+            assert_eq!(
+                transitions.first(),
+                Some(&Transition {
+                    from: State::Closed,
+                    to: State::Open
+                })
+            );
             let n = transitions.len();
             assert!(n >= 3 && n % 2 == 1, "{transitions:?}");
             for pair in transitions[1..n - 2].chunks(2) {
-                assert_eq!(pair[0], Transition { from: State::Open, to: State::HalfOpen });
-                assert_eq!(pair[1], Transition { from: State::HalfOpen, to: State::Open });
+                assert_eq!(
+                    pair[0],
+                    Transition {
+                        from: State::Open,
+                        to: State::HalfOpen
+                    }
+                );
+                assert_eq!(
+                    pair[1],
+                    Transition {
+                        from: State::HalfOpen,
+                        to: State::Open
+                    }
+                );
             }
             assert_eq!(
                 transitions[n - 2..],
                 [
-                    Transition { from: State::Open, to: State::HalfOpen },
-                    Transition { from: State::HalfOpen, to: State::Closed },
+                    Transition {
+                        from: State::Open,
+                        to: State::HalfOpen
+                    },
+                    Transition {
+                        from: State::HalfOpen,
+                        to: State::Closed
+                    },
                 ]
             );
             // The new server's script cache is empty: the first instance
@@ -211,11 +255,23 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
             panic!("Redis answers again")
         };
         assert!(!claim.is_local());
-        assert!(share.closed_store.complete(claim, b"ok".to_vec()).await.unwrap());
+        assert!(
+            share
+                .closed_store
+                .complete(claim, b"ok".to_vec())
+                .await
+                .unwrap()
+        );
         assert_eq!(
             fleet[1].closed_store.begin(b"after").await,
             Ok(Begin::Done(b"ok".to_vec()))
         );
-        assert_eq!(share.local_store.complete(local_claim, b"local".to_vec()).await, Ok(true));
+        assert_eq!(
+            share
+                .local_store
+                .complete(local_claim, b"local".to_vec())
+                .await,
+            Ok(true)
+        );
     });
 }

@@ -54,7 +54,10 @@ fn a_key_answers_new_exactly_once_across_four_instances() {
                 winners[k as usize] += 1;
             }
         }
-        assert!(winners.iter().all(|&w| w == 1), "New answers per key: {winners:?}");
+        assert!(
+            winners.iter().all(|&w| w == 1),
+            "New answers per key: {winners:?}"
+        );
     });
 }
 
@@ -75,21 +78,41 @@ fn in_flight_expiry_and_fencing_through_the_now_argument() {
         };
         assert_eq!(old.fence(), t0, "the token is the claim's time");
         // Just before the in-flight TTL ends, the key is still held...
-        assert_eq!(b.begin_at(b"pay", Some(t0 + ttl_us - 1)).await, Ok(Begin::InFlight));
+        assert_eq!(
+            b.begin_at(b"pay", Some(t0 + ttl_us - 1)).await,
+            Ok(Begin::InFlight)
+        );
         // ...at its end, the holder is presumed dead and the key is new.
         let Begin::New(new) = b.begin_at(b"pay", Some(t0 + ttl_us)).await.unwrap() else {
             panic!("an expired claim frees the key")
         };
         assert!(new.fence() > old.fence());
         // The old holder comes back: its complete changes nothing.
-        assert_eq!(a.complete_at(old, b"late".to_vec(), Some(t0 + ttl_us + 1)).await, Ok(false));
-        assert_eq!(a.begin_at(b"pay", Some(t0 + ttl_us + 3)).await, Ok(Begin::InFlight));
+        assert_eq!(
+            a.complete_at(old, b"late".to_vec(), Some(t0 + ttl_us + 1))
+                .await,
+            Ok(false)
+        );
+        assert_eq!(
+            a.begin_at(b"pay", Some(t0 + ttl_us + 3)).await,
+            Ok(Begin::InFlight)
+        );
         // The live holder completes; everyone replays its bytes.
         let response = vec![0_u8, 255, b'\r', b'\n', 0x80, b'}', b'{'];
-        assert_eq!(b.complete_at(new, response.clone(), Some(t0 + ttl_us + 4)).await, Ok(true));
-        assert_eq!(a.begin_at(b"pay", Some(t0 + ttl_us + 5)).await, Ok(Begin::Done(response.clone())));
+        assert_eq!(
+            b.complete_at(new, response.clone(), Some(t0 + ttl_us + 4))
+                .await,
+            Ok(true)
+        );
+        assert_eq!(
+            a.begin_at(b"pay", Some(t0 + ttl_us + 5)).await,
+            Ok(Begin::Done(response.clone()))
+        );
         // A time that goes backwards is judged at the latest instant seen.
-        assert_eq!(a.begin_at(b"pay", Some(t0)).await, Ok(Begin::Done(response)));
+        assert_eq!(
+            a.begin_at(b"pay", Some(t0)).await,
+            Ok(Begin::Done(response))
+        );
 
         // Nor does a late abandon: the new claim keeps the key.
         let Begin::New(gone) = a.begin_at(b"slow", Some(t0)).await.unwrap() else {
@@ -99,7 +122,10 @@ fn in_flight_expiry_and_fencing_through_the_now_argument() {
             panic!("an expired claim frees the key")
         };
         assert_eq!(a.abandon_at(gone, Some(t0 + ttl_us + 1)).await, Ok(false));
-        assert_eq!(a.begin_at(b"slow", Some(t0 + ttl_us + 2)).await, Ok(Begin::InFlight));
+        assert_eq!(
+            a.begin_at(b"slow", Some(t0 + ttl_us + 2)).await,
+            Ok(Begin::InFlight)
+        );
         assert_eq!(b.abandon_at(taken, Some(t0 + ttl_us + 3)).await, Ok(true));
 
         // Abandon frees the key; the next claim's token is above the last.
@@ -114,7 +140,10 @@ fn in_flight_expiry_and_fencing_through_the_now_argument() {
         };
         assert!(c2.fence() > f1, "{} > {f1}", c2.fence());
         assert!(b.complete_at(c2, Vec::new(), Some(t0 + 2)).await.unwrap());
-        assert_eq!(a.begin_at(b"retry", Some(t0 + 3)).await, Ok(Begin::Done(Vec::new())));
+        assert_eq!(
+            a.begin_at(b"retry", Some(t0 + 3)).await,
+            Ok(Begin::Done(Vec::new()))
+        );
         assert_eq!(guard.metrics().failures + other.metrics().failures, 0);
     });
 }
@@ -130,7 +159,11 @@ fn in_flight_keys_expire_on_redis_time() {
         };
         let redis_key = s.redis_key(b"crashed");
         let mut con = raw(&server.url()).await;
-        let ttl: i64 = redis::cmd("PTTL").arg(&redis_key).query_async(&mut con).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&redis_key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
         assert!(ttl > 0, "an in-flight key has a TTL, got {ttl}");
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         let Begin::New(live) = s.begin(b"crashed").await.unwrap() else {
@@ -140,7 +173,14 @@ fn in_flight_keys_expire_on_redis_time() {
         assert_eq!(s.complete(dead, b"ghost".to_vec()).await, Ok(false));
         assert_eq!(s.complete(live, b"ok".to_vec()).await, Ok(true));
         assert_eq!(s.begin(b"crashed").await, Ok(Begin::Done(b"ok".to_vec())));
-        let ttl: i64 = redis::cmd("PTTL").arg(&redis_key).query_async(&mut con).await.unwrap();
-        assert!(ttl > 3_600_000, "a done key lives its done TTL plus grace, got {ttl} ms");
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&redis_key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(
+            ttl > 3_600_000,
+            "a done key lives its done TTL plus grace, got {ttl} ms"
+        );
     });
 }

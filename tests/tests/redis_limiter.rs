@@ -118,15 +118,24 @@ fn four_instances_on_redis_time_admit_the_quota_and_no_more() {
         let span = judged.iter().max().unwrap() - judged.iter().min().unwrap();
         let allowed = 10 + span * 50 / 1_000_000;
         let count = admitted.len() as u64;
-        assert!(count <= allowed, "{count} admitted over {span} us, allowed {allowed}");
+        assert!(
+            count <= allowed,
+            "{count} admitted over {span} us, allowed {allowed}"
+        );
         // The instances kept asking, so the quota was used: at least the
         // refill over the span (the burst may be in flight at the end).
         assert!(
             count >= span * 50 / 1_000_000,
             "{count} admitted over {span} us: the shared bucket refused what it should admit"
         );
-        assert!(judged.len() as u64 > count, "the instances asked for more than the quota");
-        check_law(Quota::new(50, Duration::from_ticks(1_000_000), 10).unwrap(), &mut admitted);
+        assert!(
+            judged.len() as u64 > count,
+            "the instances asked for more than the quota"
+        );
+        check_law(
+            Quota::new(50, Duration::from_ticks(1_000_000), 10).unwrap(),
+            &mut admitted,
+        );
     });
 }
 
@@ -207,7 +216,10 @@ fn values_at_the_exactness_limit_are_exact() {
             &guard,
             FleetConfig::new(3, std::time::Duration::from_micros(p), 4096),
         );
-        assert_eq!(at_limit.quota().burst() as u64 * at_limit.quota().period().as_ticks(), 1 << 52);
+        assert_eq!(
+            at_limit.quota().burst() as u64 * at_limit.quota().period().as_ticks(),
+            1 << 52
+        );
         let steps: Vec<(u64, u32)> = vec![
             (top - 3 * p, 4096),
             (top - 3 * p, 1),
@@ -284,7 +296,10 @@ fn odd_key_bytes_get_their_own_buckets_uncorrupted() {
             firsts.push(first.judged_at_us.unwrap());
         }
         for (key, first) in keys.into_iter().zip(firsts) {
-            assert!(!limiter.try_acquire(key).await.admitted, "{key:?}: burst 1 is spent");
+            assert!(
+                !limiter.try_acquire(key).await.admitted,
+                "{key:?}: burst 1 is spent"
+            );
             let name = limiter.redis_key(key);
             let mut expected = b"t\0p:rl:{".to_vec();
             expected.extend_from_slice(key);
@@ -292,10 +307,19 @@ fn odd_key_bytes_get_their_own_buckets_uncorrupted() {
             assert_eq!(name, expected);
             // The stored TAT (latest + offset, r = 1) is one token's cost
             // after the first request: nothing else changed it.
-            let (t, o): (u64, u64) = redis::cmd("HMGET").arg(&name).arg("t").arg("o").query_async(&mut con).await.unwrap();
+            let (t, o): (u64, u64) = redis::cmd("HMGET")
+                .arg(&name)
+                .arg("t")
+                .arg("o")
+                .query_async(&mut con)
+                .await
+                .unwrap();
             assert_eq!(t + o, first + 3_600_000_000, "{key:?}: one token taken");
             let ttl: i64 = con.pttl(&name).await.unwrap();
-            assert!(ttl > 3_600_000, "{key:?}: kept until full again plus idle, got {ttl} ms");
+            assert!(
+                ttl > 3_600_000,
+                "{key:?}: kept until full again plus idle, got {ttl} ms"
+            );
         }
         let stored: usize = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
         assert_eq!(stored, keys.len());
@@ -307,9 +331,18 @@ fn pipelined_checks_decide_in_order_and_reload_the_script() {
     let server = RedisServer::start();
     runtime().block_on(async {
         let (guard, events) = instance(&server.url(), 3, Duration::from_secs(1)).await;
-        let limiter = limiter(&guard, FleetConfig::new(1, std::time::Duration::from_secs(60), 2));
-        let requests: Vec<(&[u8], u32)> =
-            vec![(b"a", 1), (b"a", 1), (b"a", 1), (b"b", 2), (b"b", 1), (b"c", 3)];
+        let limiter = limiter(
+            &guard,
+            FleetConfig::new(1, std::time::Duration::from_secs(60), 2),
+        );
+        let requests: Vec<(&[u8], u32)> = vec![
+            (b"a", 1),
+            (b"a", 1),
+            (b"a", 1),
+            (b"b", 2),
+            (b"b", 1),
+            (b"c", 3),
+        ];
         let decisions = limiter.try_acquire_many(&requests).await;
         let admitted: Vec<bool> = decisions.iter().map(|d| d.admitted).collect();
         assert_eq!(admitted, [true, true, false, true, false, false]);
@@ -319,12 +352,22 @@ fn pipelined_checks_decide_in_order_and_reload_the_script() {
 
         // The server forgets its scripts (as after a restart): reloaded once.
         let mut con = raw(&server.url()).await;
-        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut con).await.unwrap();
-        let again = limiter.try_acquire_many(&[(b"d", 1), (b"d", 1), (b"d", 1)]).await;
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let again = limiter
+            .try_acquire_many(&[(b"d", 1), (b"d", 1), (b"d", 1)])
+            .await;
         let admitted: Vec<bool> = again.iter().map(|d| d.admitted).collect();
         assert_eq!(admitted, [true, true, false]);
         assert_eq!(guard.metrics().script_loads, 2);
-        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut con).await.unwrap();
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut con)
+            .await
+            .unwrap();
         assert!(!limiter.try_acquire(b"d").await.admitted);
         assert_eq!(guard.metrics().script_loads, 3);
         assert_eq!(guard.metrics().failures, 0);
@@ -332,7 +375,12 @@ fn pipelined_checks_decide_in_order_and_reload_the_script() {
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| matches!(e, fusebox_std::redis::Event::ScriptLoaded { script: "gcra" }))
+            .filter(|e| {
+                matches!(
+                    e,
+                    fusebox_std::redis::Event::ScriptLoaded { script: "gcra" }
+                )
+            })
             .count();
         assert_eq!(loads, 3);
     });

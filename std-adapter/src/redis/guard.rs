@@ -356,7 +356,11 @@ impl RedisGuard {
         .await
     }
 
-    async fn load(&self, script: &LuaScript, con: &mut ConnectionManager) -> Result<(), RedisError> {
+    async fn load(
+        &self,
+        script: &LuaScript,
+        con: &mut ConnectionManager,
+    ) -> Result<(), RedisError> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let sha: String = redis::cmd("SCRIPT")
             .arg("LOAD")

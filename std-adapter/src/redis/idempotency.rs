@@ -120,7 +120,10 @@ impl<const N: usize> core::fmt::Debug for RedisIdempotencyStore<N> {
 }
 
 fn micros(d: std::time::Duration) -> Vec<u8> {
-    d.as_micros().clamp(1, (1 << 52) - 1).to_string().into_bytes()
+    d.as_micros()
+        .clamp(1, (1 << 52) - 1)
+        .to_string()
+        .into_bytes()
 }
 
 impl<const N: usize> RedisIdempotencyStore<N> {
@@ -151,13 +154,17 @@ impl<const N: usize> RedisIdempotencyStore<N> {
             .clamp(1, 1 << 52);
         vec![
             op.as_bytes().to_vec(),
-            now_us.map(|n| n.to_string().into_bytes()).unwrap_or_default(),
+            now_us
+                .map(|n| n.to_string().into_bytes())
+                .unwrap_or_default(),
             grace.to_string().into_bytes(),
         ]
     }
 
     async fn call(&self, key: &[u8], args: Vec<Vec<u8>>) -> Result<Value, Unavailable> {
-        self.guard.eval(&self.script, &self.redis_key(key), &args).await
+        self.guard
+            .eval(&self.script, &self.redis_key(key), &args)
+            .await
     }
 
     fn local(&self, why: &Unavailable) -> Result<&MemoryIdempotencyStore<N>, StoreError> {

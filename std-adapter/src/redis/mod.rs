@@ -8,7 +8,7 @@
 //! - [`FleetLimiter`]: a keyed token bucket whose state per key is one
 //!   Redis hash, updated atomically by a Lua script that runs the core's
 //!   GCRA law ([`fusebox::rate`]) in exact integers on Redis's clock;
-//! - [`RedisIdempotencyStore`]: the
+//! - [`RedisIdempotencyStore`], an
 //!   [`IdempotencyStore`](crate::idempotency::IdempotencyStore) with the
 //!   core's New / InFlight / Done semantics, in-flight expiry and a fencing
 //!   token;
@@ -65,10 +65,15 @@ mod tests {
 
     #[test]
     fn keys_carry_a_hash_tag_and_keep_their_bytes() {
-        assert_eq!(tagged_key(b"fb", b"rl", b"user-1"), b"fb:rl:{user-1}".to_vec());
+        assert_eq!(
+            tagged_key(b"fb", b"rl", b"user-1"),
+            b"fb:rl:{user-1}".to_vec()
+        );
         assert_eq!(
             tagged_key(b"fb", b"idem", &[0, 0xff, b'}']),
-            vec![b'f', b'b', b':', b'i', b'd', b'e', b'm', b':', b'{', 0, 0xff, b'}', b'}']
+            vec![
+                b'f', b'b', b':', b'i', b'd', b'e', b'm', b':', b'{', 0, 0xff, b'}', b'}'
+            ]
         );
     }
 }

@@ -23,10 +23,7 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let dir = std::env::temp_dir().join(format!(
-            "fusebox-redis-{}-{port}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("fusebox-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory for redis-server");
         let mut server = Self {
             port,
