@@ -125,6 +125,7 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
             }
             let after = g.guard.metrics();
             assert_eq!(after.failures - before.failures, u64::from(THRESHOLD));
+            assert_eq!((after.degraded, after.recovered), (1, 0));
             assert_eq!(
                 breaker_events(&g.events.lock().unwrap()),
                 [Transition {
@@ -185,6 +186,7 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;
             }
             assert_eq!(g.guard.mode(), Mode::Shared);
+            assert_eq!(g.guard.metrics().recovered, 1);
             let events = g.events.lock().unwrap().clone();
             let transitions = breaker_events(&events);
             // Closed -> Open, then (Open -> HalfOpen, HalfOpen -> Open)*

@@ -102,6 +102,10 @@ pub struct GuardMetrics {
     pub short_circuited: u64,
     /// Script loads (`SCRIPT LOAD`), the first and every reload.
     pub script_loads: u64,
+    /// Switches to degraded mode (the breaker leaving Closed).
+    pub degraded: u64,
+    /// Recoveries (the breaker closing again).
+    pub recovered: u64,
 }
 
 #[derive(Default)]
@@ -111,6 +115,8 @@ struct Counters {
     timeouts: AtomicU64,
     short_circuited: AtomicU64,
     script_loads: AtomicU64,
+    degraded: AtomicU64,
+    recovered: AtomicU64,
 }
 
 type Observer = Arc<dyn Fn(Event) + Send + Sync>;
@@ -128,8 +134,12 @@ type Observer = Arc<dyn Fn(Event) + Send + Sync>;
 ///   (degraded mode); after its open duration one probe goes to Redis, and
 ///   its success closes it again (recovery), with no action from the
 ///   caller.
-/// - Every transition is handed to the observer and written as a `tracing`
-///   event (`warn` on the switch to degraded mode, `info` on recovery).
+/// - Every transition is handed to the observer, counted in
+///   [`GuardMetrics`], and written as a `tracing` event (`warn` on the
+///   switch to degraded mode, `info` on recovery).
+/// - A call whose future is dropped (the caller's own timeout) records no
+///   outcome: in HalfOpen its probe slot frees itself after the breaker's
+///   probe timeout.
 ///
 /// ```no_run
 /// use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures};
@@ -214,6 +224,8 @@ impl RedisGuard {
             timeouts: c.timeouts.load(Ordering::Relaxed),
             short_circuited: c.short_circuited.load(Ordering::Relaxed),
             script_loads: c.script_loads.load(Ordering::Relaxed),
+            degraded: c.degraded.load(Ordering::Relaxed),
+            recovered: c.recovered.load(Ordering::Relaxed),
         }
     }
 
@@ -224,6 +236,13 @@ impl RedisGuard {
     }
 
     fn emit(&self, event: Event) {
+        if let Event::Breaker(t) = event {
+            if t.from == State::Closed {
+                self.counters.degraded.fetch_add(1, Ordering::Relaxed);
+            } else if t.to == State::Closed {
+                self.counters.recovered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         match event {
             Event::Breaker(Transition {
                 from: State::Closed,

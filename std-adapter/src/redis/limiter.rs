@@ -347,6 +347,9 @@ impl FleetLimiter {
     /// Several requests in one round trip (a pipeline of script calls),
     /// decided in order; in degraded mode each goes to the fallback.
     pub async fn try_acquire_many(&self, requests: &[(&[u8], u32)]) -> Vec<Decision> {
+        if requests.is_empty() {
+            return Vec::new();
+        }
         let calls: Vec<(Vec<u8>, Vec<Vec<u8>>)> = requests
             .iter()
             .map(|&(key, n)| (self.redis_key(key), self.args(n, None)))

@@ -62,8 +62,10 @@ impl RedisServer {
             .args(["--loglevel", "warning"])
             .arg("--dir")
             .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
@@ -77,8 +79,9 @@ impl RedisServer {
         while !self.answers_ping() {
             assert!(
                 Instant::now() < deadline,
-                "redis-server on port {} did not answer PING within 20 s",
-                self.port
+                "redis-server on port {} did not answer PING within 20 s; its log:\n{}",
+                self.port,
+                std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
