@@ -17,7 +17,7 @@ use fusebox_std::redis::{
     Event, Fallback, FleetConfig, FleetLimiter, Mode, RedisGuard, RedisIdempotencyStore, Source,
     StoreConfig, StoreFallback,
 };
-use support::{RedisServer, instance, runtime};
+use support::{RedisServer, instance, instance_with_timeout, raw, runtime};
 
 const THRESHOLD: u32 = 3;
 const FLEET: u32 = 4;
@@ -274,6 +274,66 @@ fn redis_down_degrades_every_instance_and_recovery_is_automatic() {
                 .complete(local_claim, b"local".to_vec())
                 .await,
             Ok(true)
+        );
+    });
+}
+
+#[test]
+fn a_slow_redis_degrades_by_timeouts_and_recovers() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let (guard, events) = instance_with_timeout(
+            &server.url(),
+            2,
+            Duration::from_millis(50),
+            std::time::Duration::from_millis(100),
+        )
+        .await;
+        let config =
+            FleetConfig::new(10, std::time::Duration::from_secs(1), 8).fallback(Fallback::FailOpen);
+        let limiter = FleetLimiter::new(Arc::clone(&guard), config).unwrap();
+        assert_eq!(limiter.try_acquire(b"k").await.source, Source::Redis);
+
+        // Redis stops answering for a while (as under a long command).
+        let mut con = raw(&server.url()).await;
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(1500)
+            .arg("ALL")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let d = limiter.try_acquire(b"k").await;
+            assert_eq!(d.source, Source::FailOpen);
+            assert!(d.admitted);
+        }
+        let m = guard.metrics();
+        assert_eq!((m.timeouts, m.failures, m.degraded), (2, 2, 1));
+        assert_eq!(guard.mode(), Mode::Degraded);
+
+        // Once the pause ends, a probe succeeds and Redis decides again.
+        let mut calls = 0;
+        while limiter.try_acquire(b"k").await.source != Source::Redis {
+            calls += 1;
+            assert!(calls <= 400, "no recovery after {calls} calls");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(guard.metrics().recovered, 1);
+        let transitions = breaker_events(&events.lock().unwrap());
+        assert_eq!(
+            transitions.first(),
+            Some(&Transition {
+                from: State::Closed,
+                to: State::Open
+            })
+        );
+        assert_eq!(
+            transitions.last(),
+            Some(&Transition {
+                from: State::HalfOpen,
+                to: State::Closed
+            })
         );
     });
 }

@@ -18,6 +18,16 @@ pub async fn instance(
     threshold: u32,
     open: Duration,
 ) -> (Arc<RedisGuard>, Arc<Mutex<Vec<Event>>>) {
+    instance_with_timeout(url, threshold, open, std::time::Duration::from_secs(2)).await
+}
+
+/// As [`instance`], with each call's timeout.
+pub async fn instance_with_timeout(
+    url: &str,
+    threshold: u32,
+    open: Duration,
+    timeout: std::time::Duration,
+) -> (Arc<RedisGuard>, Arc<Mutex<Vec<Event>>>) {
     let client = redis::Client::open(url).expect("a valid Redis URL");
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_number_of_retries(1)
@@ -32,7 +42,7 @@ pub async fn instance(
     .expect("a valid breaker config");
     let events = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&events);
-    let guard = RedisGuard::new(connection, breaker, std::time::Duration::from_secs(2))
+    let guard = RedisGuard::new(connection, breaker, timeout)
         .with_observer(move |e| log.lock().unwrap().push(e));
     (Arc::new(guard), events)
 }
