@@ -58,9 +58,11 @@ pub mod clock;
 #[cfg(feature = "tokio")]
 mod delay;
 mod handle;
-#[cfg(feature = "tower")]
+#[cfg(any(feature = "tower", feature = "redis"))]
 pub mod idempotency;
 mod name;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tokio")]
 mod retry;
 #[cfg(feature = "tokio")]
