@@ -5,7 +5,8 @@
 //! [`ManualClock`], a clock that tests move by hand; and [`TokioDelay`],
 //! tokio's timer as the `DelayNs` that fusebox's async retry runner sleeps
 //! with, and [`Shared`], a breaker or retry budget that every request of a
-//! server uses at once.
+//! server uses at once. With the feature `serde`, `config` loads every
+//! configuration from TOML, YAML or JSON files.
 //!
 //! ```
 //! use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome};
@@ -22,6 +23,8 @@
 #![deny(missing_docs)]
 
 mod clock;
+#[cfg(feature = "serde")]
+pub mod config;
 mod delay;
 mod shared;
 

@@ -35,6 +35,13 @@ impl PolicyKind {
             PolicyKind::TimeWindow => "time_window",
         }
     }
+    const fn quoted(self) -> &'static str {
+        match self {
+            PolicyKind::ConsecutiveFailures => "\"consecutive_failures\"",
+            PolicyKind::CountWindow => "\"count_window\"",
+            PolicyKind::TimeWindow => "\"time_window\"",
+        }
+    }
     const fn policy(self) -> &'static str {
         match self {
             PolicyKind::ConsecutiveFailures => "policy consecutive_failures",
@@ -409,7 +416,7 @@ impl BreakerSpec {
         if self.policy != P::KIND {
             return Err(Invalid::new(
                 "policy",
-                Requirement::Kind(P::KIND.name()),
+                Requirement::Kind(P::KIND.quoted()),
                 Got::Text(self.policy.name()),
             ));
         }

@@ -42,7 +42,7 @@
 //! let err = spec.build::<CountWindow<20>>().unwrap_err();
 //! assert_eq!(
 //!     err.to_string(),
-//!     "window: must equal 20, the window length (calls) compiled into the policy type, got 50"
+//!     "window: must equal 20, the window length (calls) compiled into the program's type, got 50"
 //! );
 //! assert!(spec.build::<CountWindow<50>>().is_ok());
 //! ```
@@ -165,31 +165,37 @@ impl Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.requirement {
-            Requirement::Config(e) => write!(
-                f,
-                "{}: must {}, got {}",
-                self.field,
-                e.requirement(),
-                self.got
-            ),
+        write!(f, "{}: {}", self.field, self.reason())
+    }
+}
+
+/// What was wrong with an [`Invalid`] field, without the field's name:
+/// `must be in 1..=100 (percent), got 150`.
+#[derive(Debug, Clone, Copy)]
+pub struct Reason<'a>(&'a Invalid);
+
+impl Invalid {
+    /// The message without the field's name in front (for a loader that
+    /// writes the field's full path itself).
+    pub const fn reason(&self) -> Reason<'_> {
+        Reason(self)
+    }
+}
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let got = self.0.got;
+        match self.0.requirement {
+            Requirement::Config(e) => write!(f, "must {}, got {got}", e.requirement()),
             Requirement::Compiled { size, what } => write!(
                 f,
-                "{}: must equal {size}, {what} compiled into the policy type, got {}",
-                self.field, self.got
+                "must equal {size}, {what} compiled into the program's type, got {got}"
             ),
-            Requirement::RequiredBy(kind) => {
-                write!(f, "{}: required by {kind}, got nothing", self.field)
-            }
-            Requirement::UnusedBy(kind) => write!(
-                f,
-                "{}: not used by {kind}; remove it, got {}",
-                self.field, self.got
-            ),
+            Requirement::RequiredBy(kind) => write!(f, "required by {kind}, got nothing"),
+            Requirement::UnusedBy(kind) => write!(f, "not used by {kind} (remove it), got {got}"),
             Requirement::Kind(compiled) => write!(
                 f,
-                "{}: must be \"{compiled}\", the kind compiled into this program, got {}",
-                self.field, self.got
+                "must be {compiled}, as this program is compiled, got {got}"
             ),
         }
     }
