@@ -134,9 +134,13 @@ impl fmt::Display for LoadError {
             write!(f, "{}: ", file.display())?;
         }
         if self.path.is_empty() {
-            f.write_str(&self.message)
+            f.write_str(&self.message)?;
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {}", self.path, self.message)?;
+        }
+        match self.line {
+            Some(line) => write!(f, " (line {line})"),
+            None => Ok(()),
         }
     }
 }
@@ -189,13 +193,32 @@ fn parse_error(
     line: Option<usize>,
 ) -> LoadError {
     let path = path.to_string();
+    // The path crate writes "." for the root.
+    let path = if path == "." { String::new() } else { path };
+    // serde_yaml writes the path it knows in front of the message.
+    let message = match message
+        .strip_prefix(path.as_str())
+        .and_then(|m| m.strip_prefix(": "))
+    {
+        Some(m) if !path.is_empty() => m.to_string(),
+        _ => message,
+    };
     LoadError {
         file: None,
-        // The path crate writes "." for the root.
-        path: if path == "." { String::new() } else { path },
+        path,
         message,
         line,
     }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn entry<'a, T>(
@@ -224,13 +247,12 @@ impl ConfigFile {
     pub fn from_str(text: &str, format: Format) -> Result<Self, LoadError> {
         let file: ConfigFile = match format {
             Format::Toml => {
-                let de = toml::Deserializer::parse(text)
-                    .map_err(|e| LoadError::new("", e.message().to_string()))?;
+                let de = toml::Deserializer::parse(text).map_err(|e| LoadError {
+                    line: e.span().map(|s| line_of(text, s.start)),
+                    ..LoadError::new("", e.message().to_string())
+                })?;
                 serde_path_to_error::deserialize(de).map_err(|e| {
-                    let line = e
-                        .inner()
-                        .span()
-                        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                    let line = e.inner().span().map(|s| line_of(text, s.start));
                     parse_error(e.path(), e.inner().message().to_string(), line)
                 })?
             }

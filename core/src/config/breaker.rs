@@ -341,7 +341,7 @@ impl BreakerSpec {
                     return Err(core(
                         crate::ConfigError::new(
                             "minimum_calls",
-                            "be in 1..=N, the window's length (more could never be reached)",
+                            "be in 1..=window, the window's length in calls (more could never be reached)",
                         ),
                         "minimum_calls",
                         Got::Int(u64::from(m)),
