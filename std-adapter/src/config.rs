@@ -245,6 +245,14 @@ fn entry<'a, T>(
 impl ConfigFile {
     /// Parse `text` in `format` and check every entry.
     pub fn from_str(text: &str, format: Format) -> Result<Self, LoadError> {
+        let file = Self::parse(text, format)?;
+        file.check()?;
+        Ok(file)
+    }
+
+    /// Parse `text` in `format` without checking the values (syntax,
+    /// fields and units only): for tools that read a file to rewrite it.
+    pub fn parse(text: &str, format: Format) -> Result<Self, LoadError> {
         let file: ConfigFile = match format {
             Format::Toml => {
                 let de = toml::Deserializer::parse(text).map_err(|e| LoadError {
@@ -274,7 +282,6 @@ impl ConfigFile {
                 })?
             }
         };
-        file.check()?;
         Ok(file)
     }
 

@@ -297,7 +297,7 @@ fn bad_files_say_what_is_wrong_and_where() {
             "out of range across fields",
             Toml,
             "[breaker.payments]\npolicy = \"count_window\"\nwindow = 20\nfailure_rate = \"50%\"\nminimum_calls = 30\n",
-            "breaker.payments.minimum_calls: must be in 1..=window, the window's length in calls (more could never be reached), got 30",
+            "breaker.payments.minimum_calls: must be in 1..=N, the window's length (more could never be reached), got 30",
         ),
         (
             "missing required field",

@@ -333,19 +333,17 @@ impl BreakerSpec {
                     ..*self
                 })
                 .map(drop)?;
-                let (Some(WindowSpec::Calls(n)), Some(m)) = (self.window, self.minimum_calls)
-                else {
-                    return Ok(());
+                let m = self.minimum_calls.unwrap_or(0);
+                let stated = match self.window {
+                    Some(WindowSpec::Calls(n)) => n,
+                    _ => u64::MAX,
                 };
-                if m == 0 || u64::from(m) > n {
-                    return Err(core(
-                        crate::ConfigError::new(
-                            "minimum_calls",
-                            "be in 1..=window, the window's length in calls (more could never be reached)",
-                        ),
-                        "minimum_calls",
-                        Got::Int(u64::from(m)),
-                    ));
+                if m == 0 || u64::from(m) > stated {
+                    // The core's own words for this rule: ask it with a
+                    // minimum that no window of 1 call can hold.
+                    if let Err(e) = CountWindow::<1>::new(50, 2) {
+                        return Err(core(e, "minimum_calls", Got::Int(u64::from(m))));
+                    }
                 }
             }
             PolicyKind::TimeWindow => {
