@@ -4,7 +4,7 @@
 //! Each `*Spec` type is what one entry of a configuration file holds, field
 //! for field; it derives `Serialize` and `Deserialize` (unknown fields are
 //! refused), and its `build` methods run the core's constructors, so a
-//! value out of range fails with the core's [`ConfigError`](crate::ConfigError),
+//! value out of range fails with the core's [`ConfigError`],
 //! wrapped in an [`Invalid`] that names the *file's* field and the value
 //! found. Deserializing and serializing never allocate (the unit parsers
 //! read borrowed strings; writers use `collect_str`), so this works in
