@@ -66,6 +66,61 @@ fn durations_convert_exactly_at_the_tick_rate() {
 }
 
 #[test]
+fn durations_convert_exactly_at_other_tick_rates() {
+    use fusebox::config::units::{DurationTextAt, parse_duration_at, parse_rate_at};
+    // A 32 768 Hz RTC: a millisecond is 32.768 ticks, refused; 125 ms is
+    // 4096 ticks, exact.
+    let rtc = 32_768;
+    let ticks = |s: &str, hz: u64| parse_duration_at(s, hz).map(|d| d.as_ticks());
+    assert_eq!(ticks("1ms", rtc), Err(UnitError::NotWholeTicks));
+    assert_eq!(ticks("125ms", rtc), Ok(4_096));
+    assert_eq!(ticks("1s", rtc), Ok(32_768));
+    assert_eq!(ticks("0.5s", rtc), Ok(16_384));
+    assert_eq!(ticks("30517578125ps", rtc), Err(UnitError::Unit));
+    assert_eq!(ticks("3ticks", rtc), Ok(3));
+    // 1 kHz: a microsecond is a thousandth of a tick.
+    assert_eq!(ticks("1us", 1_000), Err(UnitError::NotWholeTicks));
+    assert_eq!(ticks("1000us", 1_000), Ok(1));
+    // 1 GHz: u64::MAX ticks is about 584 years; 585 years overflows.
+    assert_eq!(
+        ticks("213503d", 1_000_000_000),
+        Ok(213_503 * 86_400 * 1_000_000_000)
+    );
+    assert_eq!(ticks("213504d", 1_000_000_000), Err(UnitError::Overflow));
+    // Written back in the largest exact unit, or in ticks.
+    let text = |t: u64, hz: u64| DurationTextAt(Duration::from_ticks(t), hz).to_string();
+    assert_eq!(text(4_096, rtc), "125ms");
+    assert_eq!(text(1, rtc), "1ticks");
+    assert_eq!(text(3 * 32_768, rtc), "3s");
+    for hz in [1, 1_000, 32_768, 1_000_000, 1_000_000_000, 48_000_000, 3] {
+        for t in [
+            1u64,
+            2,
+            3,
+            7,
+            4_096,
+            32_768,
+            1_000_000,
+            123_456_789,
+            u64::MAX,
+        ] {
+            let d = Duration::from_ticks(t);
+            assert_eq!(
+                parse_duration_at(&text(t, hz), hz),
+                Ok(d),
+                "{t} ticks at {hz} Hz"
+            );
+        }
+    }
+    // Rates convert their period the same way.
+    assert_eq!(parse_rate_at("10/ms", rtc), Err(UnitError::NotWholeTicks));
+    assert_eq!(
+        parse_rate_at("10/s", rtc).map(|r| r.per.as_ticks()),
+        Ok(32_768)
+    );
+}
+
+#[test]
 fn durations_are_written_in_the_largest_exact_unit_and_read_back() {
     let text = |t: u64| DurationText(Duration::from_ticks(t)).to_string();
     assert_eq!(text(0), "0s");

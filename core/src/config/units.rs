@@ -18,7 +18,8 @@
 //! duration), never rounded. A duration serializes in the largest unit that
 //! states it exactly (`"250ms"`, `"2min"`), and in `ticks` when no unit
 //! does, so a value read, written and read again is the same number of
-//! ticks.
+//! ticks. [`parse_duration_at`] and [`DurationTextAt`] do the same at a rate
+//! given at run time (a host tool preparing a firmware's file).
 //!
 //! ```
 //! use fusebox::config::units::{parse_duration, DurationText};
@@ -108,11 +109,6 @@ const WRITE_UNITS: [(&str, u128, u128); 7] = [
     ("ns", 1, 1_000_000_000),
 ];
 
-/// The binary's tick rate, ticks per second.
-const fn tick_hz() -> u128 {
-    embassy_time::TICK_HZ as u128
-}
-
 /// `(mantissa, decimals)` of an unsigned decimal: `"1.25"` is `(125, 2)`.
 fn parse_decimal(s: &str) -> Result<(u128, u32), UnitError> {
     if s.is_empty() {
@@ -152,6 +148,14 @@ fn parse_decimal(s: &str) -> Result<(u128, u32), UnitError> {
 /// Parse a duration in human units into ticks of the binary's tick rate,
 /// exactly (see the [module docs](self)).
 pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
+    parse_duration_at(s, embassy_time::TICK_HZ)
+}
+
+/// [`parse_duration`] at another tick rate, `tick_hz` ticks per second: for
+/// a host tool that prepares a configuration for a firmware whose rate
+/// differs from its own (a 32 768 Hz RTC, say).
+pub fn parse_duration_at(s: &str, tick_hz: u64) -> Result<Duration, UnitError> {
+    let hz = u128::from(tick_hz);
     let s = s.trim();
     let split = s
         .char_indices()
@@ -171,7 +175,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
         (mantissa, scale)
     } else {
         let top = mantissa
-            .checked_mul(tick_hz())
+            .checked_mul(hz)
             .and_then(|t| t.checked_mul(num))
             .ok_or(UnitError::Overflow)?;
         (top, den.checked_mul(scale).ok_or(UnitError::Overflow)?)
@@ -192,12 +196,12 @@ pub struct DurationText(pub Duration);
 
 /// `(value, unit)` with `value` whole, in the largest unit that states
 /// `ticks` exactly; `None` when no unit does (nor zero).
-fn in_units(ticks: u64) -> Option<(u128, &'static str)> {
+fn in_units(ticks: u64, hz: u128) -> Option<(u128, &'static str)> {
     let ticks = u128::from(ticks);
     WRITE_UNITS.iter().find_map(|&(name, num, den)| {
         // value = ticks x den / (hz x num), when whole.
         let top = ticks.checked_mul(den)?;
-        let bottom = tick_hz().checked_mul(num)?;
+        let bottom = hz.checked_mul(num)?;
         if top.checked_rem(bottom)? == 0 {
             Some((top.checked_div(bottom)?, name))
         } else {
@@ -208,11 +212,21 @@ fn in_units(ticks: u64) -> Option<(u128, &'static str)> {
 
 impl fmt::Display for DurationText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        DurationTextAt(self.0, embassy_time::TICK_HZ).fmt(f)
+    }
+}
+
+/// [`DurationText`] at another tick rate: `.1` ticks per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationTextAt(pub Duration, pub u64);
+
+impl fmt::Display for DurationTextAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ticks = self.0.as_ticks();
         if ticks == 0 {
             return f.write_str("0s");
         }
-        match in_units(ticks) {
+        match in_units(ticks, u128::from(self.1)) {
             Some((value, name)) => write!(f, "{value}{name}"),
             None => write!(f, "{ticks}ticks"),
         }
@@ -281,6 +295,12 @@ pub struct Rate {
 
 /// Parse a rate `count/period` (see the [module docs](self)).
 pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
+    parse_rate_at(s, embassy_time::TICK_HZ)
+}
+
+/// [`parse_rate`] at another tick rate (see [`parse_duration_at`]).
+pub fn parse_rate_at(s: &str, tick_hz: u64) -> Result<Rate, UnitError> {
+    let hz = u128::from(tick_hz);
     let (count, per) = s.trim().split_once('/').ok_or(UnitError::Slash)?;
     let (count, decimals) = parse_decimal(count.trim())?;
     if decimals != 0 {
@@ -289,7 +309,7 @@ pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
     let count = u32::try_from(count).map_err(|_| UnitError::Overflow)?;
     let per = per.trim();
     let per = if per.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-        parse_duration(per)?
+        parse_duration_at(per, tick_hz)?
     } else {
         // "/s" is "/1s": a unit alone.
         let &(_, num, den) = UNITS
@@ -299,7 +319,7 @@ pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
         if num == 0 {
             Duration::from_ticks(1)
         } else {
-            let top = tick_hz().checked_mul(num).ok_or(UnitError::Overflow)?;
+            let top = hz.checked_mul(num).ok_or(UnitError::Overflow)?;
             if top.checked_rem(den) != Some(0) {
                 return Err(UnitError::NotWholeTicks);
             }
@@ -313,7 +333,7 @@ pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ticks = self.per.as_ticks();
-        match in_units(ticks) {
+        match in_units(ticks, u128::from(embassy_time::TICK_HZ)) {
             // "100/s" rather than "100/1s".
             Some((1, name)) => write!(f, "{}/{name}", self.count),
             _ => write!(f, "{}/{}", self.count, DurationText(self.per)),
