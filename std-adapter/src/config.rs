@@ -36,6 +36,11 @@
 //! formats (an operator can dump the running configuration), and reading
 //! that back gives an equal [`ConfigFile`].
 //!
+//! A program with a file shape of its own can embed the same specs
+//! (`fusebox::config::BreakerSpec` and the rest) in its types, deserialize
+//! them with `serde_path_to_error`, and call each spec's `check` or
+//! `build`, whose `Invalid` names the field within the entry.
+//!
 //! Durations convert to ticks of the binary's tick rate exactly (see
 //! `fusebox::config::units`); loading allocates (it is not on a request's
 //! path), building does not.
