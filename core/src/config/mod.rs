@@ -25,6 +25,17 @@
 //! Units are in [`units`]: durations convert to ticks of the binary's tick
 //! rate exactly, or fail.
 //!
+//! # Formats
+//!
+//! Any serde format reads and writes these types. Durations, rates and
+//! names are strings; a percentage, a growth factor and a breaker's
+//! `window` may be a number or a string, so they ask the format what the
+//! value is (`deserialize_any`): TOML, YAML and JSON (`serde_json`) do;
+//! `serde-json-core`, the allocation-free JSON of firmware, does not, so
+//! with it a file may use every field but those three (the Cortex-M0
+//! scenarios `config::*` read a consecutive-failures breaker, a limiter
+//! and a linear backoff with `serde-json-core`, and write them back).
+//!
 //! # Sizes fixed by the type
 //!
 //! A count window's length, a time window's bucket count, a retry budget's

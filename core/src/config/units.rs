@@ -279,7 +279,10 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 )))
             }
         }
-        deserializer.deserialize_any(V)
+        // A string: formats that forward to `deserialize_any` (TOML, YAML)
+        // still reach `visit_u64` above for a bare number, and formats
+        // without `deserialize_any` (serde-json-core) read the string.
+        deserializer.deserialize_str(V)
     }
 }
 

@@ -18,6 +18,8 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
+#[cfg(feature = "serde")]
+pub mod config;
 pub mod dedup;
 #[cfg(feature = "async")]
 mod fakes;
@@ -81,6 +83,8 @@ pub const GROUPS: &[&[Scenario]] = &[
     retry::SCENARIOS,
     #[cfg(feature = "embedded-hal-async")]
     i2c::SCENARIOS,
+    #[cfg(feature = "serde")]
+    config::SCENARIOS,
 ];
 
 /// Run every scenario of every group; call `report` with each name and
