@@ -14,6 +14,7 @@
 //! | [`backoff`] | how long to wait before the next try (schedules with jitter, hints and limits) |
 //! | [`breaker`] | whether to call a dependency at all (circuit breaker) |
 //! | [`bulkhead`] | how many calls may be in flight at once, and a limit (AIMD) that finds its own level |
+//! | `config` | (feature `serde`) configuration from files: every configuration in human units (`"30s"`, `"100/s"`, `"50%"`), checked by the builders |
 //! | [`dedup`] | whether to run the work a key names now, or answer with its stored result (dedup / idempotency table) |
 //! | `i2c` | (feature `embedded-hal-async`) a resilient `embedded_hal_async` I2C bus: retries with backoff, a breaker per device |
 //! | [`hash`] | the seeded hash of the fixed tables whose keys come from clients |
@@ -49,6 +50,8 @@
 //!   implementation the binary picks as well (`parking_lot::RawMutex` on a
 //!   server, `spin::mutex::SpinMutex<()>` over portable-atomic on firmware).
 //! - `async`: the async retry runner over `embedded_hal_async::delay::DelayNs`.
+//! - `serde`: the `config` module, file shapes of every configuration
+//!   (serde without `std` or `alloc`: allocation-free, for firmware too).
 //! - `embedded-hal-async` (implies `async`): the resilient I2C wrapper
 //!   `i2c::ResilientI2c`, itself an `embedded_hal_async::i2c::I2c`.
 #![no_std]
@@ -73,6 +76,8 @@ mod atomic;
 pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;
+#[cfg(feature = "serde")]
+pub mod config;
 pub mod dedup;
 mod error;
 pub mod hash;

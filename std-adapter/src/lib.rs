@@ -36,6 +36,10 @@
 //!   stores (`fusebox_std::idempotency`).
 //! - `axum`: `IntoResponse` for the layers' error, and the client address
 //!   from axum's `ConnectInfo`.
+//! - `redis`: fleet-wide rate limits and idempotency keys in Redis
+//!   (`fusebox_std::redis`).
+//! - `serde`: configuration from TOML, YAML or JSON files
+//!   (`fusebox_std::config`).
 //!
 //! ```
 //! use fusebox::breaker::{Config, ConsecutiveFailures};
@@ -55,6 +59,8 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+#[cfg(feature = "serde")]
+pub mod config;
 #[cfg(feature = "tokio")]
 mod delay;
 mod handle;

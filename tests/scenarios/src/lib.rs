@@ -18,6 +18,8 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
+#[cfg(feature = "serde")]
+pub mod config;
 pub mod dedup;
 pub mod drivers;
 #[cfg(feature = "async")]
@@ -87,6 +89,8 @@ pub const GROUPS: &[&[Scenario]] = &[
     retry::SCENARIOS,
     #[cfg(feature = "embedded-hal-async")]
     i2c::SCENARIOS,
+    #[cfg(feature = "serde")]
+    config::SCENARIOS,
 ];
 
 /// Run every scenario of every group; call `report` with each name and

@@ -1,0 +1,193 @@
+//! The rate limiters' and the retry budget's file shapes.
+
+use core::hash::Hash;
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{HumanDuration, Percent, Rate};
+use super::{Got, Invalid, compiled, core};
+use crate::hash::Seed;
+use crate::rate::{KeyedLimiter, Quota, RetryBudget, TokenBucket, WhenFull};
+
+/// One token bucket in a file: `rate = "100/s"`, `burst = 20`.
+///
+/// `burst` is the bucket's whole capacity (a full bucket admits `burst` at
+/// once), as [`Quota`] defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[serde(deny_unknown_fields)]
+pub struct LimiterSpec {
+    /// Tokens per period, e.g. `"100/s"`.
+    pub rate: Rate,
+    /// The bucket's capacity in tokens.
+    pub burst: u32,
+}
+
+fn quota(rate: Rate, burst: u32) -> Result<Quota, Invalid> {
+    Quota::new(rate.count, rate.per, burst).map_err(|e| match e.field() {
+        "burst" => core(e, "burst", Got::Int(u64::from(burst))),
+        _ => core(e, "rate", Got::Rate(rate)),
+    })
+}
+
+impl LimiterSpec {
+    /// The [`Quota`], checked by [`Quota::new`].
+    pub fn quota(&self) -> Result<Quota, Invalid> {
+        quota(self.rate, self.burst)
+    }
+
+    /// Every check ([`quota`](Self::quota)).
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.quota().map(drop)
+    }
+
+    /// A full [`TokenBucket`] with this quota.
+    pub fn build(&self) -> Result<TokenBucket, Invalid> {
+        self.quota().map(TokenBucket::new)
+    }
+}
+
+/// [`WhenFull`] in a file: `"reject_new"` or `"evict_least_recent"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFullSpec {
+    /// [`WhenFull::RejectNew`] (the default: the per-key law holds for
+    /// every key).
+    #[default]
+    RejectNew,
+    /// [`WhenFull::EvictLeastRecent`].
+    EvictLeastRecent,
+}
+
+impl From<WhenFullSpec> for WhenFull {
+    fn from(w: WhenFullSpec) -> Self {
+        match w {
+            WhenFullSpec::RejectNew => WhenFull::RejectNew,
+            WhenFullSpec::EvictLeastRecent => WhenFull::EvictLeastRecent,
+        }
+    }
+}
+
+/// One keyed limiter in a file: a bucket per key.
+///
+/// ```toml
+/// rate = "10/s"
+/// burst = 10
+/// capacity = 1024           # optional: must equal the compiled N
+/// when_full = "reject_new"  # or "evict_least_recent" (default reject_new)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[serde(deny_unknown_fields)]
+pub struct KeyedLimiterSpec {
+    /// Tokens per period for each key.
+    pub rate: Rate,
+    /// Each key's bucket capacity.
+    pub burst: u32,
+    /// The number of keys tracked, when the file states it: must equal the
+    /// compiled `N` of [`KeyedLimiter<K, N>`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
+    /// What a new key meets when its window is busy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_full: Option<WhenFullSpec>,
+}
+
+impl KeyedLimiterSpec {
+    /// The per-key [`Quota`].
+    pub fn quota(&self) -> Result<Quota, Invalid> {
+        quota(self.rate, self.burst)
+    }
+
+    /// Every check that does not need the compiled capacity.
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.quota().map(drop)
+    }
+
+    /// The limiter, its capacity checked against the file's; the seed is
+    /// the process's secret, never in a file.
+    pub fn build<K: Hash + Eq, const N: usize>(
+        &self,
+        seed: Seed,
+    ) -> Result<KeyedLimiter<K, N>, Invalid> {
+        compiled(self.capacity, N, "capacity", "the table's capacity (keys)")?;
+        let quota = self.quota()?;
+        Ok(KeyedLimiter::new(
+            quota,
+            seed,
+            self.when_full.unwrap_or_default().into(),
+        ))
+    }
+}
+
+/// One retry budget in a file (Finagle's `RetryBudget`).
+///
+/// ```toml
+/// percent = "20%"   # retries as a share of recent successes (0..=1000 %)
+/// floor = "10/s"    # plus this many retries per second
+/// ttl = "10s"       # how long a success pays for retries
+/// slices = 10       # optional: must equal the compiled S
+/// ```
+///
+/// `floor` must be a whole number per second (`"10/s"`, `"600/min"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudgetSpec {
+    /// Retries allowed per 100 successes.
+    pub percent: Percent,
+    /// Retries per second allowed on top.
+    pub floor: Rate,
+    /// The lifetime of a deposit.
+    pub ttl: HumanDuration,
+    /// The number of slices the TTL is cut into, when the file states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<u64>,
+}
+
+impl RetryBudgetSpec {
+    /// The floor in retries per second, exactly.
+    fn floor_per_second(&self) -> Result<u32, Invalid> {
+        let second = u128::from(crate::time::Duration::from_secs(1).as_ticks());
+        let per = u128::from(self.floor.per.as_ticks());
+        let top = u128::from(self.floor.count).saturating_mul(second);
+        match (top.checked_div(per), top.checked_rem(per)) {
+            (Some(n), Some(0)) => u32::try_from(n).map_err(|_| {
+                core(
+                    crate::ConfigError::new("floor", "be at most 4294967295 retries per second"),
+                    "floor",
+                    Got::Rate(self.floor),
+                )
+            }),
+            _ => Err(core(
+                crate::ConfigError::new(
+                    "floor",
+                    "be a whole number of retries per second, e.g. \"10/s\"",
+                ),
+                "floor",
+                Got::Rate(self.floor),
+            )),
+        }
+    }
+
+    /// Every check that does not need the compiled slice count.
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.build::<10>().map(drop).or_else(|e| match e.field {
+            // The slice count is the compiled type's.
+            "slices" => Ok(()),
+            _ => Err(e),
+        })
+    }
+
+    /// The budget, its slice count checked against the file's.
+    pub fn build<const S: usize>(&self) -> Result<RetryBudget<S>, Invalid> {
+        compiled(self.slices, S, "slices", "the number of slices")?;
+        let floor = self.floor_per_second()?;
+        RetryBudget::new(self.percent.0, floor, self.ttl.0).map_err(|e| match e.field() {
+            "percent" => core(e, "percent", Got::Percent(self.percent.0)),
+            "ttl" => core(e, "ttl", Got::Duration(self.ttl.0)),
+            _ => core(e, "slices", Got::Int(S as u64)),
+        })
+    }
+}

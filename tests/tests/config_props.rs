@@ -1,0 +1,285 @@
+//! Property tests of the file shapes (feature `serde`): a spec that passes
+//! its type-independent `check` builds (and fails the same way when it does
+//! not), and every spec writes back to itself, in each format.
+
+use fusebox::breaker::{ConsecutiveFailures, CountWindow, TimeWindow};
+use fusebox::config::units::{Factor, HumanDuration, Percent, Rate};
+use fusebox::config::{
+    AdaptiveLimitSpec, BackoffSpec, BreakerSpec, DedupSpec, JitterSpec, PolicyKind,
+    RetryBudgetSpec, ScheduleSpec, WindowSpec,
+};
+use fusebox::hash::Seed;
+use fusebox::time::Duration;
+use fusebox_std::config::{ConfigFile, Format};
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+
+fn duration() -> impl Strategy<Value = HumanDuration> {
+    prop_oneof![
+        Just(0u64),
+        1u64..100,
+        (1u64..5_000).prop_map(|ms| ms * 1_000),
+        (1u64..100).prop_map(|s| s * 1_000_000),
+        any::<u64>(),
+    ]
+    .prop_map(|t| HumanDuration(Duration::from_ticks(t)))
+}
+
+fn percent() -> impl Strategy<Value = Percent> {
+    prop_oneof![0u16..=101, any::<u16>()].prop_map(Percent)
+}
+
+fn opt<T: std::fmt::Debug + Clone>(
+    s: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Option<T>> {
+    prop::option::weighted(0.7, s)
+}
+
+fn breaker(kind: PolicyKind) -> impl Strategy<Value = BreakerSpec> {
+    let window = match kind {
+        PolicyKind::CountWindow => {
+            opt(prop_oneof![Just(20u64), 0u64..40].prop_map(WindowSpec::Calls)).boxed()
+        }
+        PolicyKind::TimeWindow => opt(duration().prop_map(WindowSpec::Time)).boxed(),
+        PolicyKind::ConsecutiveFailures => Just(None).boxed(),
+    };
+    let buckets = match kind {
+        PolicyKind::TimeWindow => opt(prop_oneof![Just(10u64), 0u64..20]).boxed(),
+        _ => Just(None).boxed(),
+    };
+    let threshold = match kind {
+        PolicyKind::ConsecutiveFailures => opt(0u32..10).boxed(),
+        _ => Just(None).boxed(),
+    };
+    (
+        (threshold, opt(percent()), window, buckets, opt(0u32..30)),
+        (opt(duration()), opt(0u32..4), opt(duration())),
+        (
+            opt(0u16..3),
+            opt(0u16..3),
+            opt(duration()),
+            opt(duration()),
+            opt(percent()),
+        ),
+    )
+        .prop_map(
+            move |((t, r, w, b, m), (od, of, om), (hp, hs, pt, sd, sr))| BreakerSpec {
+                failure_threshold: t,
+                failure_rate: r,
+                window: w,
+                buckets: b,
+                minimum_calls: m,
+                open_duration: od,
+                open_duration_factor: of,
+                open_duration_max: om,
+                half_open_probes: hp,
+                half_open_successes: hs,
+                probe_timeout: pt,
+                slow_call_duration: sd,
+                slow_call_rate: sr,
+                ..BreakerSpec::new(kind)
+            },
+        )
+}
+
+fn rate() -> impl Strategy<Value = Rate> {
+    (0u32..2000, duration()).prop_map(|(count, per)| Rate { count, per: per.0 })
+}
+
+fn backoff() -> impl Strategy<Value = BackoffSpec> {
+    (
+        prop_oneof![
+            Just(ScheduleSpec::Constant),
+            Just(ScheduleSpec::Linear),
+            Just(ScheduleSpec::Exponential)
+        ],
+        (
+            opt(duration()),
+            opt(duration()),
+            opt(duration()),
+            opt((0u32..4, 0u32..3).prop_map(|(num, den)| Factor { num, den })),
+            opt(duration()),
+        ),
+        (
+            opt(prop_oneof![
+                Just(JitterSpec::None),
+                Just(JitterSpec::Full),
+                Just(JitterSpec::Equal),
+                Just(JitterSpec::Decorrelated)
+            ]),
+            opt(0u32..6),
+            opt(duration()),
+            opt(duration()),
+        ),
+    )
+        .prop_map(
+            |(
+                schedule,
+                (delay, initial, step, factor, cap),
+                (jitter, max_attempts, total_delay_budget, max_hint),
+            )| BackoffSpec {
+                schedule,
+                delay,
+                initial,
+                step,
+                factor,
+                cap,
+                jitter,
+                max_attempts,
+                total_delay_budget,
+                max_hint,
+            },
+        )
+}
+
+fn file() -> impl Strategy<Value = ConfigFile> {
+    (
+        breaker(PolicyKind::CountWindow),
+        breaker(PolicyKind::TimeWindow),
+        breaker(PolicyKind::ConsecutiveFailures),
+        (rate(), 0u32..30),
+        (percent(), rate(), duration(), opt(0u64..12)),
+        backoff(),
+        (opt(duration()), opt(duration()), opt(0u64..100)),
+        (
+            opt(0u32..10),
+            opt(0u32..300),
+            opt(0u32..300),
+            opt(0u16..3),
+            opt(percent()),
+            opt(duration()),
+        ),
+    )
+        .prop_map(
+            |(
+                cw,
+                tw,
+                cf,
+                (r, burst),
+                (p, floor, ttl, slices),
+                bo,
+                (ift, dt, cap),
+                (min, max, initial, inc, back, lt),
+            )| {
+                let mut f = ConfigFile::default();
+                f.breaker.insert("count".into(), cw);
+                f.breaker.insert("time".into(), tw);
+                f.breaker.insert("consecutive".into(), cf);
+                f.limiter
+                    .insert("l".into(), fusebox::config::LimiterSpec { rate: r, burst });
+                f.retry_budget.insert(
+                    "b".into(),
+                    RetryBudgetSpec {
+                        percent: p,
+                        floor,
+                        ttl,
+                        slices,
+                    },
+                );
+                f.backoff.insert("r".into(), bo);
+                f.dedup.insert(
+                    "d".into(),
+                    DedupSpec {
+                        in_flight_ttl: ift,
+                        done_ttl: dt,
+                        eviction: None,
+                        capacity: cap,
+                    },
+                );
+                f.adaptive_limit.insert(
+                    "a".into(),
+                    AdaptiveLimitSpec {
+                        min,
+                        max,
+                        initial,
+                        increase: inc,
+                        backoff: back,
+                        latency_target: lt,
+                        decrease_cooldown: None,
+                    },
+                );
+                f
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, rng_seed: RngSeed::Fixed(13), ..ProptestConfig::default() })]
+
+    /// `check` (no compiled type) and `build` (the compiled type the file
+    /// states) agree: a spec that passes its check builds, and one that
+    /// fails says the same thing both ways.
+    #[test]
+    fn a_spec_that_checks_builds(spec in breaker(PolicyKind::CountWindow)) {
+        let built = spec.build::<CountWindow<20>>().map(drop);
+        match spec.window {
+            Some(WindowSpec::Calls(20)) => prop_assert_eq!(spec.check(), built),
+            // Unstated, the window's length is known only to the type: a
+            // minimum over it is found when building, and only then.
+            None => match built {
+                Err(e) if e.field == "minimum_calls" && spec.minimum_calls.is_some_and(|m| m > 20) => {}
+                built => prop_assert_eq!(spec.check(), built),
+            },
+            // A file that states another window checks, but does not build
+            // into CountWindow<20>, or fails its check as it would build.
+            _ => if spec.check().is_ok() { prop_assert!(built.is_err()) },
+        }
+    }
+
+    #[test]
+    fn a_time_window_that_checks_builds(spec in breaker(PolicyKind::TimeWindow)) {
+        let built = spec.build::<TimeWindow<10>>().map(drop);
+        match spec.buckets {
+            Some(10) | None if spec.check().is_ok() => prop_assert_eq!(built, Ok(())),
+            _ => {}
+        }
+        if built.is_ok() {
+            prop_assert_eq!(spec.check(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn consecutive_failures_check_as_they_build(spec in breaker(PolicyKind::ConsecutiveFailures)) {
+        prop_assert_eq!(spec.check(), spec.build::<ConsecutiveFailures>().map(drop));
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, rng_seed: RngSeed::Fixed(13), ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_other_specs_check_as_they_build(f in file()) {
+        let l = &f.limiter["l"];
+        prop_assert_eq!(l.check(), l.build().map(drop));
+        let b = &f.retry_budget["b"];
+        if b.slices.is_none_or(|s| s == 10) {
+            prop_assert_eq!(b.check(), b.build::<10>().map(drop));
+        }
+        let r = &f.backoff["r"];
+        prop_assert_eq!(r.check(), r.build(1).map(drop));
+        let d = &f.dedup["d"];
+        if d.capacity.is_none_or(|c| c == 64) {
+            prop_assert_eq!(d.check(), d.build::<u32, (), 64>(Seed::new(1, 2)).map(drop));
+        }
+        let a = &f.adaptive_limit["a"];
+        prop_assert_eq!(a.check(), a.build().map(drop));
+    }
+
+    /// Whatever the values (valid or not), a file writes back to itself in
+    /// every format: durations to the tick, rates, percentages, factors.
+    #[test]
+    fn every_spec_writes_back_to_itself(f in file()) {
+        let json = serde_json::to_string(&f).unwrap();
+        let back: ConfigFile = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(&back, &f);
+        for format in [Format::Toml, Format::Yaml, Format::Json] {
+            let text = f.to_string(format).unwrap();
+            // The values may be out of range: parse without checking.
+            let back = ConfigFile::parse(&text, format).map_err(|e| format!("{e}\n{text}"));
+            prop_assert_eq!(back, Ok(f.clone()));
+            // And `from_str` refuses exactly the files `check` refuses.
+            prop_assert_eq!(ConfigFile::from_str(&text, format).is_ok(), f.check().is_ok());
+        }
+    }
+}
