@@ -228,6 +228,9 @@ pub enum Step {
 pub(crate) mod sealed {
     use super::*;
 
+    /// Seals [`SharedBreaker`](super::SharedBreaker).
+    pub trait Form {}
+
     /// The shared side of a policy: where its Closed-state data lives and
     /// how a call is counted there. A policy whose data fits in the control
     /// word's payload keeps it there; a window keeps a window word of its
@@ -1206,6 +1209,137 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// The configuration.
     pub const fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+/// A circuit breaker shared by `&self`, as a policy names it in
+/// [`Policy::Shared`]: the lock-free [`SharedCircuitBreaker`], or
+/// [`Unshared`] for a policy that has no shared form yet. Code generic over
+/// every [`Policy`] builds one with [`share`](Self::share) and falls back
+/// to the `&mut` [`CircuitBreaker`](super::CircuitBreaker) behind a lock of
+/// its own when it is refused. Every method is the
+/// [`SharedCircuitBreaker`] method of the same name. Sealed.
+pub trait SharedBreaker<P: Policy + ?Sized>: Sized + Send + Sync + core::fmt::Debug + sealed::Form {
+    /// A closed breaker over `config` and a copy of `policy`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field when `config` is out of range,
+    /// beyond the shared breaker's limits, or when the policy has no shared
+    /// form ([`Unshared`]): share the `&mut` breaker behind a lock then.
+    fn share(config: Config, policy: &P) -> Result<Self, ConfigError>;
+    /// Ask to make a call at `now`.
+    ///
+    /// # Errors
+    /// [`Rejected`] while open, or half-open with every probe slot taken.
+    fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected>;
+    /// Record an admitted call's outcome at `now`; the transition it made.
+    fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition>;
+    /// The state as the next call at `now` will see it.
+    fn state(&self, now: Instant) -> State;
+    /// How long from `now` until the breaker admits a call again.
+    fn retry_after(&self, now: Instant) -> Option<Duration>;
+    /// The counters.
+    fn metrics(&self) -> Metrics;
+    /// The configuration.
+    fn config(&self) -> &Config;
+    /// Hold the breaker open until [`reset`](Self::reset).
+    fn isolate(&self) -> Option<Transition>;
+    /// Hold the breaker closed until [`reset`](Self::reset).
+    fn force_closed(&self) -> Option<Transition>;
+    /// Back to Closed with an empty window.
+    fn reset(&self) -> Option<Transition>;
+}
+
+impl<P: SharedPolicy + Clone> sealed::Form for SharedCircuitBreaker<P> {}
+
+impl<P: SharedPolicy + Clone + core::fmt::Debug> SharedBreaker<P> for SharedCircuitBreaker<P>
+where
+    Self: Send + Sync,
+{
+    fn share(config: Config, policy: &P) -> Result<Self, ConfigError> {
+        Self::new(config, policy.clone())
+    }
+    #[inline]
+    fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected> {
+        Self::try_acquire(self, now)
+    }
+    #[inline]
+    fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
+        Self::record(self, permit, outcome, now)
+    }
+    #[inline]
+    fn state(&self, now: Instant) -> State {
+        Self::state(self, now)
+    }
+    #[inline]
+    fn retry_after(&self, now: Instant) -> Option<Duration> {
+        Self::retry_after(self, now)
+    }
+    #[inline]
+    fn metrics(&self) -> Metrics {
+        Self::metrics(self)
+    }
+    #[inline]
+    fn config(&self) -> &Config {
+        Self::config(self)
+    }
+    #[inline]
+    fn isolate(&self) -> Option<Transition> {
+        Self::isolate(self)
+    }
+    #[inline]
+    fn force_closed(&self) -> Option<Transition> {
+        Self::force_closed(self)
+    }
+    #[inline]
+    fn reset(&self) -> Option<Transition> {
+        Self::reset(self)
+    }
+}
+
+/// The [`Policy::Shared`] of a policy with no shared form yet
+/// ([`TimeWindow`](super::TimeWindow), see [`SharedPolicy`]): no value of
+/// it exists, and [`SharedBreaker::share`] always refuses, naming the
+/// policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Unshared {}
+
+impl sealed::Form for Unshared {}
+
+impl<P: Policy + ?Sized> SharedBreaker<P> for Unshared {
+    fn share(_config: Config, _policy: &P) -> Result<Self, ConfigError> {
+        Err(ConfigError::new(
+            "policy",
+            "be ConsecutiveFailures or CountWindow for a SharedCircuitBreaker (this policy has no shared form yet): share the CircuitBreaker behind a lock",
+        ))
+    }
+    fn try_acquire(&self, _now: Instant) -> Result<Permit, Rejected> {
+        match *self {}
+    }
+    fn record(&self, _permit: Permit, _outcome: Outcome, _now: Instant) -> Option<Transition> {
+        match *self {}
+    }
+    fn state(&self, _now: Instant) -> State {
+        match *self {}
+    }
+    fn retry_after(&self, _now: Instant) -> Option<Duration> {
+        match *self {}
+    }
+    fn metrics(&self) -> Metrics {
+        match *self {}
+    }
+    fn config(&self) -> &Config {
+        match *self {}
+    }
+    fn isolate(&self) -> Option<Transition> {
+        match *self {}
+    }
+    fn force_closed(&self) -> Option<Transition> {
+        match *self {}
+    }
+    fn reset(&self) -> Option<Transition> {
+        match *self {}
     }
 }
 
