@@ -1219,7 +1219,9 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 /// to the `&mut` [`CircuitBreaker`](super::CircuitBreaker) behind a lock of
 /// its own when it is refused. Every method is the
 /// [`SharedCircuitBreaker`] method of the same name. Sealed.
-pub trait SharedBreaker<P: Policy + ?Sized>: Sized + Send + Sync + core::fmt::Debug + sealed::Form {
+pub trait SharedBreaker<P: Policy + ?Sized>:
+    Sized + Send + Sync + core::fmt::Debug + sealed::Form
+{
     /// A closed breaker over `config` and a copy of `policy`.
     ///
     /// # Errors

@@ -31,7 +31,9 @@ impl<P: Policy> Cell<P> {
     fn new(config: Config, policy: P) -> Result<Self, fusebox::ConfigError> {
         match P::Shared::share(config, &policy) {
             Ok(b) => Ok(Self::LockFree(b)),
-            Err(_) => Ok(Self::Locked(Mutex::new(CircuitBreaker::new(config, policy)?))),
+            Err(_) => Ok(Self::Locked(Mutex::new(CircuitBreaker::new(
+                config, policy,
+            )?))),
         }
     }
     #[inline]
