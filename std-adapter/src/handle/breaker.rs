@@ -386,7 +386,10 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
         self.inner.cell.retry_after(self.now())
     }
 
-    /// The counters (each wraps at `u32::MAX`).
+    /// The counters (each wraps at `u32::MAX`). On the lock-free path
+    /// (every policy but a `TimeWindow`) `admitted` counts the permits
+    /// recorded, so a guard still held is not in it yet (see
+    /// [`SharedCircuitBreaker::metrics`](fusebox::breaker::SharedCircuitBreaker::metrics)).
     pub fn metrics(&self) -> Metrics {
         self.inner.cell.metrics()
     }
