@@ -537,9 +537,18 @@ impl<const N: usize> SharedCountWindow<N> {
     /// The window word for Closed generation `generation`: `w` itself, or
     /// an empty window for it at head 0 of the next lap (installed by CAS)
     /// when `w` counted for an earlier generation. `None` if the CAS lost.
-    fn current(&self, w: Win, generation: u32) -> Option<Win> {
+    /// `Err(Stale)` when `w` counts for a *later* generation: the caller's
+    /// control word is stale (its Closed generation has been left, which
+    /// takes an exit sealed in this word first), so it must read it again;
+    /// installing a window for it would count into, and could seal an
+    /// exit of, a generation that is over. Generations compare by wrapping
+    /// difference (a caller 2^31 generations behind is not expected).
+    fn current(&self, w: Win, generation: u32) -> Result<Option<Win>, Stale> {
         if w.generation == generation {
-            return Some(w);
+            return Ok(Some(w));
+        }
+        if (generation.wrapping_sub(w.generation) as i32) < 0 {
+            return Err(Stale);
         }
         let fresh = Win {
             generation,
@@ -552,9 +561,12 @@ impl<const N: usize> SharedCountWindow<N> {
             pending: None,
             lap: w.lap.wrapping_add(1) & LAP_MASK,
         };
-        self.cas(w, fresh).then_some(fresh)
+        Ok(self.cas(w, fresh).then_some(fresh))
     }
 }
+
+/// The caller's Closed generation is over (see `SharedCountWindow::current`).
+struct Stale;
 
 impl<const N: usize> sealed::Share for CountWindow<N> {
     type Shared = SharedCountWindow<N>;
@@ -604,8 +616,11 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
 
     fn seal(s: &SharedCountWindow<N>, generation: u32, to: State) -> Seal {
         loop {
-            let Some(w) = s.current(s.load(), generation) else {
-                continue;
+            let w = match s.current(s.load(), generation) {
+                Ok(Some(w)) => w,
+                Ok(None) => continue,
+                // Left already: the caller reads the control word again.
+                Err(Stale) => return Seal::Taken,
             };
             if w.exit != 0 {
                 return Seal::Taken;
@@ -632,8 +647,12 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
     ) -> Step {
         let code = u8::from(call.failed) | (u8::from(call.slow) << 1);
         loop {
-            let Some(w) = s.current(s.load(), cw.generation) else {
-                continue;
+            let w = match s.current(s.load(), cw.generation) {
+                Ok(Some(w)) => w,
+                Ok(None) => continue,
+                // Left already: the caller reads the control word again and
+                // finds its permit stale.
+                Err(Stale) => return Step::Retry,
             };
             if w.exit != 0 {
                 // Sealed: the caller completes the exit and finds its
