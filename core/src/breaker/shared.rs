@@ -1469,6 +1469,47 @@ mod tests {
         assert_eq!(shared.state(t(20)), State::Open);
     }
 
+    /// A caller that read the control word in a Closed generation that is
+    /// over (it was preempted while the breaker tripped, probed and closed
+    /// again) can neither seal an exit nor count a call in it: it is told
+    /// to read again, and the current window is left as it was.
+    #[test]
+    fn a_stale_closed_generation_seals_and_counts_nothing() {
+        type W = CountWindow<4>;
+        let config = Config::new()
+            .open_duration(Duration::from_ticks(10))
+            .half_open_probes(1);
+        let b = SharedCircuitBreaker::new(config, W::new(50, 2).unwrap()).unwrap();
+        let stale = b.load();
+        for _ in 0..2 {
+            let p = b.try_acquire(t(0)).unwrap();
+            let _ = b.record(p, Outcome::Failure, t(0));
+        }
+        assert_eq!(b.state(t(0)), State::Open);
+        let probe = b.try_acquire(t(10)).unwrap();
+        let closed = b.record(probe, Outcome::Success, t(10)).unwrap();
+        assert_eq!(closed.to, State::Closed);
+        // One call of the new Closed generation installs its window.
+        let p = b.try_acquire(t(11)).unwrap();
+        assert_eq!(b.record(p, Outcome::Failure, t(11)), None);
+        let now = b.load();
+        assert_ne!(now.generation, stale.generation);
+        let before = b.window(t(11));
+        assert_eq!(before.failures, 1);
+
+        let seal = <W as sealed::Share>::seal(&b.policy, stale.generation, State::ForcedOpen);
+        assert!(matches!(seal, Seal::Taken));
+        let call = Call {
+            failed: true,
+            slow: false,
+        };
+        let step = <W as sealed::Share>::count(&b.policy, &b.ctrl.0, stale, call, 11, &config);
+        assert!(matches!(step, Step::Retry));
+        assert_eq!(b.window(t(11)), before);
+        assert_eq!(b.state(t(11)), State::Closed);
+        assert_eq!(b.load(), now);
+    }
+
     #[test]
     fn shared_limits_are_config_errors() {
         let e = SharedCircuitBreaker::new(
