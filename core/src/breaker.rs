@@ -120,7 +120,7 @@ use crate::time::{self, Duration, Instant};
 #[cfg(feature = "sync")]
 mod shared;
 #[cfg(feature = "sync")]
-pub use shared::{SharedCircuitBreaker, SharedPolicy};
+pub use shared::{SharedBreaker, SharedCircuitBreaker, SharedPolicy, Unshared};
 
 /// The state of a [`CircuitBreaker`].
 ///
@@ -550,6 +550,15 @@ mod sealed {
 ///
 /// The trait is sealed; its methods are the breaker's business.
 pub trait Policy: sealed::Judge {
+    /// The policy's breaker shared by `&self` (feature `sync`):
+    /// [`SharedCircuitBreaker<Self>`] where the policy is a
+    /// [`SharedPolicy`], [`Unshared`] where it has no shared form yet (a
+    /// [`TimeWindow`]). Lets code generic over every policy take the
+    /// lock-free path where there is one, and a lock of its own otherwise
+    /// (as `fusebox_std::Breaker` does).
+    #[cfg(feature = "sync")]
+    type Shared: SharedBreaker<Self>;
+
     /// What the policy's window holds at `now` (for metrics and logs).
     fn window(&self, now: Instant) -> WindowStats {
         self.stats(now)
@@ -609,7 +618,10 @@ impl sealed::Judge for ConsecutiveFailures {
         }
     }
 }
-impl Policy for ConsecutiveFailures {}
+impl Policy for ConsecutiveFailures {
+    #[cfg(feature = "sync")]
+    type Shared = SharedCircuitBreaker<Self>;
+}
 
 /// `true` when `part / whole >= percent / 100`, exactly.
 #[inline]
@@ -739,7 +751,10 @@ impl<const N: usize> sealed::Judge for CountWindow<N> {
         }
     }
 }
-impl<const N: usize> Policy for CountWindow<N> {}
+impl<const N: usize> Policy for CountWindow<N> {
+    #[cfg(feature = "sync")]
+    type Shared = SharedCircuitBreaker<Self>;
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -892,7 +907,10 @@ impl<const B: usize> sealed::Judge for TimeWindow<B> {
         self.sum(self.epoch(now))
     }
 }
-impl<const B: usize> Policy for TimeWindow<B> {}
+impl<const B: usize> Policy for TimeWindow<B> {
+    #[cfg(feature = "sync")]
+    type Shared = Unshared;
+}
 
 /// A circuit breaker over failure policy `P`. See the [module docs](self)
 /// for the state table and conventions.

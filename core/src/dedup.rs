@@ -473,7 +473,14 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
         if let Err(e) = config.validate() {
             return Err(e);
         }
-        Ok(Self {
+        Ok(Self::empty(config, seed))
+    }
+
+    /// An empty table with a `config` already validated (the shared table
+    /// builds its shards with it, so it needs no `K: Clone`).
+    pub(crate) const fn empty(config: Config, seed: Seed) -> Self {
+        let _ = Self::MASK;
+        Self {
             slots: [const { Slot::Empty }; N],
             seed,
             config,
@@ -488,7 +495,7 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
             },
             latest: Instant::from_ticks(0),
             next_generation: 0,
-        })
+        }
     }
 
     /// Ask whether the work named by `key` must run now. See [`Begin`].

@@ -1,14 +1,15 @@
 //! Handle names: the label of a handle in logs and metrics.
 
 use std::fmt;
-use std::sync::Arc;
 
 /// The most bytes a [`Name`] may have.
 pub const MAX_NAME_LEN: usize = 64;
 
 /// A handle's name: 1 to [`MAX_NAME_LEN`] bytes of `[a-zA-Z0-9_.-]`,
 /// checked when built, so it can be a log field, a metrics label and a
-/// Prometheus-safe suffix without escaping. Cheap to clone (shared).
+/// Prometheus-safe suffix without escaping. Kept inline (no allocation, so
+/// a handle's name lives in its one shared allocation); cloning copies at
+/// most 64 bytes.
 ///
 /// ```
 /// use fusebox_std::Name;
@@ -19,7 +20,11 @@ pub const MAX_NAME_LEN: usize = 64;
 /// # Ok::<(), fusebox_std::NameError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Name(Arc<str>);
+pub struct Name {
+    // The first `len` bytes are the name (ASCII, checked); the rest zero.
+    len: u8,
+    bytes: [u8; MAX_NAME_LEN],
+}
 
 impl Name {
     /// Check and keep `name`.
@@ -40,30 +45,37 @@ impl Name {
         {
             return Err(NameError::BadChar { at, c });
         }
-        Ok(Self(Arc::from(name)))
+        let len = u8::try_from(name.len()).map_err(|_| NameError::TooLong { len: name.len() })?;
+        let mut bytes = [0; MAX_NAME_LEN];
+        if let Some(to) = bytes.get_mut(..name.len()) {
+            to.copy_from_slice(name.as_bytes());
+        }
+        Ok(Self { len, bytes })
     }
 
     /// The name.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // ASCII by construction: the fallback is never taken.
+        std::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or_default())
+            .unwrap_or_default()
     }
 }
 
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl AsRef<str> for Name {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 

@@ -13,10 +13,10 @@
 //!   per call over both threads, i.e. 1 / total throughput).
 //! - `std/breaker`: `Breaker::call` on a ready future and the guard path
 //!   (`try_acquire` + `success`) against recloser's `call`, count window of
-//!   100 at 50 % on both sides, 1 and 2 threads. Today's breaker handle
-//!   holds the core's `&mut` breaker behind a mutex (the seam in
-//!   `std-adapter/src/handle/breaker.rs`); the core's shared breaker (#11)
-//!   replaces it.
+//!   100 at 50 % on both sides, 1 and 2 threads. The breaker handle holds
+//!   the core's lock-free `SharedCircuitBreaker<CountWindow<100>>` (the
+//!   seam in `std-adapter/src/handle/breaker.rs`; a `TimeWindow` would take
+//!   its locked path instead).
 //!
 //! Quotas are generous (burst 10^9) so that every call is admitted.
 

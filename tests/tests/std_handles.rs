@@ -111,6 +111,98 @@ fn half_open_admits_at_most_k_probes_across_threads() {
     assert_eq!(seen[2].to, State::Closed);
 }
 
+/// One breaker API over two seams: the core's lock-free breaker where
+/// the policy and config allow one, the `&mut` breaker under a lock
+/// otherwise (a `TimeWindow`; more probes than the shared word counts).
+/// Both admit at most K probes across threads and hand every transition
+/// to the hook.
+#[test]
+fn lock_free_and_locked_breakers_behave_alike() {
+    fn run<P: fusebox::breaker::Policy + std::fmt::Debug + Send + 'static>(
+        policy: P,
+        probes: u16,
+        seam: &str,
+    ) {
+        let clock = ManualClock::new(Instant::from_ticks(0));
+        let (hooks, seen) = recorder();
+        let b = Breaker::builder("dep")
+            .unwrap()
+            .clock(clock.clone())
+            .hooks(hooks)
+            .build(
+                Config::new()
+                    .open_duration(ms(100))
+                    .half_open_probes(probes)
+                    .probe_timeout(Duration::from_secs(60)),
+                policy,
+            )
+            .unwrap();
+        let shown = format!("{b:?}");
+        assert!(shown.contains(&format!("breaker: {seam}(")), "{shown}");
+        while b.state() == State::Closed {
+            b.try_acquire().unwrap().failure();
+        }
+        clock.advance(ms(100));
+        let barrier = Arc::new(Barrier::new(4));
+        let admitted = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (b, barrier, admitted) = (b.clone(), barrier.clone(), admitted.clone());
+                std::thread::spawn(move || {
+                    let mut held = Vec::new();
+                    barrier.wait();
+                    for _ in 0..usize::from(probes) {
+                        if let Ok(g) = b.try_acquire() {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                            held.push(g);
+                        }
+                    }
+                    barrier.wait();
+                    for g in held {
+                        g.success();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            admitted.load(Ordering::Relaxed),
+            u32::from(probes),
+            "{seam}"
+        );
+        assert_eq!(b.state(), State::Closed, "{seam}");
+        assert_eq!(b.isolate().map(|t| t.to), Some(State::ForcedOpen));
+        assert_eq!(b.reset().map(|t| t.to), Some(State::Closed));
+        let tos: Vec<State> = seen.lock().unwrap().iter().map(|t| t.to).collect();
+        assert_eq!(
+            tos,
+            [
+                State::Open,
+                State::HalfOpen,
+                State::Closed,
+                State::ForcedOpen,
+                State::Closed
+            ],
+            "{seam}"
+        );
+    }
+    run(ConsecutiveFailures::new(2).unwrap(), 3, "LockFree");
+    run(
+        fusebox::breaker::CountWindow::<8>::new(50, 4).unwrap(),
+        3,
+        "LockFree",
+    );
+    run(
+        fusebox::breaker::TimeWindow::<4>::new(Duration::from_secs(10), 50, 4).unwrap(),
+        3,
+        "Locked",
+    );
+    // Past the 2 047 probes the shared word counts: the same API, locked.
+    run(ConsecutiveFailures::new(2).unwrap(), 3000, "Locked");
+}
+
 #[tokio::test]
 async fn a_cancelled_call_frees_its_probe_slot_at_once() {
     let clock = ManualClock::new(Instant::from_ticks(0));

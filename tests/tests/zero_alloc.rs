@@ -217,3 +217,312 @@ fn every_primitive_allocates_nothing() {
         .collect();
     assert!(offenders.is_empty(), "allocated: {offenders:?}");
 }
+
+// ---------------------------------------------------------------------------
+// fusebox-std handles (#12): building a handle allocates its shared state
+// once (one `Arc`; the name is kept inline); every call after that
+// allocates nothing. Clocks and hooks are built before counting (a
+// `ManualClock` and a hook are `Arc`s of the caller's), and handed in as
+// clones, which do not allocate.
+
+mod handles {
+    use std::future::Future;
+    use std::hint::black_box;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::task::{Context, Poll, Waker};
+
+    use fusebox::breaker::{
+        Config as BreakerConfig, ConsecutiveFailures, CountWindow, Outcome as BreakerOutcome,
+        Policy, State, TimeWindow,
+    };
+    use fusebox::bulkhead::{AimdConfig, Outcome};
+    use fusebox::dedup::Config;
+    use fusebox::rate::{Quota, WhenFull};
+    use fusebox::time::{Duration, Instant};
+    use fusebox_std::{
+        AdaptiveLimiter, Begin, Breaker, Bulkhead, DedupTable, Hooks, KeyedLimiter, ManualClock,
+        RateLimiter, RetryBudget,
+    };
+
+    use super::allocations;
+
+    /// Poll `f` once with a waker that does nothing: the calls measured
+    /// here complete on their first poll (a free slot, a token there, a
+    /// refusal at once).
+    fn poll_once<F: Future>(f: F) -> Poll<F::Output> {
+        let mut f = pin!(f);
+        f.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Build with `build` (counted), then run `calls` on the handle
+    /// (counted): returns (allocations to build, allocations of the calls).
+    fn measure<H>(build: impl FnOnce() -> H, calls: impl FnOnce(&H)) -> (u64, u64) {
+        let mut handle = None;
+        let built = allocations(|| handle = Some(build()));
+        let handle = handle.expect("built");
+        let called = allocations(|| calls(&handle));
+        drop(handle);
+        (built, called)
+    }
+
+    /// Every call of a breaker handle over policy `P`, through every path
+    /// (guard, `call`, `call_with`, a dropped guard, the manual states),
+    /// with the hook counting transitions.
+    fn breaker_calls<P: Policy>(b: &Breaker<P, ManualClock>, clock: &ManualClock) {
+        for i in 0..200u64 {
+            clock.advance(Duration::from_ticks(1));
+            match b.try_acquire() {
+                Ok(g) if i % 3 == 0 => black_box(g.failure()),
+                Ok(g) if i % 5 == 0 => {
+                    drop(g); // cancelled: Ignored
+                    None
+                }
+                Ok(g) => black_box(g.success()),
+                Err(r) => {
+                    black_box(r.retry_after);
+                    None
+                }
+            };
+            let _ = black_box(poll_once(b.call(async { Err::<u32, u8>(1) })));
+            let _ =
+                black_box(poll_once(b.call_with(async { Ok::<u32, u8>(2) }, |_| {
+                    BreakerOutcome::Success
+                })));
+            black_box((b.state(), b.retry_after(), b.metrics(), b.config(), b.now()));
+        }
+        black_box(b.isolate());
+        black_box(b.reset());
+        black_box(b.force_closed());
+        black_box(b.reset());
+        black_box(b.name().as_str());
+    }
+
+    fn breaker<P: Policy>(policy: P, config: BreakerConfig) -> (u64, u64, u32, State) {
+        let clock = ManualClock::new(Instant::from_ticks(0));
+        let seen = Arc::new(AtomicU32::new(0));
+        let count = Arc::clone(&seen);
+        let hooks = Hooks::new().on_transition(move |_, _, _| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        let mut last = State::Closed;
+        let (built, called) = measure(
+            || {
+                Breaker::builder("db")
+                    .expect("name")
+                    .clock(clock.clone())
+                    .hooks(hooks.clone())
+                    .build(config, policy)
+                    .expect("valid")
+            },
+            |b| {
+                breaker_calls(b, &clock);
+                last = b.state();
+            },
+        );
+        (built, called, seen.load(Ordering::Relaxed), last)
+    }
+
+    #[test]
+    fn every_handle_allocates_once_to_build_and_never_to_call() {
+        let open = Duration::from_ticks(4);
+        let mut report: Vec<(&str, u64, u64)> = Vec::new();
+
+        // The breaker: lock-free (ConsecutiveFailures, CountWindow), and
+        // the locked fallback (TimeWindow; a config past the shared word's
+        // limits). The hook sees transitions on every path.
+        let config = BreakerConfig::new().open_duration(open);
+        let runs = [
+            (
+                "Breaker<ConsecutiveFailures>",
+                breaker(ConsecutiveFailures::new(2).expect("valid"), config),
+            ),
+            (
+                "Breaker<CountWindow<16>>",
+                breaker(CountWindow::<16>::new(50, 4).expect("valid"), config),
+            ),
+            (
+                "Breaker<TimeWindow<8>> (locked)",
+                breaker(
+                    TimeWindow::<8>::new(Duration::from_ticks(64), 50, 4).expect("valid"),
+                    config,
+                ),
+            ),
+            (
+                "Breaker<ConsecutiveFailures>, 4 096 probes (locked)",
+                breaker(
+                    ConsecutiveFailures::new(2).expect("valid"),
+                    config.half_open_probes(4096),
+                ),
+            ),
+        ];
+        for (name, (built, called, transitions, _)) in runs {
+            // Trips, probes, closes, manual states: many transitions, all
+            // seen by the hook.
+            assert!(transitions >= 10, "{name}: the hook saw {transitions}");
+            report.push((name, built, called));
+        }
+
+        let clock = ManualClock::new(Instant::from_ticks(0));
+        let quota = Quota::new(1, Duration::from_ticks(3), 4).expect("valid");
+
+        let (b, c) = measure(
+            || RateLimiter::with_clock("rate", quota, clock.clone()).expect("valid"),
+            |r| {
+                for i in 0..200 {
+                    clock.advance(Duration::from_ticks(i % 2));
+                    let _ = black_box(r.try_acquire());
+                    let _ = black_box(r.try_acquire_n(2));
+                    let _ = black_box(r.time_until(1));
+                    black_box((r.available(), r.quota(), r.now()));
+                }
+            },
+        );
+        report.push(("RateLimiter", b, c));
+
+        let (b, c) = measure(
+            || {
+                KeyedLimiter::<u64, 64, _>::with_clock(
+                    "keyed",
+                    quota,
+                    WhenFull::EvictLeastRecent,
+                    clock.clone(),
+                )
+                .expect("valid")
+            },
+            |k| {
+                for i in 0..500u64 {
+                    clock.advance(Duration::from_ticks(i % 2));
+                    let _ = black_box(k.try_acquire(i % 150));
+                    let _ = black_box(k.try_acquire_n(i % 7, 2));
+                    let _ = black_box(k.time_until(&(i % 150), 1));
+                    black_box((k.available(&(i % 150)), k.len(), k.is_empty()));
+                }
+                black_box((k.metrics(), k.quota(), k.now()));
+            },
+        );
+        report.push(("KeyedLimiter<u64, 64>", b, c));
+
+        let (b, c) = measure(
+            || {
+                RetryBudget::<10, _>::with_clock(
+                    "budget",
+                    20,
+                    1,
+                    Duration::from_secs(10),
+                    clock.clone(),
+                )
+                .expect("valid")
+            },
+            |r| {
+                for i in 0..200 {
+                    clock.advance(Duration::from_millis(i % 3));
+                    r.deposit();
+                    black_box(r.try_withdraw());
+                    black_box((r.available(), r.slice_duration()));
+                }
+            },
+        );
+        report.push(("RetryBudget<10>", b, c));
+
+        let (b, c) = measure(
+            || {
+                AdaptiveLimiter::with_clock(
+                    "adaptive",
+                    AimdConfig::new(),
+                    clock.clone(),
+                    Hooks::new(),
+                )
+                .expect("valid")
+            },
+            |a| {
+                for i in 0..200u32 {
+                    clock.advance(Duration::from_ticks(1));
+                    if let Ok(p) = a.try_acquire() {
+                        let outcome = if i % 7 == 0 {
+                            Outcome::Dropped
+                        } else {
+                            Outcome::Success
+                        };
+                        black_box(p.record(outcome));
+                    }
+                    black_box((a.limit(), a.in_use()));
+                }
+            },
+        );
+        report.push(("AdaptiveLimiter", b, c));
+
+        let (b, c) = measure(
+            || {
+                let config = Config::new().in_flight_ttl(Duration::from_ticks(10));
+                DedupTable::<u64, [u8; 16], 64, _>::with_clock("dedup", config, clock.clone())
+                    .expect("valid")
+            },
+            |d| {
+                for key in 0..200u64 {
+                    clock.advance(Duration::from_ticks(1));
+                    match d.begin(key % 80) {
+                        Begin::New(work) if key % 2 == 0 => {
+                            let _ = black_box(work.complete([key as u8; 16]));
+                        }
+                        Begin::New(work) if key % 3 == 0 => {
+                            black_box(work.abandon());
+                        }
+                        Begin::New(work) => drop(work), // dropped: abandoned
+                        other => {
+                            let _ = black_box(other);
+                        }
+                    }
+                    black_box((d.get(&(key % 80)), d.occupied()));
+                }
+                black_box(d.metrics());
+            },
+        );
+        report.push(("DedupTable<u64, [u8; 16], 64>", b, c));
+
+        // The bulkhead's async `acquire` needs a runtime (built before
+        // counting); its fast path and its refusals complete at once.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let _entered = rt.enter();
+        let (b, c) = measure(
+            || Bulkhead::new("pool", 2, 0, fusebox::time::Duration::from_millis(5)).expect("valid"),
+            |p| {
+                for _ in 0..100 {
+                    let a = black_box(p.try_acquire());
+                    let b = black_box(poll_once(p.acquire()));
+                    // Full, queue of 0: refused at once.
+                    let _ = black_box(poll_once(p.acquire()));
+                    black_box((p.limit(), p.in_use(), p.available(), p.waiting()));
+                    let _ = black_box((p.max_queue(), p.max_wait(), p.set_limit(2)));
+                    drop((a, b));
+                }
+            },
+        );
+        report.push(("Bulkhead", b, c));
+
+        let (b, c) = measure(
+            || RateLimiter::with_clock("waits", quota, clock.clone()).expect("valid"),
+            |r| {
+                for _ in 0..100 {
+                    // A token there: at once; none within 0 ticks: refused
+                    // at once, reserving nothing.
+                    let _ = black_box(poll_once(r.until_ready(Duration::from_ticks(0))));
+                }
+            },
+        );
+        report.push(("RateLimiter::until_ready", b, c));
+
+        let wrong: Vec<_> = report
+            .iter()
+            .filter(|(_, built, called)| *built != 1 || *called != 0)
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "(handle, allocations to build, allocations of the calls): {wrong:?} of {report:?}"
+        );
+    }
+}

@@ -228,6 +228,9 @@ pub enum Step {
 pub(crate) mod sealed {
     use super::*;
 
+    /// Seals [`SharedBreaker`](super::SharedBreaker).
+    pub trait Form {}
+
     /// The shared side of a policy: where its Closed-state data lives and
     /// how a call is counted there. A policy whose data fits in the control
     /// word's payload keeps it there; a window keeps a window word of its
@@ -534,9 +537,18 @@ impl<const N: usize> SharedCountWindow<N> {
     /// The window word for Closed generation `generation`: `w` itself, or
     /// an empty window for it at head 0 of the next lap (installed by CAS)
     /// when `w` counted for an earlier generation. `None` if the CAS lost.
-    fn current(&self, w: Win, generation: u32) -> Option<Win> {
+    /// `Err(Stale)` when `w` counts for a *later* generation: the caller's
+    /// control word is stale (its Closed generation has been left, which
+    /// takes an exit sealed in this word first), so it must read it again;
+    /// installing a window for it would count into, and could seal an
+    /// exit of, a generation that is over. Generations compare by wrapping
+    /// difference (a caller 2^31 generations behind is not expected).
+    fn current(&self, w: Win, generation: u32) -> Result<Option<Win>, Stale> {
         if w.generation == generation {
-            return Some(w);
+            return Ok(Some(w));
+        }
+        if (generation.wrapping_sub(w.generation) as i32) < 0 {
+            return Err(Stale);
         }
         let fresh = Win {
             generation,
@@ -549,9 +561,12 @@ impl<const N: usize> SharedCountWindow<N> {
             pending: None,
             lap: w.lap.wrapping_add(1) & LAP_MASK,
         };
-        self.cas(w, fresh).then_some(fresh)
+        Ok(self.cas(w, fresh).then_some(fresh))
     }
 }
+
+/// The caller's Closed generation is over (see `SharedCountWindow::current`).
+struct Stale;
 
 impl<const N: usize> sealed::Share for CountWindow<N> {
     type Shared = SharedCountWindow<N>;
@@ -601,8 +616,11 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
 
     fn seal(s: &SharedCountWindow<N>, generation: u32, to: State) -> Seal {
         loop {
-            let Some(w) = s.current(s.load(), generation) else {
-                continue;
+            let w = match s.current(s.load(), generation) {
+                Ok(Some(w)) => w,
+                Ok(None) => continue,
+                // Left already: the caller reads the control word again.
+                Err(Stale) => return Seal::Taken,
             };
             if w.exit != 0 {
                 return Seal::Taken;
@@ -629,8 +647,12 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
     ) -> Step {
         let code = u8::from(call.failed) | (u8::from(call.slow) << 1);
         loop {
-            let Some(w) = s.current(s.load(), cw.generation) else {
-                continue;
+            let w = match s.current(s.load(), cw.generation) {
+                Ok(Some(w)) => w,
+                Ok(None) => continue,
+                // Left already: the caller reads the control word again and
+                // finds its permit stale.
+                Err(Stale) => return Step::Retry,
             };
             if w.exit != 0 {
                 // Sealed: the caller completes the exit and finds its
@@ -1209,6 +1231,139 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     }
 }
 
+/// A circuit breaker shared by `&self`, as a policy names it in
+/// [`Policy::Shared`]: the lock-free [`SharedCircuitBreaker`], or
+/// [`Unshared`] for a policy that has no shared form yet. Code generic over
+/// every [`Policy`] builds one with [`share`](Self::share) and falls back
+/// to the `&mut` [`CircuitBreaker`](super::CircuitBreaker) behind a lock of
+/// its own when it is refused. Every method is the
+/// [`SharedCircuitBreaker`] method of the same name. Sealed.
+pub trait SharedBreaker<P: Policy + ?Sized>:
+    Sized + Send + Sync + core::fmt::Debug + sealed::Form
+{
+    /// A closed breaker over `config` and a copy of `policy`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field when `config` is out of range,
+    /// beyond the shared breaker's limits, or when the policy has no shared
+    /// form ([`Unshared`]): share the `&mut` breaker behind a lock then.
+    fn share(config: Config, policy: &P) -> Result<Self, ConfigError>;
+    /// Ask to make a call at `now`.
+    ///
+    /// # Errors
+    /// [`Rejected`] while open, or half-open with every probe slot taken.
+    fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected>;
+    /// Record an admitted call's outcome at `now`; the transition it made.
+    fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition>;
+    /// The state as the next call at `now` will see it.
+    fn state(&self, now: Instant) -> State;
+    /// How long from `now` until the breaker admits a call again.
+    fn retry_after(&self, now: Instant) -> Option<Duration>;
+    /// The counters.
+    fn metrics(&self) -> Metrics;
+    /// The configuration.
+    fn config(&self) -> &Config;
+    /// Hold the breaker open until [`reset`](Self::reset).
+    fn isolate(&self) -> Option<Transition>;
+    /// Hold the breaker closed until [`reset`](Self::reset).
+    fn force_closed(&self) -> Option<Transition>;
+    /// Back to Closed with an empty window.
+    fn reset(&self) -> Option<Transition>;
+}
+
+impl<P: SharedPolicy + Clone> sealed::Form for SharedCircuitBreaker<P> {}
+
+impl<P: SharedPolicy + Clone + core::fmt::Debug> SharedBreaker<P> for SharedCircuitBreaker<P>
+where
+    Self: Send + Sync,
+{
+    fn share(config: Config, policy: &P) -> Result<Self, ConfigError> {
+        Self::new(config, policy.clone())
+    }
+    #[inline]
+    fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected> {
+        Self::try_acquire(self, now)
+    }
+    #[inline]
+    fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
+        Self::record(self, permit, outcome, now)
+    }
+    #[inline]
+    fn state(&self, now: Instant) -> State {
+        Self::state(self, now)
+    }
+    #[inline]
+    fn retry_after(&self, now: Instant) -> Option<Duration> {
+        Self::retry_after(self, now)
+    }
+    #[inline]
+    fn metrics(&self) -> Metrics {
+        Self::metrics(self)
+    }
+    #[inline]
+    fn config(&self) -> &Config {
+        Self::config(self)
+    }
+    #[inline]
+    fn isolate(&self) -> Option<Transition> {
+        Self::isolate(self)
+    }
+    #[inline]
+    fn force_closed(&self) -> Option<Transition> {
+        Self::force_closed(self)
+    }
+    #[inline]
+    fn reset(&self) -> Option<Transition> {
+        Self::reset(self)
+    }
+}
+
+/// The [`Policy::Shared`] of a policy with no shared form yet
+/// ([`TimeWindow`](super::TimeWindow), see [`SharedPolicy`]): no value of
+/// it exists, and [`SharedBreaker::share`] always refuses, naming the
+/// policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Unshared {}
+
+impl sealed::Form for Unshared {}
+
+impl<P: Policy + ?Sized> SharedBreaker<P> for Unshared {
+    fn share(_config: Config, _policy: &P) -> Result<Self, ConfigError> {
+        Err(ConfigError::new(
+            "policy",
+            "be ConsecutiveFailures or CountWindow for a SharedCircuitBreaker (this policy has no shared form yet): share the CircuitBreaker behind a lock",
+        ))
+    }
+    fn try_acquire(&self, _now: Instant) -> Result<Permit, Rejected> {
+        match *self {}
+    }
+    fn record(&self, _permit: Permit, _outcome: Outcome, _now: Instant) -> Option<Transition> {
+        match *self {}
+    }
+    fn state(&self, _now: Instant) -> State {
+        match *self {}
+    }
+    fn retry_after(&self, _now: Instant) -> Option<Duration> {
+        match *self {}
+    }
+    fn metrics(&self) -> Metrics {
+        match *self {}
+    }
+    fn config(&self) -> &Config {
+        match *self {}
+    }
+    fn isolate(&self) -> Option<Transition> {
+        match *self {}
+    }
+    fn force_closed(&self) -> Option<Transition> {
+        match *self {}
+    }
+    fn reset(&self) -> Option<Transition> {
+        match *self {}
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::super::CircuitBreaker;
@@ -1312,6 +1467,47 @@ mod tests {
             }
         }
         assert_eq!(shared.state(t(20)), State::Open);
+    }
+
+    /// A caller that read the control word in a Closed generation that is
+    /// over (it was preempted while the breaker tripped, probed and closed
+    /// again) can neither seal an exit nor count a call in it: it is told
+    /// to read again, and the current window is left as it was.
+    #[test]
+    fn a_stale_closed_generation_seals_and_counts_nothing() {
+        type W = CountWindow<4>;
+        let config = Config::new()
+            .open_duration(Duration::from_ticks(10))
+            .half_open_probes(1);
+        let b = SharedCircuitBreaker::new(config, W::new(50, 2).unwrap()).unwrap();
+        let stale = b.load();
+        for _ in 0..2 {
+            let p = b.try_acquire(t(0)).unwrap();
+            let _ = b.record(p, Outcome::Failure, t(0));
+        }
+        assert_eq!(b.state(t(0)), State::Open);
+        let probe = b.try_acquire(t(10)).unwrap();
+        let closed = b.record(probe, Outcome::Success, t(10)).unwrap();
+        assert_eq!(closed.to, State::Closed);
+        // One call of the new Closed generation installs its window.
+        let p = b.try_acquire(t(11)).unwrap();
+        assert_eq!(b.record(p, Outcome::Failure, t(11)), None);
+        let now = b.load();
+        assert_ne!(now.generation, stale.generation);
+        let before = b.window(t(11));
+        assert_eq!(before.failures, 1);
+
+        let seal = <W as sealed::Share>::seal(&b.policy, stale.generation, State::ForcedOpen);
+        assert!(matches!(seal, Seal::Taken));
+        let call = Call {
+            failed: true,
+            slow: false,
+        };
+        let step = <W as sealed::Share>::count(&b.policy, &b.ctrl.0, stale, call, 11, &config);
+        assert!(matches!(step, Step::Retry));
+        assert_eq!(b.window(t(11)), before);
+        assert_eq!(b.state(t(11)), State::Closed);
+        assert_eq!(b.load(), now);
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl<R: RawMutex, K, V, const S: usize, const N: usize> core::fmt::Debug
     }
 }
 
-impl<R: RawMutex, K: Hash + Eq + Clone, V: Clone, const S: usize, const N: usize>
+impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     SharedDedupTable<R, K, V, S, N>
 {
     const SHARDS_OK: () = assert!(
@@ -156,14 +156,13 @@ impl<R: RawMutex, K: Hash + Eq + Clone, V: Clone, const S: usize, const N: usize
     ///
     /// Not `const` (an array of `S` locks cannot be built in a `const fn`
     /// without `unsafe`): a firmware keeps it in a `static` through a
-    /// once-cell, or on its main task's stack. The shards are copies of one
-    /// empty table, hence `K: Clone` here (no key is cloned: the table is
-    /// empty).
+    /// once-cell, or on its main task's stack.
     pub fn new(config: Config, seed: Seed) -> Result<Self, ConfigError> {
         let () = Self::SHARDS_OK;
-        let first = DedupTable::new(config, seed)?;
+        // Checks `config` once; every shard is then built from it.
+        config.validate()?;
         Ok(Self {
-            shards: core::array::from_fn(|_| Mutex::new(first.clone())),
+            shards: core::array::from_fn(|_| Mutex::new(DedupTable::empty(config, seed))),
             shard_seed: shard_seed(seed),
         })
     }

@@ -1,20 +1,20 @@
 //! [`AdaptiveLimiter`]: a bulkhead whose limit an AIMD controller moves.
 
 use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, LimitChange, Outcome, OwnedPermit, Rejected,
+    SharedAdaptiveLimit,
 };
 use fusebox::time::{Clock, Duration, Instant};
 
-use super::{Hooks, lock};
+use super::Hooks;
 use crate::{BuildError, FastClock, Name};
 
-/// The seam: the core's `&mut` [`AdaptiveLimit`] behind a mutex, until the
-/// core's shared adaptive limit (#11) replaces it.
+/// The seam: the core's lock-free [`SharedAdaptiveLimit`] (one atomic word).
 #[derive(Debug)]
-struct Cell(Mutex<AdaptiveLimit>);
+struct Cell(SharedAdaptiveLimit);
 
 impl Cell {
     #[inline]
@@ -25,7 +25,7 @@ impl Cell {
         in_flight: u32,
         now: Instant,
     ) -> Option<LimitChange> {
-        lock(&self.0).record_in_flight(outcome, latency, in_flight, now)
+        self.0.record_in_flight(outcome, latency, in_flight, now)
     }
 }
 
@@ -52,8 +52,8 @@ impl<C> Deref for Slots<C> {
 /// concurrency-limits): a success under the latency target adds to the
 /// limit while the limit is in use, a drop or a slow call cuts it. Shared
 /// by every clone (`Clone + Send + Sync`); the slots are the core's
-/// lock-free bulkhead, the controller sits behind a mutex taken once per
-/// recorded call. Latencies are read from clock `C` (default
+/// lock-free bulkhead, the controller the core's lock-free
+/// [`SharedAdaptiveLimit`] (one atomic word). Latencies are read from clock `C` (default
 /// [`FastClock`]: a duration).
 ///
 /// Every limit change is returned by [`AdaptivePermit::record`] and handed
@@ -123,7 +123,7 @@ impl<C: Clock> AdaptiveLimiter<C> {
                 clock,
                 hooks,
                 slots,
-                cell: Cell(Mutex::new(limit)),
+                cell: Cell(SharedAdaptiveLimit::from_limit(limit)),
             }),
         })
     }
@@ -195,9 +195,11 @@ impl<C: Clock> AdaptivePermit<C> {
         let now = inner.clock.now();
         let latency = crate::clock::elapsed(started, now);
         let change = inner.cell.record(outcome, latency, in_flight, now);
-        if let Some(c) = change {
-            // A limit from the controller is in min..=max, at least 1.
-            let _ = inner.slots.set_limit(c.to);
+        if change.is_some() {
+            // The controller's limit now, not `c.to`: a change made by
+            // another thread meanwhile is newer. A limit from the
+            // controller is in min..=max, at least 1.
+            let _ = inner.slots.set_limit(inner.cell.0.limit());
         }
         inner.hooks.limit_change(&inner.name, change, now)
     }

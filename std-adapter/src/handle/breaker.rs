@@ -5,57 +5,104 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, Metrics, Outcome, Permit, Policy, Rejected, State,
-    Transition,
+    CircuitBreaker, Config, ConsecutiveFailures, Metrics, Outcome, Permit, Policy, Rejected,
+    SharedBreaker, State, Transition,
 };
 use fusebox::time::{Clock, Duration, Instant};
 
 use super::{Hooks, lock};
 use crate::{BuildError, FastClock, Name};
 
-/// The seam between the handle and the core: today the `&mut`
-/// [`CircuitBreaker`] behind a mutex held for one call; the core's shared
-/// breaker (#11, branch `shbreaker11`) replaces this type, and nothing else
-/// in this file changes.
-#[derive(Debug)]
-struct Cell<P: Policy>(Mutex<CircuitBreaker<P>>);
+/// The seam between the handle and the core: the core's lock-free
+/// [`SharedCircuitBreaker`](fusebox::breaker::SharedCircuitBreaker) (the
+/// policy's [`Policy::Shared`]) where the policy and the config allow one;
+/// otherwise (a [`TimeWindow`](fusebox::breaker::TimeWindow), or a config
+/// beyond the shared breaker's limits) the `&mut` [`CircuitBreaker`]
+/// behind a mutex held for one sans-IO call. Both return
+/// every transition, so the handle hands each to its hook either way.
+enum Cell<P: Policy> {
+    LockFree(P::Shared),
+    Locked(Mutex<CircuitBreaker<P>>),
+}
 
 impl<P: Policy> Cell<P> {
-    fn new(b: CircuitBreaker<P>) -> Self {
-        Self(Mutex::new(b))
+    /// The lock-free breaker if the core makes one for `policy` and
+    /// `config`, else the `&mut` one under a lock.
+    fn new(config: Config, policy: P) -> Result<Self, fusebox::ConfigError> {
+        match P::Shared::share(config, &policy) {
+            Ok(b) => Ok(Self::LockFree(b)),
+            Err(_) => Ok(Self::Locked(Mutex::new(CircuitBreaker::new(
+                config, policy,
+            )?))),
+        }
     }
     #[inline]
     fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected> {
-        lock(&self.0).try_acquire(now)
+        match self {
+            Self::LockFree(b) => b.try_acquire(now),
+            Self::Locked(m) => lock(m).try_acquire(now),
+        }
     }
     #[inline]
     fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
-        lock(&self.0).record(permit, outcome, now)
+        match self {
+            Self::LockFree(b) => b.record(permit, outcome, now),
+            Self::Locked(m) => lock(m).record(permit, outcome, now),
+        }
     }
     fn state(&self, now: Instant) -> State {
-        lock(&self.0).state(now)
+        match self {
+            Self::LockFree(b) => b.state(now),
+            Self::Locked(m) => lock(m).state(now),
+        }
     }
     fn retry_after(&self, now: Instant) -> Option<Duration> {
-        lock(&self.0).retry_after(now)
+        match self {
+            Self::LockFree(b) => b.retry_after(now),
+            Self::Locked(m) => lock(m).retry_after(now),
+        }
     }
     fn metrics(&self) -> Metrics {
-        lock(&self.0).metrics()
+        match self {
+            Self::LockFree(b) => b.metrics(),
+            Self::Locked(m) => lock(m).metrics(),
+        }
     }
     fn config(&self) -> Config {
-        *lock(&self.0).config()
+        match self {
+            Self::LockFree(b) => *b.config(),
+            Self::Locked(m) => *lock(m).config(),
+        }
     }
     fn isolate(&self) -> Option<Transition> {
-        lock(&self.0).isolate()
+        match self {
+            Self::LockFree(b) => b.isolate(),
+            Self::Locked(m) => lock(m).isolate(),
+        }
     }
     fn force_closed(&self) -> Option<Transition> {
-        lock(&self.0).force_closed()
+        match self {
+            Self::LockFree(b) => b.force_closed(),
+            Self::Locked(m) => lock(m).force_closed(),
+        }
     }
     fn reset(&self) -> Option<Transition> {
-        lock(&self.0).reset()
+        match self {
+            Self::LockFree(b) => b.reset(),
+            Self::Locked(m) => lock(m).reset(),
+        }
     }
 }
 
-#[derive(Debug)]
+impl<P: Policy + std::fmt::Debug> std::fmt::Debug for Cell<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LockFree(b) => f.debug_tuple("LockFree").field(b).finish(),
+            Self::Locked(m) => f.debug_tuple("Locked").field(m).finish(),
+        }
+    }
+}
+
 struct Inner<P: Policy, C> {
     name: Name,
     clock: C,
@@ -115,7 +162,7 @@ impl<P: Policy + std::fmt::Debug, C: Clock + std::fmt::Debug> std::fmt::Debug fo
         f.debug_struct("Breaker")
             .field("name", &self.inner.name)
             .field("clock", &self.inner.clock)
-            .field("breaker", &self.inner.cell.0)
+            .field("breaker", &self.inner.cell)
             .finish()
     }
 }
@@ -152,13 +199,13 @@ impl<C: Clock> BreakerBuilder<C> {
     /// # Errors
     /// [`BuildError::Config`] if a field of `config` is out of range.
     pub fn build<P: Policy>(self, config: Config, policy: P) -> Result<Breaker<P, C>, BuildError> {
-        let core = CircuitBreaker::new(config, policy)?;
+        let cell = Cell::new(config, policy)?;
         Ok(Breaker {
             inner: Arc::new(Inner {
                 name: self.name,
                 clock: self.clock,
                 hooks: self.hooks,
-                cell: Cell::new(core),
+                cell,
             }),
         })
     }
@@ -339,7 +386,10 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
         self.inner.cell.retry_after(self.now())
     }
 
-    /// The counters (each wraps at `u32::MAX`).
+    /// The counters (each wraps at `u32::MAX`). On the lock-free path
+    /// (every policy but a `TimeWindow`) `admitted` counts the permits
+    /// recorded, so a guard still held is not in it yet (see
+    /// [`SharedCircuitBreaker::metrics`](fusebox::breaker::SharedCircuitBreaker::metrics)).
     pub fn metrics(&self) -> Metrics {
         self.inner.cell.metrics()
     }

@@ -1,32 +1,32 @@
 //! [`RetryBudget`]: a shared retry budget (a share of recent successes).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use fusebox::rate;
 use fusebox::time::{Clock, Duration, Instant};
 
-use super::lock;
 use crate::{BuildError, CoarseClock, Name};
 
-/// The seam: the core's `&mut` [`rate::RetryBudget`] behind a mutex, until
-/// the core's shared budget (#11) replaces it.
+/// The seam: the core's [`rate::SharedRetryBudget`] (one
+/// `parking_lot` lock held for one sans-IO call: the slices do not fit in
+/// atomics).
 #[derive(Debug)]
-struct Cell<const S: usize>(Mutex<rate::RetryBudget<S>>);
+struct Cell<const S: usize>(rate::SharedRetryBudget<parking_lot::RawMutex, S>);
 
 impl<const S: usize> Cell<S> {
     #[inline]
     fn deposit(&self, now: Instant) {
-        lock(&self.0).deposit(now);
+        self.0.deposit(now);
     }
     #[inline]
     fn try_withdraw(&self, now: Instant) -> bool {
-        lock(&self.0).try_withdraw(now)
+        self.0.try_withdraw(now)
     }
     fn available(&self, now: Instant) -> u64 {
-        lock(&self.0).available(now)
+        self.0.available(now)
     }
     fn slice_duration(&self) -> Duration {
-        lock(&self.0).slice_duration()
+        self.0.slice_duration()
     }
 }
 
@@ -109,7 +109,7 @@ impl<const S: usize, C: Clock> RetryBudget<S, C> {
             inner: Arc::new(Inner {
                 name,
                 clock,
-                cell: Cell(Mutex::new(core)),
+                cell: Cell(rate::SharedRetryBudget::from_budget(core)),
             }),
         })
     }

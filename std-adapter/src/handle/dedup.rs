@@ -1,44 +1,47 @@
 //! [`DedupTable`]: a shared request-dedup / idempotency table.
 
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use fusebox::dedup::{self, Config, Metrics, Stale, Ticket};
+use fusebox::dedup::{self, Config, Metrics, SharedTicket, Stale};
 use fusebox::hash::Seed;
 use fusebox::time::{Clock, Instant};
 
-use super::lock;
 use crate::{BuildError, CoarseClock, Name};
 
-/// The seam: the core's `&mut` [`dedup::DedupTable`] behind a mutex, until
-/// the core's shared table (#11, branch `shtables11`) replaces it. The
-/// core's `abandon` gains a `now` argument on branch `time9`: one line here.
+/// The seam: the core's [`dedup::SharedDedupTable`] on `parking_lot`'s
+/// lock, in one shard of `N` slots (the handle's `N` is the whole table,
+/// and stable Rust cannot split it into `S` shards of `N / S` at the type
+/// level), so it decides as the `&mut` table with the same seed.
 #[derive(Debug)]
-struct Cell<K, V, const N: usize>(Mutex<dedup::DedupTable<K, V, N>>);
+struct Cell<K, V, const N: usize>(dedup::SharedDedupTable<parking_lot::RawMutex, K, V, 1, N>);
 
 impl<K: Hash + Eq, V: Clone, const N: usize> Cell<K, V, N> {
-    fn begin(&self, key: K, now: Instant) -> Result<Ticket, Answer<V>> {
-        match lock(&self.0).begin(key, now) {
-            dedup::Begin::New(t) => Ok(t),
-            dedup::Begin::InFlight => Err(Answer::InFlight),
-            dedup::Begin::Done(v) => Err(Answer::Done(v.clone())),
-            dedup::Begin::Full => Err(Answer::Full),
+    #[inline]
+    fn begin(&self, key: K, now: Instant) -> Result<SharedTicket, Answer<V>> {
+        match self.0.begin(key, now) {
+            dedup::SharedBegin::New(t) => Ok(t),
+            dedup::SharedBegin::InFlight => Err(Answer::InFlight),
+            dedup::SharedBegin::Done(v) => Err(Answer::Done(v)),
+            dedup::SharedBegin::Full => Err(Answer::Full),
         }
     }
-    fn complete(&self, ticket: Ticket, value: V, now: Instant) -> Result<(), Stale<V>> {
-        lock(&self.0).complete(ticket, value, now)
+    #[inline]
+    fn complete(&self, ticket: SharedTicket, value: V, now: Instant) -> Result<(), Stale<V>> {
+        self.0.complete(ticket, value, now)
     }
-    fn abandon(&self, ticket: Ticket, now: Instant) -> bool {
-        lock(&self.0).abandon(ticket, now)
+    #[inline]
+    fn abandon(&self, ticket: SharedTicket, now: Instant) -> bool {
+        self.0.abandon(ticket, now)
     }
     fn get(&self, key: &K, now: Instant) -> Option<V> {
-        lock(&self.0).get(key, now).cloned()
+        self.0.get(key, now)
     }
     fn occupied(&self, now: Instant) -> usize {
-        lock(&self.0).occupied(now)
+        self.0.occupied(now)
     }
     fn metrics(&self) -> Metrics {
-        lock(&self.0).metrics()
+        self.0.metrics()
     }
 }
 
@@ -112,7 +115,7 @@ pub enum Begin<'a, K: Hash + Eq, V: Clone, const N: usize, C: Clock = CoarseCloc
 /// abandons the key at once, so the next `begin` answers `New`.
 #[must_use = "complete the ticket; dropping it abandons the key"]
 pub struct Pending<'a, K: Hash + Eq, V: Clone, const N: usize, C: Clock = CoarseClock> {
-    ticket: Option<Ticket>,
+    ticket: Option<SharedTicket>,
     owner: &'a DedupTable<K, V, N, C>,
 }
 
@@ -149,12 +152,12 @@ impl<K: Hash + Eq, V: Clone, const N: usize, C: Clock> DedupTable<K, V, N, C> {
     /// As [`new`](DedupTable::new).
     pub fn with_clock(name: &str, config: Config, clock: C) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
-        let table = dedup::DedupTable::new(config, Seed::from_bytes(crate::os_seed()))?;
+        let table = dedup::SharedDedupTable::new(config, Seed::from_bytes(crate::os_seed()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 name,
                 clock,
-                cell: Cell(Mutex::new(table)),
+                cell: Cell(table),
             }),
         })
     }

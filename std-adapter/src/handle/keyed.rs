@@ -1,36 +1,37 @@
 //! [`KeyedLimiter`]: one token bucket per key, shared.
 
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use fusebox::hash::Seed;
 use fusebox::rate::{self, ExceedsBurst, KeyedMetrics, KeyedRejected, Quota, WhenFull};
 use fusebox::time::{Clock, Duration, Instant};
 
-use super::lock;
 use crate::{BuildError, CoarseClock, Name};
 
-/// The seam: the core's `&mut` [`rate::KeyedLimiter`] behind a mutex, until
-/// the core's shared keyed limiter (#11, branch `shtables11`) replaces it.
+/// The seam: the core's [`rate::SharedKeyedLimiter`] on `parking_lot`'s
+/// lock, in one shard of `N` entries (the handle's `N` is the whole table,
+/// and stable Rust cannot split it into `S` shards of `N / S` at the type
+/// level), so it decides as the `&mut` limiter with the same seed.
 #[derive(Debug)]
-struct Cell<K, const N: usize>(Mutex<rate::KeyedLimiter<K, N>>);
+struct Cell<K, const N: usize>(rate::SharedKeyedLimiter<parking_lot::RawMutex, K, 1, N>);
 
 impl<K: Hash + Eq, const N: usize> Cell<K, N> {
     #[inline]
     fn try_acquire_n(&self, key: K, n: u32, now: Instant) -> Result<(), KeyedRejected> {
-        lock(&self.0).try_acquire_n(key, n, now)
+        self.0.try_acquire_n(key, n, now)
     }
     fn time_until(&self, key: &K, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
-        lock(&self.0).time_until(key, n, now)
+        self.0.time_until(key, n, now)
     }
     fn available(&self, key: &K, now: Instant) -> u32 {
-        lock(&self.0).available(key, now)
+        self.0.available(key, now)
     }
     fn len(&self) -> usize {
-        lock(&self.0).len()
+        self.0.len()
     }
     fn metrics(&self) -> KeyedMetrics {
-        lock(&self.0).metrics()
+        self.0.metrics()
     }
 }
 
@@ -111,7 +112,7 @@ impl<K: Hash + Eq, const N: usize, C: Clock> KeyedLimiter<K, N, C> {
             )));
         }
         let seed = Seed::from_bytes(crate::os_seed());
-        let cell = Cell(Mutex::new(rate::KeyedLimiter::new(quota, seed, when_full)));
+        let cell = Cell(rate::SharedKeyedLimiter::new(quota, seed, when_full));
         Ok(Self {
             inner: Arc::new(Inner {
                 name,

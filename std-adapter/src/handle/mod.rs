@@ -16,12 +16,14 @@
 //!   future, a guard's drop, the retry runner). #13 plugs tracing and
 //!   metrics in there.
 //!
-//! Where the core has a lock-free shared variant today (the token bucket,
-//! the bulkhead) the handle holds it directly. The others hold the core's
-//! `&mut` type behind a `std::sync::Mutex`, held only inside one sans-IO
-//! call (tens of nanoseconds), behind one private seam per handle (a
-//! `Cell` type in each file) that the core's shared variants replace when
-//! they land.
+//! Each handle holds the core's shared variant behind one private seam (a
+//! `Cell` type in each file): lock-free for the token bucket, the
+//! bulkhead, the adaptive limit and the breaker; one `parking_lot` lock per
+//! shard, held for one sans-IO call, for the keyed limiter, the dedup
+//! table and the retry budget (their entries do not fit in atomics). A
+//! breaker whose policy or config has no lock-free form (a
+//! [`TimeWindow`](fusebox::breaker::TimeWindow)) holds the core's `&mut`
+//! breaker behind a `std::sync::Mutex` instead, behind the same API.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
