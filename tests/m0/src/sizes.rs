@@ -5,7 +5,10 @@
 
 use crate::{SizeCheck, round8, size_check};
 use fusebox::backoff::{self, Backoff};
-use fusebox::breaker::{CircuitBreaker, ConsecutiveFailures, CountWindow, Permit, TimeWindow};
+use fusebox::breaker::{
+    self, BreakDuration, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Permit,
+    TimeWindow,
+};
 use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
 };
@@ -13,14 +16,14 @@ use fusebox::dedup::{DedupTable, Ticket};
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
 use fusebox::rng::Rng;
 
-/// `CircuitBreaker<CountWindow<N>>`: 112 + (N + 13 rounded up to 8).
+/// `CircuitBreaker<CountWindow<N>>`: 120 + (N + 13 rounded up to 8).
 const fn count_window(n: usize) -> usize {
-    112 + round8(n + 13)
+    120 + round8(n + 13)
 }
 
-/// `CircuitBreaker<TimeWindow<B>>`: 128 + 24 x B.
+/// `CircuitBreaker<TimeWindow<B>>`: 136 + 24 x B.
 const fn time_window(b: usize) -> usize {
-    128 + 24 * b
+    136 + 24 * b
 }
 
 /// `RetryBudget<S>`: 32 + 16 x S.
@@ -36,7 +39,10 @@ const fn keyed(slot: usize, n: usize) -> usize {
 /// Every documented size.
 pub const CHECKS: &[SizeCheck] = &[
     // core/src/breaker.rs, "# Memory".
-    size_check!(CircuitBreaker<ConsecutiveFailures>, 112),
+    size_check!(CircuitBreaker<ConsecutiveFailures>, 136),
+    size_check!(CircuitBreaker<FailureCount>, 144),
+    size_check!(breaker::Config, 56),
+    size_check!(BreakDuration, 32),
     size_check!(CircuitBreaker<CountWindow<1>>, count_window(1)),
     size_check!(CircuitBreaker<CountWindow<3>>, count_window(3)),
     size_check!(CircuitBreaker<CountWindow<4>>, count_window(4)),
