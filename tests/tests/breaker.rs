@@ -465,11 +465,11 @@ fn size_of_breakers_and_permits() {
     // state holds no pointer-sized field, so they are the same on thumbv6m
     // (asserted there by the Cortex-M0 runner).
     assert_eq!(size_of::<CircuitBreaker<ConsecutiveFailures>>(), 136);
-    assert_eq!(size_of::<CircuitBreaker<FailureCount>>(), 144);
+    assert_eq!(size_of::<CircuitBreaker<fusebox::breaker::FailureCount>>(), 144);
     assert_eq!(size_of::<CircuitBreaker<CountWindow<10>>>(), 144);
     assert_eq!(size_of::<CircuitBreaker<CountWindow<100>>>(), 240);
     assert_eq!(size_of::<CircuitBreaker<TimeWindow<10>>>(), 376);
     assert_eq!(size_of::<Config>(), 56);
-    assert_eq!(size_of::<BreakDuration>(), 32);
+    assert_eq!(size_of::<fusebox::breaker::BreakDuration>(), 32);
     assert_eq!(size_of::<Permit>(), 16);
 }
