@@ -149,12 +149,12 @@
 //!
 //! | type | bytes |
 //! |---|---|
-//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 568 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 232 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1016 |
-//! | [`I2cConfig`]`<ConsecutiveFailures>` | 216 |
+//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 664 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 256 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1208 |
+//! | [`I2cConfig`]`<ConsecutiveFailures>` | 240 |
 //!
-//! In general `96 + 112 x N + N + 16` rounded up to a multiple of 8 (112 is
+//! In general `96 + 136 x N + N + 16` rounded up to a multiple of 8 (136 is
 //! `CircuitBreaker<ConsecutiveFailures>`; see [`crate::breaker`] for the
 //! other policies), plus the sizes of the bus, delay and clock.
 //!

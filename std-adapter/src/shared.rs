@@ -4,13 +4,13 @@
 use std::sync::{Mutex, MutexGuard};
 
 use fusebox::breaker::{CircuitBreaker, Outcome, Permit, Policy, Rejected};
-use fusebox::rate::RetryBudget;
 use fusebox::retry::{Budget, Gate};
 use fusebox::time::Instant;
 
 /// A primitive behind a [`Mutex`], so that every request of a server can
 /// use the same breaker or retry budget: `&Shared<CircuitBreaker<_>>` is a
-/// [`Gate`] and `&Shared<RetryBudget<_>>` a [`Budget`] for
+/// [`Gate`] and `&Shared<B>` a [`Budget`] for any budget `B`
+/// (`RetryBudget<_>`, `ConcurrentRetryBudget`), for
 /// [`fusebox::retry::Retry`]. The lock is held only inside each sans-IO
 /// call (tens of nanoseconds), never across an await.
 ///
@@ -54,12 +54,24 @@ impl<P: Policy> Gate for &Shared<CircuitBreaker<P>> {
     }
 }
 
-impl<const S: usize> Budget for &Shared<RetryBudget<S>> {
+impl<B: Budget> Budget for &Shared<B> {
+    fn request_started(&mut self, now: Instant) {
+        self.lock().request_started(now);
+    }
+
     fn deposit(&mut self, now: Instant) {
         self.lock().deposit(now);
     }
 
     fn try_withdraw(&mut self, now: Instant) -> bool {
         self.lock().try_withdraw(now)
+    }
+
+    fn retry_finished(&mut self, now: Instant) {
+        self.lock().retry_finished(now);
+    }
+
+    fn request_finished(&mut self, now: Instant) {
+        self.lock().request_finished(now);
     }
 }

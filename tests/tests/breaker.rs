@@ -465,7 +465,10 @@ fn size_of_breakers_and_permits() {
     // state holds no pointer-sized field, so they are the same on thumbv6m
     // (asserted there by the Cortex-M0 runner).
     assert_eq!(size_of::<CircuitBreaker<ConsecutiveFailures>>(), 136);
-    assert_eq!(size_of::<CircuitBreaker<fusebox::breaker::FailureCount>>(), 144);
+    assert_eq!(
+        size_of::<CircuitBreaker<fusebox::breaker::FailureCount>>(),
+        144
+    );
     assert_eq!(size_of::<CircuitBreaker<CountWindow<10>>>(), 144);
     assert_eq!(size_of::<CircuitBreaker<CountWindow<100>>>(), 240);
     assert_eq!(size_of::<CircuitBreaker<TimeWindow<10>>>(), 376);

@@ -21,7 +21,9 @@ fn d(ticks: u64) -> Duration {
 fn schedule() -> impl Strategy<Value = BreakDuration> {
     let any_ticks = prop_oneof![1u64..1_000, 1u64..u64::MAX, Just(u64::MAX)];
     prop_oneof![
-        any_ticks.clone().prop_map(|x| BreakDuration::Constant(d(x))),
+        any_ticks
+            .clone()
+            .prop_map(|x| BreakDuration::Constant(d(x))),
         (any_ticks.clone(), 1u32..10, 0u64..u64::MAX).prop_map(|(i, f, extra)| {
             BreakDuration::Geometric {
                 initial: d(i),
@@ -262,7 +264,10 @@ fn step<P: fusebox::breaker::Policy>(
     outcome: Outcome,
 ) -> Option<bool> {
     let p = b.try_acquire(t(now)).ok()?;
-    Some(b.record(p, outcome, t(now)).is_some_and(|x| x.to == State::Open))
+    Some(
+        b.record(p, outcome, t(now))
+            .is_some_and(|x| x.to == State::Open),
+    )
 }
 
 fn step_close<P: fusebox::breaker::Policy>(b: &mut CircuitBreaker<P>, now: u64) -> bool {

@@ -15,16 +15,21 @@ fn d(ticks: u64) -> Duration {
 /// ones (saturation).
 fn config() -> impl Strategy<Value = Config> {
     let ticks = prop_oneof![0u64..4, 0u64..1_000, 0u64..u64::MAX];
-    let growth = prop_oneof![
-        ticks.clone().prop_map(|x| Config::constant(d(x))),
-        (ticks.clone(), ticks.clone(), ticks.clone())
-            .prop_map(|(i, step, extra)| Config::linear(d(i), d(step), d(i.saturating_add(extra)))),
-        (1u64..1_000, 1u32..5, ticks.clone())
-            .prop_map(|(i, f, extra)| Config::exponential(d(i), f, d(i.saturating_add(extra)))),
-        (1u64..1_000, 1u32..20, 1u32..20, ticks).prop_map(|(i, a, b, extra)| {
-            Config::exponential_ratio(d(i), a.max(b), a.min(b), d(i.saturating_add(extra)))
-        }),
-    ];
+    let growth =
+        prop_oneof![
+            ticks.clone().prop_map(|x| Config::constant(d(x))),
+            (ticks.clone(), ticks.clone(), ticks.clone()).prop_map(|(i, step, extra)| {
+                Config::linear(d(i), d(step), d(i.saturating_add(extra)))
+            }),
+            (1u64..1_000, 1u32..5, ticks.clone()).prop_map(|(i, f, extra)| Config::exponential(
+                d(i),
+                f,
+                d(i.saturating_add(extra))
+            )),
+            (1u64..1_000, 1u32..20, 1u32..20, ticks).prop_map(|(i, a, b, extra)| {
+                Config::exponential_ratio(d(i), a.max(b), a.min(b), d(i.saturating_add(extra)))
+            }),
+        ];
     let jitter = prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal)];
     (growth, jitter).prop_map(|(c, j)| c.jitter(j))
 }
@@ -95,7 +100,9 @@ fn delay_for_refuses_decorrelated_jitter_and_bad_configs() {
 fn every_jittered_delay_draws_one_number_even_when_its_range_is_empty() {
     // Full jitter over [0, 0] for the first retries, then a real range: the
     // values after the empty ones must not shift.
-    let c = Config::linear(d(0), d(1), d(100)).jitter(Jitter::Full).max_attempts(50);
+    let c = Config::linear(d(0), d(1), d(100))
+        .jitter(Jitter::Full)
+        .max_attempts(50);
     let replayed: Vec<_> = Backoff::new(c, 77).unwrap().collect();
     assert_eq!(replayed[0], d(0));
     let mut rng = Rng::new(77);

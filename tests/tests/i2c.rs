@@ -332,16 +332,16 @@ fn size_of_the_wrapper_with_zero_sized_parts() {
         }
     }
     use core::mem::size_of;
-    assert_eq!(size_of::<ResilientI2c<Bus, Delay, Zero>>(), 568);
+    assert_eq!(size_of::<ResilientI2c<Bus, Delay, Zero>>(), 664);
     assert_eq!(
         size_of::<ResilientI2c<Bus, Delay, Zero, ConsecutiveFailures, 1>>(),
-        232
+        256
     );
     assert_eq!(
         size_of::<ResilientI2c<Bus, Delay, Zero, ConsecutiveFailures, 8>>(),
-        1016
+        1208
     );
-    assert_eq!(size_of::<I2cConfig>(), 216);
+    assert_eq!(size_of::<I2cConfig>(), 240);
     assert_eq!(size_of::<I2cError<ErrorKind>>(), 24);
     // One transaction's future: the reference to the wrapper, the arguments,
     // the last error and the larger of the bus's and the delay's futures.

@@ -9,6 +9,8 @@
 //!   of `N` entries.
 //! - [`RetryBudget`]: whether a retry is allowed, as a share of recent
 //!   successes plus a floor per second (Finagle, Envoy).
+//! - [`ConcurrentRetryBudget`]: whether a retry is allowed, as a share of
+//!   the requests in flight plus a minimum (Envoy's `retry_budget`).
 //!
 //! Each is a token bucket kept as GCRA (the generic cell rate algorithm):
 //! the state is one *theoretical arrival time* (TAT), the time at which the
@@ -124,18 +126,21 @@
 //! | [`KeyedLimiter<u64, N>`](KeyedLimiter) | 56 + 40 x N | 56 + 40 x N |
 //! | [`KeyedLimiter<u32, N>`](KeyedLimiter) | 56 + 32 x N | 56 + 32 x N |
 //! | [`RetryBudget<S>`](RetryBudget) | 32 + 16 x S (192 for the default S = 10) | 32 + 16 x S |
+//! | [`ConcurrentRetryBudget`] | 16 | 16 |
 //!
 //! (governor's direct `RateLimiter` is 72 bytes on x86_64 and its keyed one
 //! grows by about 34 bytes per key, without bound.)
 
 mod bucket;
 mod budget;
+mod concurrency;
 mod keyed;
 #[cfg(feature = "sync")]
 mod shared;
 
 pub use bucket::{ExceedsBurst, Quota, Rejected, TokenBucket};
 pub use budget::RetryBudget;
+pub use concurrency::ConcurrentRetryBudget;
 pub use keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, PROBE_WINDOW, WhenFull};
 #[cfg(feature = "sync")]
 pub use shared::SharedTokenBucket;

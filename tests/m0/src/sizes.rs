@@ -13,7 +13,9 @@ use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
-use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket};
+use fusebox::rate::{
+    ConcurrentRetryBudget, KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket,
+};
 use fusebox::rng::Rng;
 
 /// `CircuitBreaker<CountWindow<N>>`: 120 + (N + 13 rounded up to 8).
@@ -72,6 +74,8 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(RetryBudget<1>, retry_budget(1)),
     size_check!(RetryBudget<4>, retry_budget(4)),
     size_check!(RetryBudget<10>, retry_budget(10)),
+    // core/src/rate/concurrency.rs, `ConcurrentRetryBudget`'s "# Memory".
+    size_check!(ConcurrentRetryBudget, 16),
     // core/src/rate/mod.rs, "# Memory".
     size_check!(Quota, 16),
     size_check!(TokenBucket, 32),

@@ -353,7 +353,10 @@ pub fn delay_for_n_is_the_nth_delay_without_replay() -> Outcome {
     let pinned_full = [13, 147, 139, 440, 989, 1980, 180, 16];
     let pinned_equal = [56, 174, 269, 620, 1295, 2590, 3290, 5008];
     for n in 0..8 {
-        check_eq!(take!(take!(full.delay_for(42, n))).as_ticks(), pinned_full[n as usize]);
+        check_eq!(
+            take!(take!(full.delay_for(42, n))).as_ticks(),
+            pinned_full[n as usize]
+        );
         check_eq!(
             take!(take!(c.jitter(Jitter::Equal).delay_for(42, n))).as_ticks(),
             pinned_equal[n as usize]

@@ -834,7 +834,10 @@ pub fn half_open_per_round_rule_admits_k_per_round() -> Outcome {
     check!(b.try_acquire(t(101)).is_err());
     check_eq!(b.record(a, Call::Success, t(102)), None);
     let refused = b.try_acquire(t(103));
-    check_eq!(refused.map(|_| ()).map_err(|r| r.state), Err(State::HalfOpen));
+    check_eq!(
+        refused.map(|_| ()).map_err(|r| r.state),
+        Err(State::HalfOpen)
+    );
     // Until the outstanding probe is written off, at the latest.
     check_eq!(b.retry_after(t(103)), Some(d(47)));
     check_eq!(
@@ -894,9 +897,18 @@ pub fn new_options_name_their_field() -> Outcome {
         field(Config::new().open_duration_linear(d(10), d(1), d(5))),
         "open_duration_linear.max"
     );
-    check_eq!(field(Config::new().open_duration_linear(d(5), d(0), d(5))), "accepted");
-    check_eq!(field(Config::new().open_duration_table(&[])), "open_duration_table");
-    check_eq!(field(Config::new().open_duration_table(&ZERO_ENTRY)), "open_duration_table");
+    check_eq!(
+        field(Config::new().open_duration_linear(d(5), d(0), d(5))),
+        "accepted"
+    );
+    check_eq!(
+        field(Config::new().open_duration_table(&[])),
+        "open_duration_table"
+    );
+    check_eq!(
+        field(Config::new().open_duration_table(&ZERO_ENTRY)),
+        "open_duration_table"
+    );
     check_eq!(field(Config::new().open_duration_table(&TABLE)), "accepted");
     check_eq!(
         field(
@@ -913,7 +925,10 @@ pub fn new_options_name_their_field() -> Outcome {
         "accepted"
     );
     check_eq!(err_field(FailureCount::new(0)), "failure_threshold");
-    check_eq!(err_field(take!(FailureCount::new(1)).interval(d(0))), "interval");
+    check_eq!(
+        err_field(take!(FailureCount::new(1)).interval(d(0))),
+        "interval"
+    );
     check_eq!(
         err_field(take!(ConsecutiveFailures::new(1)).interval(d(0))),
         "interval"

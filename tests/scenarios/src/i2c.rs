@@ -572,10 +572,10 @@ pub fn dropped_transfer_leaks_no_probe() -> Outcome {
 pub fn sizes() -> Outcome {
     use core::mem::size_of;
     type Zst<const N: usize> = ResilientI2c<ZstBus, ZstDelay, ZstClock, ConsecutiveFailures, N>;
-    check_eq!(size_of::<Zst<4>>(), 568);
-    check_eq!(size_of::<Zst<1>>(), 232);
-    check_eq!(size_of::<Zst<8>>(), 1016);
-    check_eq!(size_of::<I2cConfig>(), 216);
+    check_eq!(size_of::<Zst<4>>(), 664);
+    check_eq!(size_of::<Zst<1>>(), 256);
+    check_eq!(size_of::<Zst<8>>(), 1208);
+    check_eq!(size_of::<I2cConfig>(), 240);
     Ok(())
 }
 
