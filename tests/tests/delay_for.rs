@@ -15,21 +15,20 @@ fn d(ticks: u64) -> Duration {
 /// ones (saturation).
 fn config() -> impl Strategy<Value = Config> {
     let ticks = prop_oneof![0u64..4, 0u64..1_000, 0u64..u64::MAX];
-    let growth =
-        prop_oneof![
-            ticks.clone().prop_map(|x| Config::constant(d(x))),
-            (ticks.clone(), ticks.clone(), ticks.clone()).prop_map(|(i, step, extra)| {
-                Config::linear(d(i), d(step), d(i.saturating_add(extra)))
-            }),
-            (1u64..1_000, 1u32..5, ticks.clone()).prop_map(|(i, f, extra)| Config::exponential(
-                d(i),
-                f,
-                d(i.saturating_add(extra))
-            )),
-            (1u64..1_000, 1u32..20, 1u32..20, ticks).prop_map(|(i, a, b, extra)| {
-                Config::exponential_ratio(d(i), a.max(b), a.min(b), d(i.saturating_add(extra)))
-            }),
-        ];
+    let growth = prop_oneof![
+        ticks.clone().prop_map(|x| Config::constant(d(x))),
+        (ticks.clone(), ticks.clone(), ticks.clone()).prop_map(|(i, step, extra)| {
+            Config::linear(d(i), d(step), d(i.saturating_add(extra)))
+        }),
+        (1u64..1_000, 1u32..5, ticks.clone()).prop_map(|(i, f, extra)| Config::exponential(
+            d(i),
+            f,
+            d(i.saturating_add(extra))
+        )),
+        (1u64..1_000, 1u32..20, 1u32..20, ticks).prop_map(|(i, a, b, extra)| {
+            Config::exponential_ratio(d(i), a.max(b), a.min(b), d(i.saturating_add(extra)))
+        }),
+    ];
     let jitter = prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal)];
     (growth, jitter).prop_map(|(c, j)| c.jitter(j))
 }
