@@ -130,7 +130,8 @@ impl ConsecutiveFailures {
 ///   breaker closes. An interval begun at `s` ends at `now >= s + I`: the
 ///   tick itself counts (gobreaker clears at `now > s + I`).
 /// - Time that goes backwards stays in the current interval.
-/// - The state is two counts (`u32`) and the interval's end (`u64`).
+/// - The state is the failure count (`u32`; the calls and slow calls
+///   beside it only feed [`Policy::window`]) and the interval's end (`u64`).
 ///
 /// # Memory
 ///

@@ -50,8 +50,8 @@ pub enum BreakDuration {
     /// The same duration after every trip (at least 1 tick).
     Constant(Duration),
     /// Multiplied by `factor` (at least 1) after each further trip, up to
-    /// `max` (at least `initial`, which is at least 1 tick). Factor 2 is the
-    /// doubling of resilience4j's `IntervalBiFunction` and Polly's examples.
+    /// `max` (at least `initial`, which is at least 1 tick). Factor 2
+    /// doubles it ([`Config::open_duration_growing`](super::Config::open_duration_growing)).
     Geometric {
         /// After the first trip.
         initial: Duration,
@@ -246,11 +246,11 @@ impl BreakDuration {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ProbeRule {
     /// At most K probes in flight at once; a probe that reports frees its
-    /// slot (resilience4j's `permittedNumberOfCallsInHalfOpenState` with
-    /// slots given back, Polly's one probe at a time for K = 1).
+    /// slot (for K = 1, Polly's one probe at a time).
     #[default]
     InFlight,
     /// At most K probes admitted per half-open round, in flight or not
-    /// (gobreaker's `MaxRequests`).
+    /// (gobreaker's `MaxRequests`; resilience4j's
+    /// `permittedNumberOfCallsInHalfOpenState` counts the same way).
     PerRound,
 }

@@ -64,8 +64,9 @@ use crate::ConfigError;
 /// # Conventions
 /// - `budget_percent` is of the requests in flight, the retrying ones
 ///   included (Envoy: of active and pending requests); `floor` rounds down.
-/// - A retry is in flight from its admission (before its backoff wait, as
-///   Envoy counts it from the retry's scheduling) until its attempt ends.
+/// - A retry is in flight from its admission (before its backoff wait)
+///   until its attempt ends: a retry waiting out its backoff holds its
+///   slot, so a storm of waiting retries is bounded too.
 /// - The counts saturate: a finish without a start leaves 0, not a wrap;
 ///   `u32::MAX` starts stay at `u32::MAX`.
 /// - No clock: the budget judges concurrency now, not a rate over time.
