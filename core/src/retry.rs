@@ -352,7 +352,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
             let mut attempts: u32 = 0;
             // The budget's request and retry events; dropping it (the run
             // returned, or its future was dropped) reports them finished.
-            let mut flight = Flight::begin(self.budget.take(), clock, start);
+            let mut flight = Flight::begin(self.budget.take(), clock);
             loop {
                 let now = clock.now();
                 let (last, hint, now) = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
@@ -468,9 +468,9 @@ struct Flight<'k, B: Budget, K: Clock> {
 }
 
 impl<'k, B: Budget, K: Clock> Flight<'k, B, K> {
-    fn begin(mut budget: Option<B>, clock: &'k K, now: Instant) -> Self {
+    fn begin(mut budget: Option<B>, clock: &'k K) -> Self {
         if let Some(b) = budget.as_mut() {
-            b.request_started(now);
+            b.request_started(clock.now());
         }
         Self {
             budget,
