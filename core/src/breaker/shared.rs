@@ -265,7 +265,7 @@ pub(crate) mod sealed {
 /// expire any number of buckets and must judge their sum, which does not fit
 /// one compare-and-swap, and an exact lock-free form needs a helping
 /// protocol over the buckets that is not built. Share a time window behind
-/// a mutex (`fusebox_std::Shared`) meanwhile.
+/// a mutex (as `fusebox_std::Breaker` does) meanwhile.
 pub trait SharedPolicy: Policy + sealed::Share {}
 
 impl sealed::Share for ConsecutiveFailures {
