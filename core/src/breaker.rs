@@ -125,10 +125,10 @@
 //!
 //! | type | x86_64 / aarch64 | thumbv6m |
 //! |---|---|---|
-//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 96 |
-//! | `SharedCircuitBreaker<CountWindow<10>>` | 1 536 | 160 |
-//! | `SharedCircuitBreaker<CountWindow<100>>` | 1 920 | 528 |
-//! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `96 + (4N + 21 rounded up to 16)` |
+//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 112 |
+//! | `SharedCircuitBreaker<CountWindow<10>>` | 1 536 | 176 |
+//! | `SharedCircuitBreaker<CountWindow<100>>` | 1 920 | 544 |
+//! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `112 + (4N + 21 rounded up to 16)` |
 //!
 //! `SharedCircuitBreaker<TimeWindow<B>>` does not exist yet: the time
 //! window has no lock-free exact shared form (see [`SharedPolicy`]).
