@@ -95,6 +95,13 @@
 //! - The schedule is fused: once it stops it keeps answering the same
 //!   [`Stop`] until [`Backoff::reset`].
 //! - Same config and seed, same delays, on every platform.
+//! - Every jittered delay draws exactly one random number, even when its
+//!   range holds a single value, so [`Config::delay_for`]`(seed, n)` can
+//!   give retry `n`'s delay without replaying the schedule (not for
+//!   decorrelated jitter, which it refuses; hints and the total-delay budget
+//!   are not part of it). With no hints,
+//!   `Backoff::new(config, seed)?.nth(n) == config.delay_for(seed, n)?`
+//!   while `n < max_attempts - 1`.
 //!
 //! # Cost
 //!
@@ -316,6 +323,93 @@ impl Config {
         Ok(())
     }
 
+    /// The delay before retry `n` (0 for the first retry) that
+    /// [`Backoff::new`]`(self, seed)` would give at its `n + 1`-th
+    /// [`next_delay`](Backoff::next_delay)`(None)`, computed without
+    /// replaying the schedule: for a job queue that stores the attempt
+    /// number and retries tomorrow.
+    ///
+    /// `Ok(None)` when `n >= max_attempts - 1` (the schedule would have
+    /// stopped). Not part of it: retry-after hints (a hint raises one delay
+    /// and changes nothing after it, so apply it yourself: `max(delay,
+    /// hint)`) and the total-delay budget (it depends on the delays
+    /// actually slept). A [`Backoff::reset`] schedule goes on with its random
+    /// sequence, so its delays are not these.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field when the configuration is out of
+    /// range, and naming `jitter` for [`Jitter::Decorrelated`], whose delay
+    /// depends on the one before, so that only a replay can find it.
+    ///
+    /// # Law and cost
+    /// Every delay of a jittered schedule draws exactly one random number
+    /// (even when its range holds one value), so the `n`-th is drawn from
+    /// the generator moved on by `n` ([`Rng::skip`]): equal, bit for bit, to
+    /// the replayed one (`tests/tests/delay_for.rs` checks it). The value
+    /// before jitter costs one multiply for linear growth, at most 64
+    /// multiplies for an integer factor, and one step per retry up to the
+    /// cap for a fractional factor (`exponential_ratio`: about
+    /// `64 / log2(num / den)` steps at most, 110 for 3/2).
+    ///
+    /// ```
+    /// use fusebox::backoff::{Backoff, Config, Jitter};
+    /// use fusebox::time::Duration;
+    ///
+    /// let config = Config::exponential(Duration::from_secs(1), 2, Duration::from_secs(3600))
+    ///     .jitter(Jitter::Full)
+    ///     .max_attempts(100);
+    /// let replayed: Vec<_> = Backoff::new(config, 42)?.take(20).collect();
+    /// assert_eq!(config.delay_for(42, 19)?, Some(replayed[19]));
+    /// assert_eq!(config.delay_for(42, 99)?, None); // 100 attempts: 99 delays
+    /// let err = config.jitter(Jitter::Decorrelated).delay_for(42, 3).unwrap_err();
+    /// assert_eq!(err.field(), "jitter");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn delay_for(&self, seed: u64, n: u32) -> Result<Option<Duration>, ConfigError> {
+        self.validate()?;
+        if matches!(self.jitter, Jitter::Decorrelated) {
+            return Err(ConfigError::new(
+                "jitter",
+                "be None, Full or Equal for delay_for (a decorrelated delay depends on the one before: replay the schedule with next_delay instead)",
+            ));
+        }
+        if n >= self.max_attempts.saturating_sub(1) {
+            return Ok(None);
+        }
+        let v = self.value_at(n);
+        let (lo, hi) = match self.jitter {
+            Jitter::None => return Ok(Some(Duration::from_ticks(v))),
+            Jitter::Full => (0, v),
+            // Decorrelated was refused above.
+            Jitter::Equal | Jitter::Decorrelated => (v / 2, v),
+        };
+        let mut rng = Rng::new(seed);
+        rng.skip(u64::from(n));
+        Ok(Some(Duration::from_ticks(rng.between(lo, hi))))
+    }
+
+    /// The value before jitter of retry `n`, as `Backoff::grow` reaches it.
+    fn value_at(&self, n: u32) -> u64 {
+        if let Growth::Linear = self.growth {
+            let v = self
+                .initial
+                .saturating_add(self.step.saturating_mul(u64::from(n)));
+            // `initial <= cap`, and growth stops at the cap.
+            return if v < self.cap { v } else { self.cap };
+        }
+        let mut v = self.initial;
+        let mut k = 0;
+        while k < n && v < self.cap {
+            let g = grown(self, v);
+            if g == v {
+                break; // a factor of 1: constant
+            }
+            v = g;
+            k = k.saturating_add(1);
+        }
+        v
+    }
+
     /// The delay before retry 0, before jitter.
     pub const fn initial(&self) -> Duration {
         Duration::from_ticks(self.initial)
@@ -486,36 +580,7 @@ impl Backoff {
     /// Advance the un-jittered value to the next retry's.
     #[inline(always)]
     fn grow(&mut self) {
-        let c = &self.config;
-        if self.next >= c.cap {
-            return;
-        }
-        let grown = match c.growth {
-            Growth::Constant => return,
-            Growth::Linear => self.next.saturating_add(c.step),
-            Growth::Exponential if c.den == 1 => self.next.saturating_mul(u64::from(c.num)),
-            Growth::Exponential => {
-                // ceil(next x num / den), exactly, in 64 bits (no u128
-                // division: on a 32-bit core that is a large routine):
-                // next = q x den + r with r < den < 2^32, so
-                // next x num / den = q x num + r x num / den, and
-                // r x num < 2^64. Rounded up, so a small value still grows.
-                let (num, den) = (u64::from(c.num), u64::from(c.den));
-                let (q, r) = match (self.next.checked_div(den), self.next.checked_rem(den)) {
-                    (Some(q), Some(r)) => (q, r),
-                    // den = 0 is refused by `Config::validate`.
-                    _ => (u64::MAX, 0),
-                };
-                let rn = r.wrapping_mul(num);
-                let frac = match (rn.checked_div(den), rn.checked_rem(den)) {
-                    (Some(f), Some(0)) => f,
-                    (Some(f), Some(_)) => f.saturating_add(1),
-                    _ => 0,
-                };
-                q.saturating_mul(num).saturating_add(frac)
-            }
-        };
-        self.next = if grown < c.cap { grown } else { c.cap };
+        self.next = grown(&self.config, self.next);
     }
 
     /// Back to retry 0 with the whole budget; the random sequence goes on
@@ -552,6 +617,40 @@ impl Backoff {
     pub const fn config(&self) -> &Config {
         &self.config
     }
+}
+
+/// The un-jittered value of the retry after one whose value is `next`.
+#[inline(always)]
+fn grown(c: &Config, next: u64) -> u64 {
+    if next >= c.cap {
+        return next;
+    }
+    let grown = match c.growth {
+        Growth::Constant => return next,
+        Growth::Linear => next.saturating_add(c.step),
+        Growth::Exponential if c.den == 1 => next.saturating_mul(u64::from(c.num)),
+        Growth::Exponential => {
+            // ceil(next x num / den), exactly, in 64 bits (no u128
+            // division: on a 32-bit core that is a large routine):
+            // next = q x den + r with r < den < 2^32, so
+            // next x num / den = q x num + r x num / den, and
+            // r x num < 2^64. Rounded up, so a small value still grows.
+            let (num, den) = (u64::from(c.num), u64::from(c.den));
+            let (q, r) = match (next.checked_div(den), next.checked_rem(den)) {
+                (Some(q), Some(r)) => (q, r),
+                // den = 0 is refused by `Config::validate`.
+                _ => (u64::MAX, 0),
+            };
+            let rn = r.wrapping_mul(num);
+            let frac = match (rn.checked_div(den), rn.checked_rem(den)) {
+                (Some(f), Some(0)) => f,
+                (Some(f), Some(_)) => f.saturating_add(1),
+                _ => 0,
+            };
+            q.saturating_mul(num).saturating_add(frac)
+        }
+    };
+    if grown < c.cap { grown } else { c.cap }
 }
 
 /// The schedule without hints: `next()` is `next_delay(None)`.

@@ -41,7 +41,8 @@
 //! |---|---|---|
 //! | Closed | a recorded outcome makes the [`Policy`] trip | Open |
 //! | Open | `try_acquire` at `now >= opened_at + open duration` (admits a probe) | HalfOpen |
-//! | HalfOpen | a probe records a failure (or a slow call) | Open, for a longer time if the open duration grows |
+//! | Closed | the counting interval of [`FailureCount`] (or of [`ConsecutiveFailures::interval`]) ends | Closed, its counts cleared |
+//! | HalfOpen | a probe records a failure (or a slow call) | Open, for the [`BreakDuration`] of the next trip in a row |
 //! | HalfOpen | the S-th probe success (S = [`Config::half_open_successes`]) | Closed |
 //! | HalfOpen | no probe recorded within the probe timeout | HalfOpen, its probe slots freed |
 //! | any | [`CircuitBreaker::isolate`] | ForcedOpen |
@@ -54,8 +55,18 @@
 //! - Thresholds trip at `>=`: N consecutive failures trip at the N-th; a rate
 //!   trips when it reaches its threshold, once the window holds the minimum
 //!   number of calls.
-//! - HalfOpen admits at most K probes at once ([`Config::half_open_probes`],
-//!   default 1). Any probe failure re-opens at once; S probe successes close.
+//! - HalfOpen admits at most K probes ([`Config::half_open_probes`],
+//!   default 1): at once ([`ProbeRule::InFlight`], the default) or per
+//!   half-open round ([`ProbeRule::PerRound`], gobreaker's `MaxRequests`);
+//!   [`ProbeRule`] gives a timeline of each. Any probe failure re-opens at
+//!   once; S probe successes close.
+//! - The open duration after the n-th trip without a close in between is
+//!   [`BreakDuration::after`]`(n)`: constant, geometric or linear growth to a
+//!   cap, or a table whose last entry repeats (Polly's break-duration
+//!   generator). A close or a reset starts it over at n = 1.
+//! - A counting interval (gobreaker's `Interval`, off by default) begins with
+//!   the first outcome recorded in it and clears the policy's counts at
+//!   `now >= start + interval`, while closed ([`FailureCount`]).
 //! - Every transition starts a new *generation*. A permit carries the
 //!   generation it was issued in; an outcome recorded for an older generation
 //!   changes nothing (it is counted in [`Metrics::stale`]). No late success
@@ -81,22 +92,30 @@
 //! # Memory
 //!
 //! The breaker holds everything inline: no allocation, no heap. Sizes in
-//! bytes, the same on x86_64 and thumbv6m (no field is pointer-sized; `u64`
-//! aligns to 8 on both), asserted by the host tests and by the Cortex-M0
-//! runner:
+//! bytes, the same on x86_64 and thumbv6m (`u64` aligns to 8 on both, and
+//! the one pointer-sized field, a [`BreakDuration::Table`]'s slice, fits in
+//! the space its enum's `Linear` law takes anyway), asserted by the host
+//! tests and by the Cortex-M0 runner:
 //!
 //! | type | bytes |
 //! |---|---|
-//! | `CircuitBreaker<ConsecutiveFailures>` | 120 |
-//! | `CircuitBreaker<CountWindow<10>>` | 144 |
-//! | `CircuitBreaker<CountWindow<100>>` | 240 (one byte per call in the window) |
-//! | `CircuitBreaker<TimeWindow<10>>` | 376 (24 bytes per bucket) |
-//! | [`Config`] | 48 |
+//! | `CircuitBreaker<ConsecutiveFailures>` | 144 |
+//! | `CircuitBreaker<FailureCount>` | 152 |
+//! | `CircuitBreaker<CountWindow<10>>` | 152 |
+//! | `CircuitBreaker<CountWindow<100>>` | 248 (one byte per call in the window) |
+//! | `CircuitBreaker<TimeWindow<10>>` | 384 (24 bytes per bucket) |
+//! | [`Config`] | 56 |
+//! | [`BreakDuration`] | 32 |
 //! | [`Permit`] | 16 |
 //!
-//! In general `CircuitBreaker<CountWindow<N>>` is `120 + (N + 13 rounded up
+//! In general `CircuitBreaker<CountWindow<N>>` is `128 + (N + 13 rounded up
 //! to a multiple of 8)` and `CircuitBreaker<TimeWindow<B>>` is
-//! `136 + 24 x B`.
+//! `144 + 24 x B`.
+//!
+//! The state each option adds: a break-duration schedule reads only the
+//! count of trips in a row (`u32`, there before); [`ProbeRule::PerRound`]
+//! one count of probes admitted this round (`u16`, in padding); a counting
+//! interval the end of the current interval (`u64`) beside its length.
 //!
 //! [`SharedCircuitBreaker`] (feature `sync`) differs per target: on x86_64
 //! and aarch64 its control word and each of its 8 metrics stripes sit on a
@@ -106,10 +125,10 @@
 //!
 //! | type | x86_64 / aarch64 | thumbv6m |
 //! |---|---|---|
-//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 96 |
-//! | `SharedCircuitBreaker<CountWindow<10>>` | 1 536 | 160 |
-//! | `SharedCircuitBreaker<CountWindow<100>>` | 1 920 | 528 |
-//! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `96 + (4N + 21 rounded up to 16)` |
+//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 112 |
+//! | `SharedCircuitBreaker<CountWindow<10>>` | 1 536 | 176 |
+//! | `SharedCircuitBreaker<CountWindow<100>>` | 1 920 | 544 |
+//! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `112 + (4N + 21 rounded up to 16)` |
 //!
 //! `SharedCircuitBreaker<TimeWindow<B>>` does not exist yet: the time
 //! window has no lock-free exact shared form (see [`SharedPolicy`]).
@@ -117,8 +136,13 @@
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
 
+mod interval;
+mod schedule;
 #[cfg(feature = "sync")]
 mod shared;
+
+pub use interval::FailureCount;
+pub use schedule::{BreakDuration, ProbeRule};
 #[cfg(feature = "sync")]
 pub use shared::{SharedBreaker, SharedCircuitBreaker, SharedPolicy, Unshared};
 
@@ -355,15 +379,14 @@ pub struct Metrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
-    open_duration: Duration,
-    open_duration_max: Duration,
-    open_growth: u32,
+    open: BreakDuration,
     probe_timeout: Duration,
     // `Duration::MAX` means "no slow-call detection".
     slow_duration: Duration,
     slow_percent: u8,
     half_open_probes: u16,
     half_open_successes: u16,
+    probe_rule: ProbeRule,
 }
 
 impl Default for Config {
@@ -378,22 +401,19 @@ impl Config {
     /// detection. Durations are converted at the binary's tick rate.
     pub const fn new() -> Self {
         Self {
-            open_duration: Duration::from_secs(30),
-            open_duration_max: Duration::from_secs(30),
-            open_growth: 1,
+            open: BreakDuration::Constant(Duration::from_secs(30)),
             probe_timeout: Duration::from_secs(10),
             slow_duration: Duration::MAX,
             slow_percent: 100,
             half_open_probes: 1,
             half_open_successes: 1,
+            probe_rule: ProbeRule::InFlight,
         }
     }
 
     /// Stay open for `duration` after every trip (at least 1 tick).
     pub const fn open_duration(mut self, duration: Duration) -> Self {
-        self.open_duration = duration;
-        self.open_duration_max = duration;
-        self.open_growth = 1;
+        self.open = BreakDuration::Constant(duration);
         self
     }
 
@@ -406,15 +426,59 @@ impl Config {
         factor: u32,
         max: Duration,
     ) -> Self {
-        self.open_duration = initial;
-        self.open_duration_max = max;
-        self.open_growth = factor;
+        self.open = BreakDuration::Geometric {
+            initial,
+            factor,
+            max,
+        };
         self
     }
 
-    /// At most `k` probes in flight in HalfOpen (at least 1; default 1).
+    /// Stay open for `initial` after the first trip, and `step` longer after
+    /// each further trip without a close in between, up to `max` (`initial`
+    /// at least 1 tick, `max` at least `initial`; a `step` of 0 keeps it
+    /// constant).
+    pub const fn open_duration_linear(
+        mut self,
+        initial: Duration,
+        step: Duration,
+        max: Duration,
+    ) -> Self {
+        self.open = BreakDuration::Linear { initial, step, max };
+        self
+    }
+
+    /// Stay open for `table[n - 1]` after the `n`-th trip without a close in
+    /// between; past the end of the table, for its last entry (1 to 255
+    /// entries of at least 1 tick each).
+    pub const fn open_duration_table(mut self, table: &'static [Duration]) -> Self {
+        self.open = BreakDuration::Table(table);
+        self
+    }
+
+    /// Set the open-duration schedule directly (see [`BreakDuration`]).
+    pub const fn break_duration(mut self, schedule: BreakDuration) -> Self {
+        self.open = schedule;
+        self
+    }
+
+    /// The open-duration schedule.
+    pub const fn break_duration_schedule(&self) -> BreakDuration {
+        self.open
+    }
+
+    /// At most `k` probes in HalfOpen (at least 1; default 1): in flight at
+    /// once, or admitted per half-open round, as [`probe_rule`](Self::probe_rule)
+    /// says.
     pub const fn half_open_probes(mut self, k: u16) -> Self {
         self.half_open_probes = k;
+        self
+    }
+
+    /// How the half-open probe limit K counts (default
+    /// [`ProbeRule::InFlight`]; see [`ProbeRule`] for both timelines).
+    pub const fn probe_rule(mut self, rule: ProbeRule) -> Self {
+        self.probe_rule = rule;
         self
     }
 
@@ -445,23 +509,8 @@ impl Config {
 
     /// Check every field; the error names the first one out of range.
     pub const fn validate(&self) -> Result<(), ConfigError> {
-        if self.open_duration.as_ticks() == 0 {
-            return Err(ConfigError::new(
-                "open_duration",
-                "be at least 1 tick (0 would never reject)",
-            ));
-        }
-        if self.open_growth == 0 {
-            return Err(ConfigError::new(
-                "open_duration_growing.factor",
-                "be at least 1 (1 keeps the open duration constant)",
-            ));
-        }
-        if self.open_duration_max.as_ticks() < self.open_duration.as_ticks() {
-            return Err(ConfigError::new(
-                "open_duration_growing.max",
-                "be at least the initial open duration",
-            ));
+        if let Err(e) = self.open.validate() {
+            return Err(e);
         }
         if self.half_open_probes == 0 {
             return Err(ConfigError::new(
@@ -473,6 +522,14 @@ impl Config {
             return Err(ConfigError::new(
                 "half_open_successes",
                 "be in 1..=65535 (0 would close without a probe)",
+            ));
+        }
+        if matches!(self.probe_rule, ProbeRule::PerRound)
+            && self.half_open_successes > self.half_open_probes
+        {
+            return Err(ConfigError::new(
+                "half_open_successes",
+                "be at most half_open_probes under ProbeRule::PerRound (a round admits no more probes than that, so more successes could never close it)",
             ));
         }
         if self.probe_timeout.as_ticks() == 0 {
@@ -493,18 +550,10 @@ impl Config {
         Ok(())
     }
 
-    /// The open duration after `trips` consecutive trips (1 for the first).
-    fn open_for(&self, trips: u32) -> Duration {
-        let mut ticks = self.open_duration.as_ticks();
-        let max = self.open_duration_max.as_ticks();
-        let mut n = trips;
-        // Each step multiplies by at least 2 when growth > 1, so this loop
-        // ends within 64 steps whatever `trips` is.
-        while n > 1 && self.open_growth > 1 && ticks < max {
-            ticks = ticks.saturating_mul(u64::from(self.open_growth));
-            n = n.saturating_sub(1);
-        }
-        Duration::from_ticks(if ticks > max { max } else { ticks })
+    /// The open duration after `trips` consecutive trips without a close
+    /// in between (1 for the first; 0 is taken as 1). See [`BreakDuration`].
+    pub const fn open_duration_after(&self, trips: u32) -> Duration {
+        self.open.after(trips)
     }
 }
 
@@ -546,7 +595,8 @@ mod sealed {
 }
 
 /// When a closed breaker trips: one of [`ConsecutiveFailures`],
-/// [`CountWindow`] or [`TimeWindow`], chosen at construction.
+/// [`FailureCount`], [`CountWindow`] or [`TimeWindow`], chosen at
+/// construction.
 ///
 /// The trait is sealed; its methods are the breaker's business.
 pub trait Policy: sealed::Judge {
@@ -566,7 +616,9 @@ pub trait Policy: sealed::Judge {
 }
 
 /// Trip after `threshold` failures in a row (a slow call counts as a
-/// failure when slow-call detection is on). A success resets the run.
+/// failure when slow-call detection is on). A success resets the run; so
+/// does the end of the counting [`interval`](Self::interval), when one is
+/// set (off by default).
 ///
 /// ```
 /// use fusebox::breaker::ConsecutiveFailures;
@@ -581,6 +633,8 @@ pub trait Policy: sealed::Judge {
 pub struct ConsecutiveFailures {
     threshold: u32,
     run: u32,
+    // Off unless set: see `ConsecutiveFailures::interval`.
+    interval: interval::Interval,
 }
 
 impl ConsecutiveFailures {
@@ -592,13 +646,20 @@ impl ConsecutiveFailures {
                 "be at least 1 (0 would trip on every call)",
             ));
         }
-        Ok(Self { threshold, run: 0 })
+        Ok(Self {
+            threshold,
+            run: 0,
+            interval: interval::Interval::OFF,
+        })
     }
 }
 
 impl sealed::Judge for ConsecutiveFailures {
     #[inline]
-    fn record(&mut self, call: Call, _config: &Config, _now: Instant) -> bool {
+    fn record(&mut self, call: Call, _config: &Config, now: Instant) -> bool {
+        if self.interval.roll(now) {
+            self.run = 0;
+        }
         if call.failed || call.slow {
             self.run = self.run.saturating_add(1);
             self.run >= self.threshold
@@ -609,11 +670,13 @@ impl sealed::Judge for ConsecutiveFailures {
     }
     fn clear(&mut self) {
         self.run = 0;
+        self.interval.clear();
     }
-    fn stats(&self, _now: Instant) -> WindowStats {
+    fn stats(&self, now: Instant) -> WindowStats {
+        let run = if self.interval.over(now) { 0 } else { self.run };
         WindowStats {
-            calls: self.run,
-            failures: self.run,
+            calls: run,
+            failures: run,
             slow: 0,
         }
     }
@@ -927,6 +990,9 @@ pub struct CircuitBreaker<P: Policy = ConsecutiveFailures> {
     // Trips without a close in between: grows the open duration.
     trips_in_row: u32,
     probes_in_flight: u16,
+    // Probes admitted this half-open round, less those that gave their slot
+    // back (ignored, written off): what `ProbeRule::PerRound` limits.
+    probes_admitted: u16,
     probe_successes: u16,
     state: State,
     // The latest `now` seen: an earlier one is judged at it.
@@ -979,6 +1045,7 @@ impl<P: Policy> CircuitBreaker<P> {
             generation: 0,
             trips_in_row: 0,
             probes_in_flight: 0,
+            probes_admitted: 0,
             probe_successes: 0,
             state: State::Closed,
             latest: Instant::from_ticks(0),
@@ -1010,11 +1077,12 @@ impl<P: Policy> CircuitBreaker<P> {
                 }
                 self.probe_successes = 0;
                 self.probes_in_flight = 0;
+                self.probes_admitted = 0;
                 Some(self.move_to(State::HalfOpen))
             }
             State::HalfOpen => {
                 self.write_off_lost_probes(now);
-                if self.probes_in_flight >= self.config.half_open_probes {
+                if self.probe_slots_taken() {
                     return Err(self.reject(State::HalfOpen, Some(time::elapsed(now, self.until))));
                 }
                 None
@@ -1023,6 +1091,7 @@ impl<P: Policy> CircuitBreaker<P> {
         };
         // HalfOpen, with a free probe slot.
         self.probes_in_flight = self.probes_in_flight.saturating_add(1);
+        self.probes_admitted = self.probes_admitted.saturating_add(1);
         self.until = time::add(now, self.config.probe_timeout);
         self.metrics.admitted = self.metrics.admitted.wrapping_add(1);
         Ok(Permit {
@@ -1092,7 +1161,10 @@ impl<P: Policy> CircuitBreaker<P> {
             Outcome::Ignored => {
                 self.metrics.ignored = self.metrics.ignored.wrapping_add(1);
                 if self.state == State::HalfOpen {
+                    // It says nothing of the dependency: its slot goes back,
+                    // under either probe rule.
                     self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
+                    self.probes_admitted = self.probes_admitted.saturating_sub(1);
                 }
                 return None;
             }
@@ -1140,9 +1212,7 @@ impl<P: Policy> CircuitBreaker<P> {
         let now = time::at_latest(now, self.latest);
         match self.state {
             State::Open if now < self.until => Some(time::elapsed(now, self.until)),
-            State::HalfOpen
-                if self.probes_in_flight >= self.config.half_open_probes && now < self.until =>
-            {
+            State::HalfOpen if self.probe_slots_taken() && now < self.until => {
                 Some(time::elapsed(now, self.until))
             }
             _ => None,
@@ -1195,6 +1265,7 @@ impl<P: Policy> CircuitBreaker<P> {
     fn force(&mut self, to: State) -> Option<Transition> {
         self.policy.clear();
         self.probes_in_flight = 0;
+        self.probes_admitted = 0;
         self.probe_successes = 0;
         // A new generation even when the state stays: outcomes of calls made
         // before a manual change must not count after it.
@@ -1227,8 +1298,20 @@ impl<P: Policy> CircuitBreaker<P> {
         }
     }
 
+    /// Whether HalfOpen must refuse another probe now, under the rule.
+    #[inline]
+    fn probe_slots_taken(&self) -> bool {
+        let counted = match self.config.probe_rule {
+            ProbeRule::InFlight => self.probes_in_flight,
+            ProbeRule::PerRound => self.probes_admitted,
+        };
+        counted >= self.config.half_open_probes
+    }
+
     fn write_off_lost_probes(&mut self, now: Instant) {
         if self.probes_in_flight > 0 && now >= self.until {
+            // Lost probes give their slots back under either rule.
+            self.probes_admitted = self.probes_admitted.saturating_sub(self.probes_in_flight);
             self.probes_in_flight = 0;
             self.generation = self.generation.wrapping_add(1);
         }
@@ -1237,8 +1320,9 @@ impl<P: Policy> CircuitBreaker<P> {
     fn trip(&mut self, now: Instant) -> Transition {
         self.trips_in_row = self.trips_in_row.saturating_add(1);
         self.metrics.trips = self.metrics.trips.wrapping_add(1);
-        self.until = time::add(now, self.config.open_for(self.trips_in_row));
+        self.until = time::add(now, self.config.open.after(self.trips_in_row));
         self.probes_in_flight = 0;
+        self.probes_admitted = 0;
         self.probe_successes = 0;
         self.move_to(State::Open)
     }
@@ -1266,15 +1350,15 @@ mod tests {
             3,
             Duration::from_ticks(200),
         );
-        let got: [u64; 5] = [1, 2, 3, 4, 5].map(|n| c.open_for(n).as_ticks());
+        let got: [u64; 5] = [1, 2, 3, 4, 5].map(|n| c.open_duration_after(n).as_ticks());
         assert_eq!(got, [10, 30, 90, 200, 200]);
-        assert_eq!(c.open_for(u32::MAX).as_ticks(), 200);
+        assert_eq!(c.open_duration_after(u32::MAX).as_ticks(), 200);
         let huge = Config::new().open_duration_growing(
             Duration::from_ticks(u64::MAX / 2),
             u32::MAX,
             Duration::MAX,
         );
-        assert_eq!(huge.open_for(3), Duration::MAX);
+        assert_eq!(huge.open_duration_after(3), Duration::MAX);
     }
 
     #[test]

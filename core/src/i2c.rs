@@ -153,12 +153,12 @@
 //!
 //! | type | bytes |
 //! |---|---|
-//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 608 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 248 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1088 |
-//! | [`I2cConfig`]`<ConsecutiveFailures>` | 224 |
+//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 704 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 272 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1280 |
+//! | [`I2cConfig`]`<ConsecutiveFailures>` | 248 |
 //!
-//! In general `96 + 120 x N + N + 24` rounded up to a multiple of 8 (120 is
+//! In general `96 + 144 x N + N + 24` rounded up to a multiple of 8 (144 is
 //! `CircuitBreaker<ConsecutiveFailures>`; see [`crate::breaker`] for the
 //! other policies), plus the sizes of the bus, delay and clock.
 //!

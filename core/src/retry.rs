@@ -6,7 +6,8 @@
 //! [`DelayNs`] (embassy's `Delay` on firmware, `fusebox_std::TokioDelay` on
 //! servers, a fake that records the delays in tests) and asks the time of a
 //! [`Clock`] the caller passes; it never reads a clock or allocates itself.
-//! [`Retry`] adds a [`CircuitBreaker`], a [`RetryBudget`], a per-attempt
+//! [`Retry`] adds a [`CircuitBreaker`], a retry budget ([`RetryBudget`] or
+//! [`ConcurrentRetryBudget`], through the [`Budget`] trait), a per-attempt
 //! timeout and an overall deadline.
 //!
 //! ```
@@ -54,14 +55,16 @@
 //! | step | when | then |
 //! |---|---|---|
 //! | breaker | [`CircuitBreaker::try_acquire`] refuses | no call; the refusal's `retry_after` is the hint for the next delay |
-//! | call | the operation returns `Ok(v)` | breaker records Success, budget [`deposit`](RetryBudget::deposit)s; returns `Ok(v)` |
+//! | start | the run begins | budget: [`request_started`](Budget::request_started) |
+//! | call | the operation returns `Ok(v)` | breaker records Success, budget [`deposit`](Budget::deposit)s; returns `Ok(v)` |
 //! | call | the attempt timeout (or the deadline) fires first | the attempt's future is dropped; breaker records Failure; [`Last::TimedOut`] |
 //! | classify | [`Verdict::Permanent`] | breaker records Ignored; returns [`Stopped::Permanent`] |
 //! | classify | [`Verdict::Retry`] / [`Verdict::RetryAfter`]`(h)` | breaker records Failure; next delay with hint `h` |
 //! | schedule | [`Backoff::try_next`] stops | returns [`Stopped::Schedule`] |
 //! | deadline | now + delay passes the deadline | returns [`Stopped::Deadline`], without sleeping |
-//! | budget | [`RetryBudget::try_withdraw`] refuses | returns [`Stopped::Budget`] (no budget, no retry) |
-//! | sleep | [`DelayNs`] for the delay | next attempt |
+//! | budget | [`Budget::try_withdraw`] refuses (the retry's start) | returns [`Stopped::Budget`] (no budget, no retry) |
+//! | sleep | [`DelayNs`] for the delay | next attempt; when it ends (or the breaker refuses it), budget: [`retry_finished`](Budget::retry_finished) |
+//! | end | the run returns, or its future is dropped | budget: [`retry_finished`](Budget::retry_finished) if a retry was in flight, then [`request_finished`](Budget::request_finished) |
 //!
 //! # Conventions
 //! - Attempts count the operation's calls; a call refused by the breaker is
@@ -72,7 +75,13 @@
 //!   `DelayNs`: the attempt is raced against a delay of
 //!   `min(timeout, time left before the deadline)`.
 //! - Every retry withdraws from the budget, checked last, so a retry that
-//!   the schedule or the deadline refuses costs no budget.
+//!   the schedule or the deadline refuses costs no budget. A retry is in
+//!   flight, for a [`ConcurrentRetryBudget`], from that withdrawal (before
+//!   its backoff wait) until its attempt ends.
+//! - The budget hears of every request's start and finish exactly once
+//!   each, even when the run's future is dropped (a guard reports the
+//!   finish on drop, reading the clock), so a concurrency budget never
+//!   leaks a count.
 //! - Time that goes backwards counts as no time elapsed: a `now` earlier
 //!   than the latest instant seen is judged as that latest instant (the
 //!   runner keeps the latest clock reading; the time left before the
@@ -95,10 +104,12 @@
 //! # Memory
 //!
 //! Nothing is allocated. The future that [`Retry::run`] returns holds the
-//! schedule (96 bytes), the options and one attempt's state: 328 bytes on
-//! x86_64 with a trivial operation and delay (344 with a breaker, a budget,
-//! a timeout and a deadline), plus the operation's and the `DelayNs`'s own
-//! futures (`tests/benches/backoff.rs` prints the figures).
+//! schedule (96 bytes), the options, the budget's request and retry
+//! events (a guard that reports them finished when the future is dropped)
+//! and one attempt's state: 344 bytes on x86_64 with a trivial operation
+//! and delay (368 with a breaker, a budget, a timeout and a deadline; rustc
+//! 1.95, release), plus the operation's and the `DelayNs`'s own futures
+//! (`tests/benches/backoff.rs` prints the figures).
 
 use core::convert::Infallible;
 use core::future::{Future, poll_fn};
@@ -109,7 +120,7 @@ use embedded_hal_async::delay::DelayNs;
 
 use crate::backoff::{Backoff, Stop};
 use crate::breaker::{CircuitBreaker, Outcome, Permit, Policy, Rejected};
-use crate::rate::RetryBudget;
+use crate::rate::{ConcurrentRetryBudget, RetryBudget};
 use crate::time::{self, Clock, Duration, Instant};
 
 /// What the classifier says of an error.
@@ -290,10 +301,12 @@ impl<G: Gate, B: Budget> Retry<G, B> {
         }
     }
 
-    /// Withdraw every retry from `budget` (no budget, no retry), and deposit
-    /// a success in it. Pass `&mut budget`, or a shared handle that
-    /// implements [`Budget`] (`&fusebox_std::RetryBudget` on a
-    /// server, where one budget serves every request).
+    /// Withdraw every retry from `budget` (no budget, no retry), deposit a
+    /// success in it, and report the request's and each retry's start and
+    /// finish (see [`Budget`]). Pass `&mut budget` ([`RetryBudget`],
+    /// [`ConcurrentRetryBudget`]), or a shared handle that implements
+    /// [`Budget`] (`&fusebox_std::RetryBudget` on a server, where one
+    /// budget serves every request).
     pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C> {
         Retry {
             schedule: self.schedule,
@@ -341,6 +354,9 @@ impl<G: Gate, B: Budget> Retry<G, B> {
             let mut latest = clock.now();
             let end = self.deadline.map(|d| time::add(latest, d));
             let mut attempts: u32 = 0;
+            // The budget's request and retry events; dropping it (the run
+            // returned, or its future was dropped) reports them finished.
+            let mut flight = Flight::begin(self.budget.take(), clock);
             loop {
                 let now = time::observe(&mut latest, clock.now());
                 let (last, hint, now) = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
@@ -370,7 +386,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                         let (outcome, last, hint) = match result {
                             Some(Ok(value)) => {
                                 self.record(permit, Outcome::Success, now);
-                                if let Some(budget) = self.budget.as_mut() {
+                                if let Some(budget) = flight.budget.as_mut() {
                                     budget.deposit(now);
                                 }
                                 return Ok(value);
@@ -395,7 +411,10 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                         (last, hint, now)
                     }
                 };
-                let wait = match self.plan(hint, now, end) {
+                // The retry (if this was one) is over: its attempt ended,
+                // or the breaker refused it.
+                flight.retry_finished(now);
+                let wait = match self.plan(&mut flight, hint, now, end) {
                     Ok(wait) => wait,
                     Err(stopped) => {
                         return Err(RetryError {
@@ -419,8 +438,9 @@ impl<G: Gate, B: Budget> Retry<G, B> {
 
     /// The delay before the next attempt, or why there is none. The budget
     /// is asked last, so a retry refused for another reason costs nothing.
-    fn plan(
+    fn plan<K: Clock>(
         &mut self,
+        flight: &mut Flight<'_, B, K>,
         hint: Option<Duration>,
         now: Instant,
         end: Option<Instant>,
@@ -431,12 +451,57 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                 return Err(Stopped::Deadline);
             }
         }
-        if let Some(budget) = self.budget.as_mut() {
+        if let Some(budget) = flight.budget.as_mut() {
             if !budget.try_withdraw(now) {
                 return Err(Stopped::Budget);
             }
+            flight.retry = true;
         }
         Ok(wait)
+    }
+}
+
+/// One run's events for its budget: the request, started when the run
+/// starts, and the retry in flight, if any. Dropping it reports both
+/// finished, so a run whose future is dropped mid-retry leaves no count
+/// behind in a [`ConcurrentRetryBudget`].
+struct Flight<'k, B: Budget, K: Clock> {
+    budget: Option<B>,
+    clock: &'k K,
+    retry: bool,
+}
+
+impl<'k, B: Budget, K: Clock> Flight<'k, B, K> {
+    fn begin(mut budget: Option<B>, clock: &'k K) -> Self {
+        if let Some(b) = budget.as_mut() {
+            b.request_started(clock.now());
+        }
+        Self {
+            budget,
+            clock,
+            retry: false,
+        }
+    }
+
+    fn retry_finished(&mut self, now: Instant) {
+        if core::mem::take(&mut self.retry) {
+            if let Some(b) = self.budget.as_mut() {
+                b.retry_finished(now);
+            }
+        }
+    }
+}
+
+impl<B: Budget, K: Clock> Drop for Flight<'_, B, K> {
+    fn drop(&mut self) {
+        if self.budget.is_none() {
+            return;
+        }
+        let now = self.clock.now();
+        self.retry_finished(now);
+        if let Some(b) = self.budget.as_mut() {
+            b.request_finished(now);
+        }
     }
 }
 
@@ -498,16 +563,46 @@ impl Gate for Infallible {
     }
 }
 
-/// What the runner asks of a retry budget: implemented by [`RetryBudget`],
-/// by `&mut` of any budget, and by shared handles (see [`Gate`]).
+/// What the runner asks of a retry budget, and the events it reports:
+/// implemented by [`RetryBudget`] (Finagle's, by successes over time), by
+/// [`ConcurrentRetryBudget`] (Envoy's, by concurrency), by `&mut` of any
+/// budget, and by shared handles (see [`Gate`]).
+///
+/// For each run the runner calls, in this order: `request_started` once;
+/// for each retry `try_withdraw` (the retry's start, which the budget may
+/// refuse) and then `retry_finished` once its attempt has ended (or the
+/// breaker refused it); `deposit` on success; `request_finished` once, last,
+/// also when the run's future is dropped (a retry in flight is then
+/// finished first). A budget ignores the events it does not need:
+/// [`RetryBudget`] the starts and finishes, [`ConcurrentRetryBudget`] the
+/// deposits. A wrapper must forward every method: none has a default, so
+/// that a handle cannot lose events silently.
+///
+/// | event | [`RetryBudget`] | [`ConcurrentRetryBudget`] |
+/// |---|---|---|
+/// | `request_started` | nothing | requests + 1 |
+/// | `deposit` (a success) | deposits `percent` % of a retry | nothing |
+/// | `try_withdraw` (a retry starts) | withdraws one retry, if the balance holds one | retries + 1, if under the limit |
+/// | `retry_finished` | nothing | retries - 1 |
+/// | `request_finished` | nothing | requests - 1 |
 pub trait Budget {
-    /// As [`RetryBudget::deposit`].
+    /// A request (a run, with all its attempts) starts.
+    fn request_started(&mut self, now: Instant);
+    /// The request succeeded: as [`RetryBudget::deposit`].
     fn deposit(&mut self, now: Instant);
-    /// As [`RetryBudget::try_withdraw`].
+    /// A retry asks to start: `true` if the budget allows it (it is then in
+    /// flight until `retry_finished`), as [`RetryBudget::try_withdraw`] and
+    /// [`ConcurrentRetryBudget::try_start_retry`].
     fn try_withdraw(&mut self, now: Instant) -> bool;
+    /// A retry that `try_withdraw` allowed has ended.
+    fn retry_finished(&mut self, now: Instant);
+    /// The request has ended, whatever its outcome.
+    fn request_finished(&mut self, now: Instant);
 }
 
 impl<const S: usize> Budget for RetryBudget<S> {
+    #[inline]
+    fn request_started(&mut self, _: Instant) {}
     #[inline]
     fn deposit(&mut self, now: Instant) {
         RetryBudget::deposit(self, now);
@@ -516,9 +611,38 @@ impl<const S: usize> Budget for RetryBudget<S> {
     fn try_withdraw(&mut self, now: Instant) -> bool {
         RetryBudget::try_withdraw(self, now)
     }
+    #[inline]
+    fn retry_finished(&mut self, _: Instant) {}
+    #[inline]
+    fn request_finished(&mut self, _: Instant) {}
+}
+
+impl Budget for ConcurrentRetryBudget {
+    #[inline]
+    fn request_started(&mut self, _: Instant) {
+        ConcurrentRetryBudget::request_started(self);
+    }
+    #[inline]
+    fn deposit(&mut self, _: Instant) {}
+    #[inline]
+    fn try_withdraw(&mut self, _: Instant) -> bool {
+        self.try_start_retry()
+    }
+    #[inline]
+    fn retry_finished(&mut self, _: Instant) {
+        ConcurrentRetryBudget::retry_finished(self);
+    }
+    #[inline]
+    fn request_finished(&mut self, _: Instant) {
+        ConcurrentRetryBudget::request_finished(self);
+    }
 }
 
 impl<T: Budget + ?Sized> Budget for &mut T {
+    #[inline]
+    fn request_started(&mut self, now: Instant) {
+        (**self).request_started(now);
+    }
     #[inline]
     fn deposit(&mut self, now: Instant) {
         (**self).deposit(now);
@@ -527,14 +651,31 @@ impl<T: Budget + ?Sized> Budget for &mut T {
     fn try_withdraw(&mut self, now: Instant) -> bool {
         (**self).try_withdraw(now)
     }
+    #[inline]
+    fn retry_finished(&mut self, now: Instant) {
+        (**self).retry_finished(now);
+    }
+    #[inline]
+    fn request_finished(&mut self, now: Instant) {
+        (**self).request_finished(now);
+    }
 }
 
 /// The runner's placeholder for "no budget": never built.
 impl Budget for Infallible {
+    fn request_started(&mut self, _: Instant) {
+        match *self {}
+    }
     fn deposit(&mut self, _: Instant) {
         match *self {}
     }
     fn try_withdraw(&mut self, _: Instant) -> bool {
+        match *self {}
+    }
+    fn retry_finished(&mut self, _: Instant) {
+        match *self {}
+    }
+    fn request_finished(&mut self, _: Instant) {
         match *self {}
     }
 }

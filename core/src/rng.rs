@@ -85,18 +85,43 @@ impl Rng {
     }
 
     /// A number in `lo..=hi` (or `lo` when `hi <= lo`).
+    ///
+    /// Draws exactly one number from the sequence, even when the range holds
+    /// a single value or none: the position in the sequence then depends only
+    /// on how many numbers were asked for, so [`skip`](Self::skip) can jump
+    /// to the `n`-th draw (what `backoff::Config::delay_for` relies on).
     #[inline]
     pub const fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        let x = self.next_u64();
         if hi <= lo {
             return lo;
         }
         let span = hi.wrapping_sub(lo);
         let offset = match span.checked_add(1) {
-            Some(n) => self.below(n),
+            // The same multiply-shift as `below`.
+            Some(n) => mul_wide(x, n).0,
             // lo = 0, hi = u64::MAX: every value is in range.
-            None => self.next_u64(),
+            None => x,
         };
         lo.wrapping_add(offset)
+    }
+
+    /// Move on as if `k` numbers had been drawn, in constant time: wyrand's
+    /// state is a counter that each draw advances by one fixed odd constant.
+    ///
+    /// ```
+    /// use fusebox::rng::Rng;
+    ///
+    /// let (mut a, mut b) = (Rng::new(9), Rng::new(9));
+    /// for _ in 0..1000 {
+    ///     a.next_u64();
+    /// }
+    /// b.skip(1000);
+    /// assert_eq!(a, b);
+    /// ```
+    #[inline]
+    pub const fn skip(&mut self, k: u64) {
+        self.state = self.state.wrapping_add(WY0.wrapping_mul(k));
     }
 }
 
@@ -194,6 +219,13 @@ mod tests {
         }
         assert!(lo_seen && hi_seen);
         assert_eq!(r.between(9, 2), 9);
+        // An empty or one-value range still draws one number.
+        let mut a = Rng::new(11);
+        let mut b = Rng::new(11);
+        assert_eq!(a.between(4, 4), 4);
+        assert_eq!(a.between(9, 2), 9);
+        b.skip(2);
+        assert_eq!(a, b);
         let _ = r.between(0, u64::MAX);
         assert_eq!(r.below(0), 0);
     }

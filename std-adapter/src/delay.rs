@@ -141,4 +141,48 @@ mod tests {
         assert_eq!((m.failures, m.stale), (3, 1));
         assert_eq!(budget.available(), 0);
     }
+
+    /// Envoy's concurrency budget shared by three concurrent requests over
+    /// tokio: with a minimum of 1 and 0 %, one retry runs at a time; the
+    /// others are refused while it is in flight, and every count is back
+    /// to 0 once the requests end.
+    #[tokio::test]
+    async fn shared_concurrency_budget_admits_one_retry_at_a_time() {
+        let budget = crate::ConcurrentRetryBudget::new("upstream", 0, 1).unwrap();
+        let clock = StdClock::new();
+        let request = |seed| {
+            let schedule = Backoff::new(
+                Config::constant(Duration::from_millis(1)).max_attempts(3),
+                seed,
+            )
+            .unwrap();
+            let budget = &budget;
+            Retry::new(schedule).budget(budget).run(
+                TokioDelay,
+                &clock,
+                async move |attempt| {
+                    if attempt == 1 {
+                        return Err("503");
+                    }
+                    // A retry: hold its slot long enough for the others to ask.
+                    assert_eq!(budget.retries_in_flight(), 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                    Ok(attempt)
+                },
+                |_| Verdict::Retry,
+            )
+        };
+        let (a, b, c) = tokio::join!(request(1), request(2), request(3));
+        let results = [a, b, c];
+        let retried = results.iter().filter(|r| **r == Ok(2)).count();
+        let refused = results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(|e| e.stopped == Stopped::Budget))
+            .count();
+        assert_eq!((retried, refused), (1, 2), "{results:?}");
+        assert_eq!(
+            (budget.requests_in_flight(), budget.retries_in_flight()),
+            (0, 0)
+        );
+    }
 }

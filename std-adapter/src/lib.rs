@@ -86,7 +86,7 @@ pub use clock::{
 pub use delay::TokioDelay;
 pub use handle::adaptive::{AdaptiveLimiter, AdaptivePermit};
 pub use handle::breaker::{Breaker, BreakerBuilder, CallError, Guard};
-pub use handle::budget::RetryBudget;
+pub use handle::budget::{ConcurrentRetryBudget, RetryBudget};
 pub use handle::bulkhead::{AcquireError, Bulkhead, Permit};
 pub use handle::dedup::{Begin, DedupTable, Pending};
 pub use handle::keyed::KeyedLimiter;

@@ -673,10 +673,15 @@ fn size_of_breakers_and_permits() {
     // The figures in the size table of `fusebox::breaker`'s module docs. The
     // state holds no pointer-sized field, so they are the same on thumbv6m
     // (asserted there by the Cortex-M0 runner).
-    assert_eq!(size_of::<CircuitBreaker<ConsecutiveFailures>>(), 120);
-    assert_eq!(size_of::<CircuitBreaker<CountWindow<10>>>(), 144);
-    assert_eq!(size_of::<CircuitBreaker<CountWindow<100>>>(), 240);
-    assert_eq!(size_of::<CircuitBreaker<TimeWindow<10>>>(), 376);
-    assert_eq!(size_of::<Config>(), 48);
+    assert_eq!(size_of::<CircuitBreaker<ConsecutiveFailures>>(), 144);
+    assert_eq!(
+        size_of::<CircuitBreaker<fusebox::breaker::FailureCount>>(),
+        152
+    );
+    assert_eq!(size_of::<CircuitBreaker<CountWindow<10>>>(), 152);
+    assert_eq!(size_of::<CircuitBreaker<CountWindow<100>>>(), 248);
+    assert_eq!(size_of::<CircuitBreaker<TimeWindow<10>>>(), 384);
+    assert_eq!(size_of::<Config>(), 56);
+    assert_eq!(size_of::<fusebox::breaker::BreakDuration>(), 32);
     assert_eq!(size_of::<Permit>(), 16);
 }

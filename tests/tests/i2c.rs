@@ -332,16 +332,16 @@ fn size_of_the_wrapper_with_zero_sized_parts() {
         }
     }
     use core::mem::size_of;
-    assert_eq!(size_of::<ResilientI2c<Bus, Delay, Zero>>(), 608);
+    assert_eq!(size_of::<ResilientI2c<Bus, Delay, Zero>>(), 704);
     assert_eq!(
         size_of::<ResilientI2c<Bus, Delay, Zero, ConsecutiveFailures, 1>>(),
-        248
+        272
     );
     assert_eq!(
         size_of::<ResilientI2c<Bus, Delay, Zero, ConsecutiveFailures, 8>>(),
-        1088
+        1280
     );
-    assert_eq!(size_of::<I2cConfig>(), 224);
+    assert_eq!(size_of::<I2cConfig>(), 248);
     assert_eq!(size_of::<I2cError<ErrorKind>>(), 24);
     // One transaction's future: the reference to the wrapper, the arguments,
     // the last error and the larger of the bus's and the delay's futures.

@@ -16,14 +16,26 @@ use std::path::PathBuf;
 use embedded_hal_async::delay::DelayNs;
 use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, Operation};
 use fusebox::backoff::Backoff;
-use fusebox::breaker::{CircuitBreaker, ConsecutiveFailures, CountWindow, Permit, TimeWindow};
-use fusebox::bulkhead::{AdaptiveLimit, Bulkhead, LocalBulkhead};
-use fusebox::dedup::DedupTable;
+use fusebox::breaker::{
+    BreakDuration, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Permit,
+    SharedCircuitBreaker, TimeWindow,
+};
+use fusebox::bulkhead::{AdaptiveLimit, Bulkhead, LocalBulkhead, SharedAdaptiveLimit};
+use fusebox::dedup::{DedupTable, SharedDedupTable};
 use fusebox::hash::Seed;
 use fusebox::i2c::ResilientI2c;
-use fusebox::rate::{KeyedLimiter, RetryBudget, SharedTokenBucket, TokenBucket};
+use fusebox::latency::{
+    AdaptiveTimeout, HedgePolicy, LatencyHistogram, McuHistogram, ServerHistogram,
+};
+use fusebox::rate::{
+    ConcurrentRetryBudget, KeyedLimiter, RetryBudget, SharedKeyedLimiter, SharedRetryBudget,
+    SharedTokenBucket, TokenBucket,
+};
 use fusebox::rng::Rng;
 use fusebox::time::{Clock, Duration, Instant};
+/// A one-byte raw mutex (spin's), the lock the shared tables' rows and the
+/// Cortex-M0 runner's rows are measured with.
+use fusebox_scenarios::drivers::Raw;
 
 /// The README's heading above the table.
 const HEADING: &str = "## The primitives";
@@ -71,6 +83,7 @@ fn m0(name: &str) -> usize {
     let end = rest.find(')').expect("size_check! is closed");
     rest[..end]
         .trim()
+        .replace('_', "")
         .parse()
         .unwrap_or_else(|_| panic!("size_check!({name}, ...) is not a literal number"))
 }
@@ -141,12 +154,61 @@ fn measured() -> Vec<(&'static str, String)> {
         size_of::<Duration>(),
         "one cell for both"
     );
+    // SharedKeyedLimiter<R, u64, S, N> = base + S x (shard + per x N).
+    type Skl<const S: usize, const N: usize> = SharedKeyedLimiter<Raw, u64, S, N>;
+    let skl_shard1 = size_of::<Skl<2, 1>>() - size_of::<Skl<1, 1>>();
+    let skl_base = size_of::<Skl<1, 1>>() - skl_shard1;
+    let skl_per = size_of::<Skl<1, 2>>() - size_of::<Skl<1, 1>>();
+    let skl_shard = skl_shard1 - skl_per;
+    assert_eq!(
+        size_of::<Skl<3, 16>>(),
+        skl_base + 3 * (skl_shard + skl_per * 16),
+        "SharedKeyedLimiter is no longer base + S x (shard + per x N): the README's formula must change"
+    );
+    // LatencyHistogram<P, B, S> = base + 4 x B x (S + 1) where that is a
+    // multiple of 8 (rounded up to 8 otherwise).
+    let lh_base = size_of::<LatencyHistogram<3, 40, 4>>() - 4 * 40 * 5;
+    assert_eq!(
+        size_of::<LatencyHistogram<3, 80, 4>>(),
+        lh_base + 4 * 80 * 5,
+        "LatencyHistogram is no longer base + 4 x B x (S + 1): the README's formula must change"
+    );
+    assert_eq!(size_of::<ServerHistogram>(), m0("ServerHistogram"));
+    assert_eq!(size_of::<McuHistogram>(), m0("McuHistogram"));
+    // AdaptiveTimeout = the histogram + a constant, for any histogram.
+    let at_extra = size_of::<AdaptiveTimeout>() - size_of::<ServerHistogram>();
+    assert_eq!(
+        size_of::<AdaptiveTimeout<4, 176, 4>>() - size_of::<McuHistogram>(),
+        at_extra,
+        "AdaptiveTimeout is no longer the histogram + a constant"
+    );
+    // HedgePolicy<P, B, S> = the histogram + base + per x S.
+    let hp = |total: usize, hist: usize| total - hist;
+    let hp5 = hp(size_of::<HedgePolicy>(), size_of::<ServerHistogram>());
+    let hp4 = hp(
+        size_of::<HedgePolicy<4, 176, 4>>(),
+        size_of::<McuHistogram>(),
+    );
+    let hp_per = hp5 - hp4;
+    let hp_base = hp4 - 4 * hp_per;
+    assert_eq!(
+        hp(
+            size_of::<HedgePolicy<4, 176, 2>>(),
+            size_of::<LatencyHistogram<4, 176, 2>>()
+        ),
+        hp_base + 2 * hp_per,
+        "HedgePolicy is no longer the histogram + base + per x S: the README's formula must change"
+    );
     let gov =
         governor::RateLimiter::direct(governor::Quota::per_second(core::num::NonZeroU32::MIN));
     vec![
         (
             "`CircuitBreaker<ConsecutiveFailures>`",
             both::<CircuitBreaker<ConsecutiveFailures>>("CircuitBreaker<ConsecutiveFailures>"),
+        ),
+        (
+            "`CircuitBreaker<FailureCount>`",
+            both::<CircuitBreaker<FailureCount>>("CircuitBreaker<FailureCount>"),
         ),
         (
             "`CircuitBreaker<CountWindow<N>>`",
@@ -160,7 +222,17 @@ fn measured() -> Vec<(&'static str, String)> {
             "`CircuitBreaker<TimeWindow<B>>`",
             format!("{tw_base} + {tw_per} x B"),
         ),
+        ("`BreakDuration`", both::<BreakDuration>("BreakDuration")),
         ("`Permit`", both::<Permit>("Permit")),
+        (
+            "`SharedCircuitBreaker<P>` (feature `sync`)",
+            format!(
+                "{} (`ConsecutiveFailures`; padded to cache lines on servers only)",
+                both::<SharedCircuitBreaker<ConsecutiveFailures>>(
+                    "SharedCircuitBreaker<ConsecutiveFailures>"
+                )
+            ),
+        ),
         (
             "`TokenBucket`",
             format!(
@@ -178,15 +250,34 @@ fn measured() -> Vec<(&'static str, String)> {
             format!("{kl_base} + {kl_per} x N"),
         ),
         (
+            "`SharedKeyedLimiter<R, u64, S, N>` (feature `sync`)",
+            format!("{skl_base} + S x ({skl_shard} + {skl_per} x N) with a one-byte lock"),
+        ),
+        (
             "`RetryBudget<S>`",
             format!(
                 "{rb_base} + {rb_per} x S ({} for S = 10)",
                 size_of::<RetryBudget<10>>()
             ),
         ),
+        (
+            "`SharedRetryBudget<R, S>` (feature `sync`)",
+            format!(
+                "{} for S = 10 with a one-byte lock",
+                both::<SharedRetryBudget<Raw, 10>>("SharedRetryBudget<Raw>")
+            ),
+        ),
+        (
+            "`ConcurrentRetryBudget`",
+            both::<ConcurrentRetryBudget>("ConcurrentRetryBudget"),
+        ),
         ("`Bulkhead` (feature `sync`)", both::<Bulkhead>("Bulkhead")),
         ("`LocalBulkhead`", both::<LocalBulkhead>("LocalBulkhead")),
         ("`AdaptiveLimit`", both::<AdaptiveLimit>("AdaptiveLimit")),
+        (
+            "`SharedAdaptiveLimit` (feature `sync`)",
+            both::<SharedAdaptiveLimit>("SharedAdaptiveLimit"),
+        ),
         (
             "`Backoff`",
             format!(
@@ -202,6 +293,29 @@ fn measured() -> Vec<(&'static str, String)> {
         (
             "`DedupTable<u128, [u8; 32], 256>`",
             both::<DedupTable<u128, [u8; 32], 256>>("DedupTable<u128, [u8; 32], 256>"),
+        ),
+        (
+            "`LatencyHistogram<P, B, S>`",
+            format!(
+                "{lh_base} + 4 x B x (S + 1); `ServerHistogram` (3.1 %, 2^32 ticks) {}, \
+                 `McuHistogram` (6.25 %, 2^24 ticks) {}",
+                num(size_of::<ServerHistogram>()),
+                num(size_of::<McuHistogram>())
+            ),
+        ),
+        ("`AdaptiveTimeout`", format!("the histogram + {at_extra}")),
+        (
+            "`HedgePolicy`",
+            format!("the histogram + {hp_base} + {hp_per} x S"),
+        ),
+        (
+            "`SharedDedupTable<R, u64, (), 4, 64>` (feature `sync`)",
+            format!(
+                "{} with a one-byte lock",
+                both::<SharedDedupTable<Raw, u64, (), 4, 64>>(
+                    "SharedDedupTable<Raw, u64, (), 4, 64>"
+                )
+            ),
         ),
         (
             "`ResilientI2c<I, D, C>`",

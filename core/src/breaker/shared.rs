@@ -2,8 +2,8 @@
 //! `sync`), lock-free where the CPU has a 128-bit compare-and-swap.
 
 use super::{
-    Call, Config, ConsecutiveFailures, CountWindow, Metrics, Outcome, Permit, Policy, Rejected,
-    State, Transition, WindowStats, reaches,
+    Call, Config, ConsecutiveFailures, CountWindow, Metrics, Outcome, Permit, Policy, ProbeRule,
+    Rejected, State, Transition, WindowStats, reaches,
 };
 use crate::ConfigError;
 use crate::atomic::{AtomicU32, AtomicU128, Ordering};
@@ -268,13 +268,19 @@ pub(crate) mod sealed {
 /// expire any number of buckets and must judge their sum, which does not fit
 /// one compare-and-swap, and an exact lock-free form needs a helping
 /// protocol over the buckets that is not built. Share a time window behind
-/// a mutex (`fusebox_std::Shared`) meanwhile.
+/// a mutex (as `fusebox_std::Breaker` does) meanwhile.
 pub trait SharedPolicy: Policy + sealed::Share {}
 
 impl sealed::Share for ConsecutiveFailures {
     type Shared = u32;
 
     fn share(self) -> Result<u32, ConfigError> {
+        if self.counting_interval().is_some() {
+            return Err(ConfigError::new(
+                "interval",
+                "be unset for a SharedCircuitBreaker (its state word has no room for the interval's end yet): share a breaker with a counting interval behind a mutex",
+            ));
+        }
         if self.threshold > RUN_MAX {
             return Err(ConfigError::new(
                 "failure_threshold",
@@ -736,8 +742,16 @@ impl<const N: usize> SharedPolicy for CountWindow<N> {}
 /// [`ConsecutiveFailures`] thresholds up to 2^29 - 1, [`CountWindow`]
 /// lengths up to 65 535: [`new`](Self::new) rejects more with a
 /// [`ConfigError`]. The trip count that grows the open duration saturates at
-/// 127 (a doubling duration reaches any cap within 64 trips). A permit is
-/// judged stale by a 32-bit generation, as in the `&mut` breaker.
+/// 127 (a doubling duration reaches any cap within 64 trips), so a
+/// [`BreakDuration`](super::BreakDuration) must reach its last value
+/// within 127 trips (any constant or geometric law does; a table of at
+/// most 127 entries; a linear law whose step reaches the cap by then). A
+/// permit is judged stale by a 32-bit generation, as in the `&mut` breaker.
+///
+/// Not supported yet, refused by [`new`](Self::new) with a [`ConfigError`]
+/// naming the field: [`ProbeRule::PerRound`] (`probe_rule`), a counting
+/// interval ([`ConsecutiveFailures::interval`], `interval`), and
+/// [`FailureCount`](super::FailureCount), which is not a [`SharedPolicy`].
 ///
 /// # Memory
 /// See the [module docs](super#memory) for the sizes per target.
@@ -802,6 +816,18 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
             return Err(ConfigError::new(
                 "half_open_successes",
                 "be in 1..=2047 for a SharedCircuitBreaker (the count shares its 128-bit state word)",
+            ));
+        }
+        if matches!(config.probe_rule, ProbeRule::PerRound) {
+            return Err(ConfigError::new(
+                "probe_rule",
+                "be ProbeRule::InFlight for a SharedCircuitBreaker (its state word does not count the probes of a round yet): share a per-round breaker behind a mutex",
+            ));
+        }
+        if config.open_duration_after(TRIPS_MAX) != config.open_duration_after(u32::MAX) {
+            return Err(ConfigError::new(
+                "open_duration",
+                "reach its last value within 127 trips in a row for a SharedCircuitBreaker (the trip count shares its 128-bit state word): a table of at most 127 entries, or a linear step that reaches the cap by then",
             ));
         }
         Ok(Self {
@@ -881,7 +907,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                 State::Open => {
                     let until = time::add(
                         Instant::from_ticks(w.at),
-                        self.config.open_for(w.trips.max(1)),
+                        self.config.open_duration_after(w.trips.max(1)),
                     );
                     if Instant::from_ticks(t) < until {
                         return Err(self.reject(
@@ -1114,7 +1140,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     fn open_until(&self, w: Word) -> Instant {
         time::add(
             Instant::from_ticks(w.at),
-            self.config.open_for(w.trips.max(1)),
+            self.config.open_duration_after(w.trips.max(1)),
         )
     }
 
@@ -1418,6 +1444,68 @@ mod tests {
         assert_eq!(Win::unpack(sealed.pack()), sealed);
     }
 
+    /// The #10 options the packed word cannot hold yet are refused, naming
+    /// the field; the break-duration laws it can hold (those that reach
+    /// their last value within 127 trips) are taken and followed.
+    #[test]
+    fn refuses_the_options_it_cannot_honour() {
+        use super::super::{BreakDuration, ProbeRule};
+        let d = Duration::from_ticks;
+        let field = |r: Result<SharedCircuitBreaker, ConfigError>| r.err().map(|e| e.field());
+        let cf = || ConsecutiveFailures::new(1).unwrap();
+        let per_round = Config::new().probe_rule(ProbeRule::PerRound);
+        assert_eq!(
+            field(SharedCircuitBreaker::new(per_round, cf())),
+            Some("probe_rule")
+        );
+        let interval = cf().interval(d(100)).unwrap();
+        assert_eq!(
+            field(SharedCircuitBreaker::new(Config::new(), interval)),
+            Some("interval")
+        );
+        // 128 entries whose last differs: trip 128 would read it.
+        static LONG: [Duration; 128] = {
+            let mut table = [Duration::from_ticks(5); 128];
+            if let Some(last) = table.last_mut() {
+                *last = Duration::from_ticks(6);
+            }
+            table
+        };
+        static EXACT: [Duration; 127] = [Duration::from_ticks(5); 127];
+        let long = Config::new().open_duration_table(&LONG);
+        assert_eq!(
+            field(SharedCircuitBreaker::new(long, cf())),
+            Some("open_duration")
+        );
+        let slow_linear = Config::new().open_duration_linear(d(1), d(1), d(1000));
+        assert_eq!(
+            field(SharedCircuitBreaker::new(slow_linear, cf())),
+            Some("open_duration")
+        );
+        let table = Config::new().open_duration_table(&EXACT);
+        assert!(SharedCircuitBreaker::new(table, cf()).is_ok());
+        let linear = Config::new().open_duration_linear(d(1), d(1), d(127));
+        assert!(SharedCircuitBreaker::new(linear, cf()).is_ok());
+
+        // A supported schedule is followed trip after trip, as the &mut
+        // breaker follows it.
+        static STEPS: [Duration; 3] = [
+            Duration::from_ticks(10),
+            Duration::from_ticks(30),
+            Duration::from_ticks(20),
+        ];
+        let config = Config::new().break_duration(BreakDuration::Table(&STEPS));
+        let shared = SharedCircuitBreaker::new(config, cf()).unwrap();
+        let mut now = 0;
+        for expected in [10, 30, 20, 20] {
+            let p = shared.try_acquire(t(now)).unwrap();
+            let _ = shared.record(p, Outcome::Failure, t(now));
+            assert_eq!(shared.state(t(now + expected - 1)), State::Open);
+            assert_eq!(shared.state(t(now + expected)), State::HalfOpen);
+            now += expected;
+        }
+    }
+
     /// Slots untouched for half the lap range look *later* than the lap
     /// being written; the window must still count exactly (and not spin).
     #[test]
@@ -1548,7 +1636,10 @@ mod tests {
     #[test]
     fn trip_count_saturation_changes_no_duration() {
         let c = Config::new().open_duration_growing(Duration::from_ticks(1), 2, Duration::MAX);
-        assert_eq!(c.open_for(TRIPS_MAX), c.open_for(u32::MAX));
-        assert_eq!(c.open_for(65), Duration::MAX);
+        assert_eq!(
+            c.open_duration_after(TRIPS_MAX),
+            c.open_duration_after(u32::MAX)
+        );
+        assert_eq!(c.open_duration_after(65), Duration::MAX);
     }
 }

@@ -107,20 +107,24 @@ const fn unpack(word: u128, config: AimdConfig) -> AdaptiveLimit {
 }
 
 impl SharedAdaptiveLimit {
-    /// A limit starting at the configuration's `initial`; fails as
-    /// [`AdaptiveLimit::new`] does. `const`, so it can be a `static`.
-    pub const fn new(config: AimdConfig) -> Result<Self, ConfigError> {
-        match AdaptiveLimit::new(config) {
-            Ok(limit) => Ok(Self::from_limit(limit)),
-            Err(e) => Err(e),
+    crate::atomic::const_unless_loom! {
+        /// A limit starting at the configuration's `initial`; fails as
+        /// [`AdaptiveLimit::new`] does. `const`, so it can be a `static`.
+        pub const fn new(config: AimdConfig) -> Result<Self, ConfigError> {
+            match AdaptiveLimit::new(config) {
+                Ok(limit) => Ok(Self::from_limit(limit)),
+                Err(e) => Err(e),
+            }
         }
     }
 
-    /// Share an existing limit (its level and cooldown included).
-    pub const fn from_limit(limit: AdaptiveLimit) -> Self {
-        Self {
-            state: AtomicU128::new(pack(&limit)),
-            config: limit.config,
+    crate::atomic::const_unless_loom! {
+        /// Share an existing limit (its level and cooldown included).
+        pub const fn from_limit(limit: AdaptiveLimit) -> Self {
+            Self {
+                state: AtomicU128::new(pack(&limit)),
+                config: limit.config,
+            }
         }
     }
 
@@ -192,5 +196,7 @@ impl SharedAdaptiveLimit {
     }
 }
 
-// The size in the docs above, checked wherever the crate is built.
+// The size in the docs above, checked wherever the crate is built (not
+// under loom, whose atomics are larger).
+#[cfg(not(loom))]
 const _: () = assert!(size_of::<SharedAdaptiveLimit>() == 48);

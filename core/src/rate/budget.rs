@@ -76,7 +76,7 @@ const EMPTY: Slice = Slice { epoch: 0, net: 0 };
 ///
 /// # Conventions
 /// - A retry budget is a share of recent *successes* (Finagle), not of
-///   requests in flight (Envoy's other mode).
+///   requests in flight (Envoy's other mode: [`ConcurrentRetryBudget`](super::ConcurrentRetryBudget)).
 /// - A new budget holds only the floor's reserve.
 /// - A refused withdrawal takes nothing (only its instant is noted, as the
 ///   latest seen if it is later).

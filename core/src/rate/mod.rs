@@ -15,6 +15,8 @@
 //!   successes plus a floor per second (Finagle, Envoy).
 //! - [`SharedRetryBudget`] (feature `sync`): the retry budget behind
 //!   `&self`, never over-spent.
+//! - [`ConcurrentRetryBudget`]: whether a retry is allowed, as a share of
+//!   the requests in flight plus a minimum (Envoy's `retry_budget`).
 //!
 //! Each is a token bucket kept as GCRA (the generic cell rate algorithm):
 //! the state is one *theoretical arrival time* (TAT), the time at which the
@@ -136,6 +138,7 @@
 //! | [`KeyedLimiter<u64, N>`](KeyedLimiter) | 64 + 40 x N | 64 + 40 x N |
 //! | [`KeyedLimiter<u32, N>`](KeyedLimiter) | 64 + 32 x N | 64 + 32 x N |
 //! | [`RetryBudget<S>`](RetryBudget) | 32 + 16 x S (192 for the default S = 10) | 32 + 16 x S |
+//! | [`ConcurrentRetryBudget`] | 16 | 16 |
 //! | [`SharedKeyedLimiter<R, u64, S, N>`](SharedKeyedLimiter), one-byte `R` | 32 + S x (64 + 40 x N) | 32 + S x (64 + 40 x N) |
 //! | [`SharedKeyedLimiter<R, u32, S, N>`](SharedKeyedLimiter), one-byte `R` | 32 + S x (64 + 32 x N) | 32 + S x (64 + 32 x N) |
 //! | [`SharedRetryBudget<R, S>`](SharedRetryBudget), one-byte `R` | 40 + 16 x S (200 for S = 10) | 40 + 16 x S |
@@ -152,6 +155,7 @@ mod bucket;
 mod budget;
 #[cfg(feature = "sync")]
 mod budget_shared;
+mod concurrency;
 mod keyed;
 #[cfg(feature = "sync")]
 mod keyed_shared;
@@ -162,6 +166,7 @@ pub use bucket::{ExceedsBurst, Quota, Rejected, TokenBucket};
 pub use budget::RetryBudget;
 #[cfg(feature = "sync")]
 pub use budget_shared::SharedRetryBudget;
+pub use concurrency::ConcurrentRetryBudget;
 pub use keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, PROBE_WINDOW, WhenFull};
 #[cfg(feature = "sync")]
 pub use keyed_shared::SharedKeyedLimiter;

@@ -146,6 +146,9 @@ impl<const S: usize, C: Clock> RetryBudget<S, C> {
 /// `now` is ignored).
 #[cfg(feature = "tokio")]
 impl<const S: usize, C: Clock> fusebox::retry::Budget for &RetryBudget<S, C> {
+    /// Nothing: this budget counts successes, not requests in flight.
+    #[inline]
+    fn request_started(&mut self, _now: Instant) {}
     #[inline]
     fn deposit(&mut self, _now: Instant) {
         RetryBudget::deposit(self);
@@ -153,5 +156,125 @@ impl<const S: usize, C: Clock> fusebox::retry::Budget for &RetryBudget<S, C> {
     #[inline]
     fn try_withdraw(&mut self, _now: Instant) -> bool {
         RetryBudget::try_withdraw(self)
+    }
+    /// Nothing: this budget counts successes, not retries in flight.
+    #[inline]
+    fn retry_finished(&mut self, _now: Instant) {}
+    /// Nothing: this budget counts successes, not requests in flight.
+    #[inline]
+    fn request_finished(&mut self, _now: Instant) {}
+}
+
+/// Envoy's concurrency retry budget (`retry_budget`: retries in flight at
+/// most `budget_percent` % of the requests in flight, with
+/// `min_retry_concurrency` always allowed) shared by every clone
+/// (`Clone + Send + Sync`): the core's [`rate::ConcurrentRetryBudget`]
+/// behind a mutex, held only inside one call.
+///
+/// `&budget` is the retry runner's [`fusebox::retry::Budget`]: the runner
+/// reports every request's and every retry's start and finish, so the
+/// counts go back to 0 when the requests end (also when a run's future is
+/// dropped). It reads no clock: the counts are of calls in flight now.
+///
+/// ```
+/// use fusebox_std::ConcurrentRetryBudget;
+///
+/// let budget = ConcurrentRetryBudget::new("upstream", 20, 3)?;
+/// assert_eq!(budget.limit(), 3); // no requests in flight: the minimum
+/// assert_eq!((budget.requests_in_flight(), budget.retries_in_flight()), (0, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ConcurrentRetryBudget {
+    inner: Arc<ConcurrentInner>,
+}
+
+#[derive(Debug)]
+struct ConcurrentInner {
+    name: Name,
+    budget: Mutex<rate::ConcurrentRetryBudget>,
+}
+
+impl std::fmt::Debug for ConcurrentRetryBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConcurrentRetryBudget")
+            .field("name", &self.inner.name)
+            .field("budget", &self.inner.budget)
+            .finish()
+    }
+}
+
+impl ConcurrentRetryBudget {
+    /// A budget named `name`: retries in flight at most `budget_percent` %
+    /// (0..=100) of the requests in flight, and at least
+    /// `min_retry_concurrency` of them.
+    ///
+    /// # Errors
+    /// [`BuildError::Name`] for a bad name; [`BuildError::Config`] for a
+    /// field out of range (the core's [`rate::ConcurrentRetryBudget::new`]
+    /// says which).
+    pub fn new(
+        name: &str,
+        budget_percent: u8,
+        min_retry_concurrency: u32,
+    ) -> Result<Self, BuildError> {
+        let name = Name::new(name)?;
+        let core = rate::ConcurrentRetryBudget::new(budget_percent, min_retry_concurrency)?;
+        Ok(Self {
+            inner: Arc::new(ConcurrentInner {
+                name,
+                budget: Mutex::new(core),
+            }),
+        })
+    }
+
+    /// The budget's name.
+    pub fn name(&self) -> &Name {
+        &self.inner.name
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut rate::ConcurrentRetryBudget) -> T) -> T {
+        f(&mut lock(&self.inner.budget))
+    }
+
+    /// How many retries may be in flight now (see
+    /// [`rate::ConcurrentRetryBudget::limit`]).
+    pub fn limit(&self) -> u32 {
+        self.with(|b| b.limit())
+    }
+
+    /// Requests in flight (retries included).
+    pub fn requests_in_flight(&self) -> u32 {
+        self.with(|b| b.requests_in_flight())
+    }
+
+    /// Retries in flight.
+    pub fn retries_in_flight(&self) -> u32 {
+        self.with(|b| b.retries_in_flight())
+    }
+}
+
+/// The retry runner's budget: the core budget's events, under the lock.
+#[cfg(feature = "tokio")]
+impl fusebox::retry::Budget for &ConcurrentRetryBudget {
+    #[inline]
+    fn request_started(&mut self, now: Instant) {
+        self.with(|b| fusebox::retry::Budget::request_started(b, now));
+    }
+    #[inline]
+    fn deposit(&mut self, now: Instant) {
+        self.with(|b| fusebox::retry::Budget::deposit(b, now));
+    }
+    #[inline]
+    fn try_withdraw(&mut self, now: Instant) -> bool {
+        self.with(|b| fusebox::retry::Budget::try_withdraw(b, now))
+    }
+    #[inline]
+    fn retry_finished(&mut self, now: Instant) {
+        self.with(|b| fusebox::retry::Budget::retry_finished(b, now));
+    }
+    #[inline]
+    fn request_finished(&mut self, now: Instant) {
+        self.with(|b| fusebox::retry::Budget::request_finished(b, now));
     }
 }

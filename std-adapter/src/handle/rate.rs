@@ -339,9 +339,15 @@ impl Drop for Queued<'_> {
 /// takes a token, successes deposit nothing.
 #[cfg(feature = "tokio")]
 impl<C: Clock> fusebox::retry::Budget for &RateLimiter<C> {
+    fn request_started(&mut self, _now: Instant) {}
+
     fn deposit(&mut self, _now: Instant) {}
 
     fn try_withdraw(&mut self, _now: Instant) -> bool {
         self.try_acquire().is_ok()
     }
+
+    fn retry_finished(&mut self, _now: Instant) {}
+
+    fn request_finished(&mut self, _now: Instant) {}
 }

@@ -64,6 +64,18 @@ pub const SCENARIOS: &[Scenario] = &[
         ratio_growth_rounds_up_exactly,
     ),
     s("backoff::sizes", sizes),
+    s(
+        "backoff::delay_for_n_is_the_nth_delay_without_replay",
+        delay_for_n_is_the_nth_delay_without_replay,
+    ),
+    s(
+        "backoff::empty_jitter_range_still_draws_one_number",
+        empty_jitter_range_still_draws_one_number,
+    ),
+    s(
+        "backoff::delay_for_refuses_decorrelated_and_stops_past_attempts",
+        delay_for_refuses_decorrelated_and_stops_past_attempts,
+    ),
 ];
 
 /// `n` delays in ticks (0 where the schedule stopped).
@@ -330,5 +342,77 @@ pub fn sizes() -> Outcome {
     check_eq!(size_of::<Rng>(), 8);
     check_eq!(size_of::<Config>(), 56);
     check_eq!(size_of::<Backoff>(), 96);
+    Ok(())
+}
+
+/// delay_for(seed, n) | the (n+1)-th next_delay(None) of a fresh schedule,
+/// the pinned values included
+pub fn delay_for_n_is_the_nth_delay_without_replay() -> Outcome {
+    let c = Config::exponential(d(100), 2, d(10_000)).max_attempts(9);
+    let full = c.jitter(Jitter::Full);
+    let pinned_full = [13, 147, 139, 440, 989, 1980, 180, 16];
+    let pinned_equal = [56, 174, 269, 620, 1295, 2590, 3290, 5008];
+    for n in 0..8 {
+        check_eq!(
+            take!(take!(full.delay_for(42, n))).as_ticks(),
+            pinned_full[n as usize]
+        );
+        check_eq!(
+            take!(take!(c.jitter(Jitter::Equal).delay_for(42, n))).as_ticks(),
+            pinned_equal[n as usize]
+        );
+    }
+    // No jitter: the un-jittered value; linear growth in one step.
+    check_eq!(take!(c.delay_for(0, 6)), Some(d(6_400)));
+    let lin = Config::linear(d(5), d(10), d(1_000_000)).max_attempts(u32::MAX);
+    check_eq!(take!(lin.delay_for(0, 1_000_000)), Some(d(1_000_000)));
+    check_eq!(take!(lin.delay_for(0, 1_000)), Some(d(10_005)));
+    // Far ahead: equal to a replay of 3 000 delays.
+    let far = Config::exponential_ratio(d(1), 3, 2, d(1 << 40))
+        .jitter(Jitter::Equal)
+        .max_attempts(u32::MAX);
+    let mut replay = take!(Backoff::new(far, 9));
+    let mut last = d(0);
+    for _ in 0..3_000 {
+        last = take!(replay.next_delay(None));
+    }
+    check_eq!(take!(far.delay_for(9, 2_999)), Some(last));
+    Ok(())
+}
+
+/// A delay whose jitter range holds one value draws a number all the same,
+/// so the delays after it are where `delay_for` looks for them
+pub fn empty_jitter_range_still_draws_one_number() -> Outcome {
+    // Full jitter over [0, 0], then over [0, 1], [0, 2], ...
+    let c = Config::linear(d(0), d(1), d(64))
+        .jitter(Jitter::Full)
+        .max_attempts(40);
+    let mut b = take!(Backoff::new(c, 3));
+    let mut rng = Rng::new(3);
+    for n in 0..39u64 {
+        let got = take!(b.next_delay(None));
+        check_eq!(got, d(rng.between(0, n.min(64))));
+        check_eq!(take!(c.delay_for(3, n as u32)), Some(got));
+    }
+    // `between` over an empty range returns its low end and moves on.
+    let (mut x, mut y) = (Rng::new(5), Rng::new(5));
+    check_eq!(x.between(7, 7), 7);
+    y.skip(1);
+    check_eq!(x, y);
+    Ok(())
+}
+
+/// delay_for | decorrelated jitter | ConfigError naming `jitter`;
+/// n >= max_attempts - 1 | None
+pub fn delay_for_refuses_decorrelated_and_stops_past_attempts() -> Outcome {
+    let c = Config::exponential(d(10), 2, d(1_000)).max_attempts(4);
+    let e = c.jitter(Jitter::Decorrelated).delay_for(1, 0);
+    check_eq!(e.map_err(|e| e.field()), Err("jitter"));
+    check!(take!(c.delay_for(1, 2)).is_some());
+    check_eq!(take!(c.delay_for(1, 3)), None);
+    check_eq!(take!(c.delay_for(1, u32::MAX)), None);
+    // The budget is not part of it.
+    let tight = c.total_delay_budget(d(15));
+    check_eq!(take!(tight.delay_for(1, 2)), Some(d(40)));
     Ok(())
 }

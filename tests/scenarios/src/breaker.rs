@@ -3,8 +3,9 @@
 
 use fusebox::ConfigError;
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Metrics, Outcome as Call, Permit,
-    Policy, Rejected, State, TimeWindow, Transition, WindowStats,
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, FailureCount, Metrics,
+    Outcome as Call, Permit, Policy, ProbeRule, Rejected, State, TimeWindow, Transition,
+    WindowStats,
 };
 #[cfg(feature = "sync")]
 use fusebox::breaker::{SharedCircuitBreaker, SharedPolicy};
@@ -96,6 +97,46 @@ pub const SCENARIOS: &[Scenario] = &[
     s(
         "breaker::bad_configs_name_their_field",
         bad_configs_name_their_field,
+    ),
+    s(
+        "breaker::open_duration_grows_linearly_to_cap",
+        open_duration_grows_linearly_to_cap::<CircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::open_duration_follows_table_last_repeats",
+        open_duration_follows_table_last_repeats::<CircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::failure_count_trips_at_n_within_interval",
+        failure_count_trips_at_n_within_interval,
+    ),
+    s(
+        "breaker::failure_count_clears_every_interval",
+        failure_count_clears_every_interval,
+    ),
+    s(
+        "breaker::failure_count_without_interval_counts_until_close",
+        failure_count_without_interval_counts_until_close,
+    ),
+    s(
+        "breaker::consecutive_run_older_than_interval_is_forgotten",
+        consecutive_run_older_than_interval_is_forgotten,
+    ),
+    s(
+        "breaker::half_open_in_flight_rule_frees_reported_slots",
+        half_open_in_flight_rule_frees_reported_slots,
+    ),
+    s(
+        "breaker::half_open_per_round_rule_admits_k_per_round",
+        half_open_per_round_rule_admits_k_per_round,
+    ),
+    s(
+        "breaker::per_round_slots_come_back_when_ignored_or_lost",
+        per_round_slots_come_back_when_ignored_or_lost,
+    ),
+    s(
+        "breaker::new_options_name_their_field",
+        new_options_name_their_field,
     ),
 ];
 
@@ -269,6 +310,18 @@ pub const SYNC_SCENARIOS: &[Scenario] = &[
     s(
         "breaker::shared::time_backwards_counts_as_no_time",
         shared_time_backwards_counts_as_no_time,
+    ),
+    s(
+        "breaker::shared::open_duration_grows_linearly_to_cap",
+        open_duration_grows_linearly_to_cap::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::refuses_options_it_cannot_honour",
+        shared_refuses_options_it_cannot_honour,
+    ),
+    s(
+        "breaker::shared::open_duration_follows_table_last_repeats",
+        open_duration_follows_table_last_repeats::<SharedCircuitBreaker<_>>,
     ),
 ];
 
@@ -796,5 +849,368 @@ pub fn bad_configs_name_their_field() -> Outcome {
         check_eq!(field_of(CircuitBreaker::new(config, ok.clone())), field);
     }
     check_eq!(field_of(CircuitBreaker::new(Config::new(), ok)), "accepted");
+    Ok(())
+}
+
+/// Config | an option the shared breaker cannot hold yet (ProbeRule::PerRound,
+/// a counting interval, a break duration still changing after 127 trips) |
+/// ConfigError naming the field
+#[cfg(feature = "sync")]
+pub fn shared_refuses_options_it_cannot_honour() -> Outcome {
+    static SLOW: [Duration; 128] = {
+        let mut table = [Duration::from_ticks(5); 128];
+        if let Some(last) = table.last_mut() {
+            *last = Duration::from_ticks(6);
+        }
+        table
+    };
+    let policy = || ConsecutiveFailures::new(2);
+    let per_round = Config::new().probe_rule(ProbeRule::PerRound);
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(per_round, take!(policy().ok()))),
+        "probe_rule"
+    );
+    let interval = take!(take!(policy().ok()).interval(d(60)).ok());
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(Config::new(), interval)),
+        "interval"
+    );
+    let table = Config::new().open_duration_table(&SLOW);
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(table, take!(policy().ok()))),
+        "open_duration"
+    );
+    let linear = Config::new().open_duration_linear(d(1), d(1), d(1_000));
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(linear, take!(policy().ok()))),
+        "open_duration"
+    );
+    // The same laws reaching their last value by trip 127 are taken.
+    let linear = Config::new().open_duration_linear(d(1), d(8), d(1_000));
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(linear, take!(policy().ok()))),
+        "accepted"
+    );
+    let growing = Config::new().open_duration_growing(d(1), 2, Duration::MAX);
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(growing, take!(policy().ok()))),
+        "accepted"
+    );
+    Ok(())
+}
+
+/// The open durations a breaker tripping on every failure goes through:
+/// trip, then `N` failed probes, each at the end of the open duration.
+fn open_durations<B: Driver<ConsecutiveFailures>, const N: usize>(
+    config: Config,
+) -> Option<[u64; N]> {
+    let mut b: B = consecutive(1, config.probe_timeout(d(1000)))?;
+    let mut now = 0;
+    call(&mut b, t(now), Call::Failure).ok()?;
+    let mut seen = [0u64; N];
+    for slot in &mut seen {
+        let open_for = b.retry_after(t(now))?.as_ticks();
+        *slot = open_for;
+        now += open_for;
+        if call(&mut b, t(now), Call::Failure).ok()? != moved(State::HalfOpen, State::Open) {
+            return None;
+        }
+    }
+    Some(seen)
+}
+
+/// HalfOpen | probe fails again | Open for initial + (n-1) x step, up to the cap
+pub fn open_duration_grows_linearly_to_cap<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let config = Config::new().open_duration_linear(d(10), d(15), d(50));
+    check_eq!(take!(open_durations::<B, 5>(config)), [10, 25, 40, 50, 50]);
+    check_eq!(config.open_duration_after(0), d(10));
+    check_eq!(config.open_duration_after(u32::MAX), d(50));
+    // No overflow with a huge step and cap.
+    let huge = Config::new().open_duration_linear(d(1), Duration::MAX, Duration::MAX);
+    check_eq!(huge.open_duration_after(3), Duration::MAX);
+    Ok(())
+}
+
+static TABLE: [Duration; 3] = [
+    Duration::from_ticks(5),
+    Duration::from_ticks(30),
+    Duration::from_ticks(300),
+];
+
+/// HalfOpen | probe fails again | Open for table[n-1]; the last entry repeats;
+/// a close starts the table over
+pub fn open_duration_follows_table_last_repeats<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let config = Config::new().open_duration_table(&TABLE);
+    check_eq!(
+        take!(open_durations::<B, 5>(config)),
+        [5, 30, 300, 300, 300]
+    );
+    check_eq!(config.open_duration_after(u32::MAX), d(300));
+    let mut b: B = take!(consecutive(1, config));
+    check_eq!(
+        take!(call(&mut b, t(0), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    check_eq!(
+        take!(call(&mut b, t(5), Call::Failure)),
+        moved(State::HalfOpen, State::Open)
+    );
+    check_eq!(
+        take!(call(&mut b, t(35), Call::Success)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    check_eq!(
+        take!(call(&mut b, t(40), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    check_eq!(b.retry_after(t(40)), Some(d(5)));
+    Ok(())
+}
+
+fn failure_count(n: u32, interval: Option<u64>) -> Option<CircuitBreaker<FailureCount>> {
+    let policy = FailureCount::new(n).ok()?;
+    let policy = match interval {
+        Some(i) => policy.interval(d(i)).ok()?,
+        None => policy,
+    };
+    CircuitBreaker::new(open_for_100(), policy).ok()
+}
+
+/// Closed | N-th failure within the interval, successes between | Open
+pub fn failure_count_trips_at_n_within_interval() -> Outcome {
+    let mut b = take!(failure_count(3, Some(60)));
+    // The interval begins with the first outcome, at 10: [10, 70).
+    for (at, o) in [
+        (10, Call::Failure),
+        (20, Call::Success),
+        (30, Call::Failure),
+        (40, Call::Success),
+    ] {
+        check_eq!(take!(call(&mut b, t(at), o)), None);
+    }
+    check_eq!(b.policy().window(t(40)).failures, 2);
+    check_eq!(b.policy().window(t(40)).calls, 4);
+    // 69 is the interval's last tick: the 3rd failure in it trips.
+    check_eq!(
+        take!(call(&mut b, t(69), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    Ok(())
+}
+
+/// Closed | interval [s, s + I) over at now >= s + I | counts cleared, a new
+/// interval begins at now
+pub fn failure_count_clears_every_interval() -> Outcome {
+    let mut b = take!(failure_count(3, Some(60)));
+    check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(59), Call::Failure)), None);
+    check_eq!(b.policy().window(t(59)).failures, 2);
+    // The tick itself counts: at 60 the interval [0, 60) is over.
+    check_eq!(b.policy().window(t(60)).failures, 0);
+    check_eq!(take!(call(&mut b, t(60), Call::Failure)), None);
+    check_eq!(b.policy().window(t(60)).failures, 1);
+    // The new interval is [60, 120); time going backwards stays in it.
+    check_eq!(take!(call(&mut b, t(5), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(100), Call::Success)), None);
+    // Five failures spread thin never trip it.
+    for k in 0..5 {
+        check_eq!(take!(call(&mut b, t(200 + 100 * k), Call::Failure)), None);
+    }
+    check_eq!(
+        take!(call(&mut b, t(601), Call::Failure)),
+        None // 2 in [600, 660)
+    );
+    check_eq!(
+        take!(call(&mut b, t(602), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    Ok(())
+}
+
+/// Closed | no interval: failures count until the breaker closes | Open at N
+pub fn failure_count_without_interval_counts_until_close() -> Outcome {
+    let mut b = take!(failure_count(2, None));
+    check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(10_000), Call::Success)), None);
+    check_eq!(
+        take!(call(&mut b, t(1_000_000), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    // A close clears the counts.
+    check_eq!(
+        take!(call(&mut b, t(1_000_100), Call::Success)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    check_eq!(b.policy().window(t(1_000_100)).failures, 0);
+    check_eq!(take!(call(&mut b, t(1_000_101), Call::Failure)), None);
+    Ok(())
+}
+
+/// Closed | a run begun in an earlier interval | forgotten: the run restarts
+pub fn consecutive_run_older_than_interval_is_forgotten() -> Outcome {
+    let policy = take!(take!(ConsecutiveFailures::new(3)).interval(d(60)));
+    check_eq!(policy.counting_interval(), Some(d(60)));
+    let mut b = take!(CircuitBreaker::new(open_for_100(), policy));
+    check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
+    check_eq!(take!(call(&mut b, t(30), Call::Failure)), None);
+    // 60: a new interval, the run of two is forgotten.
+    check_eq!(take!(call(&mut b, t(60), Call::Failure)), None);
+    check_eq!(b.policy().window(t(60)).failures, 1);
+    check_eq!(take!(call(&mut b, t(61), Call::Failure)), None);
+    check_eq!(
+        take!(call(&mut b, t(62), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    // Off by default: the same run without an interval trips.
+    let mut plain: CircuitBreaker<_> = take!(consecutive(3, open_for_100()));
+    check_eq!(plain.policy().counting_interval(), None);
+    for at in [0, 30] {
+        check_eq!(take!(call(&mut plain, t(at), Call::Failure)), None);
+    }
+    check_eq!(
+        take!(call(&mut plain, t(60), Call::Failure)),
+        moved(State::Closed, State::Open)
+    );
+    Ok(())
+}
+
+/// The breaker open until 100 with K = 2 probes, S = 2 successes, under `rule`.
+fn half_open_k2(rule: ProbeRule) -> Option<CircuitBreaker<ConsecutiveFailures>> {
+    let config = open_for_100()
+        .half_open_probes(2)
+        .half_open_successes(2)
+        .probe_rule(rule);
+    let mut b = consecutive(1, config)?;
+    call(&mut b, t(0), Call::Failure).ok()?;
+    Some(b)
+}
+
+/// HalfOpen, InFlight | a probe reports success | its slot is free again
+/// (the timeline of `ProbeRule`'s docs, left column)
+pub fn half_open_in_flight_rule_frees_reported_slots() -> Outcome {
+    let mut b = take!(half_open_k2(ProbeRule::InFlight));
+    let a = take!(b.try_acquire(t(100)));
+    let p2 = take!(b.try_acquire(t(100)));
+    check!(b.try_acquire(t(101)).is_err());
+    check_eq!(b.record(a, Call::Success, t(102)), None);
+    let c = take!(b.try_acquire(t(103)));
+    check_eq!(
+        b.record(p2, Call::Success, t(104)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    // `c` is from the closed generation's predecessor: stale.
+    check_eq!(b.record(c, Call::Success, t(105)), None);
+    check_eq!(b.metrics().stale, 1);
+    Ok(())
+}
+
+/// HalfOpen, PerRound | K probes admitted this round, some reported | refused
+/// until the round ends (the timeline of `ProbeRule`'s docs, right column)
+pub fn half_open_per_round_rule_admits_k_per_round() -> Outcome {
+    let mut b = take!(half_open_k2(ProbeRule::PerRound));
+    let a = take!(b.try_acquire(t(100)));
+    let p2 = take!(b.try_acquire(t(100)));
+    check!(b.try_acquire(t(101)).is_err());
+    check_eq!(b.record(a, Call::Success, t(102)), None);
+    let refused = b.try_acquire(t(103));
+    check_eq!(
+        refused.map(|_| ()).map_err(|r| r.state),
+        Err(State::HalfOpen)
+    );
+    // Until the outstanding probe is written off, at the latest.
+    check_eq!(b.retry_after(t(103)), Some(d(47)));
+    check_eq!(
+        b.record(p2, Call::Success, t(104)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    // A failed probe ends the round; the next round admits K again.
+    let mut b = take!(half_open_k2(ProbeRule::PerRound));
+    let a = take!(b.try_acquire(t(100)));
+    check_eq!(
+        b.record(a, Call::Failure, t(101)),
+        moved(State::HalfOpen, State::Open)
+    );
+    let reopened_until = 101 + 100;
+    check!(b.try_acquire(t(reopened_until)).is_ok());
+    check!(b.try_acquire(t(reopened_until)).is_ok());
+    check!(b.try_acquire(t(reopened_until)).is_err());
+    Ok(())
+}
+
+/// HalfOpen, PerRound | an ignored probe, or probes written off after the
+/// probe timeout | their slots come back: a round never stalls
+pub fn per_round_slots_come_back_when_ignored_or_lost() -> Outcome {
+    let mut b = take!(half_open_k2(ProbeRule::PerRound));
+    let a = take!(b.try_acquire(t(100)));
+    let _lost = take!(b.try_acquire(t(100)));
+    check_eq!(b.record(a, Call::Ignored, t(101)), None);
+    // The ignored probe gave its slot back.
+    let c = take!(b.try_acquire(t(102)));
+    check_eq!(b.record(c, Call::Success, t(103)), None);
+    check!(b.try_acquire(t(104)).is_err());
+    // `_lost` never reports: 50 ticks after the last probe (102) it is
+    // written off and its slot comes back; the success stays.
+    check!(b.try_acquire(t(151)).is_err());
+    let e = take!(b.try_acquire(t(152)));
+    check_eq!(
+        b.record(e, Call::Success, t(153)),
+        moved(State::HalfOpen, State::Closed)
+    );
+    Ok(())
+}
+
+/// The new options refuse bad values, naming the field
+pub fn new_options_name_their_field() -> Outcome {
+    fn field(c: Config) -> &'static str {
+        match c.validate() {
+            Ok(()) => "accepted",
+            Err(e) => e.field(),
+        }
+    }
+    static ZERO_ENTRY: [Duration; 2] = [Duration::from_ticks(5), Duration::from_ticks(0)];
+    check_eq!(
+        field(Config::new().open_duration_linear(d(0), d(1), d(5))),
+        "open_duration_linear.initial"
+    );
+    check_eq!(
+        field(Config::new().open_duration_linear(d(10), d(1), d(5))),
+        "open_duration_linear.max"
+    );
+    check_eq!(
+        field(Config::new().open_duration_linear(d(5), d(0), d(5))),
+        "accepted"
+    );
+    check_eq!(
+        field(Config::new().open_duration_table(&[])),
+        "open_duration_table"
+    );
+    check_eq!(
+        field(Config::new().open_duration_table(&ZERO_ENTRY)),
+        "open_duration_table"
+    );
+    check_eq!(field(Config::new().open_duration_table(&TABLE)), "accepted");
+    check_eq!(
+        field(
+            Config::new()
+                .half_open_probes(2)
+                .half_open_successes(3)
+                .probe_rule(ProbeRule::PerRound)
+        ),
+        "half_open_successes"
+    );
+    // Under the in-flight rule probes run in turns, so S > K is fine.
+    check_eq!(
+        field(Config::new().half_open_probes(2).half_open_successes(3)),
+        "accepted"
+    );
+    check_eq!(err_field(FailureCount::new(0)), "failure_threshold");
+    check_eq!(
+        err_field(take!(FailureCount::new(1)).interval(d(0))),
+        "interval"
+    );
+    check_eq!(
+        err_field(take!(ConsecutiveFailures::new(1)).interval(d(0))),
+        "interval"
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Retry-budget timelines: one scenario per row of the transition table in
 //! `fusebox::rate::RetryBudget`, and one per convention.
 
-use fusebox::rate::RetryBudget;
+use fusebox::rate::{ConcurrentRetryBudget, RetryBudget};
 use fusebox::time::{Duration, Instant};
 
 #[cfg(feature = "sync")]
@@ -39,6 +39,18 @@ pub const SCENARIOS: &[Scenario] = &[
     s(
         "budget::bad_configs_name_their_field",
         bad_configs_name_their_field::<Local>,
+    ),
+    s(
+        "budget::concurrent_retries_at_most_percent_of_requests_in_flight",
+        concurrent_retries_at_most_percent_of_requests_in_flight,
+    ),
+    s(
+        "budget::concurrent_minimum_always_allowed",
+        concurrent_minimum_always_allowed,
+    ),
+    s(
+        "budget::concurrent_refusal_changes_nothing_and_finishes_saturate",
+        concurrent_refusal_changes_nothing_and_finishes_saturate,
     ),
 ];
 
@@ -221,5 +233,69 @@ pub fn bad_configs_name_their_field<F: BudgetFamily>() -> Outcome {
     );
     check_eq!(core::mem::size_of::<RetryBudget<10>>(), 32 + 16 * 10);
     check_eq!(core::mem::size_of::<RetryBudget<4>>(), 32 + 16 * 4);
+    Ok(())
+}
+
+/// Q requests in flight | try_start_retry | admitted while R < floor(percent x Q / 100)
+pub fn concurrent_retries_at_most_percent_of_requests_in_flight() -> Outcome {
+    let mut b = take!(ConcurrentRetryBudget::new(25, 0));
+    check!(!b.try_start_retry()); // no requests, no minimum: no retry
+    for _ in 0..7 {
+        b.request_started();
+    }
+    // floor(25 % of 7) = 1.
+    check_eq!(b.limit(), 1);
+    check!(b.try_start_retry());
+    check!(!b.try_start_retry());
+    b.request_started(); // 8 requests: 2
+    check!(b.try_start_retry());
+    check!(!b.try_start_retry());
+    check_eq!(b.retries_in_flight(), 2);
+    // A request finishes: the limit drops to 1; the two retries in flight
+    // run on, and none starts until one finishes and the count is below 1.
+    b.request_finished();
+    check!(!b.try_start_retry());
+    b.retry_finished();
+    check!(!b.try_start_retry());
+    b.retry_finished();
+    check!(b.try_start_retry());
+    Ok(())
+}
+
+/// any Q | try_start_retry while R < min_retry_concurrency | admitted
+pub fn concurrent_minimum_always_allowed() -> Outcome {
+    let mut b = ConcurrentRetryBudget::default(); // Envoy's: 20 %, 3
+    for _ in 0..3 {
+        check!(b.try_start_retry());
+    }
+    check!(!b.try_start_retry());
+    check_eq!(b.limit(), 3);
+    for _ in 0..20 {
+        b.request_started();
+    }
+    check_eq!(b.limit(), 4); // max(3, 20 % of 20)
+    check!(b.try_start_retry());
+    check!(!b.try_start_retry());
+    Ok(())
+}
+
+/// R >= limit | try_start_retry | unchanged; finishes without starts stay at 0
+pub fn concurrent_refusal_changes_nothing_and_finishes_saturate() -> Outcome {
+    let mut b = take!(ConcurrentRetryBudget::new(100, 0));
+    b.request_started();
+    check!(b.try_start_retry());
+    let before = b.clone();
+    check!(!b.try_start_retry());
+    check_eq!(b, before);
+    for _ in 0..3 {
+        b.retry_finished();
+        b.request_finished();
+    }
+    check_eq!((b.requests_in_flight(), b.retries_in_flight()), (0, 0));
+    check_eq!(
+        ConcurrentRetryBudget::new(101, 3).map_err(|e| e.field()),
+        Err("budget_percent")
+    );
+    check_eq!(core::mem::size_of::<ConcurrentRetryBudget>(), 16);
     Ok(())
 }

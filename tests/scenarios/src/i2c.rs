@@ -572,10 +572,10 @@ pub fn dropped_transfer_leaks_no_probe() -> Outcome {
 pub fn sizes() -> Outcome {
     use core::mem::size_of;
     type Zst<const N: usize> = ResilientI2c<ZstBus, ZstDelay, ZstClock, ConsecutiveFailures, N>;
-    check_eq!(size_of::<Zst<4>>(), 608);
-    check_eq!(size_of::<Zst<1>>(), 248);
-    check_eq!(size_of::<Zst<8>>(), 1088);
-    check_eq!(size_of::<I2cConfig>(), 224);
+    check_eq!(size_of::<Zst<4>>(), 704);
+    check_eq!(size_of::<Zst<1>>(), 272);
+    check_eq!(size_of::<Zst<8>>(), 1280);
+    check_eq!(size_of::<I2cConfig>(), 248);
     Ok(())
 }
 

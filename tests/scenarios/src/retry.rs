@@ -11,9 +11,9 @@ use core::task::{Context, Waker};
 use embassy_futures::block_on;
 use fusebox::backoff::{Backoff, Config, Stop};
 use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State};
-use fusebox::rate::RetryBudget;
-use fusebox::retry::{Last, Retry, RetryError, Stopped, Verdict, retry};
-use fusebox::time::Clock;
+use fusebox::rate::{ConcurrentRetryBudget, RetryBudget};
+use fusebox::retry::{Budget, Last, Retry, RetryError, Stopped, Verdict, retry};
+use fusebox::time::{Clock, Instant};
 
 use crate::fakes::{FakeDelay, Time};
 use crate::timeline::{scenario as s, ticks as d};
@@ -53,6 +53,14 @@ pub const SCENARIOS: &[Scenario] = &[
     s(
         "retry::dropped_future_leaks_no_breaker_probe",
         dropped_future_leaks_no_breaker_probe,
+    ),
+    s(
+        "retry::concurrency_budget_hears_each_request_and_retry",
+        concurrency_budget_hears_each_request_and_retry,
+    ),
+    s(
+        "retry::concurrency_budget_refuses_a_second_concurrent_retry",
+        concurrency_budget_refuses_a_second_concurrent_retry,
     ),
 ];
 
@@ -374,5 +382,120 @@ pub fn dropped_future_leaks_no_breaker_probe() -> Outcome {
             .is_some()
     );
     check_eq!(b.state(time.now()), State::Closed);
+    Ok(())
+}
+
+/// A budget many runs share on one core: a `RefCell` handle (on firmware,
+/// a blocking mutex), borrowed only inside each call.
+struct Local<'a>(&'a core::cell::RefCell<ConcurrentRetryBudget>);
+
+impl Budget for Local<'_> {
+    fn request_started(&mut self, now: Instant) {
+        Budget::request_started(&mut *self.0.borrow_mut(), now);
+    }
+    fn deposit(&mut self, now: Instant) {
+        Budget::deposit(&mut *self.0.borrow_mut(), now);
+    }
+    fn try_withdraw(&mut self, now: Instant) -> bool {
+        Budget::try_withdraw(&mut *self.0.borrow_mut(), now)
+    }
+    fn retry_finished(&mut self, now: Instant) {
+        Budget::retry_finished(&mut *self.0.borrow_mut(), now);
+    }
+    fn request_finished(&mut self, now: Instant) {
+        Budget::request_finished(&mut *self.0.borrow_mut(), now);
+    }
+}
+
+/// run starts | request_started; retry admitted | in flight through its
+/// wait and attempt; run ends | both finished
+pub fn concurrency_budget_hears_each_request_and_retry() -> Outcome {
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay::new(&time);
+    let budget = core::cell::RefCell::new(take!(ConcurrentRetryBudget::new(20, 1)));
+    // What each attempt sees: (requests, retries) in flight.
+    let seen = Cell::new([(9u32, 9u32); 3]);
+    let r = block_on(
+        Retry::new(take!(schedule(exp())))
+            .budget(Local(&budget))
+            .run(
+                &mut delay,
+                &time,
+                |attempt| {
+                    let b = budget.borrow();
+                    let mut s = seen.get();
+                    if let Some(slot) = s.get_mut(attempt as usize - 1) {
+                        *slot = (b.requests_in_flight(), b.retries_in_flight());
+                    }
+                    seen.set(s);
+                    async move {
+                        if attempt < 3 {
+                            Err(Err::Flaky)
+                        } else {
+                            Ok(attempt)
+                        }
+                    }
+                },
+                classify,
+            ),
+    );
+    check_eq!(r, Ok(3));
+    // The first attempt is the request; each retry is in flight alone.
+    check_eq!(seen.get(), [(1, 0), (1, 1), (1, 1)]);
+    check_eq!(budget.borrow().requests_in_flight(), 0);
+    check_eq!(budget.borrow().retries_in_flight(), 0);
+    // A permanent error and a refused retry finish the request too.
+    let r: Result<(), _> = block_on(
+        Retry::new(take!(schedule(exp())))
+            .budget(Local(&budget))
+            .run(&mut delay, &time, |_| async { Err(Err::Fatal) }, classify),
+    );
+    check_eq!(r.map_err(|e| e.stopped), Err(Stopped::Permanent));
+    check_eq!(budget.borrow().requests_in_flight(), 0);
+    Ok(())
+}
+
+/// two runs in flight, min 1, 0 % | the first's retry is admitted, the
+/// second's refused (Stopped::Budget); the first dropped mid-retry | counts
+/// back to 0
+pub fn concurrency_budget_refuses_a_second_concurrent_retry() -> Outcome {
+    let time = Time(Cell::new(0));
+    let (mut d1, mut d2) = (FakeDelay::new(&time), FakeDelay::new(&time));
+    let budget = core::cell::RefCell::new(take!(ConcurrentRetryBudget::new(0, 1)));
+    // Attempt 1 fails at once; attempt 2 hangs (the retry stays in flight).
+    let op = |attempt: u32| async move {
+        if attempt == 1 {
+            Err(Err::Flaky)
+        } else {
+            core::future::pending::<Result<(), Err>>().await
+        }
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    {
+        let first = Retry::new(take!(schedule(exp())))
+            .budget(Local(&budget))
+            .run(&mut d1, &time, op, classify);
+        let mut first = pin!(first);
+        check!(first.as_mut().poll(&mut cx).is_pending());
+        check_eq!(budget.borrow().requests_in_flight(), 1);
+        check_eq!(budget.borrow().retries_in_flight(), 1);
+        let second = Retry::new(take!(schedule(exp())))
+            .budget(Local(&budget))
+            .run(&mut d2, &time, op, classify);
+        let mut second = pin!(second);
+        match second.as_mut().poll(&mut cx) {
+            core::task::Poll::Ready(Err(e)) => {
+                check_eq!(e.stopped, Stopped::Budget);
+                check_eq!(e.attempts, 1);
+            }
+            _ => check!(false),
+        }
+        // The second request has finished; the first is still retrying.
+        check_eq!(budget.borrow().requests_in_flight(), 1);
+        check_eq!(budget.borrow().retries_in_flight(), 1);
+        // The caller drops the first run mid-retry (a cancelled request).
+    }
+    check_eq!(budget.borrow().requests_in_flight(), 0);
+    check_eq!(budget.borrow().retries_in_flight(), 0);
     Ok(())
 }
