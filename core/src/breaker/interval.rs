@@ -240,4 +240,9 @@ impl sealed::Judge for FailureCount {
         }
     }
 }
-impl Policy for FailureCount {}
+impl Policy for FailureCount {
+    // No lock-free form yet: the std adapter's breaker falls back to a
+    // lock for this policy.
+    #[cfg(feature = "sync")]
+    type Shared = super::Unshared;
+}

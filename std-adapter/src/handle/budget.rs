@@ -1,10 +1,11 @@
 //! [`RetryBudget`]: a shared retry budget (a share of recent successes).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use fusebox::rate;
 use fusebox::time::{Clock, Duration, Instant};
 
+use super::lock;
 use crate::{BuildError, CoarseClock, Name};
 
 /// The seam: the core's [`rate::SharedRetryBudget`] (one
