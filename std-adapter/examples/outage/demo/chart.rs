@@ -50,7 +50,7 @@ pub fn write(path: &str, script: &Script, runs: &[&Run], s: &Settings) -> Result
         .x_label_area_size(25)
         .y_label_area_size(55)
         .build_cartesian_2d(0f64..length, (0.5f64..top_ms).log_scale())?;
-    c.configure_mesh().label_style(font).x_desc("s").draw()?;
+    c.configure_mesh().label_style(font).draw()?;
     c.draw_series(phases.iter().enumerate().map(|(i, (_, a, b))| {
         Rectangle::new([(*a, 0.5), (*b, top_ms)], SHADES[i % 2].filled())
     }))?;

@@ -69,9 +69,9 @@ impl Default for Settings {
             per_client_rate: 20,
             per_client_burst: 10,
             trip_after: 5,
-            open_ms: 1000,
+            open_ms: 1500,
             probes: 1,
-            bulkhead: 8,
+            bulkhead: 6,
         }
     }
 }

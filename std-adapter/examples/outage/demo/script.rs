@@ -8,7 +8,7 @@
 //! tail       3s        slow=4% delay=400ms
 //! hang       4s
 //! fail       3s
-//! flap       3s        period=800ms
+//! flap       3s        period=500ms
 //! recover    4s
 //! ```
 //!
@@ -67,7 +67,7 @@ healthy  2s
 tail     3s   slow=4% delay=400ms
 hang     4s
 fail     3s
-flap     3s   period=800ms
+flap     3s   period=500ms
 recover  4s
 ";
 
