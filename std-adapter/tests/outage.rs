@@ -33,7 +33,11 @@ fn settings() -> Settings {
 
 fn every_request_answered(run: &Run) {
     let label = run.mode.label();
-    let unanswered = run.samples.iter().filter(|s| s.class == Class::Unanswered).count();
+    let unanswered = run
+        .samples
+        .iter()
+        .filter(|s| s.class == Class::Unanswered)
+        .count();
     assert_eq!(unanswered, 0, "{label}: requests without an answer");
     let g = &run.gateway;
     assert_eq!(
@@ -58,13 +62,23 @@ fn outage_short_script_counts() {
     let script = Script::parse(demo::script::SHORT).expect("the short script parses");
     let s = settings();
     let (plain, fusebox) = rt.block_on(async {
-        let plain = demo::run(Mode::Plain, &script, &s).await.expect("the plain run");
-        let fusebox = demo::run(Mode::Fusebox, &script, &s).await.expect("the fusebox run");
+        let plain = demo::run(Mode::Plain, &script, &s)
+            .await
+            .expect("the plain run");
+        let fusebox = demo::run(Mode::Fusebox, &script, &s)
+            .await
+            .expect("the fusebox run");
         (plain, fusebox)
     });
     // Reported, never asserted.
-    println!("{}", demo::report::table(&script, &[&plain, &fusebox], s.client_timeout));
-    println!("{}", demo::report::timeline(&script, &[&plain, &fusebox], s.client_timeout));
+    println!(
+        "{}",
+        demo::report::table(&script, &[&plain, &fusebox], s.client_timeout)
+    );
+    println!(
+        "{}",
+        demo::report::timeline(&script, &[&plain, &fusebox], s.client_timeout)
+    );
 
     every_request_answered(&plain);
     every_request_answered(&fusebox);
@@ -73,8 +87,17 @@ fn outage_short_script_counts() {
     // (stamped right after the rate limit admitted them). Every window
     // of 1 s from each stamp holds at most burst + rate * 1.1 s: 100 ms
     // of slack for a thread descheduled between admission and stamp.
-    let sent = fusebox.gateway.sent_upstream.lock().expect("not poisoned").clone();
-    assert!(sent.len() > 100, "the fusebox gateway reached the upstream ({} requests)", sent.len());
+    let sent = fusebox
+        .gateway
+        .sent_upstream
+        .lock()
+        .expect("not poisoned")
+        .clone();
+    assert!(
+        sent.len() > 100,
+        "the fusebox gateway reached the upstream ({} requests)",
+        sent.len()
+    );
     let bound = f64::from(s.upstream_burst) + f64::from(s.upstream_rate) * 1.1;
     for (i, t) in sent.iter().enumerate() {
         let in_window = sent[i..].iter().take_while(|u| **u < t + 1.0).count();
@@ -87,25 +110,52 @@ fn outage_short_script_counts() {
     }
     let total = sent.last().copied().unwrap_or(0.0) - sent.first().copied().unwrap_or(0.0);
     assert!(
-        sent.len() as f64 <= f64::from(s.upstream_burst) + f64::from(s.upstream_rate) * (total + 0.1),
+        sent.len() as f64
+            <= f64::from(s.upstream_burst) + f64::from(s.upstream_rate) * (total + 0.1),
         "{} requests reached the upstream in {total:.2} s",
         sent.len()
     );
     // The plain gateway has no limit: the offered load went through.
-    let plain_sent = plain.gateway.sent_upstream.lock().expect("not poisoned").len();
-    assert!(plain_sent > sent.len(), "plain {plain_sent} vs fusebox {}", sent.len());
+    let plain_sent = plain
+        .gateway
+        .sent_upstream
+        .lock()
+        .expect("not poisoned")
+        .len();
+    assert!(
+        plain_sent > sent.len(),
+        "plain {plain_sent} vs fusebox {}",
+        sent.len()
+    );
 
     // At most one execution per key (and some keys were executed).
-    let executions = fusebox.upstream.executions.lock().expect("not poisoned").clone();
-    assert!(executions.len() > 10, "only {} keyed requests were executed", executions.len());
+    let executions = fusebox
+        .upstream
+        .executions
+        .lock()
+        .expect("not poisoned")
+        .clone();
+    assert!(
+        executions.len() > 10,
+        "only {} keyed requests were executed",
+        executions.len()
+    );
     let twice: Vec<_> = executions.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "keys executed more than once: {twice:?}");
 
     // The breaker's transitions: a legal chain from Closed.
-    let transitions = fusebox.gateway.transitions.lock().expect("not poisoned").clone();
+    let transitions = fusebox
+        .gateway
+        .transitions
+        .lock()
+        .expect("not poisoned")
+        .clone();
     let mut state = State::Closed;
     for (at, t) in &transitions {
-        assert_eq!(t.from, state, "at {at:.3} s: {t:?} does not follow {state:?}");
+        assert_eq!(
+            t.from, state,
+            "at {at:.3} s: {t:?} does not follow {state:?}"
+        );
         assert!(
             matches!(
                 (t.from, t.to),
@@ -118,16 +168,24 @@ fn outage_short_script_counts() {
         );
         state = t.to;
     }
-    let opens = transitions.iter().filter(|(_, t)| t.to == State::Open).count() as u64;
+    let opens = transitions
+        .iter()
+        .filter(|(_, t)| t.to == State::Open)
+        .count() as u64;
     let hang_start = script.start_of(1).as_secs_f64();
     let recover_start = script.start_of(script.phases.len() - 1).as_secs_f64();
     assert!(
-        transitions.iter().any(|(at, t)| t.to == State::Open && *at >= hang_start && *at < recover_start),
+        transitions
+            .iter()
+            .any(|(at, t)| t.to == State::Open && *at >= hang_start && *at < recover_start),
         "the breaker never opened while the upstream hung or failed: {transitions:?}"
     );
     // No more probing rounds than the open time allows over the outage.
     let outage = recover_start - hang_start + 1.0;
-    let probe_rounds = transitions.iter().filter(|(_, t)| t.to == State::HalfOpen).count() as f64;
+    let probe_rounds = transitions
+        .iter()
+        .filter(|(_, t)| t.to == State::HalfOpen)
+        .count() as f64;
     assert!(
         probe_rounds <= outage / (s.open_ms as f64 / 1e3) + 1.0,
         "{probe_rounds} half-open rounds in a {outage:.1} s outage with {} ms open",
@@ -135,12 +193,19 @@ fn outage_short_script_counts() {
     );
     // Once recovered it closes and stays closed (in-flight failures from
     // the last failing moment may land in the first 200 ms).
-    assert_eq!(state, State::Closed, "the breaker did not close after the upstream recovered");
+    assert_eq!(
+        state,
+        State::Closed,
+        "the breaker did not close after the upstream recovered"
+    );
     let reopened: Vec<_> = transitions
         .iter()
         .filter(|(at, t)| t.to == State::Open && *at > recover_start + 0.2)
         .collect();
-    assert!(reopened.is_empty(), "the breaker opened after the upstream recovered: {reopened:?}");
+    assert!(
+        reopened.is_empty(),
+        "the breaker opened after the upstream recovered: {reopened:?}"
+    );
 
     // While open, nothing but probes reaches the upstream.
     let probes = u64::from(s.probes);
@@ -158,7 +223,10 @@ fn outage_short_script_counts() {
     );
     // The plain gateway, by contrast, waited it out on every hung request.
     let plain_full = plain.gateway.full_timeouts.load(Ordering::Relaxed);
-    assert!(plain_full > 0, "the plain gateway never timed out while the upstream hung");
+    assert!(
+        plain_full > 0,
+        "the plain gateway never timed out while the upstream hung"
+    );
 }
 
 #[test]
@@ -167,8 +235,13 @@ fn scripts_parse_and_say_what_is_wrong() {
     assert_eq!(s.phases.len(), 6);
     assert_eq!(s.total(), Duration::from_secs(19));
     assert_eq!(s.at(Duration::from_millis(2500)).0, 1);
-    assert_eq!(s.at(Duration::from_secs(100)).0, 5, "after the end the last phase stays");
-    let short = Script::parse("hang 1.5s\n# comment\n\nflap 500ms period=100ms base=1ms").expect("parses");
+    assert_eq!(
+        s.at(Duration::from_secs(100)).0,
+        5,
+        "after the end the last phase stays"
+    );
+    let short =
+        Script::parse("hang 1.5s\n# comment\n\nflap 500ms period=100ms base=1ms").expect("parses");
     assert_eq!(short.total(), Duration::from_secs(2));
     for (bad, says) in [
         ("", "no phases"),

@@ -31,20 +31,38 @@ struct Args {
 const USAGE: &str = "usage: outage [--chart FILE.svg] [--script FILE] [--rate N] [--serve [--port P] [--upstream URL]]";
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { chart: None, script: None, rate: None, serve: false, port: 0, upstream: None };
+    let mut a = Args {
+        chart: None,
+        script: None,
+        rate: None,
+        serve: false,
+        port: 0,
+        upstream: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
+        let mut value = |name: &str| {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
             "--chart" => a.chart = Some(value("--chart")?),
             "--script" => a.script = Some(value("--script")?),
             "--rate" => {
                 a.rate = Some(
-                    value("--rate")?.parse().ok().filter(|r| *r > 0).ok_or("--rate takes a whole number above 0")?,
+                    value("--rate")?
+                        .parse()
+                        .ok()
+                        .filter(|r| *r > 0)
+                        .ok_or("--rate takes a whole number above 0")?,
                 )
             }
             "--serve" => a.serve = true,
-            "--port" => a.port = value("--port")?.parse().map_err(|_| "--port takes a port number")?,
+            "--port" => {
+                a.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port takes a port number")?
+            }
             "--upstream" => a.upstream = Some(value("--upstream")?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
@@ -68,7 +86,8 @@ async fn main() -> Result<(), BoxError> {
     let script = match &args.script {
         None => Script::parse(demo::script::DEFAULT)?,
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the script {path}: {e}"))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the script {path}: {e}"))?;
             Script::parse(&text)?
         }
     };
@@ -107,8 +126,14 @@ async fn main() -> Result<(), BoxError> {
     let plain = demo::run(Mode::Plain, &script, &settings).await?;
     let fusebox = demo::run(Mode::Fusebox, &script, &settings).await?;
     let runs = [&plain, &fusebox];
-    println!("{}", demo::report::table(&script, &runs, settings.client_timeout));
-    println!("{}", demo::report::timeline(&script, &runs, settings.client_timeout));
+    println!(
+        "{}",
+        demo::report::table(&script, &runs, settings.client_timeout)
+    );
+    println!(
+        "{}",
+        demo::report::timeline(&script, &runs, settings.client_timeout)
+    );
     if let Some(path) = &args.chart {
         demo::chart::write(path, &script, &runs, &settings)?;
         println!("chart written to {path}");
@@ -121,6 +146,11 @@ async fn main() -> Result<(), BoxError> {
 /// Prometheus, until Ctrl-C.
 async fn serve(args: &Args, script: Script, s: &Settings) -> Result<(), BoxError> {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    // One load tool is one client: let the upstream's limit be what binds.
+    let mut s = s.clone();
+    s.per_client_rate = s.upstream_rate;
+    s.per_client_burst = s.upstream_burst;
+    let s = &s;
     let t0 = Instant::now();
     let base = match &args.upstream {
         Some(url) => url.clone(),
@@ -135,10 +165,15 @@ async fn serve(args: &Args, script: Script, s: &Settings) -> Result<(), BoxError
     };
     let gw = demo::gateway::fusebox(Upstream::new(&base)?, s, Shared::local(s)?, t0)?;
     let router = axum::Router::new()
-        .route("/metrics", axum::routing::get(move || std::future::ready(recorder.render())))
+        .route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(recorder.render())),
+        )
         .merge(gw.router);
     let addr = demo::serve(router, args.port).await?;
-    println!("fusebox gateway on http://{addr} in front of {base}; metrics at http://{addr}/metrics");
+    println!(
+        "fusebox gateway on http://{addr} in front of {base}; metrics at http://{addr}/metrics"
+    );
     println!("try: oha -z 30s -q 200 http://{addr}/item/1   (Ctrl-C to stop)");
     tokio::signal::ctrl_c().await?;
     Ok(())

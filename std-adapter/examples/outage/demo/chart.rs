@@ -45,16 +45,25 @@ pub fn write(path: &str, script: &Script, runs: &[&Run], s: &Settings) -> Result
     // p99 latency, log scale.
     let top_ms = (s.client_timeout.as_secs_f64() * 2000.0).max(10.0);
     let mut c = ChartBuilder::on(&top)
-        .caption("p99 latency per 0.5 s (ms, log scale), due time to answer", ("sans-serif", 18))
+        .caption(
+            "p99 latency per 0.5 s (ms, log scale), due time to answer",
+            ("sans-serif", 18),
+        )
         .margin(10)
         .x_label_area_size(25)
         .y_label_area_size(55)
         .build_cartesian_2d(0f64..length, (0.5f64..top_ms).log_scale())?;
     c.configure_mesh().label_style(font).draw()?;
-    c.draw_series(phases.iter().enumerate().map(|(i, (_, a, b))| {
-        Rectangle::new([(*a, 0.5), (*b, top_ms)], SHADES[i % 2].filled())
-    }))?;
-    c.draw_series(phases.iter().map(|(n, a, _)| Text::new(n.clone(), (*a + 0.1, top_ms * 0.6), font)))?;
+    c.draw_series(
+        phases.iter().enumerate().map(|(i, (_, a, b))| {
+            Rectangle::new([(*a, 0.5), (*b, top_ms)], SHADES[i % 2].filled())
+        }),
+    )?;
+    c.draw_series(
+        phases
+            .iter()
+            .map(|(n, a, _)| Text::new(n.clone(), (*a + 0.1, top_ms * 0.6), font)),
+    )?;
     for run in runs {
         let pts: Vec<(f64, f64)> = p99_series(&run.samples, length, 0.5)
             .into_iter()
@@ -79,24 +88,40 @@ pub fn write(path: &str, script: &Script, runs: &[&Run], s: &Settings) -> Result
         (0..n)
             .map(|k| {
                 let (a, b) = (k as f64 * 0.5, (k + 1) as f64 * 0.5);
-                (a + 0.25, arr.iter().filter(|t| **t >= a && **t < b).count() as f64 * 2.0)
+                (
+                    a + 0.25,
+                    arr.iter().filter(|t| **t >= a && **t < b).count() as f64 * 2.0,
+                )
             })
             .collect()
     };
     let series: Vec<_> = runs.iter().map(|r| (r, per_s(r))).collect();
-    let ymax = series.iter().flat_map(|(_, v)| v.iter().map(|p| p.1)).fold(f64::from(s.upstream_rate), f64::max) * 1.2;
+    let ymax = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|p| p.1))
+        .fold(f64::from(s.upstream_rate), f64::max)
+        * 1.2;
     let mut c = ChartBuilder::on(&mid)
-        .caption("requests reaching the upstream (per second)", ("sans-serif", 18))
+        .caption(
+            "requests reaching the upstream (per second)",
+            ("sans-serif", 18),
+        )
         .margin(10)
         .x_label_area_size(25)
         .y_label_area_size(55)
         .build_cartesian_2d(0f64..length, 0f64..ymax)?;
     c.configure_mesh().label_style(font).draw()?;
-    c.draw_series(phases.iter().enumerate().map(|(i, (_, a, b))| {
-        Rectangle::new([(*a, 0.0), (*b, ymax)], SHADES[i % 2].filled())
-    }))?;
+    c.draw_series(
+        phases
+            .iter()
+            .enumerate()
+            .map(|(i, (_, a, b))| Rectangle::new([(*a, 0.0), (*b, ymax)], SHADES[i % 2].filled())),
+    )?;
     c.draw_series(LineSeries::new(
-        vec![(0.0, f64::from(s.upstream_rate)), (length, f64::from(s.upstream_rate))],
+        vec![
+            (0.0, f64::from(s.upstream_rate)),
+            (length, f64::from(s.upstream_rate)),
+        ],
         BLACK.mix(0.5).stroke_width(1),
     ))?
     .label("fusebox rate limit")
@@ -116,17 +141,32 @@ pub fn write(path: &str, script: &Script, runs: &[&Run], s: &Settings) -> Result
 
     // The fusebox breaker's state.
     let mut c = ChartBuilder::on(&bottom)
-        .caption("fusebox breaker: 0 closed, 1 half-open, 2 open", ("sans-serif", 18))
+        .caption(
+            "fusebox breaker: 0 closed, 1 half-open, 2 open",
+            ("sans-serif", 18),
+        )
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(55)
         .build_cartesian_2d(0f64..length, -0.2f64..2.4)?;
-    c.configure_mesh().label_style(font).y_labels(3).x_desc("seconds").draw()?;
-    c.draw_series(phases.iter().enumerate().map(|(i, (_, a, b))| {
-        Rectangle::new([(*a, -0.2), (*b, 2.4)], SHADES[i % 2].filled())
-    }))?;
+    c.configure_mesh()
+        .label_style(font)
+        .y_labels(3)
+        .x_desc("seconds")
+        .draw()?;
+    c.draw_series(
+        phases
+            .iter()
+            .enumerate()
+            .map(|(i, (_, a, b))| Rectangle::new([(*a, -0.2), (*b, 2.4)], SHADES[i % 2].filled())),
+    )?;
     for run in runs.iter().filter(|r| r.mode == super::Mode::Fusebox) {
-        let trs = run.gateway.transitions.lock().expect("not poisoned").clone();
+        let trs = run
+            .gateway
+            .transitions
+            .lock()
+            .expect("not poisoned")
+            .clone();
         let mut pts = vec![(0.0, super::gateway::state_code(state_at(&trs, 0.0)))];
         for (t, tr) in &trs {
             pts.push((*t, super::gateway::state_code(tr.from)));

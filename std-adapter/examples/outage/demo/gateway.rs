@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use bytes::Bytes;
 use fusebox::backoff::{Config as Backoff, Jitter};
-use fusebox::breaker::{Config as BreakerConfig, ConsecutiveFailures, State as BreakerState, Transition};
+use fusebox::breaker::{
+    Config as BreakerConfig, ConsecutiveFailures, State as BreakerState, Transition,
+};
 use fusebox::rate::{Quota, WhenFull};
 use fusebox::time::Duration;
 use fusebox_std::idempotency::IdempotencyStore;
@@ -88,11 +90,16 @@ impl Upstream {
             .parse()
             .map_err(|e| format!("`{base}` is not a URL ({e}): give e.g. http://127.0.0.1:8080"))?;
         if uri.scheme_str() != Some("http") {
-            return Err(format!("`{base}`: only http:// upstreams are supported (no TLS in the demo)"));
+            return Err(format!(
+                "`{base}`: only http:// upstreams are supported (no TLS in the demo)"
+            ));
         }
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
-        Ok(Self { client: Client::builder(TokioExecutor::new()).build(http), base })
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(http),
+            base,
+        })
     }
 }
 
@@ -150,8 +157,15 @@ fn forward(
 + Sync
 + 'static {
     tower::service_fn(move |mut req: Request<Body>| {
-        stats.sent_upstream.lock().expect("not poisoned").push(t0.elapsed().as_secs_f64());
-        if breaker.as_ref().is_some_and(|b| b.state() == BreakerState::Open) {
+        stats
+            .sent_upstream
+            .lock()
+            .expect("not poisoned")
+            .push(t0.elapsed().as_secs_f64());
+        if breaker
+            .as_ref()
+            .is_some_and(|b| b.state() == BreakerState::Open)
+        {
             stats.sent_while_open.fetch_add(1, Ordering::Relaxed);
         }
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -196,6 +210,7 @@ pub fn fusebox<S: IdempotencyStore + 'static>(
         metrics::counter!("outage_breaker_transitions_total", "to" => format!("{:?}", t.to))
             .increment(1);
     });
+    metrics::gauge!("outage_breaker_state").set(0.0);
     let breaker = Breaker::builder("upstream")?.hooks(hooks).build(
         BreakerConfig::new()
             .open_duration(Duration::from_millis(s.open_ms))
@@ -219,19 +234,38 @@ pub fn fusebox<S: IdempotencyStore + 'static>(
             .max_hint(Duration::from_millis(200))
             .total_delay_budget(Duration::from_millis(300)),
     )?
-    .budget(RetryBudget::new("upstream", 20, 10, Duration::from_secs(10))?);
+    .budget(RetryBudget::new(
+        "upstream",
+        20,
+        10,
+        Duration::from_secs(10),
+    )?);
     let stack = ServiceBuilder::new()
         .layer(TimeoutLayer::new(s.client_timeout)) // 1. per request
-        .layer(KeyedRateLimitLayer::new(per_client, Header(HeaderName::from_static("x-client")))) // 2.
+        .layer(KeyedRateLimitLayer::new(
+            per_client,
+            Header(HeaderName::from_static("x-client")),
+        )) // 2.
         .layer(IdempotencyLayer::new(shared.store)) // 3.
         .layer(CoalesceLayer::new()) // 4. identical concurrent GETs
         .layer(retry) // 5.
         .layer(BreakerLayer::new(breaker.clone())) // 6.
-        .layer(BulkheadLayer::new(Bulkhead::new("upstream", s.bulkhead, 0, Duration::from_millis(0))?)) // 7.
+        .layer(BulkheadLayer::new(Bulkhead::new(
+            "upstream",
+            s.bulkhead,
+            0,
+            Duration::from_millis(0),
+        )?)) // 7.
         .layer(RateLimitLayer::new(shared.limiter)) // 8.
         .layer(TimeoutLayer::new(s.attempt_timeout)) // 9. per attempt
         .service(forward(up, Arc::clone(&stats), t0, Some(breaker.clone())));
-    Ok(finish(BoxCloneSyncService::new(stack), Mode::Fusebox, s, stats, Some(breaker)))
+    Ok(finish(
+        BoxCloneSyncService::new(stack),
+        Mode::Fusebox,
+        s,
+        stats,
+        Some(breaker),
+    ))
 }
 
 /// 0 closed, 1 half-open, 2 open (forced states as their plain ones).
@@ -243,9 +277,24 @@ pub fn state_code(s: BreakerState) -> f64 {
     }
 }
 
-fn finish(stack: Stack, mode: Mode, s: &Settings, stats: Arc<Stats>, breaker: Option<Breaker>) -> Gateway {
-    let gw = Arc::new(Gw { stack, mode, client_timeout: s.client_timeout, stats: Arc::clone(&stats) });
-    Gateway { router: Router::new().fallback(handle).with_state(gw), stats, breaker }
+fn finish(
+    stack: Stack,
+    mode: Mode,
+    s: &Settings,
+    stats: Arc<Stats>,
+    breaker: Option<Breaker>,
+) -> Gateway {
+    let gw = Arc::new(Gw {
+        stack,
+        mode,
+        client_timeout: s.client_timeout,
+        stats: Arc::clone(&stats),
+    });
+    Gateway {
+        router: Router::new().fallback(handle).with_state(gw),
+        stats,
+        breaker,
+    }
 }
 
 async fn handle(State(gw): State<Arc<Gw>>, req: axum::extract::Request) -> AxumResponse {
@@ -253,14 +302,27 @@ async fn handle(State(gw): State<Arc<Gw>>, req: axum::extract::Request) -> AxumR
     gw.stats.accepted.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
     let resp = match body.collect().await {
-        Err(e) => (StatusCode::BAD_REQUEST, format!("could not read the request body: {e}")).into_response(),
-        Ok(body) => match gw.stack.clone().oneshot(Request::from_parts(parts, Full::new(body.to_bytes()))).await {
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {e}"),
+        )
+            .into_response(),
+        Ok(body) => match gw
+            .stack
+            .clone()
+            .oneshot(Request::from_parts(parts, Full::new(body.to_bytes())))
+            .await
+        {
             Ok(r) => r.map(axum::body::Body::new),
             Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
                 if started.elapsed() + StdDuration::from_millis(5) >= gw.client_timeout {
                     gw.stats.full_timeouts.fetch_add(1, Ordering::Relaxed);
                 }
-                (StatusCode::GATEWAY_TIMEOUT, "the upstream did not answer in time").into_response()
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the upstream did not answer in time",
+                )
+                    .into_response()
             }
             Err(e) => (StatusCode::BAD_GATEWAY, format!("upstream error: {e}")).into_response(),
         },

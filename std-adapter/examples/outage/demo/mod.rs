@@ -145,16 +145,28 @@ pub struct Run {
 
 type LoadClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-async fn send(client: &LoadClient, gw: SocketAddr, i: u64, client_id: u64, key: Option<&str>) -> Option<u16> {
+async fn send(
+    client: &LoadClient,
+    gw: SocketAddr,
+    i: u64,
+    client_id: u64,
+    key: Option<&str>,
+) -> Option<u16> {
     let mut b = http::Request::builder().header("x-client", client_id.to_string());
     b = match key {
         Some(k) => b
             .method(http::Method::POST)
             .uri(format!("http://{gw}/pay"))
             .header("idempotency-key", format!("\"{k}\"")),
-        None => b.method(http::Method::GET).uri(format!("http://{gw}/item/{}", i % 500)),
+        None => b
+            .method(http::Method::GET)
+            .uri(format!("http://{gw}/item/{}", i % 500)),
     };
-    let body = if key.is_some() { Bytes::from(format!("{{\"order\":{i}}}")) } else { Bytes::new() };
+    let body = if key.is_some() {
+        Bytes::from(format!("{{\"order\":{i}}}"))
+    } else {
+        Bytes::new()
+    };
     let resp = client.request(b.body(Full::new(body)).ok()?).await.ok()?;
     let status = resp.status().as_u16();
     resp.into_body().collect().await.ok()?;
@@ -166,11 +178,19 @@ async fn send(client: &LoadClient, gw: SocketAddr, i: u64, client_id: u64, key: 
 /// omission: latency counts from when it was due). A keyed request whose
 /// answer is a refusal, a timeout or a `5xx` is retried by its client with
 /// the same key, up to 3 times, 250 ms apart.
-async fn load(gw: SocketAddr, script: &Script, s: &Settings, t0: Instant, label: &str) -> Vec<Sample> {
+async fn load(
+    gw: SocketAddr,
+    script: &Script,
+    s: &Settings,
+    t0: Instant,
+    label: &str,
+) -> Vec<Sample> {
     let client: LoadClient = {
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_nodelay(true);
-        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(512).build(http)
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(512)
+            .build(http)
     };
     let total = script.total();
     let n = (total.as_secs_f64() * f64::from(s.rate)) as u64;
@@ -207,10 +227,11 @@ async fn load(gw: SocketAddr, script: &Script, s: &Settings, t0: Instant, label:
             let mut out = Vec::new();
             let mut sent = due;
             for attempt in 0..4 {
-                let status = tokio::time::timeout(deadline, send(&client, gw, i, client_id, key.as_deref()))
-                    .await
-                    .ok()
-                    .flatten();
+                let status =
+                    tokio::time::timeout(deadline, send(&client, gw, i, client_id, key.as_deref()))
+                        .await
+                        .ok()
+                        .flatten();
                 let class = status.map_or(Class::Unanswered, Class::of);
                 out.push(Sample {
                     at: (sent - t0).as_secs_f64(),
@@ -218,7 +239,8 @@ async fn load(gw: SocketAddr, script: &Script, s: &Settings, t0: Instant, label:
                     class,
                     retry: attempt > 0,
                 });
-                let again = key.is_some() && matches!(class, Class::Rejected | Class::Timeout | Class::Error);
+                let again = key.is_some()
+                    && matches!(class, Class::Rejected | Class::Timeout | Class::Error);
                 if !again || attempt == 3 {
                     break;
                 }

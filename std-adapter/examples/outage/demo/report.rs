@@ -62,19 +62,35 @@ pub fn row(run: &Run, from: f64, to: f64) -> Row {
     r.p50 = quantile(&lat, 0.50);
     r.p99 = quantile(&lat, 0.99);
     r.max = lat.last().copied().unwrap_or_default();
-    r.upstream =
-        run.upstream.arrivals.lock().expect("not poisoned").iter().filter(|t| **t >= from && **t < to).count();
+    r.upstream = run
+        .upstream
+        .arrivals
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|t| **t >= from && **t < to)
+        .count();
     r
 }
 
 fn ms(d: Duration) -> String {
     let m = d.as_secs_f64() * 1e3;
-    if m >= 100.0 { format!("{m:.0}ms") } else { format!("{m:.1}ms") }
+    if m >= 100.0 {
+        format!("{m:.0}ms")
+    } else {
+        format!("{m:.1}ms")
+    }
 }
 
 /// Duplicate executions: keys the upstream completed more than once.
 pub fn duplicate_keys(run: &Run) -> usize {
-    run.upstream.executions.lock().expect("not poisoned").values().filter(|n| **n > 1).count()
+    run.upstream
+        .executions
+        .lock()
+        .expect("not poisoned")
+        .values()
+        .filter(|n| **n > 1)
+        .count()
 }
 
 /// The side-by-side table: every phase, a row per gateway, then totals.
@@ -83,13 +99,31 @@ pub fn table(script: &Script, runs: &[&Run], client_timeout: Duration) -> String
     let _ = writeln!(
         out,
         "{:<9} {:<8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>9}",
-        "phase", "gateway", "reqs", "ok", "reject", "t/out", "error", "p50", "p99", "max", "upstream"
+        "phase",
+        "gateway",
+        "reqs",
+        "ok",
+        "reject",
+        "t/out",
+        "error",
+        "p50",
+        "p99",
+        "max",
+        "upstream"
     );
     let mut spans: Vec<(String, f64, f64)> = Vec::new();
     for (i, p) in script.phases.iter().enumerate() {
         let from = script.start_of(i).as_secs_f64();
-        let to = if i + 1 == script.phases.len() { f64::INFINITY } else { from + p.duration.as_secs_f64() };
-        spans.push((p.name.clone(), if i == 0 { f64::NEG_INFINITY } else { from }, to));
+        let to = if i + 1 == script.phases.len() {
+            f64::INFINITY
+        } else {
+            from + p.duration.as_secs_f64()
+        };
+        spans.push((
+            p.name.clone(),
+            if i == 0 { f64::NEG_INFINITY } else { from },
+            to,
+        ));
     }
     spans.push(("total".into(), f64::NEG_INFINITY, f64::INFINITY));
     for (name, from, to) in spans {
@@ -115,7 +149,11 @@ pub fn table(script: &Script, runs: &[&Run], client_timeout: Duration) -> String
     }
     for run in runs {
         let g = &run.gateway;
-        let unanswered = run.samples.iter().filter(|s| s.class == Class::Unanswered).count();
+        let unanswered = run
+            .samples
+            .iter()
+            .filter(|s| s.class == Class::Unanswered)
+            .count();
         let retries = run.samples.iter().filter(|s| s.retry).count();
         let _ = writeln!(
             out,
@@ -132,7 +170,11 @@ pub fn table(script: &Script, runs: &[&Run], client_timeout: Duration) -> String
 
 /// The breaker's state at `t` from its transitions.
 pub fn state_at(transitions: &[(f64, fusebox::breaker::Transition)], t: f64) -> State {
-    transitions.iter().take_while(|(at, _)| *at <= t).last().map_or(State::Closed, |(_, tr)| tr.to)
+    transitions
+        .iter()
+        .take_while(|(at, _)| *at <= t)
+        .last()
+        .map_or(State::Closed, |(_, tr)| tr.to)
 }
 
 /// The state to draw for `[from, to)`: half-open if a probe went out
@@ -140,7 +182,12 @@ pub fn state_at(transitions: &[(f64, fusebox::breaker::Transition)], t: f64) -> 
 /// open at any time, else closed.
 fn drawn_state(transitions: &[(f64, fusebox::breaker::Transition)], from: f64, to: f64) -> State {
     let mut seen = [state_at(transitions, from)].to_vec();
-    seen.extend(transitions.iter().filter(|(at, _)| *at >= from && *at < to).map(|(_, tr)| tr.to));
+    seen.extend(
+        transitions
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, tr)| tr.to),
+    );
     if seen.contains(&State::HalfOpen) {
         State::HalfOpen
     } else if seen.contains(&State::Open) || seen.contains(&State::ForcedOpen) {
@@ -156,8 +203,11 @@ pub fn p99_series(samples: &[Sample], length: f64, step: f64) -> Vec<(f64, Optio
     (0..n)
         .map(|k| {
             let (from, to) = (k as f64 * step, (k + 1) as f64 * step);
-            let mut lat: Vec<Duration> =
-                samples.iter().filter(|s| s.at >= from && s.at < to).map(|s| s.latency).collect();
+            let mut lat: Vec<Duration> = samples
+                .iter()
+                .filter(|s| s.at >= from && s.at < to)
+                .map(|s| s.latency)
+                .collect();
             lat.sort_unstable();
             (from, (!lat.is_empty()).then(|| quantile(&lat, 0.99)))
         })
@@ -177,14 +227,25 @@ pub fn timeline(script: &Script, runs: &[&Run], client_timeout: Duration) -> Str
         let (i, start) = script.at(Duration::from_secs_f64(t));
         let first = (start.as_secs_f64() - t).abs() < step / 2.0 || c == 0;
         let name = &script.phases[i].name;
-        let ch = if first { '|' } else { name.chars().nth(((t - start.as_secs_f64()) / step) as usize - 1).unwrap_or(' ') };
+        let ch = if first {
+            '|'
+        } else {
+            name.chars()
+                .nth(((t - start.as_secs_f64()) / step) as usize - 1)
+                .unwrap_or(' ')
+        };
         phases.push(ch);
     }
     let _ = writeln!(out, "{:<16} {phases}", "phase");
     let blocks = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let top = client_timeout.as_secs_f64().max(0.002);
     for run in runs {
-        let trs = run.gateway.transitions.lock().expect("not poisoned").clone();
+        let trs = run
+            .gateway
+            .transitions
+            .lock()
+            .expect("not poisoned")
+            .clone();
         if run.mode == super::Mode::Fusebox {
             let line: String = (0..cols)
                 .map(|c| {

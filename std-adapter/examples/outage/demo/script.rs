@@ -89,7 +89,9 @@ fn duration(s: &str) -> Option<Duration> {
         return None;
     };
     let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v < 3600.0).then(|| Duration::from_secs_f64(v * scale))
+    (0.0..3600.0)
+        .contains(&v)
+        .then(|| Duration::from_secs_f64(v * scale))
 }
 
 impl Script {
@@ -105,10 +107,9 @@ impl Script {
             let at = |msg: String| format!("script line {}: `{}`: {msg}", n + 1, raw.trim());
             let mut words = line.split_whitespace();
             let name = words.next().unwrap_or_default().to_owned();
-            let dur = words
-                .next()
-                .and_then(duration)
-                .ok_or_else(|| at("the second word must be a duration such as `3s` or `500ms`".into()))?;
+            let dur = words.next().and_then(duration).ok_or_else(|| {
+                at("the second word must be a duration such as `3s` or `500ms`".into())
+            })?;
             let (mut slow, mut delay, mut period, mut base) = (
                 4,
                 Duration::from_millis(400),
@@ -132,12 +133,19 @@ impl Script {
                     "delay" => delay = duration(v).ok_or_else(bad)?,
                     "period" => period = duration(v).filter(|d| !d.is_zero()).ok_or_else(bad)?,
                     "base" => base = duration(v).ok_or_else(bad)?,
-                    _ => return Err(at(format!("unknown option `{k}` (slow, delay, period, base)"))),
+                    _ => {
+                        return Err(at(format!(
+                            "unknown option `{k}` (slow, delay, period, base)"
+                        )));
+                    }
                 }
             }
             let kind = match name.as_str() {
                 "healthy" => Kind::Healthy,
-                "tail" => Kind::Tail { slow_percent: slow, delay },
+                "tail" => Kind::Tail {
+                    slow_percent: slow,
+                    delay,
+                },
                 "hang" => Kind::Hang,
                 "fail" => Kind::Fail,
                 "flap" => Kind::Flap { period },
@@ -148,7 +156,12 @@ impl Script {
                     )));
                 }
             };
-            phases.push(Phase { name, kind, duration: dur, base });
+            phases.push(Phase {
+                name,
+                kind,
+                duration: dur,
+                base,
+            });
         }
         if phases.is_empty() {
             return Err("the script has no phases: write one a line, e.g. `healthy 3s`".into());

@@ -30,7 +30,11 @@ struct Up {
 
 async fn handle(State(up): State<Arc<Up>>, headers: HeaderMap) -> StatusCode {
     let t = up.t0.elapsed();
-    up.seen.arrivals.lock().expect("not poisoned").push(t.as_secs_f64());
+    up.seen
+        .arrivals
+        .lock()
+        .expect("not poisoned")
+        .push(t.as_secs_f64());
     let n = up.seen.hits.fetch_add(1, Ordering::Relaxed);
     let (i, start) = up.script.at(t);
     let phase = &up.script.phases[i];
@@ -38,7 +42,10 @@ async fn handle(State(up): State<Arc<Up>>, headers: HeaderMap) -> StatusCode {
         Kind::Healthy | Kind::Recover => (phase.base, StatusCode::OK),
         Kind::Fail => (phase.base, StatusCode::INTERNAL_SERVER_ERROR),
         // A deterministic spread: `slow_percent` of every 100 requests.
-        Kind::Tail { slow_percent, delay } => {
+        Kind::Tail {
+            slow_percent,
+            delay,
+        } => {
             let slow = (n.wrapping_mul(37) % 100) < u64::from(slow_percent);
             (if slow { delay } else { phase.base }, StatusCode::OK)
         }
@@ -46,7 +53,11 @@ async fn handle(State(up): State<Arc<Up>>, headers: HeaderMap) -> StatusCode {
         Kind::Flap { period } => {
             let half = (t - start).as_nanos() / period.as_nanos().max(1);
             let failing = half % 2 == 0;
-            let status = if failing { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+            let status = if failing {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            };
             (phase.base, status)
         }
     };
@@ -55,7 +66,12 @@ async fn handle(State(up): State<Arc<Up>>, headers: HeaderMap) -> StatusCode {
     tokio::time::sleep(delay).await;
     if status.is_success() {
         if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-            *up.seen.executions.lock().expect("not poisoned").entry(key.to_owned()).or_default() += 1;
+            *up.seen
+                .executions
+                .lock()
+                .expect("not poisoned")
+                .entry(key.to_owned())
+                .or_default() += 1;
         }
     }
     status
@@ -65,7 +81,11 @@ async fn handle(State(up): State<Arc<Up>>, headers: HeaderMap) -> StatusCode {
 /// and what it saw. The server lives as long as the runtime.
 pub async fn spawn(script: Script, t0: Instant) -> std::io::Result<(SocketAddr, Arc<Seen>)> {
     let seen = Arc::new(Seen::default());
-    let up = Arc::new(Up { script, t0, seen: Arc::clone(&seen) });
+    let up = Arc::new(Up {
+        script,
+        t0,
+        seen: Arc::clone(&seen),
+    });
     let app = Router::new().fallback(handle).with_state(up);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
