@@ -141,7 +141,7 @@ impl<K: Hash + Eq, const N: usize, C: Clock> KeyedLimiter<K, N, C> {
     ///
     /// # Errors
     /// [`KeyedRejected::Limited`] with the time until a token;
-    /// [`KeyedRejected::Full`] when the table is full of busy keys under
+    /// [`KeyedRejected::TableFull`] when the table is full of busy keys under
     /// [`WhenFull::RejectNew`].
     #[inline]
     pub fn try_acquire(&self, key: K) -> Result<(), KeyedRejected> {
