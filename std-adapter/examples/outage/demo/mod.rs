@@ -125,7 +125,8 @@ pub struct Sample {
     pub latency: Duration,
     /// How it ended.
     pub class: Class,
-    /// A client retry of an `Idempotency-Key` request.
+    /// A client's retry or double submit of an `Idempotency-Key`
+    /// request (the same key again).
     pub retry: bool,
 }
 
@@ -177,7 +178,8 @@ async fn send(
 /// then, whatever earlier ones are doing (wrk2's cure for coordinated
 /// omission: latency counts from when it was due). A keyed request whose
 /// answer is a refusal, a timeout or a `5xx` is retried by its client with
-/// the same key, up to 3 times, 250 ms apart.
+/// the same key, up to 3 times, 250 ms apart; every third keyed request
+/// is also submitted twice at once (a double click).
 async fn load(
     gw: SocketAddr,
     script: &Script,
@@ -222,31 +224,53 @@ async fn load(
         let client = client.clone();
         let keyed = (i * 7 % 100) < u64::from(s.keyed_percent);
         let client_id = i % u64::from(s.clients.max(1));
+        // Every third keyed request is a double submit (a second click):
+        // the same key sent again at once, without retries.
+        let double = keyed && i % 3 == 0;
         tasks.spawn(async move {
             let key = keyed.then(|| format!("order-{i}"));
-            let mut out = Vec::new();
-            let mut sent = due;
-            for attempt in 0..4 {
-                let status =
-                    tokio::time::timeout(deadline, send(&client, gw, i, client_id, key.as_deref()))
-                        .await
-                        .ok()
-                        .flatten();
-                let class = status.map_or(Class::Unanswered, Class::of);
-                out.push(Sample {
-                    at: (sent - t0).as_secs_f64(),
-                    latency: sent.elapsed(),
-                    class,
-                    retry: attempt > 0,
-                });
-                let again = key.is_some()
-                    && matches!(class, Class::Rejected | Class::Timeout | Class::Error);
-                if !again || attempt == 3 {
-                    break;
+            let once = |sent: Instant, retry: bool| {
+                let (client, key) = (&client, key.as_deref());
+                async move {
+                    let status =
+                        tokio::time::timeout(deadline, send(client, gw, i, client_id, key))
+                            .await
+                            .ok()
+                            .flatten();
+                    Sample {
+                        at: (sent - t0).as_secs_f64(),
+                        latency: sent.elapsed(),
+                        class: status.map_or(Class::Unanswered, Class::of),
+                        retry,
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                sent = Instant::now();
-            }
+            };
+            let first = async {
+                let mut out = Vec::new();
+                let mut sent = due;
+                for attempt in 0..4 {
+                    let sample = once(sent, attempt > 0).await;
+                    let class = sample.class;
+                    out.push(sample);
+                    let again = key.is_some()
+                        && matches!(class, Class::Rejected | Class::Timeout | Class::Error);
+                    if !again || attempt == 3 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    sent = Instant::now();
+                }
+                out
+            };
+            let second = async {
+                if double {
+                    Some(once(due, true).await)
+                } else {
+                    None
+                }
+            };
+            let (mut out, second) = tokio::join!(first, second);
+            out.extend(second);
             out
         });
     }

@@ -157,7 +157,7 @@ pub fn table(script: &Script, runs: &[&Run], client_timeout: Duration) -> String
         let retries = run.samples.iter().filter(|s| s.retry).count();
         let _ = writeln!(
             out,
-            "{:<8} unanswered {unanswered}, client retries (same key) {retries}, keys executed twice {}, \
+            "{:<8} unanswered {unanswered}, same key again (retries, double submits) {retries}, keys executed twice {}, \
              waited the full {} ms timeout {}",
             run.mode.label(),
             duplicate_keys(run),
