@@ -75,7 +75,14 @@ fn args() -> Result<Args, String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() {
+    if let Err(e) = demo_main().await {
+        eprintln!("outage: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn demo_main() -> Result<(), BoxError> {
     let args = match args() {
         Ok(a) => a,
         Err(e) => {
