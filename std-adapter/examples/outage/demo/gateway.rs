@@ -1,0 +1,337 @@
+//! The two gateways: plain (a fixed client timeout) and the recommended
+//! fusebox stack, both axum in front of a hyper client.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response as AxumResponse};
+use bytes::Bytes;
+use fusebox::backoff::{Config as Backoff, Jitter};
+use fusebox::breaker::{
+    Config as BreakerConfig, ConsecutiveFailures, State as BreakerState, Transition,
+};
+use fusebox::rate::{Quota, WhenFull};
+use fusebox::time::Duration;
+use fusebox_std::idempotency::IdempotencyStore;
+use fusebox_std::tower::{
+    BreakerLayer, BulkheadLayer, CoalesceLayer, Header, IdempotencyLayer, KeyedRateLimitLayer,
+    RateLimitLayer, RetryLayer,
+};
+use fusebox_std::{Breaker, Bulkhead, Hooks, KeyedLimiter, RateLimiter, RetryBudget, TICK_HZ};
+use http::{HeaderName, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::timeout::TimeoutLayer;
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, ServiceBuilder, ServiceExt};
+
+use super::Settings;
+
+/// The body every layer sees: buffered bytes (the idempotency layer
+/// fingerprints and stores them, the retry layer replays them).
+pub type Body = Full<Bytes>;
+type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
+
+/// Which gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A fixed client timeout and nothing else.
+    Plain,
+    /// The recommended fusebox stack.
+    Fusebox,
+}
+
+impl Mode {
+    /// The label in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Fusebox => "fusebox",
+        }
+    }
+}
+
+/// What the gateway counted.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests the gateway accepted.
+    pub accepted: AtomicU64,
+    /// Requests it answered.
+    pub answered: AtomicU64,
+    /// Requests answered `504` after the whole client timeout.
+    pub full_timeouts: AtomicU64,
+    /// When each request left for the upstream (below every fusebox
+    /// layer), seconds since the run's start.
+    pub sent_upstream: Mutex<Vec<f64>>,
+    /// Requests that left for the upstream while the breaker said `Open`.
+    pub sent_while_open: AtomicU64,
+    /// Every breaker transition, seconds since the run's start.
+    pub transitions: Mutex<Vec<(f64, Transition)>>,
+}
+
+/// The upstream: where the gateway sends requests.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+    base: String,
+}
+
+impl Upstream {
+    /// `base` is `http://host:port` (a path prefix is kept; no TLS).
+    pub fn new(base: &str) -> Result<Self, String> {
+        let base = base.trim_end_matches('/').to_owned();
+        let uri: http::Uri = base
+            .parse()
+            .map_err(|e| format!("`{base}` is not a URL ({e}): give e.g. http://127.0.0.1:8080"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!(
+                "`{base}`: only http:// upstreams are supported (no TLS in the demo)"
+            ));
+        }
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(http),
+            base,
+        })
+    }
+}
+
+/// What the fusebox gateway shares with other gateway instances: the
+/// upstream's rate limit and the idempotency store. Built by the caller,
+/// so a shared (distributed) limiter or store can be passed in.
+pub struct Shared<S> {
+    /// The upstream's rate limit (rate plus burst).
+    pub limiter: RateLimiter,
+    /// Where `Idempotency-Key`s and their answers live.
+    pub store: S,
+}
+
+impl Shared<fusebox_std::idempotency::MemoryIdempotencyStore<4096>> {
+    /// An in-process limiter and store from the settings.
+    pub fn local(s: &Settings) -> Result<Self, BoxError> {
+        Ok(Self {
+            limiter: RateLimiter::new(
+                "upstream",
+                Quota::per_second(s.upstream_rate, s.upstream_burst, TICK_HZ)?,
+            )?,
+            store: fusebox_std::idempotency::MemoryIdempotencyStore::new(
+                fusebox::dedup::Config::new().done_ttl(Duration::from_secs(3600)),
+                fusebox::hash::Seed::from_bytes(fusebox_std::os_seed()),
+            )?,
+        })
+    }
+}
+
+/// A built gateway: its router, its counters, its breaker (fusebox only).
+pub struct Gateway {
+    /// The axum app (every path is forwarded).
+    pub router: Router,
+    /// What it counted.
+    pub stats: Arc<Stats>,
+    /// The fusebox stack's breaker.
+    pub breaker: Option<Breaker>,
+}
+
+struct Gw {
+    stack: Stack,
+    mode: Mode,
+    client_timeout: StdDuration,
+    stats: Arc<Stats>,
+}
+
+fn forward(
+    up: Upstream,
+    stats: Arc<Stats>,
+    t0: Instant,
+    breaker: Option<Breaker>,
+) -> impl tower::Service<Request<Body>, Response = Response<Body>, Error = BoxError, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |mut req: Request<Body>| {
+        stats
+            .sent_upstream
+            .lock()
+            .expect("not poisoned")
+            .push(t0.elapsed().as_secs_f64());
+        if breaker
+            .as_ref()
+            .is_some_and(|b| b.state() == BreakerState::Open)
+        {
+            stats.sent_while_open.fetch_add(1, Ordering::Relaxed);
+        }
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let uri = format!("{}{path}", up.base).parse();
+        req.headers_mut().remove(http::header::HOST);
+        let client = up.client.clone();
+        async move {
+            *req.uri_mut() = uri?;
+            let (parts, body) = client.request(req).await?.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, BoxError>(Response::from_parts(parts, Full::new(body)))
+        }
+    })
+}
+
+/// The plain gateway: the client timeout around the upstream call.
+pub fn plain(up: Upstream, s: &Settings, t0: Instant) -> Gateway {
+    let stats = Arc::new(Stats::default());
+    let stack = ServiceBuilder::new()
+        .layer(TimeoutLayer::new(s.client_timeout))
+        .service(forward(up, Arc::clone(&stats), t0, None));
+    finish(BoxCloneSyncService::new(stack), Mode::Plain, s, stats, None)
+}
+
+/// The fusebox gateway: the recommended stack in its documented order
+/// (`fusebox_std::tower`), from the client inwards.
+pub fn fusebox<S: IdempotencyStore + 'static>(
+    up: Upstream,
+    s: &Settings,
+    shared: Shared<S>,
+    t0: Instant,
+) -> Result<Gateway, BoxError> {
+    let stats = Arc::new(Stats::default());
+    let hook_stats = Arc::clone(&stats);
+    let hooks = Hooks::new().on_transition(move |_, t, _| {
+        hook_stats
+            .transitions
+            .lock()
+            .expect("not poisoned")
+            .push((t0.elapsed().as_secs_f64(), t));
+        metrics::gauge!("outage_breaker_state").set(state_code(t.to));
+        metrics::counter!("outage_breaker_transitions_total", "to" => format!("{:?}", t.to))
+            .increment(1);
+    });
+    metrics::gauge!("outage_breaker_state").set(0.0);
+    let breaker = Breaker::builder("upstream")?.hooks(hooks).build(
+        BreakerConfig::new()
+            .open_duration(Duration::from_millis(s.open_ms))
+            .half_open_probes(s.probes)
+            .half_open_successes(s.probes),
+        ConsecutiveFailures::new(s.trip_after)?,
+    )?;
+    let per_client: KeyedLimiter<Option<Vec<u8>>, 1024> = KeyedLimiter::new(
+        "clients",
+        Quota::per_second(s.per_client_rate, s.per_client_burst, TICK_HZ)?,
+        WhenFull::EvictLeastRecent,
+    )?;
+    let retry = RetryLayer::new(
+        Backoff::exponential(Duration::from_millis(20), 2, Duration::from_millis(200))
+            .jitter(Jitter::Full)
+            .max_attempts(3)
+            // The client's budget is 1 s: a `Retry-After` longer than this
+            // (a breaker's open time, at least 1 s) ends the retries, so
+            // the refusal reaches the client now instead of after the
+            // client has given up.
+            .max_hint(Duration::from_millis(200))
+            .total_delay_budget(Duration::from_millis(300)),
+    )?
+    .budget(RetryBudget::new(
+        "upstream",
+        20,
+        10,
+        Duration::from_secs(10),
+    )?);
+    let stack = ServiceBuilder::new()
+        .layer(TimeoutLayer::new(s.client_timeout)) // 1. per request
+        .layer(KeyedRateLimitLayer::new(
+            per_client,
+            Header(HeaderName::from_static("x-client")),
+        )) // 2.
+        .layer(IdempotencyLayer::new(shared.store)) // 3.
+        .layer(CoalesceLayer::new()) // 4. identical concurrent GETs
+        .layer(retry) // 5.
+        .layer(BreakerLayer::new(breaker.clone())) // 6.
+        .layer(BulkheadLayer::new(Bulkhead::new(
+            "upstream",
+            s.bulkhead,
+            0,
+            Duration::from_millis(0),
+        )?)) // 7.
+        .layer(RateLimitLayer::new(shared.limiter)) // 8.
+        .layer(TimeoutLayer::new(s.attempt_timeout)) // 9. per attempt
+        .service(forward(up, Arc::clone(&stats), t0, Some(breaker.clone())));
+    Ok(finish(
+        BoxCloneSyncService::new(stack),
+        Mode::Fusebox,
+        s,
+        stats,
+        Some(breaker),
+    ))
+}
+
+/// 0 closed, 1 half-open, 2 open (forced states as their plain ones).
+pub fn state_code(s: BreakerState) -> f64 {
+    match s {
+        BreakerState::Closed | BreakerState::ForcedClosed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open | BreakerState::ForcedOpen => 2.0,
+    }
+}
+
+fn finish(
+    stack: Stack,
+    mode: Mode,
+    s: &Settings,
+    stats: Arc<Stats>,
+    breaker: Option<Breaker>,
+) -> Gateway {
+    let gw = Arc::new(Gw {
+        stack,
+        mode,
+        client_timeout: s.client_timeout,
+        stats: Arc::clone(&stats),
+    });
+    Gateway {
+        router: Router::new().fallback(handle).with_state(gw),
+        stats,
+        breaker,
+    }
+}
+
+async fn handle(State(gw): State<Arc<Gw>>, req: axum::extract::Request) -> AxumResponse {
+    let started = Instant::now();
+    gw.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let resp = match body.collect().await {
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {e}"),
+        )
+            .into_response(),
+        Ok(body) => match gw
+            .stack
+            .clone()
+            .oneshot(Request::from_parts(parts, Full::new(body.to_bytes())))
+            .await
+        {
+            Ok(r) => r.map(axum::body::Body::new),
+            Err(e) if e.is::<tower::timeout::error::Elapsed>() => {
+                if started.elapsed() + StdDuration::from_millis(5) >= gw.client_timeout {
+                    gw.stats.full_timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the upstream did not answer in time",
+                )
+                    .into_response()
+            }
+            Err(e) => (StatusCode::BAD_GATEWAY, format!("upstream error: {e}")).into_response(),
+        },
+    };
+    gw.stats.answered.fetch_add(1, Ordering::Relaxed);
+    let class = super::Class::of(resp.status().as_u16()).label();
+    metrics::counter!("outage_gateway_responses_total", "gateway" => gw.mode.label(), "class" => class)
+        .increment(1);
+    metrics::histogram!("outage_gateway_latency_seconds", "gateway" => gw.mode.label())
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
