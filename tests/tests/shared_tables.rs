@@ -365,25 +365,30 @@ fn stress_keyed_law_per_key() {
     let limiter =
         SharedKeyedLimiter::<Raw, u16, 4, 16>::new(q, Seed::new(5, 6), WhenFull::RejectNew);
     let clock = AtomicU64::new(0);
-    let admitted: Mutex<HashMap<u16, Vec<u64>>> = Mutex::new(HashMap::new());
+    // Per key, each admission's bracket: the clock the caller read, and the
+    // clock after its call. The limiter judges a request at the later of
+    // its `now` and the latest instant its shard has seen (issue #9), which
+    // another thread read from the same clock before this call took the
+    // shard's lock: so the judged instant lies in the bracket.
+    let admitted: Mutex<HashMap<u16, Vec<(u64, u64)>>> = Mutex::new(HashMap::new());
     std::thread::scope(|s| {
         for thread in 0..THREADS {
             let (limiter, clock, admitted) = (&limiter, &clock, &admitted);
             s.spawn(move || {
-                let mut mine: Vec<(u16, u64)> = Vec::with_capacity(OPS);
+                let mut mine: Vec<(u16, u64, u64)> = Vec::with_capacity(OPS);
                 for i in 0..OPS {
                     let key = ((i + thread) % usize::from(KEYS)) as u16;
                     // The clock moves one tick every 4 requests.
-                    let now = clock.fetch_add(1, Ordering::Relaxed) / 4;
+                    let now = clock.fetch_add(1, Ordering::SeqCst) / 4;
                     match limiter.try_acquire(key, t(now)) {
-                        Ok(()) => mine.push((key, now)),
+                        Ok(()) => mine.push((key, now, clock.load(Ordering::SeqCst) / 4)),
                         Err(KeyedRejected::Limited(_)) => {}
                         Err(KeyedRejected::TableFull) => panic!("64 entries hold 8 keys"),
                     }
                 }
                 let mut all = admitted.lock().expect("not poisoned");
-                for (key, now) in mine {
-                    all.entry(key).or_default().push(now);
+                for (key, lo, hi) in mine {
+                    all.entry(key).or_default().push((lo, hi));
                 }
             });
         }
@@ -400,14 +405,18 @@ fn stress_keyed_law_per_key() {
         times.sort_unstable();
         total += times.len();
         for i in 0..times.len() {
-            for j in i + b..times.len() {
+            // Requests i..=j (by the clock they read) were all judged within
+            // [lo_i, the latest hi among them]: the law bounds their count.
+            let mut hi = times[i].1;
+            for j in i..times.len() {
+                hi = hi.max(times[j].1);
                 let count = (j - i + 1) as u128;
-                let w = u128::from(times[j] - times[i]);
+                let w = u128::from(hi - times[i].0);
                 assert!(
                     count <= b as u128 + w * r / p,
                     "key {key}: {count} admitted in [{}, {}]",
-                    times[i],
-                    times[j]
+                    times[i].0,
+                    hi
                 );
             }
         }
