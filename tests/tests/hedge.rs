@@ -190,7 +190,11 @@ async fn unsafe_requests_are_not_hedged_and_keyed_ones_are() {
         .layer(HedgeLayer::new(hedge.clone()))
         .service(client());
     slow_count(&mut svc, addr, "/tail", 30).await;
-    assert_eq!(hedge.stats().hedges_sent, 0, "no hedge before 20 samples and p50");
+    assert_eq!(
+        hedge.stats().hedges_sent,
+        0,
+        "no hedge before 20 samples and p50"
+    );
 
     // POST without a key: sent once, never hedged.
     for _ in 0..3 {
@@ -294,8 +298,12 @@ async fn the_losing_copy_is_cancelled_and_ignored_by_the_breaker() {
             cancelled: x.clone(),
         }
     });
-    let breaker = Breaker::new("upstream", Config::new(), ConsecutiveFailures::new(5).expect("5"))
-        .expect("a breaker");
+    let breaker = Breaker::new(
+        "upstream",
+        Config::new(),
+        ConsecutiveFailures::new(5).expect("5"),
+    )
+    .expect("a breaker");
     let hedge = policy(HedgeConfig::new().budget(100, 0));
     let mut svc = ServiceBuilder::new()
         .layer(HedgeLayer::new(hedge.clone()))
@@ -314,7 +322,11 @@ async fn the_losing_copy_is_cancelled_and_ignored_by_the_breaker() {
         .expect("an answer");
     let body = r.into_body().collect().await.expect("a body").to_bytes();
     assert_eq!(&body[..], b"21", "the hedge answered");
-    assert_eq!(cancelled.load(Ordering::SeqCst), 1, "the first copy was cancelled");
+    assert_eq!(
+        cancelled.load(Ordering::SeqCst),
+        1,
+        "the first copy was cancelled"
+    );
     let m = breaker.metrics();
     assert_eq!(m.ignored, 1, "the loser is Ignored: {m:?}");
     assert_eq!(m.successes, 21, "{m:?}");
@@ -357,8 +369,8 @@ async fn adaptive_timeout_follows_latency_and_cuts_the_tail() {
     let config = TimeoutConfig::new(ms(5_000), ms(20), ms(5_000))
         .min_samples(20)
         .margin(ms(20));
-    let timeout = AdaptiveTimeout::new("upstream", config, Duration::from_secs(60))
-        .expect("a valid timeout");
+    let timeout =
+        AdaptiveTimeout::new("upstream", config, Duration::from_secs(60)).expect("a valid timeout");
     let mut svc = ServiceBuilder::new()
         .layer(AdaptiveTimeoutLayer::new(timeout.clone()))
         .service(client());
@@ -381,7 +393,9 @@ async fn adaptive_timeout_follows_latency_and_cuts_the_tail() {
         .expect("an answer");
     assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(
-        r.extensions().get::<fusebox_std::tower::Error>().map(|e| e.kind()),
+        r.extensions()
+            .get::<fusebox_std::tower::Error>()
+            .map(|e| e.kind()),
         Some(ErrorKind::Timeout)
     );
     let s = timeout.stats();
@@ -399,6 +413,8 @@ async fn adaptive_timeout_follows_latency_and_cuts_the_tail() {
         .call(request(addr, Method::GET, "/slow", None))
         .await
         .expect_err("timed out");
-    let e = e.downcast::<fusebox_std::tower::Error>().expect("fusebox's error");
+    let e = e
+        .downcast::<fusebox_std::tower::Error>()
+        .expect("fusebox's error");
     assert_eq!(e.kind(), ErrorKind::Timeout);
 }

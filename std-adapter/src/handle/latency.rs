@@ -83,11 +83,23 @@ struct HedgeInner<C> {
 /// A hedge policy shared by every clone (`Clone + Send + Sync`): the
 /// core's [`latency::HedgePolicy`] (p95 of recent latency by default,
 /// [`ServerHistogram`](latency::ServerHistogram)'s buckets: 3.125 %, up
-/// to 2^32 ticks, 5 slots) behind one lock (see the [lock](self#the-lock)),
-/// on clock `C` (default [`FastClock`]: latencies need a precise clock).
+/// to 2^32 ticks, 5 slots) behind one lock, on clock `C` (default
+/// [`FastClock`]: latencies need a precise clock).
 ///
-/// [`hedge`](Self::hedge) runs an async operation hedged;
-/// [`HedgeLayer`](crate::tower::HedgeLayer) hedges HTTP requests.
+/// `hedge(op)` (feature `tokio`) runs an async operation hedged;
+/// `fusebox_std::tower::HedgeLayer` (feature `tower`) hedges HTTP
+/// requests. A hedged request takes the lock three times at most: to read
+/// its hedge time, to ask the budget (only when the hedge is due) and to
+/// record its latency.
+///
+/// # The lock
+///
+/// The core has no shared variant of its latency types (hundreds of
+/// buckets do not fit in atomics), so the handle holds the core's `&mut`
+/// type behind one `parking_lot` mutex, held for one sans-IO call (a
+/// quantile read from its cursor, or a record: no allocation, no await,
+/// no call out while held). The counts are atomics outside it: reading
+/// them never contends with requests.
 ///
 /// ```
 /// use fusebox::latency::HedgeConfig;
@@ -337,11 +349,21 @@ struct TimeoutInner<C> {
 /// An adaptive timeout shared by every clone (`Clone + Send + Sync`): the
 /// core's [`latency::AdaptiveTimeout`] (`clamp(quantile x num / den +
 /// margin, min, max)` over [`ServerHistogram`](latency::ServerHistogram)'s
-/// buckets) behind one lock (see the [lock](self#the-lock)), on clock `C`
-/// (default [`FastClock`]).
+/// buckets) behind one lock, on clock `C` (default [`FastClock`]).
 ///
-/// [`AdaptiveTimeoutLayer`](crate::tower::AdaptiveTimeoutLayer) applies it
-/// per request.
+/// `fusebox_std::tower::AdaptiveTimeoutLayer` (feature `tower`) applies
+/// it per request; `run(future)` (feature `tokio`) applies it to one call.
+/// A call takes the lock twice: to read its timeout and to record its
+/// latency.
+///
+/// # The lock
+///
+/// The core has no shared variant of its latency types (hundreds of
+/// buckets do not fit in atomics), so the handle holds the core's `&mut`
+/// type behind one `parking_lot` mutex, held for one sans-IO call (a
+/// quantile read from its cursor, or a record: no allocation, no await,
+/// no call out while held). The counts are atomics outside it: reading
+/// them never contends with requests.
 ///
 /// ```
 /// use fusebox::latency::TimeoutConfig;

@@ -5,9 +5,26 @@ use super::AdaptiveTimeoutService;
 use crate::tower::{Http, Typed};
 use crate::{AdaptiveTimeout, FastClock};
 
-/// An [`AdaptiveTimeout`] as a tower layer (see the [module docs](super));
-/// every wrapped service and clone shares the one handle. `R` answers a
-/// request that timed out ([`Http`]: `504`; [`Typed`]: the error).
+/// An [`AdaptiveTimeout`] as a tower layer; every wrapped service and
+/// clone shares the one handle. `R` answers a request that timed out
+/// ([`Http`]: `504`; [`Typed`]: the error).
+///
+/// Each request gets the timeout of the moment it starts
+/// (`clamp(quantile x num / den + margin, min, max)`, the initial value
+/// until `min_samples` samples); its latency is recorded when it answers
+/// (a response or an error), and the timeout itself when it runs past it
+/// (it took at least that long: recording nothing would let the quantile
+/// fall as the tail grows). A request that ran past its timeout is dropped
+/// (cancelled: whatever it held below is given back) and answered with
+/// `504` +
+/// [`ErrorKind::Timeout`](crate::tower::ErrorKind::Timeout) ([`Http`](crate::tower::Http)),
+/// or the typed [`Error`](crate::tower::Error) (`.typed()`); a breaker
+/// above counts either as a failure.
+///
+/// Where to put it: as the **timeout per attempt** (innermost) of [the
+/// recommended stack](crate::tower#the-recommended-stack), in place of a fixed
+/// `tower::timeout::TimeoutLayer`; keep a fixed timeout outermost as the
+/// client's whole budget.
 ///
 /// ```
 /// use fusebox::latency::TimeoutConfig;
