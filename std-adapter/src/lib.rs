@@ -16,8 +16,9 @@
 //! | [`DedupTable`] | request dedup / idempotency keys, OS-seeded hash |
 //! | [`retry()`], [`Retry`] | the core's retry runner over tokio's timer, with breaker, budget, timeout, deadline |
 //! | [`TokioDelay`] | tokio's timer as `embedded_hal_async`'s `DelayNs` |
+//! | [`HedgePolicy`], [`AdaptiveTimeout`] | hedged requests under a budget (`hedge(op).await`) and a timeout from recent latency, counts as atomics |
 //! | [`Singleflight`] | concurrent callers with one key share one execution, cancel-safe |
-//! | `tower` | (feature `tower`) tower layers: breaker, rate limits, bulkhead, retry, idempotency, coalescing; the recommended stack |
+//! | `tower` | (feature `tower`) tower layers: breaker, rate limits, bulkhead, retry, hedging, adaptive timeout, idempotency, coalescing; the recommended stack |
 //! | `idempotency` | (feature `tower`) the async idempotency store trait and its in-memory store |
 //!
 //! Every handle has a [`Name`] (1 to 64 bytes of `[a-zA-Z0-9_.-]`, its
@@ -90,6 +91,7 @@ pub use handle::budget::{ConcurrentRetryBudget, RetryBudget};
 pub use handle::bulkhead::{AcquireError, Bulkhead, Permit};
 pub use handle::dedup::{Begin, DedupTable, Pending};
 pub use handle::keyed::KeyedLimiter;
+pub use handle::latency::{AdaptiveTimeout, HedgePolicy, HedgeStats, TimeoutStats};
 pub use handle::rate::{RateLimiter, WaitError};
 pub use handle::{Hook, Hooks};
 #[cfg(feature = "tokio")]

@@ -242,8 +242,8 @@ mod handles {
     use fusebox::rate::{Quota, WhenFull};
     use fusebox::time::{Duration, Instant};
     use fusebox_std::{
-        AdaptiveLimiter, Begin, Breaker, Bulkhead, DedupTable, Hooks, KeyedLimiter, ManualClock,
-        RateLimiter, RetryBudget,
+        AdaptiveLimiter, AdaptiveTimeout, Begin, Breaker, Bulkhead, DedupTable, HedgePolicy, Hooks,
+        KeyedLimiter, ManualClock, RateLimiter, RetryBudget,
     };
 
     use super::allocations;
@@ -480,6 +480,58 @@ mod handles {
             },
         );
         report.push(("DedupTable<u64, [u8; 16], 64>", b, c));
+
+        // The latency handles' sync calls (`hedge(op)` boxes each copy, and
+        // the layers box their futures, as every layer does).
+        let (b, c) = measure(
+            || {
+                let config = fusebox::latency::HedgeConfig::new().min_samples(5);
+                HedgePolicy::with_clock("hedge", config, Duration::from_secs(10), clock.clone())
+                    .expect("valid")
+            },
+            |h| {
+                for i in 0..200u64 {
+                    clock.advance(Duration::from_ticks(i % 5));
+                    let t0 = h.now();
+                    black_box(h.next_hedge_at(t0, 0));
+                    black_box(h.try_hedge());
+                    h.record(Duration::from_ticks(100 + i % 17));
+                    if i % 9 == 0 {
+                        h.record_won();
+                    }
+                    black_box((h.delay(), h.available(), h.stats()));
+                }
+            },
+        );
+        report.push(("HedgePolicy", b, c));
+
+        let (b, c) = measure(
+            || {
+                let ms = Duration::from_millis;
+                let config =
+                    fusebox::latency::TimeoutConfig::new(ms(100), ms(1), ms(1_000)).min_samples(5);
+                AdaptiveTimeout::with_clock(
+                    "timeout",
+                    config,
+                    Duration::from_secs(10),
+                    clock.clone(),
+                )
+                .expect("valid")
+            },
+            |t| {
+                for i in 0..200u64 {
+                    clock.advance(Duration::from_ticks(i % 5));
+                    black_box(t.timeout());
+                    if i % 13 == 0 {
+                        t.record_timeout(t.current());
+                    } else {
+                        t.record(Duration::from_ticks(100 + i % 17));
+                    }
+                    black_box(t.stats());
+                }
+            },
+        );
+        report.push(("AdaptiveTimeout", b, c));
 
         // The bulkhead's async `acquire` needs a runtime (built before
         // counting); its fast path and its refusals complete at once.

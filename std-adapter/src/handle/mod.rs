@@ -37,6 +37,7 @@ pub mod budget;
 pub mod bulkhead;
 pub mod dedup;
 pub mod keyed;
+pub mod latency;
 pub mod rate;
 
 /// A callback that sees every event of type `E` a handle makes, with the

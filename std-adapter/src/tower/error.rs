@@ -36,6 +36,8 @@ pub enum ErrorKind {
     /// Coalescing: the leader was dropped and this layer is configured to
     /// fail its waiters; or too many keys in flight: `503`.
     CoalesceFailed,
+    /// The upstream did not answer within the adaptive timeout: `504`.
+    Timeout,
 }
 
 impl ErrorKind {
@@ -48,6 +50,7 @@ impl ErrorKind {
             Self::Mismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamBody => StatusCode::BAD_GATEWAY,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BreakerOpen | Self::Shed | Self::StoreUnavailable | Self::CoalesceFailed => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -81,6 +84,9 @@ impl ErrorKind {
             Self::UpstreamBody => "the upstream's response body failed; retry",
             Self::CoalesceFailed => {
                 "the shared request was abandoned or too many are in flight; retry"
+            }
+            Self::Timeout => {
+                "the upstream did not answer within the timeout set from its recent latency; retry"
             }
         }
     }

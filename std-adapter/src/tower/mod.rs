@@ -8,6 +8,8 @@
 //! | [`KeyedRateLimitLayer`] | `429` + `Retry-After`, per client ([`ClientAddr`], [`Header`], [`ApiKey`]) | one [`KeyedLimiter`](crate::KeyedLimiter) |
 //! | [`BulkheadLayer`] | `503` + `Retry-After` (shed) | one [`Bulkhead`](crate::Bulkhead) or [`AdaptiveLimiter`](crate::AdaptiveLimiter) |
 //! | [`RetryLayer`] | (retries safe requests) | one [`RetryBudget`](crate::RetryBudget) |
+//! | [`HedgeLayer`] | (hedges safe requests) | one [`HedgePolicy`](crate::HedgePolicy) |
+//! | [`AdaptiveTimeoutLayer`] | `504` (timed out) | one [`AdaptiveTimeout`](crate::AdaptiveTimeout) |
 //! | [`IdempotencyLayer`] | `400`, `409`, `422`, `503` (IETF Idempotency-Key draft) | one [`IdempotencyStore`](crate::idempotency::IdempotencyStore) |
 //! | [`CoalesceLayer`] | `503` when the leader is gone (if so configured) | one [`Singleflight`](crate::Singleflight) |
 //!
@@ -23,7 +25,8 @@
 //! response carries the [`Error`] in its extensions: layers above (retry,
 //! idempotency, breaker classifiers) can tell it from an upstream answer.
 //!
-//! Timeouts are tower's own (`tower::timeout::TimeoutLayer`).
+//! Fixed timeouts are tower's own (`tower::timeout::TimeoutLayer`);
+//! [`AdaptiveTimeoutLayer`] sets one per request from recent latency.
 //!
 //! # The recommended stack
 //!
@@ -42,11 +45,20 @@
 //! 5. **Retry**: above the limits that protect the upstream, so every
 //!    retry is counted by them; it can never push the upstream past rate
 //!    plus burst, nor through an open breaker.
-//! 6. **Breaker**, 7. **bulkhead**, 8. **upstream rate limit**: what
+//! 6. **Hedging**, just below retry: each attempt may send hedges; a
+//!    hedge is one more request to the upstream, so it must be counted by
+//!    the limits below (rate limit, bulkhead, breaker permit) as well as
+//!    spend the hedge budget. Below retry, so that a retry is hedged too
+//!    and a hedge is never retried on its own; the losing copy is
+//!    cancelled and the breaker below records it `Ignored`.
+//! 7. **Breaker**, 8. **bulkhead**, 9. **upstream rate limit**: what
 //!    protects the upstream. The breaker first: when the upstream is down,
 //!    requests fail fast without queueing in the bulkhead.
-//! 9. **Timeout per attempt** (innermost): one slow attempt is cut short
-//!    and counted by the breaker as a failure; the retry above tries again.
+//! 10. **Timeout per attempt** (innermost): one slow attempt is cut short
+//!     and counted by the breaker as a failure; the retry above tries again.
+//!     [`AdaptiveTimeoutLayer`] sets it from recent latency; it should be
+//!     well above the hedge delay (p99 x 2 against p95), or the hedge
+//!     never gets its chance.
 //!
 //! ```
 //! use std::time::Duration as StdDuration;
@@ -56,10 +68,13 @@
 //! use fusebox::time::Duration;
 //! use fusebox_std::idempotency::MemoryIdempotencyStore;
 //! use fusebox_std::tower::{
-//!     BreakerLayer, BulkheadLayer, ClientAddr, CoalesceLayer, IdempotencyLayer,
-//!     KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
+//!     AdaptiveTimeoutLayer, BreakerLayer, BulkheadLayer, ClientAddr, CoalesceLayer, HedgeLayer,
+//!     IdempotencyLayer, KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
 //! };
-//! use fusebox_std::{Breaker, Bulkhead, KeyedLimiter, RateLimiter, RetryBudget, TICK_HZ, os_seed};
+//! use fusebox_std::{
+//!     AdaptiveTimeout, Breaker, Bulkhead, HedgePolicy, KeyedLimiter, RateLimiter, RetryBudget,
+//!     TICK_HZ, os_seed,
+//! };
 //! use ::tower::ServiceBuilder;
 //! use ::tower::timeout::TimeoutLayer;
 //!
@@ -72,6 +87,11 @@
 //! let schedule = Backoff::exponential(Duration::from_millis(50), 2, Duration::from_secs(1))
 //!     .jitter(Jitter::Full)
 //!     .max_attempts(3);
+//! // Hedge after p95, at most 5 % more requests; time out at p99 x 2.
+//! let hedge = HedgePolicy::new("up", fusebox::latency::HedgeConfig::new().budget(5, 0), Duration::from_secs(10))?;
+//! let ms = Duration::from_millis;
+//! let timeout = fusebox::latency::TimeoutConfig::new(ms(2_000), ms(50), ms(2_000));
+//! let timeout = AdaptiveTimeout::new("up", timeout, Duration::from_secs(30))?;
 //!
 //! let stack = ServiceBuilder::new()
 //!     .layer(TimeoutLayer::new(StdDuration::from_secs(10))) // per request
@@ -79,10 +99,11 @@
 //!     .layer(IdempotencyLayer::new(store))
 //!     .layer(CoalesceLayer::new())
 //!     .layer(RetryLayer::new(schedule)?.budget(RetryBudget::new("up", 20, 10, Duration::from_secs(10))?))
+//!     .layer(HedgeLayer::new(hedge))
 //!     .layer(BreakerLayer::new(Breaker::new("up", Config::new(), ConsecutiveFailures::new(5)?)?))
 //!     .layer(BulkheadLayer::new(Bulkhead::new("up", 64, 64, Duration::from_millis(50))?))
 //!     .layer(RateLimitLayer::new(RateLimiter::new("up", Quota::per_second(500, 50, TICK_HZ)?)?))
-//!     .layer(TimeoutLayer::new(StdDuration::from_secs(2))) // per attempt
+//!     .layer(AdaptiveTimeoutLayer::new(timeout)) // per attempt
 //!     .service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 //!         Ok::<_, ::tower::BoxError>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok"))))
 //!     });
@@ -96,10 +117,12 @@ mod classify;
 mod coalesce;
 mod error;
 mod future;
+mod hedge;
 mod idempotency;
 mod keyed;
 mod rate;
 mod retry;
+mod timeout;
 
 pub use breaker::{BreakerLayer, BreakerService, OwnedGuard};
 pub use bulkhead::{BulkheadLayer, BulkheadService};
@@ -109,9 +132,11 @@ pub use classify::{
 pub use coalesce::{CoalesceLayer, CoalesceService};
 pub use error::{Error, ErrorKind, Http, Reject, Typed, retry_after_secs};
 pub use future::ResponseFuture;
+pub use hedge::{HedgeLayer, HedgeService};
 pub use idempotency::{Fingerprint, IdempotencyLayer, IdempotencyService};
 pub use keyed::{
     ApiKey, ClientAddr, Header, KeyExtractor, KeyedRateLimitLayer, KeyedRateLimitService,
 };
 pub use rate::{RateLimitLayer, RateLimitService};
 pub use retry::{RetryLayer, RetryService};
+pub use timeout::{AdaptiveTimeoutLayer, AdaptiveTimeoutService};

@@ -27,3 +27,4 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use service::RetryService;
+pub(crate) use service::{rebuild, safe_to_repeat};

@@ -137,7 +137,7 @@ where
     }
 }
 
-fn rebuild<B: From<Bytes>>(parts: &http::request::Parts, body: &Bytes) -> Request<B> {
+pub(crate) fn rebuild<B: From<Bytes>>(parts: &http::request::Parts, body: &Bytes) -> Request<B> {
     let mut req = Request::new(B::from(body.clone()));
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = parts.uri.clone();
