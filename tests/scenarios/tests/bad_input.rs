@@ -849,10 +849,129 @@ const ROWS: &[Row] = &[
     ),
 ];
 
+/// The shared variants' own limits and extreme inputs (feature `sync`).
+#[cfg(feature = "sync")]
+const SYNC_ROWS: &[Row] = &[
+    row!(
+        "SharedCircuitBreaker",
+        "half_open_probes = 2048",
+        "ConfigError(half_open_probes), range 1..=2047",
+        || {
+            config_err(
+                breaker::SharedCircuitBreaker::new(
+                    cfg().half_open_probes(2048),
+                    ok(ConsecutiveFailures::new(1))?,
+                ),
+                "half_open_probes",
+            )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "half_open_successes = 2048",
+        "ConfigError(half_open_successes)",
+        || {
+            config_err(
+                breaker::SharedCircuitBreaker::new(
+                    cfg().half_open_successes(2048),
+                    ok(ConsecutiveFailures::new(1))?,
+                ),
+                "half_open_successes",
+            )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "half_open_probes = 2047, trip at u64::MAX - 1, time backwards",
+        "valid; still Open at an earlier now",
+        || {
+            let b = ok(breaker::SharedCircuitBreaker::new(
+                cfg().half_open_probes(2047),
+                ok(ConsecutiveFailures::new(1))?,
+            ))?;
+            let p = ok(b.try_acquire(t(u64::MAX - 1)))?;
+            let _ = b.record(p, Outcome::Failure, t(u64::MAX - 1));
+            expect(b.try_acquire(t(0)).is_err(), true)
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "TimeWindow policy (no shared form)",
+        "ConfigError(policy)",
+        || {
+            config_err(
+                <breaker::Unshared as breaker::SharedBreaker<TimeWindow<4>>>::share(
+                    cfg(),
+                    &ok(TimeWindow::<4>::new(d(40), 50, 1))?,
+                ),
+                "policy",
+            )
+        }
+    ),
+    row!(
+        "SharedTokenBucket",
+        "n = 0, n over the burst, u64::MAX then 0",
+        "as the &mut bucket",
+        || {
+            let q = ok(Quota::new(1, d(100), 2))?;
+            let s = fusebox::rate::SharedTokenBucket::new(q);
+            ok(s.try_acquire_n(0, MAX))?;
+            expect(
+                s.try_acquire_n(3, MAX).map_err(|r| r.retry_after),
+                Err(None),
+            )?;
+            ok(s.try_acquire_n(2, MAX))?;
+            expect(s.try_acquire(t(0)).is_err(), true)
+        }
+    ),
+    row!(
+        "Bulkhead",
+        "limit = 0; set_limit(0)",
+        "ConfigError(limit)",
+        || {
+            config_err(fusebox::bulkhead::Bulkhead::new(0), "limit")?;
+            let b = ok(fusebox::bulkhead::Bulkhead::new(1))?;
+            config_err(b.set_limit(0), "limit")?;
+            expect(b.limit(), 1)
+        }
+    ),
+    row!(
+        "SharedRetryBudget",
+        "percent = 1001",
+        "ConfigError(percent)",
+        || {
+            config_err(
+                fusebox::rate::SharedRetryBudget::<spin::mutex::SpinMutex<()>, 10>::new(
+                    1001,
+                    1,
+                    d(100),
+                ),
+                "percent",
+            )
+        }
+    ),
+    row!(
+        "SharedDedupTable",
+        "done_ttl = 0",
+        "ConfigError(done_ttl)",
+        || {
+            config_err(
+                fusebox::dedup::SharedDedupTable::<spin::mutex::SpinMutex<()>, u32, u32, 1, 4>::new(
+                    dedup::Config::new().done_ttl(d(0)),
+                    Seed::new(1, 2),
+                ),
+                "done_ttl",
+            )
+        }
+    ),
+];
+#[cfg(not(feature = "sync"))]
+const SYNC_ROWS: &[Row] = &[];
+
 #[test]
 fn bad_input_table() {
     let mut failed = Vec::new();
-    for row in ROWS {
+    for row in ROWS.iter().chain(SYNC_ROWS) {
         let outcome = std::panic::catch_unwind(row.check);
         let verdict = match outcome {
             Ok(Ok(())) => continue,
@@ -868,8 +987,11 @@ fn bad_input_table() {
         failed.is_empty(),
         "{} of {} rows failed:\n{}",
         failed.len(),
-        ROWS.len(),
+        ROWS.len() + SYNC_ROWS.len(),
         failed.join("\n")
     );
-    println!("bad-input table: {} rows, all as documented", ROWS.len());
+    println!(
+        "bad-input table: {} rows, all as documented",
+        ROWS.len() + SYNC_ROWS.len()
+    );
 }
