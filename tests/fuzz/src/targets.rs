@@ -138,9 +138,7 @@ fn run_breaker<P: Policy + Clone, S: SharedBreaker<P>>(
         // does not change what the sequence does next).
         let at = Instant::from_ticks(clock.latest);
         let state = b.state(at);
-        if let Some(s) = &shared
-            && compare
-        {
+        if let Some(s) = shared.as_ref().filter(|_| compare) {
             assert_eq!(state, s.state(at), "state at {at:?}");
             assert_eq!(
                 b.retry_after(at),
