@@ -16,7 +16,7 @@
 #                                           fresh random seed, each property
 #                                           test's committed case count times
 #                                           DEEP_PROPTEST_SCALE (20)
-#   fuzz       DEEP_FUZZ_SECS (240)         every cargo-fuzz target in fuzz/
+#   fuzz       DEEP_FUZZ_SECS (180)         every cargo-fuzz target in fuzz/
 #                                           (libFuzzer, optimised, debug
 #                                           assertions and overflow checks
 #                                           on), the budget split evenly,
@@ -38,7 +38,7 @@ export CARGO_TERM_COLOR=never
 PARTS=(proptest fuzz)
 proptest_secs="${DEEP_PROPTEST_SECS:-900}"
 proptest_scale="${DEEP_PROPTEST_SCALE:-20}"
-fuzz_secs="${DEEP_FUZZ_SECS:-240}"
+fuzz_secs="${DEEP_FUZZ_SECS:-180}"
 # DEEP_KEEP_GOING=1: after a round with a finding, keep starting rounds
 # until the budget is spent (to see whether there is more than one fault).
 keep_going="${DEEP_KEEP_GOING:-0}"
