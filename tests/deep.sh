@@ -16,8 +16,13 @@
 #                                           fresh random seed, each property
 #                                           test's committed case count times
 #                                           DEEP_PROPTEST_SCALE (20)
+#   fuzz       DEEP_FUZZ_SECS (180)         every cargo-fuzz target in fuzz/
+#                                           (libFuzzer, optimised, debug
+#                                           assertions and overflow checks
+#                                           on), the budget split evenly,
+#                                           starting from the committed corpus
 #
-# Later parts (fuzzing, soaks) are added the same way: a function
+# Later parts (soaks) are added the same way: a function
 # `part_NAME BUDGET` and a line in PARTS below.
 #
 # A part stops after the round in which it finds something, unless
@@ -30,13 +35,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
-PARTS=(proptest)
+PARTS=(proptest fuzz)
 proptest_secs="${DEEP_PROPTEST_SECS:-900}"
 proptest_scale="${DEEP_PROPTEST_SCALE:-20}"
+fuzz_secs="${DEEP_FUZZ_SECS:-180}"
 # DEEP_KEEP_GOING=1: after a round with a finding, keep starting rounds
 # until the budget is spent (to see whether there is more than one fault).
 keep_going="${DEEP_KEEP_GOING:-0}"
-for v in "$proptest_secs" "$proptest_scale"; do
+for v in "$proptest_secs" "$proptest_scale" "$fuzz_secs"; do
     if ! [[ "$v" =~ ^[0-9]+$ ]]; then
         echo "deep: budgets and scales are whole numbers (got '$v')" >&2
         exit 2
@@ -130,6 +136,65 @@ To turn it into a committed regression:
      tests/tests/$name.rs (named for what it shows, rates and times stated),
      and in tests/scenarios if the Cortex-M0 runner should replay it.
   3. Fix the fault (in fusebox, or in the reference model if the model is
+     wrong), then run \`cargo test\` and this script again.
+
+EOF
+}
+
+# part_fuzz BUDGET: libFuzzer on every target of fuzz/ (one per primitive,
+# &mut and shared; the logic is in tests/fuzz), BUDGET / targets seconds
+# each. New inputs go to fuzz/corpus-explore/ (ignored by git): the
+# committed seeds in fuzz/corpus/ stay small.
+part_fuzz() {
+    local budget=$1 t n each rc log execs
+    if ! command -v cargo-fuzz >/dev/null; then
+        echo "deep: part fuzz needs cargo-fuzz: cargo install --locked cargo-fuzz" >&2
+        return 2
+    fi
+    local targets
+    mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
+    n=${#targets[@]}
+    each=$((budget / (n > 0 ? n : 1)))
+    ((each > 0)) || each=1
+    say "fuzz: building ${n} targets (not counted in the budget)"
+    if ! (cd fuzz && cargo +nightly fuzz build -O -a) >"$logs/fuzz-build.log" 2>&1; then
+        cat "$logs/fuzz-build.log" >&2
+        echo "deep: the fuzz targets do not build" >&2
+        return 2
+    fi
+    say "fuzz: budget ${budget} s, ${each} s per target"
+    for t in "${targets[@]}"; do
+        log="$logs/fuzz-$t.log"
+        mkdir -p "fuzz/corpus-explore/$t"
+        (cd fuzz && cargo +nightly fuzz run -O -a "$t" "corpus-explore/$t" "corpus/$t" -- \
+            -max_total_time="$each" -print_final_stats=1) >"$log" 2>&1
+        rc=$?
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        if ((rc == 0)); then
+            say "    $t: ${execs:-?} executions in ${each} s, no crash"
+        else
+            say "    $t: CRASH (log: $log)"
+            findings=$((findings + 1))
+            report_fuzz_finding "$t" "$log"
+            [[ "$keep_going" == 1 ]] || break
+        fi
+    done
+}
+
+report_fuzz_finding() {
+    local t=$1 log=$2
+    echo
+    echo "---- $t: the failure ----"
+    grep -E 'panicked|assertion|Test unit written|==ERROR' "$log" | head -n 40
+    echo "----"
+    cat <<EOF
+
+To reproduce it: (cd fuzz && cargo +nightly fuzz run -O -a $t artifacts/$t/crash-...)
+To turn it into a committed regression:
+  1. (cd fuzz && cargo +nightly fuzz tmin -O -a $t artifacts/$t/crash-...), then
+     copy the minimised input to fuzz/regressions/$t/ (named for what it
+     shows); \`cargo test -p fusebox-fuzz\` replays it on every run.
+  2. Fix the fault (in fusebox, or in the target's check if the check is
      wrong), then run \`cargo test\` and this script again.
 
 EOF

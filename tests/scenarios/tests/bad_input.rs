@@ -1,0 +1,997 @@
+//! Bad input, one table (issue #19).
+//!
+//! Every row drives one primitive with one bad or extreme input (a config
+//! field at 0, at 1, at its maximum, just out of range; a method at time 0,
+//! at `u64::MAX`, with time going backwards, `n = 0`, `n` over the burst, a
+//! full table, a ticket or token from another instance) and checks the
+//! documented result: a value, or a `ConfigError` whose message names the
+//! field and its range. No row may panic: the runner catches panics and
+//! reports every failing row at once, not just the first.
+//!
+//! This file is in `fusebox-scenarios`, which CI also runs under Miri.
+//! A new primitive joins by adding its rows to `ROWS`.
+use fusebox::ConfigError;
+use fusebox::backoff::{self, Backoff};
+use fusebox::breaker::{
+    self, CircuitBreaker, ConsecutiveFailures, CountWindow, Outcome, TimeWindow,
+};
+use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead};
+use fusebox::dedup::{self, Begin, DedupTable};
+use fusebox::hash::Seed;
+use fusebox::latency::{HedgeConfig, HedgePolicy, LatencyHistogram};
+use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, RetryBudget, TokenBucket, WhenFull};
+use fusebox::time::{Duration, Instant};
+
+/// One row: the primitive, the input, the documented result, and the check.
+struct Row {
+    primitive: &'static str,
+    input: &'static str,
+    documented: &'static str,
+    check: fn() -> Result<(), String>,
+}
+
+const fn t(ticks: u64) -> Instant {
+    Instant::from_ticks(ticks)
+}
+const fn d(ticks: u64) -> Duration {
+    Duration::from_ticks(ticks)
+}
+const MAX: Instant = Instant::from_ticks(u64::MAX);
+
+/// A config error must name `field` and say what the range is.
+fn config_err<T>(r: Result<T, ConfigError>, field: &str) -> Result<(), String> {
+    match r {
+        Ok(_) => Err(format!("accepted; expected a ConfigError naming `{field}`")),
+        Err(e) => {
+            let msg = e.to_string();
+            if e.field() != field {
+                return Err(format!(
+                    "error names `{}`, expected `{field}`: {msg}",
+                    e.field()
+                ));
+            }
+            if !msg.contains(field) || !msg.contains("must") || e.requirement().is_empty() {
+                return Err(format!(
+                    "message does not name the field and its range: {msg}"
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn ok<T, E: core::fmt::Debug>(r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| format!("rejected: {e:?}"))
+}
+
+fn expect<T: PartialEq + core::fmt::Debug>(got: T, want: T) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("got {got:?}, documented {want:?}"))
+    }
+}
+
+fn cfg() -> breaker::Config {
+    breaker::Config::new()
+        .open_duration(d(100))
+        .probe_timeout(d(50))
+}
+
+macro_rules! row {
+    ($p:literal, $input:literal, $doc:literal, $body:expr) => {
+        Row {
+            primitive: $p,
+            input: $input,
+            documented: $doc,
+            check: $body,
+        }
+    };
+}
+
+const ROWS: &[Row] = &[
+    // ---- breaker::Config: every field at 0, 1, max, out of range ----
+    row!(
+        "breaker::Config",
+        "open_duration = 0",
+        "ConfigError(open_duration)",
+        || config_err(cfg().open_duration(d(0)).validate(), "open_duration")
+    ),
+    row!("breaker::Config", "open_duration = 1 tick", "valid", || ok(
+        cfg().open_duration(d(1)).validate()
+    )),
+    row!(
+        "breaker::Config",
+        "open_duration = u64::MAX ticks",
+        "valid",
+        || ok(cfg().open_duration(d(u64::MAX)).validate())
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_growing factor = 0",
+        "ConfigError(open_duration_growing.factor)",
+        || config_err(
+            cfg().open_duration_growing(d(10), 0, d(100)).validate(),
+            "open_duration_growing.factor"
+        )
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_growing factor = u32::MAX, max = u64::MAX",
+        "valid",
+        || ok(cfg()
+            .open_duration_growing(d(10), u32::MAX, d(u64::MAX))
+            .validate())
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_growing max < initial",
+        "ConfigError(open_duration_growing.max)",
+        || config_err(
+            cfg().open_duration_growing(d(10), 2, d(9)).validate(),
+            "open_duration_growing.max"
+        )
+    ),
+    row!(
+        "breaker::Config",
+        "half_open_probes = 0",
+        "ConfigError(half_open_probes)",
+        || config_err(cfg().half_open_probes(0).validate(), "half_open_probes")
+    ),
+    row!(
+        "breaker::Config",
+        "half_open_probes = 1 and u16::MAX",
+        "valid",
+        || {
+            ok(cfg().half_open_probes(1).validate())?;
+            ok(cfg().half_open_probes(u16::MAX).validate())
+        }
+    ),
+    row!(
+        "breaker::Config",
+        "half_open_successes = 0",
+        "ConfigError(half_open_successes)",
+        || config_err(
+            cfg().half_open_successes(0).validate(),
+            "half_open_successes"
+        )
+    ),
+    row!(
+        "breaker::Config",
+        "half_open_successes = u16::MAX",
+        "valid",
+        || ok(cfg().half_open_successes(u16::MAX).validate())
+    ),
+    row!(
+        "breaker::Config",
+        "probe_timeout = 0",
+        "ConfigError(probe_timeout)",
+        || config_err(cfg().probe_timeout(d(0)).validate(), "probe_timeout")
+    ),
+    row!(
+        "breaker::Config",
+        "probe_timeout = u64::MAX ticks",
+        "valid",
+        || ok(cfg().probe_timeout(d(u64::MAX)).validate())
+    ),
+    row!(
+        "breaker::Config",
+        "slow_calls duration = 0",
+        "ConfigError(slow_calls.duration)",
+        || config_err(cfg().slow_calls(d(0), 50).validate(), "slow_calls.duration")
+    ),
+    row!(
+        "breaker::Config",
+        "slow_calls percent = 0",
+        "ConfigError(slow_calls.percent)",
+        || config_err(cfg().slow_calls(d(5), 0).validate(), "slow_calls.percent")
+    ),
+    row!(
+        "breaker::Config",
+        "slow_calls percent = 101",
+        "ConfigError(slow_calls.percent)",
+        || config_err(cfg().slow_calls(d(5), 101).validate(), "slow_calls.percent")
+    ),
+    row!(
+        "breaker::Config",
+        "slow_calls percent = 1 and 100",
+        "valid",
+        || {
+            ok(cfg().slow_calls(d(1), 1).validate())?;
+            ok(cfg().slow_calls(d(u64::MAX), 100).validate())
+        }
+    ),
+    // ---- breaker policies ----
+    row!(
+        "ConsecutiveFailures",
+        "threshold = 0",
+        "ConfigError(failure_threshold)",
+        || config_err(ConsecutiveFailures::new(0), "failure_threshold")
+    ),
+    row!(
+        "ConsecutiveFailures",
+        "threshold = 1 and u32::MAX",
+        "valid",
+        || {
+            ok(ConsecutiveFailures::new(1))?;
+            ok(ConsecutiveFailures::new(u32::MAX)).map(drop)
+        }
+    ),
+    row!(
+        "CountWindow",
+        "N = 0",
+        "ConfigError(CountWindow::<N>)",
+        || config_err(CountWindow::<0>::new(50, 1), "CountWindow::<N>")
+    ),
+    row!(
+        "CountWindow",
+        "failure_percent = 0",
+        "ConfigError(failure_percent)",
+        || config_err(CountWindow::<8>::new(0, 1), "failure_percent")
+    ),
+    row!(
+        "CountWindow",
+        "failure_percent = 101",
+        "ConfigError(failure_percent)",
+        || config_err(CountWindow::<8>::new(101, 1), "failure_percent")
+    ),
+    row!(
+        "CountWindow",
+        "minimum_calls = 0",
+        "ConfigError(minimum_calls)",
+        || config_err(CountWindow::<8>::new(50, 0), "minimum_calls")
+    ),
+    row!(
+        "CountWindow",
+        "minimum_calls = N + 1",
+        "ConfigError(minimum_calls)",
+        || config_err(CountWindow::<8>::new(50, 9), "minimum_calls")
+    ),
+    row!(
+        "CountWindow",
+        "N = 1, percent 1 and 100, minimum_calls = N",
+        "valid",
+        || {
+            ok(CountWindow::<1>::new(1, 1))?;
+            ok(CountWindow::<8>::new(100, 8)).map(drop)
+        }
+    ),
+    row!(
+        "TimeWindow",
+        "B = 0",
+        "ConfigError(TimeWindow::<B>)",
+        || config_err(TimeWindow::<0>::new(d(10), 50, 1), "TimeWindow::<B>")
+    ),
+    row!(
+        "TimeWindow",
+        "window = B - 1 ticks",
+        "ConfigError(window)",
+        || config_err(TimeWindow::<4>::new(d(3), 50, 1), "window")
+    ),
+    row!(
+        "TimeWindow",
+        "window = B ticks and u64::MAX",
+        "valid",
+        || {
+            ok(TimeWindow::<4>::new(d(4), 50, 1))?;
+            ok(TimeWindow::<4>::new(d(u64::MAX), 50, 1)).map(drop)
+        }
+    ),
+    row!(
+        "TimeWindow",
+        "failure_percent = 101",
+        "ConfigError(failure_percent)",
+        || config_err(TimeWindow::<4>::new(d(40), 101, 1), "failure_percent")
+    ),
+    row!(
+        "TimeWindow",
+        "minimum_calls = 0",
+        "ConfigError(minimum_calls)",
+        || config_err(TimeWindow::<4>::new(d(40), 50, 0), "minimum_calls")
+    ),
+    // ---- CircuitBreaker methods ----
+    row!(
+        "CircuitBreaker",
+        "try_acquire at 0 and at u64::MAX",
+        "admitted (Closed)",
+        || {
+            let mut b = ok(CircuitBreaker::new(cfg(), ok(ConsecutiveFailures::new(1))?))?;
+            let p = ok(b.try_acquire(t(0)))?;
+            let _ = b.record(p, Outcome::Success, t(0));
+            let p = ok(b.try_acquire(MAX))?;
+            let _ = b.record(p, Outcome::Success, MAX);
+            expect(b.state(MAX), breaker::State::Closed)
+        }
+    ),
+    row!(
+        "CircuitBreaker",
+        "trip at u64::MAX - 1",
+        "Open; the open deadline saturates at u64::MAX (no wrap to an early close)",
+        || {
+            let mut b = ok(CircuitBreaker::new(cfg(), ok(ConsecutiveFailures::new(1))?))?;
+            let p = ok(b.try_acquire(t(u64::MAX - 1)))?;
+            let _ = b.record(p, Outcome::Failure, t(u64::MAX - 1));
+            expect(b.state(t(u64::MAX - 1)), breaker::State::Open)?;
+            expect(b.try_acquire(t(u64::MAX - 1)).is_err(), true)?;
+            // The saturated deadline is reached at the end of time: a probe.
+            expect(b.state(MAX), breaker::State::HalfOpen)
+        }
+    ),
+    row!(
+        "CircuitBreaker",
+        "time going backwards after a trip",
+        "judged at the latest instant: still Open",
+        || {
+            let mut b = ok(CircuitBreaker::new(cfg(), ok(ConsecutiveFailures::new(1))?))?;
+            let p = ok(b.try_acquire(t(1_000)))?;
+            let _ = b.record(p, Outcome::Failure, t(1_000));
+            expect(b.try_acquire(t(0)).is_err(), true)?;
+            expect(b.state(t(0)), breaker::State::Open)
+        }
+    ),
+    row!(
+        "CircuitBreaker",
+        "permit from another instance",
+        "no panic; the other breaker stays within its states",
+        || {
+            let mut a = ok(CircuitBreaker::new(cfg(), ok(ConsecutiveFailures::new(1))?))?;
+            let mut b = ok(CircuitBreaker::new(cfg(), ok(ConsecutiveFailures::new(1))?))?;
+            let p = ok(a.try_acquire(t(5)))?;
+            let _ = b.record(p, Outcome::Success, t(6));
+            expect(b.state(t(6)), breaker::State::Closed)
+        }
+    ),
+    // ---- rate::Quota and TokenBucket ----
+    row!("Quota", "rate = 0", "ConfigError(rate)", || config_err(
+        Quota::new(0, d(10), 1),
+        "rate"
+    )),
+    row!("Quota", "period = 0", "ConfigError(period)", || config_err(
+        Quota::new(1, d(0), 1),
+        "period"
+    )),
+    row!("Quota", "burst = 0", "ConfigError(burst)", || config_err(
+        Quota::new(1, d(10), 0),
+        "burst"
+    )),
+    row!(
+        "Quota",
+        "per_second ticks_per_second = 0",
+        "ConfigError(ticks_per_second)",
+        || config_err(Quota::per_second(1, 1, 0), "ticks_per_second")
+    ),
+    row!(
+        "Quota",
+        "rate, period, burst all 1 and all MAX",
+        "valid",
+        || {
+            ok(Quota::new(1, d(1), 1))?;
+            ok(Quota::new(u32::MAX, d(u64::MAX), u32::MAX)).map(drop)
+        }
+    ),
+    row!(
+        "TokenBucket",
+        "try_acquire_n(0) on an empty bucket",
+        "admitted, takes nothing",
+        || {
+            let mut b = TokenBucket::new(ok(Quota::new(1, d(100), 1))?);
+            ok(b.try_acquire(t(0)))?;
+            ok(b.try_acquire_n(0, t(0)))?;
+            expect(b.available(t(0)), 0)
+        }
+    ),
+    row!(
+        "TokenBucket",
+        "try_acquire_n(burst + 1)",
+        "Rejected with retry_after None; time_until is ExceedsBurst",
+        || {
+            let mut b = TokenBucket::new(ok(Quota::new(1, d(100), 4))?);
+            let r = b
+                .try_acquire_n(5, t(0))
+                .err()
+                .ok_or("admitted n over the burst")?;
+            expect(r.retry_after, None)?;
+            expect(b.time_until(5, t(0)).is_err(), true)?;
+            expect(b.available(t(0)), 4)
+        }
+    ),
+    row!(
+        "TokenBucket",
+        "first call at u64::MAX, then u64::MAX again",
+        "full bucket, then burst taken",
+        || {
+            let mut b = TokenBucket::new(ok(Quota::new(u32::MAX, d(1), u32::MAX))?);
+            ok(b.try_acquire_n(u32::MAX, MAX))?;
+            expect(b.available(MAX), 0)
+        }
+    ),
+    row!(
+        "TokenBucket",
+        "time going backwards",
+        "judged at the latest instant (no refill, no extra tokens)",
+        || {
+            let mut b = TokenBucket::new(ok(Quota::new(1, d(100), 1))?);
+            ok(b.try_acquire(t(1_000)))?;
+            expect(b.try_acquire(t(0)).is_err(), true)?;
+            expect(b.available(t(0)), 0)
+        }
+    ),
+    // ---- RetryBudget ----
+    row!(
+        "RetryBudget",
+        "percent = 1001",
+        "ConfigError(percent)",
+        || config_err(RetryBudget::<10>::new(1001, 1, d(100)), "percent")
+    ),
+    row!(
+        "RetryBudget",
+        "percent = 0 and 1000, floor 0 and u32::MAX",
+        "valid",
+        || {
+            ok(RetryBudget::<10>::new(0, 0, d(100)))?;
+            ok(RetryBudget::<10>::new(1000, u32::MAX, d(u64::MAX))).map(drop)
+        }
+    ),
+    row!(
+        "RetryBudget",
+        "ttl < S - 1 ticks",
+        "ConfigError(ttl)",
+        || config_err(RetryBudget::<10>::new(10, 1, d(8)), "ttl")
+    ),
+    row!(
+        "RetryBudget",
+        "S = 1",
+        "ConfigError(RetryBudget::<S>)",
+        || {
+            let e = RetryBudget::<1>::new(10, 1, d(8))
+                .err()
+                .ok_or("S = 1 accepted")?;
+            config_err::<()>(Err(e), e.field()).and_then(|()| {
+                if e.field().contains('S') {
+                    Ok(())
+                } else {
+                    Err(format!("field {}", e.field()))
+                }
+            })
+        }
+    ),
+    row!(
+        "RetryBudget",
+        "floor 0, percent 0: withdraw at 0 and u64::MAX",
+        "refused",
+        || {
+            let mut b = ok(RetryBudget::<10>::new(0, 0, d(100)))?;
+            expect(b.try_withdraw(t(0)), false)?;
+            expect(b.try_withdraw(MAX), false)
+        }
+    ),
+    row!(
+        "RetryBudget",
+        "deposits at u64::MAX then withdraw at 0 (backwards)",
+        "judged at the latest instant: deposits still count",
+        || {
+            let mut b = ok(RetryBudget::<10>::new(100, 0, d(100)))?;
+            b.deposit(MAX);
+            expect(b.try_withdraw(t(0)), true)?;
+            expect(b.available(t(0)), 0)
+        }
+    ),
+    // ---- bulkheads ----
+    row!("LocalBulkhead", "limit = 0", "ConfigError(limit)", || {
+        config_err(LocalBulkhead::new(0), "limit")
+    }),
+    row!(
+        "LocalBulkhead",
+        "limit = 1: second acquire",
+        "Rejected",
+        || {
+            let mut b = ok(LocalBulkhead::new(1))?;
+            let tok = ok(b.try_acquire())?;
+            expect(b.try_acquire().is_err(), true)?;
+            b.release(tok);
+            expect(b.in_use(), 0)
+        }
+    ),
+    row!(
+        "LocalBulkhead",
+        "set_limit(0)",
+        "ConfigError(limit), limit unchanged",
+        || {
+            let mut b = ok(LocalBulkhead::new(u32::MAX))?;
+            config_err(b.set_limit(0), "limit")?;
+            expect(b.limit(), u32::MAX)
+        }
+    ),
+    row!(
+        "LocalBulkhead",
+        "token from another instance",
+        "in_use saturates at 0",
+        || {
+            let mut a = ok(LocalBulkhead::new(1))?;
+            let mut b = ok(LocalBulkhead::new(1))?;
+            let tok = ok(a.try_acquire())?;
+            b.release(tok);
+            expect(b.in_use(), 0)
+        }
+    ),
+    row!(
+        "AimdConfig",
+        "limits min = 0",
+        "ConfigError(limits.min)",
+        || config_err(AimdConfig::new().limits(0, 10).validate(), "limits.min")
+    ),
+    row!(
+        "AimdConfig",
+        "limits max < min",
+        "ConfigError(limits.max)",
+        || config_err(
+            AimdConfig::new().limits(5, 4).initial(5).validate(),
+            "limits.max"
+        )
+    ),
+    row!(
+        "AimdConfig",
+        "initial outside min..=max",
+        "ConfigError(initial)",
+        || config_err(
+            AimdConfig::new().limits(5, 10).initial(11).validate(),
+            "initial"
+        )
+    ),
+    row!(
+        "AimdConfig",
+        "increase = 0",
+        "ConfigError(increase)",
+        || config_err(AimdConfig::new().increase(0).validate(), "increase")
+    ),
+    row!(
+        "AimdConfig",
+        "backoff_percent 0 and 100",
+        "ConfigError(backoff_percent)",
+        || {
+            config_err(
+                AimdConfig::new().backoff_percent(0).validate(),
+                "backoff_percent",
+            )?;
+            config_err(
+                AimdConfig::new().backoff_percent(100).validate(),
+                "backoff_percent",
+            )
+        }
+    ),
+    row!(
+        "AimdConfig",
+        "latency_target = 0",
+        "ConfigError(latency_target)",
+        || config_err(
+            AimdConfig::new().latency_target(d(0)).validate(),
+            "latency_target"
+        )
+    ),
+    row!(
+        "AimdConfig",
+        "limits 1..=u32::MAX, step u16::MAX, backoff 1 and 99",
+        "valid",
+        || {
+            ok(AimdConfig::new()
+                .limits(1, u32::MAX)
+                .initial(u32::MAX)
+                .increase(u16::MAX)
+                .backoff_percent(1)
+                .validate())?;
+            ok(AdaptiveLimit::new(AimdConfig::new().backoff_percent(99))).map(drop)
+        }
+    ),
+    // ---- dedup ----
+    row!(
+        "dedup::Config",
+        "in_flight_ttl = 0",
+        "ConfigError(in_flight_ttl)",
+        || config_err(
+            dedup::Config::new().in_flight_ttl(d(0)).validate(),
+            "in_flight_ttl"
+        )
+    ),
+    row!(
+        "dedup::Config",
+        "done_ttl = 0",
+        "ConfigError(done_ttl)",
+        || config_err(dedup::Config::new().done_ttl(d(0)).validate(), "done_ttl")
+    ),
+    row!("dedup::Config", "ttls 1 tick and u64::MAX", "valid", || {
+        ok(dedup::Config::new()
+            .in_flight_ttl(d(1))
+            .done_ttl(d(1))
+            .validate())?;
+        ok(dedup::Config::new()
+            .in_flight_ttl(d(u64::MAX))
+            .done_ttl(d(u64::MAX))
+            .validate())
+    }),
+    row!(
+        "DedupTable",
+        "full table (N = 4, 5 keys in flight)",
+        "Begin::Full for the key that has no slot",
+        || {
+            let mut tbl: DedupTable<u32, u32, 4> =
+                ok(DedupTable::new(dedup::Config::new(), Seed::new(1, 2)))?;
+            let mut full = 0;
+            let mut tickets = Vec::new();
+            for k in 0..5 {
+                match tbl.begin(k, t(0)) {
+                    Begin::New(tk) => tickets.push(tk),
+                    Begin::Full => full += 1,
+                    other => return Err(format!("key {k}: {other:?}")),
+                }
+            }
+            expect((tickets.len(), full), (4, 1))
+        }
+    ),
+    row!(
+        "DedupTable",
+        "begin at 1000, complete at 0 (backwards)",
+        "stored; Done, judged at the latest instant",
+        || {
+            let mut tbl: DedupTable<u32, u32, 4> = ok(DedupTable::new(
+                dedup::Config::new().in_flight_ttl(d(10)).done_ttl(d(10)),
+                Seed::new(1, 2),
+            ))?;
+            let Begin::New(tk) = tbl.begin(7, t(1_000)) else {
+                return Err("not New".into());
+            };
+            ok(tbl.complete(tk, 42, t(0)))?;
+            expect(tbl.get(&7, t(0)), Some(&42))
+        }
+    ),
+    row!(
+        "DedupTable",
+        "begin at u64::MAX, complete at u64::MAX",
+        "Err(Stale): the in-flight deadline saturates at u64::MAX and is reached",
+        || {
+            let mut tbl: DedupTable<u32, u32, 4> = ok(DedupTable::new(
+                dedup::Config::new().in_flight_ttl(d(10)),
+                Seed::new(1, 2),
+            ))?;
+            let Begin::New(tk) = tbl.begin(7, MAX) else {
+                return Err("not New".into());
+            };
+            expect(tbl.complete(tk, 42, MAX).map_err(|s| s.value), Err(42))
+        }
+    ),
+    row!(
+        "DedupTable",
+        "ticket from another instance",
+        "Err(Stale) hands the value back; nothing stored",
+        || {
+            let mut a: DedupTable<u32, u32, 4> =
+                ok(DedupTable::new(dedup::Config::new(), Seed::new(1, 2)))?;
+            let mut b: DedupTable<u32, u32, 4> =
+                ok(DedupTable::new(dedup::Config::new(), Seed::new(3, 4)))?;
+            let Begin::New(tk) = a.begin(7, t(0)) else {
+                return Err("not New".into());
+            };
+            expect(b.complete(tk, 42, t(1)).map_err(|s| s.value), Err(42))?;
+            expect(b.occupied(t(1)), 0)
+        }
+    ),
+    // ---- backoff ----
+    row!(
+        "backoff::Config",
+        "cap < initial",
+        "ConfigError(cap)",
+        || config_err(
+            backoff::Config::exponential(d(10), 2, d(9)).validate(),
+            "cap"
+        )
+    ),
+    row!(
+        "backoff::Config",
+        "exponential initial = 0",
+        "ConfigError(initial)",
+        || config_err(
+            backoff::Config::exponential(d(0), 2, d(9)).validate(),
+            "initial"
+        )
+    ),
+    row!(
+        "backoff::Config",
+        "exponential_ratio den = 0",
+        "ConfigError naming the factor",
+        || {
+            let e = backoff::Config::exponential_ratio(d(1), 3, 0, d(9))
+                .validate()
+                .err()
+                .ok_or("accepted")?;
+            config_err::<()>(Err(e), e.field())
+        }
+    ),
+    row!(
+        "backoff::Config",
+        "exponential_ratio num < den (shrinking)",
+        "ConfigError naming the factor",
+        || {
+            let e = backoff::Config::exponential_ratio(d(1), 1, 2, d(9))
+                .validate()
+                .err()
+                .ok_or("accepted")?;
+            config_err::<()>(Err(e), e.field())
+        }
+    ),
+    row!(
+        "backoff::Config",
+        "max_attempts = 0",
+        "ConfigError(max_attempts)",
+        || config_err(
+            backoff::Config::constant(d(1)).max_attempts(0).validate(),
+            "max_attempts"
+        )
+    ),
+    row!(
+        "Backoff",
+        "exponential u32::MAX factor, cap u64::MAX, 64 retries",
+        "delays saturate at the cap, never wrap",
+        || {
+            let mut b = ok(Backoff::new(
+                backoff::Config::exponential(d(1), u32::MAX, d(u64::MAX)).max_attempts(u32::MAX),
+                7,
+            ))?;
+            let mut last = d(0);
+            for _ in 0..64 {
+                let Some(x) = b.next_delay(None) else { break };
+                if x < last {
+                    return Err(format!("delay shrank: {x:?} < {last:?}"));
+                }
+                last = x;
+            }
+            expect(last, d(u64::MAX))
+        }
+    ),
+    row!(
+        "Backoff",
+        "constant 0 delay, hint u64::MAX",
+        "no panic; delay within max_hint",
+        || {
+            let mut b = ok(Backoff::new(
+                backoff::Config::constant(d(0)).max_attempts(3),
+                7,
+            ))?;
+            let _ = b.next_delay(Some(d(u64::MAX)));
+            Ok(())
+        }
+    ),
+    // ---- latency ----
+    row!(
+        "LatencyHistogram",
+        "window < S - 1 ticks",
+        "ConfigError(window)",
+        || config_err(LatencyHistogram::<5, 464, 5>::new(d(3)), "window")
+    ),
+    row!(
+        "LatencyHistogram",
+        "record u64::MAX latency at u64::MAX, query at 0 (backwards)",
+        "counted; quantile is Some",
+        || {
+            let mut h = ok(LatencyHistogram::<5, 464, 5>::new(d(4)))?;
+            h.record(d(u64::MAX), MAX);
+            expect(h.count(t(0)), 1)?;
+            expect(h.quantile(1_000_000, t(0)).is_some(), true)
+        }
+    ),
+    row!(
+        "HedgeConfig",
+        "quantile = 1000001 ppm",
+        "ConfigError(quantile)",
+        || config_err(
+            HedgeConfig::new().quantile(1_000_001).validate(),
+            "quantile"
+        )
+    ),
+    row!(
+        "HedgeConfig",
+        "max_hedges = 0",
+        "ConfigError(max_hedges)",
+        || config_err(HedgeConfig::new().max_hedges(0).validate(), "max_hedges")
+    ),
+    row!(
+        "HedgeConfig",
+        "budget percent = 1001",
+        "ConfigError(budget)",
+        || config_err(HedgeConfig::new().budget(1001, 0).validate(), "budget")
+    ),
+    row!(
+        "HedgePolicy",
+        "no samples: delay at 0 and u64::MAX",
+        "None (below min_samples)",
+        || {
+            let mut p = ok(HedgePolicy::<5, 464, 5>::new(
+                HedgeConfig::new().min_samples(1),
+                d(100),
+            ))?;
+            expect(p.delay(t(0)), None)?;
+            expect(p.delay(MAX), None)
+        }
+    ),
+    // ---- keyed limiter ----
+    row!(
+        "KeyedLimiter",
+        "full table under WhenFull::Reject",
+        "KeyedRejected::TableFull for each key past N",
+        || {
+            let mut l: KeyedLimiter<u32, 2> = KeyedLimiter::new(
+                ok(Quota::new(1, d(1_000_000), 1))?,
+                Seed::new(1, 2),
+                WhenFull::RejectNew,
+            );
+            let mut refused = 0;
+            for k in 0..8 {
+                match l.try_acquire(k, t(0)) {
+                    Ok(()) => {}
+                    Err(KeyedRejected::TableFull) => refused += 1,
+                    Err(e) => return Err(format!("key {k}: {e:?}")),
+                }
+            }
+            expect((refused, l.len()), (6, 2))
+        }
+    ),
+    row!(
+        "KeyedLimiter",
+        "n over the burst, n = 0",
+        "n = 0 admitted; n > burst rejected",
+        || {
+            let mut l: KeyedLimiter<u32, 4> = KeyedLimiter::new(
+                ok(Quota::new(1, d(10), 2))?,
+                Seed::new(1, 2),
+                WhenFull::RejectNew,
+            );
+            ok(l.try_acquire_n(1, 0, MAX))?;
+            expect(l.try_acquire_n(1, 3, MAX).is_err(), true)
+        }
+    ),
+];
+
+/// The shared variants' own limits and extreme inputs (feature `sync`).
+#[cfg(feature = "sync")]
+const SYNC_ROWS: &[Row] = &[
+    row!(
+        "SharedCircuitBreaker",
+        "half_open_probes = 2048",
+        "ConfigError(half_open_probes), range 1..=2047",
+        || {
+            config_err(
+                breaker::SharedCircuitBreaker::new(
+                    cfg().half_open_probes(2048),
+                    ok(ConsecutiveFailures::new(1))?,
+                ),
+                "half_open_probes",
+            )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "half_open_successes = 2048",
+        "ConfigError(half_open_successes)",
+        || {
+            config_err(
+                breaker::SharedCircuitBreaker::new(
+                    cfg().half_open_successes(2048),
+                    ok(ConsecutiveFailures::new(1))?,
+                ),
+                "half_open_successes",
+            )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "half_open_probes = 2047, trip at u64::MAX - 1, time backwards",
+        "valid; still Open at an earlier now",
+        || {
+            let b = ok(breaker::SharedCircuitBreaker::new(
+                cfg().half_open_probes(2047),
+                ok(ConsecutiveFailures::new(1))?,
+            ))?;
+            let p = ok(b.try_acquire(t(u64::MAX - 1)))?;
+            let _ = b.record(p, Outcome::Failure, t(u64::MAX - 1));
+            expect(b.try_acquire(t(0)).is_err(), true)
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "TimeWindow policy (no shared form)",
+        "ConfigError(policy)",
+        || {
+            config_err(
+                <breaker::Unshared as breaker::SharedBreaker<TimeWindow<4>>>::share(
+                    cfg(),
+                    &ok(TimeWindow::<4>::new(d(40), 50, 1))?,
+                ),
+                "policy",
+            )
+        }
+    ),
+    row!(
+        "SharedTokenBucket",
+        "n = 0, n over the burst, u64::MAX then 0",
+        "as the &mut bucket",
+        || {
+            let q = ok(Quota::new(1, d(100), 2))?;
+            let s = fusebox::rate::SharedTokenBucket::new(q);
+            ok(s.try_acquire_n(0, MAX))?;
+            expect(
+                s.try_acquire_n(3, MAX).map_err(|r| r.retry_after),
+                Err(None),
+            )?;
+            ok(s.try_acquire_n(2, MAX))?;
+            expect(s.try_acquire(t(0)).is_err(), true)
+        }
+    ),
+    row!(
+        "Bulkhead",
+        "limit = 0; set_limit(0)",
+        "ConfigError(limit)",
+        || {
+            config_err(fusebox::bulkhead::Bulkhead::new(0), "limit")?;
+            let b = ok(fusebox::bulkhead::Bulkhead::new(1))?;
+            config_err(b.set_limit(0), "limit")?;
+            expect(b.limit(), 1)
+        }
+    ),
+    row!(
+        "SharedRetryBudget",
+        "percent = 1001",
+        "ConfigError(percent)",
+        || {
+            config_err(
+                fusebox::rate::SharedRetryBudget::<spin::mutex::SpinMutex<()>, 10>::new(
+                    1001,
+                    1,
+                    d(100),
+                ),
+                "percent",
+            )
+        }
+    ),
+    row!(
+        "SharedDedupTable",
+        "done_ttl = 0",
+        "ConfigError(done_ttl)",
+        || {
+            config_err(
+                fusebox::dedup::SharedDedupTable::<spin::mutex::SpinMutex<()>, u32, u32, 1, 4>::new(
+                    dedup::Config::new().done_ttl(d(0)),
+                    Seed::new(1, 2),
+                ),
+                "done_ttl",
+            )
+        }
+    ),
+];
+#[cfg(not(feature = "sync"))]
+const SYNC_ROWS: &[Row] = &[];
+
+#[test]
+fn bad_input_table() {
+    let mut failed = Vec::new();
+    for row in ROWS.iter().chain(SYNC_ROWS) {
+        let outcome = std::panic::catch_unwind(row.check);
+        let verdict = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => why,
+            Err(_) => "PANICKED".to_string(),
+        };
+        failed.push(format!(
+            "{} / {}: documented {}; {}",
+            row.primitive, row.input, row.documented, verdict
+        ));
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failed.len(),
+        ROWS.len() + SYNC_ROWS.len(),
+        failed.join("\n")
+    );
+    println!(
+        "bad-input table: {} rows, all as documented",
+        ROWS.len() + SYNC_ROWS.len()
+    );
+}
