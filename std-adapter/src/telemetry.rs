@@ -1,0 +1,271 @@
+//! Tracing events and metrics of the handles (features `tracing` and
+//! `metrics`; without them every call here compiles to nothing).
+//!
+//! # Tracing (feature `tracing`, target `fusebox_std::telemetry`)
+//!
+//! | event | level | fields |
+//! |---|---|---|
+//! | breaker transition into Open or ForcedOpen | WARN | `name`, `from`, `to`, `retry_after_s`, `failures`, `slow`, `calls`, `trips` |
+//! | any other breaker transition | INFO | the same |
+//! | breaker refusal | DEBUG | `name`, `state`, `retry_after_s` |
+//!
+//! The message reads as the firmware's `defmt` lines (examples-rp2040's
+//! gateway logs `uplink Closed -> Open: ...`):
+//!
+//! ```text
+//! WARN fusebox_std::telemetry: breaker payments Closed -> Open: 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
+//! DEBUG fusebox_std::telemetry: breaker payments refused a call: Open, retry after 29.5 s name="payments" state=Open retry_after_s=29.5
+//! ```
+//!
+//! The counts (`failures`, `slow`, `calls` = successes + failures, `trips`)
+//! are the breaker's counters since it was built ([`Breaker::metrics`]),
+//! read lock-free when the event is made; `retry_after_s` is the time
+//! until the breaker admits again (absent while it admits, or held open).
+//!
+//! # Metrics (feature `metrics`, the `metrics` facade)
+//!
+//! Prometheus conventions: counters end in `_total`, durations are in
+//! seconds, every series has the handle's name as label `name`. Each
+//! handle registers its series once, when built; a call only touches the
+//! registered handles (atomics in most recorders).
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `fusebox_breaker_calls_admitted_total` | counter | `name` | permits handed out |
+//! | `fusebox_breaker_calls_rejected_total` | counter | `name`, `reason` (`open`, `half_open`, `forced_open`) | calls refused, by the state that refused them |
+//! | `fusebox_breaker_calls_successful_total` | counter | `name` | successes recorded (slow ones included) |
+//! | `fusebox_breaker_calls_failed_total` | counter | `name` | failures recorded |
+//! | `fusebox_breaker_calls_slow_total` | counter | `name` | recorded calls that took at least the slow-call duration |
+//! | `fusebox_breaker_transitions_total` | counter | `name`, `to` | transitions, by the state entered |
+//! | `fusebox_breaker_state` | gauge | `name`, `state` (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) | 1 for the state the breaker is in, 0 for the others (as resilience4j's `resilience4j_circuitbreaker_state`) |
+//! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds |
+//!
+//! # What it costs
+//!
+//! fusebox's own code allocates nothing per call with both features on:
+//! `tests/tests/zero_alloc.rs` runs every handle with a recorder and a
+//! subscriber that enable and visit everything, and counts the
+//! allocations. Building a handle registers its series (a label string
+//! and the recorder's own handle each, once). What the exporter does is
+//! its own: `metrics-exporter-prometheus` keeps a histogram's samples in a
+//! bucket buffer that grows between scrapes (or a summary's quantile
+//! sketch), and `tracing-subscriber`'s `fmt` layer formats each event into
+//! a thread-local `String` and writes it; enable DEBUG only where refusals
+//! are worth a line each.
+//!
+//! [`Breaker::metrics`]: crate::Breaker::metrics
+
+#[cfg(feature = "metrics")]
+use fusebox::breaker::Outcome;
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+use fusebox::breaker::State;
+use fusebox::breaker::{Metrics, Rejected, Transition};
+use fusebox::time::Duration;
+
+use crate::Name;
+#[cfg(feature = "metrics")]
+use crate::clock::to_std;
+
+/// The state's label value (`open`, `half_open`, ...).
+#[cfg(feature = "metrics")]
+pub(crate) const fn state_label(s: State) -> &'static str {
+    match s {
+        State::Closed => "closed",
+        State::Open => "open",
+        State::HalfOpen => "half_open",
+        State::ForcedOpen => "forced_open",
+        State::ForcedClosed => "forced_closed",
+    }
+}
+
+#[cfg(feature = "metrics")]
+const STATES: [State; 5] = [
+    State::Closed,
+    State::Open,
+    State::HalfOpen,
+    State::ForcedOpen,
+    State::ForcedClosed,
+];
+
+#[cfg(feature = "metrics")]
+const fn state_index(s: State) -> usize {
+    match s {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 3,
+        State::ForcedClosed => 4,
+    }
+}
+
+/// A breaker's registered series.
+#[cfg(feature = "metrics")]
+struct BreakerSeries {
+    admitted: metrics::Counter,
+    /// By the refusing state's index (only open, half-open and forced-open
+    /// refuse; the others are registered alike so the index is total).
+    rejected: [metrics::Counter; 5],
+    successes: metrics::Counter,
+    failures: metrics::Counter,
+    slow: metrics::Counter,
+    transitions: [metrics::Counter; 5],
+    state: [metrics::Gauge; 5],
+    duration: metrics::Histogram,
+}
+
+/// What a breaker handle reports, registered when the handle is built.
+pub(crate) struct BreakerTelemetry {
+    #[cfg(feature = "metrics")]
+    series: BreakerSeries,
+    #[cfg(feature = "metrics")]
+    slow_after: Duration,
+}
+
+impl std::fmt::Debug for BreakerTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BreakerTelemetry")
+    }
+}
+
+impl BreakerTelemetry {
+    /// Register the series of breaker `name` (closed), whose calls are
+    /// slow from `slow_after`.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn new(name: &Name, slow_after: Duration) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            let n = name.as_str().to_owned();
+            let by_state = |metric: &'static str, label: &'static str| {
+                STATES.map(
+                    |s| metrics::counter!(metric, "name" => n.clone(), label => state_label(s)),
+                )
+            };
+            let series = BreakerSeries {
+                admitted: metrics::counter!("fusebox_breaker_calls_admitted_total", "name" => n.clone()),
+                rejected: by_state("fusebox_breaker_calls_rejected_total", "reason"),
+                successes: metrics::counter!("fusebox_breaker_calls_successful_total", "name" => n.clone()),
+                failures: metrics::counter!("fusebox_breaker_calls_failed_total", "name" => n.clone()),
+                slow: metrics::counter!("fusebox_breaker_calls_slow_total", "name" => n.clone()),
+                transitions: by_state("fusebox_breaker_transitions_total", "to"),
+                state: STATES.map(|s| {
+                    metrics::gauge!("fusebox_breaker_state", "name" => n.clone(), "state" => state_label(s))
+                }),
+                duration: metrics::histogram!("fusebox_breaker_call_duration_seconds", "name" => n),
+            };
+            series.state[state_index(State::Closed)].set(1.0);
+            Self { series, slow_after }
+        }
+        #[cfg(not(feature = "metrics"))]
+        Self {}
+    }
+
+    /// A permit was handed out.
+    #[inline]
+    pub(crate) fn admitted(&self) {
+        #[cfg(feature = "metrics")]
+        self.series.admitted.increment(1);
+    }
+
+    /// A call was refused.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn rejected(&self, name: &Name, r: &Rejected) {
+        #[cfg(feature = "metrics")]
+        self.series.rejected[state_index(r.state)].increment(1);
+        #[cfg(feature = "tracing")]
+        match r.retry_after {
+            Some(d) => tracing::debug!(
+                name = name.as_str(),
+                state = ?r.state,
+                retry_after_s = to_secs(d),
+                "breaker {} refused a call: {:?}, retry after {} s",
+                name,
+                r.state,
+                to_secs(d),
+            ),
+            None => tracing::debug!(
+                name = name.as_str(),
+                state = ?r.state,
+                "breaker {} refused a call: {:?}",
+                name,
+                r.state,
+            ),
+        }
+    }
+
+    /// An outcome was recorded for a call admitted `took` ago.
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn recorded(&self, outcome: fusebox::breaker::Outcome, took: Duration) {
+        #[cfg(feature = "metrics")]
+        {
+            let s = &self.series;
+            match outcome {
+                Outcome::Success => s.successes.increment(1),
+                Outcome::Failure => s.failures.increment(1),
+                Outcome::Ignored => return,
+            }
+            if took >= self.slow_after {
+                s.slow.increment(1);
+            }
+            s.duration.record(to_std(took).as_secs_f64());
+        }
+    }
+
+    /// The breaker made transition `t`; `counts` are its counters now and
+    /// `retry_after` the time until it admits again.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn transition(
+        &self,
+        name: &Name,
+        t: Transition,
+        counts: impl FnOnce() -> (Metrics, Option<Duration>),
+    ) {
+        #[cfg(feature = "metrics")]
+        {
+            let s = &self.series;
+            s.transitions[state_index(t.to)].increment(1);
+            s.state[state_index(t.from)].set(0.0);
+            s.state[state_index(t.to)].set(1.0);
+        }
+        #[cfg(feature = "tracing")]
+        {
+            let (m, retry_after) = counts();
+            let calls = m.successes.saturating_add(m.failures);
+            let retry_after_s = retry_after.map(to_secs);
+            macro_rules! event {
+                ($level:expr) => {
+                    tracing::event!(
+                        $level,
+                        name = name.as_str(),
+                        from = ?t.from,
+                        to = ?t.to,
+                        retry_after_s,
+                        failures = m.failures,
+                        slow = m.slow,
+                        calls,
+                        trips = m.trips,
+                        "breaker {} {:?} -> {:?}: {} of {} calls failed, {} slow",
+                        name,
+                        t.from,
+                        t.to,
+                        m.failures,
+                        calls,
+                        m.slow,
+                    )
+                };
+            }
+            match t.to {
+                State::Open | State::ForcedOpen => event!(tracing::Level::WARN),
+                _ => event!(tracing::Level::INFO),
+            }
+        }
+    }
+}
+
+/// A duration in seconds, for a field.
+#[cfg(feature = "tracing")]
+fn to_secs(d: Duration) -> f64 {
+    crate::clock::to_std(d).as_secs_f64()
+}
