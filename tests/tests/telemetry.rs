@@ -1,0 +1,363 @@
+//! The breaker handle's tracing events and metrics (features `tracing` and
+//! `metrics` of fusebox-std) through a scripted timeline on a
+//! `ManualClock`: a capturing tracing layer and `metrics-util`'s debugging
+//! recorder, both local to the test's thread, so tests run in parallel.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use fusebox::breaker::{Config, ConsecutiveFailures, State};
+use fusebox::time::{Duration, Instant};
+use fusebox_std::{Breaker, ManualClock};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+
+/// One captured event: level, message, the other fields as text.
+#[derive(Debug, Clone)]
+struct Captured {
+    level: Level,
+    message: String,
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+struct Fields<'a>(&'a mut Captured);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.0.message = format!("{value:?}");
+        } else {
+            self.0
+                .fields
+                .insert(field.name().to_owned(), format!("{value:?}"));
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .fields
+            .insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Capture {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let mut c = Captured {
+            level: *event.metadata().level(),
+            message: String::new(),
+            fields: BTreeMap::new(),
+        };
+        event.record(&mut Fields(&mut c));
+        self.0.lock().unwrap().push(c);
+    }
+}
+
+impl Capture {
+    fn take(&self) -> Vec<Captured> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// The values of a snapshot, by `name{label=value,...}` (labels sorted).
+fn values(s: &Snapshotter) -> BTreeMap<String, DebugValue> {
+    s.snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(k, _, _, v)| {
+            let key = k.key();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            (format!("{}{{{}}}", key.name(), labels.join(",")), v)
+        })
+        .collect()
+}
+
+fn counter(v: &BTreeMap<String, DebugValue>, key: &str) -> u64 {
+    match v.get(key) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{key}: {other:?} in {v:?}"),
+    }
+}
+
+fn gauge(v: &BTreeMap<String, DebugValue>, key: &str) -> f64 {
+    match v.get(key) {
+        Some(DebugValue::Gauge(g)) => g.into_inner(),
+        other => panic!("{key}: {other:?} in {v:?}"),
+    }
+}
+
+fn histogram(v: &BTreeMap<String, DebugValue>, key: &str) -> Vec<f64> {
+    match v.get(key) {
+        Some(DebugValue::Histogram(h)) => h.iter().map(|x| x.into_inner()).collect(),
+        other => panic!("{key}: {other:?} in {v:?}"),
+    }
+}
+
+const MS: u64 = fusebox_std::TICK_HZ / 1000;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_ticks(n * MS)
+}
+
+/// A trip, a refusal, a probe and a close: the events and the metrics of
+/// each step, with the values the timeline makes.
+#[test]
+fn a_breaker_trip_in_events_and_metrics() {
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+
+    let config = Config::new()
+        .open_duration(Duration::from_secs(30))
+        .slow_calls(Duration::from_secs(2), 100);
+    // The handle registers its series when built, with the recorder in
+    // force then; its calls use them wherever they run.
+    let breaker = metrics::with_local_recorder(&recorder, || {
+        Breaker::builder("payments")
+            .unwrap()
+            .clock(clock.clone())
+            .build(config, ConsecutiveFailures::new(3).unwrap())
+            .unwrap()
+    });
+
+    tracing::subscriber::with_default(subscriber, || {
+        // One quick success, then three failures of 250 ms: the third trips.
+        let g = breaker.try_acquire().unwrap();
+        clock.advance(ms(100));
+        assert_eq!(g.success(), None);
+        for _ in 0..3 {
+            let g = breaker.try_acquire().unwrap();
+            clock.advance(ms(250));
+            g.failure();
+        }
+        assert_eq!(breaker.state(), State::Open);
+        let events = capture.take();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let trip = &events[0];
+        assert_eq!(trip.level, Level::WARN);
+        assert_eq!(
+            trip.message,
+            "breaker payments Closed -> Open: 3 of 4 calls failed, 0 slow"
+        );
+        let f = |k: &str| trip.fields.get(k).map(String::as_str);
+        assert_eq!(f("name"), Some("payments"));
+        assert_eq!(f("from"), Some("Closed"));
+        assert_eq!(f("to"), Some("Open"));
+        assert_eq!(f("retry_after_s"), Some("30.0"));
+        assert_eq!(f("failures"), Some("3"));
+        assert_eq!(f("calls"), Some("4"));
+        assert_eq!(f("slow"), Some("0"));
+        assert_eq!(f("trips"), Some("1"));
+
+        let v = values(&snapshots);
+        let n = "name=payments";
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_admitted_total{{{n}}}")),
+            4
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_calls_successful_total{{{n}}}")
+            ),
+            1
+        );
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_failed_total{{{n}}}")),
+            3
+        );
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_slow_total{{{n}}}")),
+            0
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_transitions_total{{{n},to=open}}")
+            ),
+            1
+        );
+        assert_eq!(
+            gauge(&v, &format!("fusebox_breaker_state{{{n},state=open}}")),
+            1.0
+        );
+        assert_eq!(
+            gauge(&v, &format!("fusebox_breaker_state{{{n},state=closed}}")),
+            0.0
+        );
+        assert_eq!(
+            histogram(&v, &format!("fusebox_breaker_call_duration_seconds{{{n}}}")),
+            [0.1, 0.25, 0.25, 0.25]
+        );
+
+        // Half a second later: refused, a DEBUG event with the wait.
+        clock.advance(ms(500));
+        let refused = breaker.try_acquire().unwrap_err();
+        assert_eq!(refused.state, State::Open);
+        let events = capture.take();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].level, Level::DEBUG);
+        assert_eq!(
+            events[0].message,
+            "breaker payments refused a call: Open, retry after 29.5 s"
+        );
+        assert_eq!(events[0].fields["state"], "Open");
+        assert_eq!(events[0].fields["retry_after_s"], "29.5");
+        let v = values(&snapshots);
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_calls_rejected_total{{{n},reason=open}}")
+            ),
+            1
+        );
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_admitted_total{{{n}}}")),
+            0
+        );
+
+        // The open duration over: a probe (INFO). It succeeds but takes
+        // 3 s, and ConsecutiveFailures counts a slow call as a failure: the
+        // breaker reopens (WARN). The next probe, quick, closes it.
+        clock.advance(Duration::from_secs(30));
+        let probe = breaker.try_acquire().unwrap();
+        clock.advance(Duration::from_secs(3));
+        probe.success();
+        assert_eq!(breaker.state(), State::Open);
+        clock.advance(Duration::from_secs(30));
+        let probe = breaker.try_acquire().unwrap();
+        clock.advance(ms(10));
+        probe.success();
+        assert_eq!(breaker.state(), State::Closed);
+
+        let events = capture.take();
+        let lines: Vec<(Level, &str)> = events
+            .iter()
+            .map(|e| (e.level, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    Level::INFO,
+                    "breaker payments Open -> HalfOpen: 3 of 4 calls failed, 0 slow"
+                ),
+                (
+                    Level::WARN,
+                    "breaker payments HalfOpen -> Open: 3 of 5 calls failed, 1 slow"
+                ),
+                (
+                    Level::INFO,
+                    "breaker payments Open -> HalfOpen: 3 of 5 calls failed, 1 slow"
+                ),
+                (
+                    Level::INFO,
+                    "breaker payments HalfOpen -> Closed: 3 of 6 calls failed, 1 slow"
+                ),
+            ]
+        );
+        let v = values(&snapshots);
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_slow_total{{{n}}}")),
+            1
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_calls_successful_total{{{n}}}")
+            ),
+            2
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_transitions_total{{{n},to=half_open}}")
+            ),
+            2
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_transitions_total{{{n},to=closed}}")
+            ),
+            1
+        );
+        assert_eq!(
+            gauge(&v, &format!("fusebox_breaker_state{{{n},state=closed}}")),
+            1.0
+        );
+        assert_eq!(
+            histogram(&v, &format!("fusebox_breaker_call_duration_seconds{{{n}}}")),
+            [3.0, 0.01]
+        );
+    });
+}
+
+/// A refusal while isolated has no wait: the event says so, and the
+/// counter has its own reason.
+#[test]
+fn an_isolated_breaker_refuses_with_reason_forced_open() {
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let breaker = metrics::with_local_recorder(&recorder, || {
+        Breaker::builder("db")
+            .unwrap()
+            .clock(ManualClock::new(Instant::from_ticks(0)))
+            .build(Config::new(), ConsecutiveFailures::new(1).unwrap())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        breaker.isolate();
+        assert!(breaker.try_acquire().is_err());
+        breaker.reset();
+    });
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::WARN,
+                "breaker db Closed -> ForcedOpen: 0 of 0 calls failed, 0 slow"
+            ),
+            (Level::DEBUG, "breaker db refused a call: ForcedOpen"),
+            (
+                Level::INFO,
+                "breaker db ForcedOpen -> Closed: 0 of 0 calls failed, 0 slow"
+            ),
+        ]
+    );
+    assert!(!events[1].fields.contains_key("retry_after_s"));
+    assert!(!events[0].fields.contains_key("retry_after_s"));
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_breaker_calls_rejected_total{name=db,reason=forced_open}"
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_breaker_transitions_total{name=db,to=forced_open}"
+        ),
+        1
+    );
+}
