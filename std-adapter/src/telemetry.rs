@@ -134,7 +134,8 @@ impl BreakerTelemetry {
     pub(crate) fn new(name: &Name, slow_after: Duration) -> Self {
         #[cfg(feature = "metrics")]
         {
-            let n = name.as_str().to_owned();
+            // One string for every series's label (an `Arc`, cloned).
+            let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
             let by_state = |metric: &'static str, label: &'static str| {
                 STATES.map(
                     |s| metrics::counter!(metric, "name" => n.clone(), label => state_label(s)),
