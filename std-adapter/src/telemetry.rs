@@ -88,6 +88,9 @@ const STATES: [State; 5] = [
 ];
 
 #[cfg(feature = "metrics")]
+const REFUSING: [State; 3] = [State::Open, State::HalfOpen, State::ForcedOpen];
+
+#[cfg(feature = "metrics")]
 const fn state_index(s: State) -> usize {
     match s {
         State::Closed => 0,
@@ -102,9 +105,9 @@ const fn state_index(s: State) -> usize {
 #[cfg(feature = "metrics")]
 struct BreakerSeries {
     admitted: metrics::Counter,
-    /// By the refusing state's index (only open, half-open and forced-open
-    /// refuse; the others are registered alike so the index is total).
-    rejected: [metrics::Counter; 5],
+    /// By the refusing state: open, half-open, forced-open (the only
+    /// states that refuse).
+    rejected: [metrics::Counter; 3],
     successes: metrics::Counter,
     failures: metrics::Counter,
     slow: metrics::Counter,
@@ -136,18 +139,17 @@ impl BreakerTelemetry {
         {
             // One string for every series's label (an `Arc`, cloned).
             let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
-            let by_state = |metric: &'static str, label: &'static str| {
-                STATES.map(
-                    |s| metrics::counter!(metric, "name" => n.clone(), label => state_label(s)),
-                )
-            };
             let series = BreakerSeries {
                 admitted: metrics::counter!("fusebox_breaker_calls_admitted_total", "name" => n.clone()),
-                rejected: by_state("fusebox_breaker_calls_rejected_total", "reason"),
+                rejected: REFUSING.map(|s| {
+                    metrics::counter!("fusebox_breaker_calls_rejected_total", "name" => n.clone(), "reason" => state_label(s))
+                }),
                 successes: metrics::counter!("fusebox_breaker_calls_successful_total", "name" => n.clone()),
                 failures: metrics::counter!("fusebox_breaker_calls_failed_total", "name" => n.clone()),
                 slow: metrics::counter!("fusebox_breaker_calls_slow_total", "name" => n.clone()),
-                transitions: by_state("fusebox_breaker_transitions_total", "to"),
+                transitions: STATES.map(|s| {
+                    metrics::counter!("fusebox_breaker_transitions_total", "name" => n.clone(), "to" => state_label(s))
+                }),
                 state: STATES.map(|s| {
                     metrics::gauge!("fusebox_breaker_state", "name" => n.clone(), "state" => state_label(s))
                 }),
@@ -172,7 +174,12 @@ impl BreakerTelemetry {
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn rejected(&self, name: &Name, r: &Rejected) {
         #[cfg(feature = "metrics")]
-        self.series.rejected[state_index(r.state)].increment(1);
+        self.series.rejected[match r.state {
+            State::HalfOpen => 1,
+            State::ForcedOpen => 2,
+            _ => 0,
+        }]
+        .increment(1);
         #[cfg(feature = "tracing")]
         match r.retry_after {
             Some(d) => tracing::debug!(
