@@ -277,3 +277,199 @@ impl BreakerTelemetry {
 fn to_secs(d: Duration) -> f64 {
     crate::clock::to_std(d).as_secs_f64()
 }
+
+/// Which admission handle a [`LimitTelemetry`] reports for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// [`RateLimiter`](crate::RateLimiter): reasons `rate_limited`,
+    /// `exceeds_burst`; gauge `tokens`.
+    Rate,
+    /// [`Bulkhead`](crate::Bulkhead): reasons `full`, `queue_full`,
+    /// `timed_out`; gauges `in_flight`, `queue_length`.
+    Bulkhead,
+    /// [`AdaptiveLimiter`](crate::AdaptiveLimiter): reason `full`; gauges
+    /// `in_flight`, `limit`.
+    Adaptive,
+}
+
+impl Kind {
+    #[cfg(feature = "tracing")]
+    const fn words(self) -> &'static str {
+        match self {
+            Kind::Rate => "rate limiter",
+            Kind::Bulkhead => "bulkhead",
+            Kind::Adaptive => "adaptive limiter",
+        }
+    }
+    #[cfg(any(feature = "metrics", feature = "tracing"))]
+    const fn reasons(self) -> &'static [&'static str] {
+        match self {
+            Kind::Rate => &["rate_limited", "exceeds_burst"],
+            Kind::Bulkhead => &["full", "queue_full", "timed_out"],
+            Kind::Adaptive => &["full"],
+        }
+    }
+    /// admitted, rejected, first gauge, second gauge.
+    #[cfg(feature = "metrics")]
+    const fn names(self) -> [&'static str; 4] {
+        match self {
+            Kind::Rate => [
+                "fusebox_rate_limiter_calls_admitted_total",
+                "fusebox_rate_limiter_calls_rejected_total",
+                "fusebox_rate_limiter_tokens",
+                "",
+            ],
+            Kind::Bulkhead => [
+                "fusebox_bulkhead_calls_admitted_total",
+                "fusebox_bulkhead_calls_rejected_total",
+                "fusebox_bulkhead_in_flight",
+                "fusebox_bulkhead_queue_length",
+            ],
+            Kind::Adaptive => [
+                "fusebox_adaptive_limiter_calls_admitted_total",
+                "fusebox_adaptive_limiter_calls_rejected_total",
+                "fusebox_adaptive_limiter_in_flight",
+                "fusebox_adaptive_limiter_limit",
+            ],
+        }
+    }
+}
+
+/// What a rate limiter, bulkhead or adaptive limiter reports, registered
+/// when the handle is built.
+pub(crate) struct LimitTelemetry {
+    #[cfg(feature = "tracing")]
+    kind: Kind,
+    #[cfg(feature = "metrics")]
+    admitted: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    rejected: Box<[metrics::Counter]>,
+    /// Tokens (rate) or permits in flight (bulkhead, adaptive).
+    #[cfg(feature = "metrics")]
+    level: metrics::Gauge,
+    /// Queue length (bulkhead) or the limit (adaptive); a no-op gauge for
+    /// the rate limiter.
+    #[cfg(feature = "metrics")]
+    second: metrics::Gauge,
+}
+
+impl std::fmt::Debug for LimitTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LimitTelemetry")
+    }
+}
+
+impl LimitTelemetry {
+    /// Register the series of handle `name` of kind `kind`.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn new(name: &Name, kind: Kind) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
+            let [admitted, rejected, level, second] = kind.names();
+            Self {
+                #[cfg(feature = "tracing")]
+                kind,
+                admitted: metrics::counter!(admitted, "name" => n.clone()),
+                rejected: kind
+                    .reasons()
+                    .iter()
+                    .map(|r| metrics::counter!(rejected, "name" => n.clone(), "reason" => *r))
+                    .collect(),
+                level: metrics::gauge!(level, "name" => n.clone()),
+                second: if second.is_empty() {
+                    metrics::Gauge::noop()
+                } else {
+                    metrics::gauge!(second, "name" => n)
+                },
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        Self {
+            #[cfg(feature = "tracing")]
+            kind,
+        }
+    }
+
+    /// A call was admitted; `level` is the tokens left (rate) or the
+    /// permits in flight now.
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn admitted(&self, level: impl FnOnce() -> u32) {
+        #[cfg(feature = "metrics")]
+        {
+            self.admitted.increment(1);
+            self.level.set(f64::from(level()));
+        }
+    }
+
+    /// The first gauge changed (a permit returned, tokens refilled).
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn level(&self, level: impl FnOnce() -> u32) {
+        #[cfg(feature = "metrics")]
+        self.level.set(f64::from(level()));
+    }
+
+    /// The second gauge changed (queue length, limit).
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn second(&self, value: u32) {
+        #[cfg(feature = "metrics")]
+        self.second.set(f64::from(value));
+    }
+
+    /// A call was refused for reason number `reason` of the kind's list
+    /// (see the module's table), `retry_after` the wait where known.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn rejected(&self, name: &Name, reason: usize, retry_after: Option<Duration>) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = self.rejected.get(reason) {
+            c.increment(1);
+        }
+        #[cfg(feature = "tracing")]
+        {
+            let why = self.kind.reasons().get(reason).copied().unwrap_or("");
+            match retry_after {
+                Some(d) => tracing::debug!(
+                    name = name.as_str(),
+                    reason = why,
+                    retry_after_s = to_secs(d),
+                    "{} {} refused a call: {}, retry after {} s",
+                    self.kind.words(),
+                    name,
+                    why,
+                    to_secs(d),
+                ),
+                None => tracing::debug!(
+                    name = name.as_str(),
+                    reason = why,
+                    "{} {} refused a call: {}",
+                    self.kind.words(),
+                    name,
+                    why,
+                ),
+            }
+        }
+    }
+
+    /// An adaptive limit changed.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn limit_changed(&self, name: &Name, c: fusebox::bulkhead::LimitChange) {
+        #[cfg(feature = "metrics")]
+        self.second.set(f64::from(c.to));
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            name = name.as_str(),
+            from = c.from,
+            to = c.to,
+            "{} {} limit {} -> {}",
+            self.kind.words(),
+            name,
+            c.from,
+            c.to,
+        );
+    }
+}
