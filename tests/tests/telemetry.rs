@@ -361,3 +361,224 @@ fn an_isolated_breaker_refuses_with_reason_forced_open() {
         1
     );
 }
+
+/// The rate limiter: admissions, refusals by reason (with the wait), and
+/// the tokens left.
+#[test]
+fn a_rate_limiter_in_events_and_metrics() {
+    use fusebox::rate::Quota;
+    use fusebox_std::RateLimiter;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // One token a second, a burst of 2.
+    let quota = Quota::new(1, Duration::from_secs(1), 2).unwrap();
+    let limiter = metrics::with_local_recorder(&recorder, || {
+        RateLimiter::with_clock("search", quota, clock.clone()).unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        limiter.try_acquire().unwrap();
+        clock.advance(ms(250));
+        limiter.try_acquire().unwrap();
+        assert!(limiter.try_acquire().is_err());
+        assert!(limiter.try_acquire_n(3).is_err());
+    });
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::DEBUG,
+                "rate limiter search refused a call: rate_limited, retry after 0.75 s"
+            ),
+            (
+                Level::DEBUG,
+                "rate limiter search refused a call: exceeds_burst"
+            ),
+        ]
+    );
+    assert_eq!(events[0].fields["retry_after_s"], "0.75");
+    assert_eq!(events[0].fields["name"], "search");
+    let v = values(&snapshots);
+    let n = "name=search";
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_rate_limiter_calls_admitted_total{{{n}}}")
+        ),
+        2
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_rate_limiter_calls_rejected_total{{{n},reason=rate_limited}}")
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_rate_limiter_calls_rejected_total{{{n},reason=exceeds_burst}}")
+        ),
+        1
+    );
+    // After the second admission: 0.25 s refilled a quarter token, none
+    // whole.
+    assert_eq!(
+        gauge(&v, &format!("fusebox_rate_limiter_tokens{{{n}}}")),
+        0.0
+    );
+}
+
+/// The bulkhead: in flight, a refusal when full, the wait queue's length,
+/// a refusal when the queue is full and one when the wait times out.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_bulkhead_in_events_and_metrics() {
+    use fusebox_std::{AcquireError, Bulkhead};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let pool = metrics::with_local_recorder(&recorder, || {
+        Bulkhead::new("db", 2, 1, Duration::from_millis(100)).unwrap()
+    });
+    let n = "name=db";
+    let a = pool.try_acquire().unwrap();
+    let b = pool.try_acquire().unwrap();
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_in_flight{{{n}}}")),
+        2.0
+    );
+    assert_eq!(
+        counter(&v, &format!("fusebox_bulkhead_calls_admitted_total{{{n}}}")),
+        2
+    );
+    assert!(pool.try_acquire().is_err());
+    drop(b);
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_in_flight{{{n}}}")),
+        1.0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_bulkhead_calls_rejected_total{{{n},reason=full}}")
+        ),
+        1
+    );
+
+    let _b = pool.try_acquire().unwrap();
+    // One waiter fits the queue; a second is refused at once; the first
+    // times out after 100 ms.
+    let waiter = pool.acquire();
+    let mut waiter = std::pin::pin!(waiter);
+    assert!(futures_poll(waiter.as_mut()).is_pending());
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_queue_length{{{n}}}")),
+        1.0
+    );
+    assert!(matches!(
+        pool.acquire().await,
+        Err(AcquireError::QueueFull { .. })
+    ));
+    assert!(matches!(waiter.await, Err(AcquireError::TimedOut { .. })));
+    drop(a);
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_queue_length{{{n}}}")),
+        0.0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_bulkhead_calls_rejected_total{{{n},reason=queue_full}}")
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_bulkhead_calls_rejected_total{{{n},reason=timed_out}}")
+        ),
+        1
+    );
+    let lines: Vec<String> = capture.take().into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        lines,
+        [
+            "bulkhead db refused a call: full",
+            "bulkhead db refused a call: queue_full",
+            "bulkhead db refused a call: timed_out",
+        ]
+    );
+}
+
+/// Poll once with a waker that does nothing.
+fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// The adaptive limiter: its limit as a gauge and a DEBUG event per change.
+#[test]
+fn an_adaptive_limit_in_events_and_metrics() {
+    use fusebox::bulkhead::{AimdConfig, Outcome};
+    use fusebox_std::{AdaptiveLimiter, Hooks};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let limiter = metrics::with_local_recorder(&recorder, || {
+        AdaptiveLimiter::with_clock(
+            "upstream",
+            AimdConfig::new().limits(1, 50).initial(10),
+            clock.clone(),
+            Hooks::new(),
+        )
+        .unwrap()
+    });
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, "fusebox_adaptive_limiter_limit{name=upstream}"),
+        10.0
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        let p = limiter.try_acquire().unwrap();
+        let change = p.record(Outcome::Dropped).expect("a drop cuts the limit");
+        let v = values(&snapshots);
+        assert_eq!(
+            gauge(&v, "fusebox_adaptive_limiter_limit{name=upstream}"),
+            f64::from(change.to)
+        );
+        assert_eq!(
+            counter(
+                &v,
+                "fusebox_adaptive_limiter_calls_admitted_total{name=upstream}"
+            ),
+            1
+        );
+        assert_eq!(
+            gauge(&v, "fusebox_adaptive_limiter_in_flight{name=upstream}"),
+            0.0
+        );
+        let events = capture.take();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].message,
+            format!("adaptive limiter upstream limit 10 -> {}", change.to)
+        );
+    });
+}

@@ -178,10 +178,18 @@ impl Bulkhead {
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, Rejected> {
         let inner = &*self.inner;
+        self.take()
+            .inspect_err(|_| inner.telemetry.rejected(&inner.name, 0, None))
+    }
+
+    /// Take a free slot; an admission is reported, a refusal is left to
+    /// the caller (a waiter's attempts are not refusals).
+    #[inline]
+    fn take(&self) -> Result<Permit, Rejected> {
+        let inner = &*self.inner;
         bulkhead::Bulkhead::try_acquire_owned(Slot(Arc::clone(&self.inner)))
             .map(|p| Permit { _permit: p })
             .inspect(|_| inner.telemetry.admitted(|| inner.slots.in_use()))
-            .inspect_err(|_| inner.telemetry.rejected(&inner.name, 0, None))
     }
 
     /// The limit now.
@@ -279,7 +287,7 @@ impl Bulkhead {
         crate::name::check_runtime().map_err(|_| AcquireError::NoRuntime)?;
         let inner = &*self.inner;
         if inner.waiting.load(Ordering::Acquire) == 0 {
-            if let Ok(p) = self.try_acquire() {
+            if let Ok(p) = self.take() {
                 return Ok(p);
             }
         }
@@ -308,7 +316,7 @@ impl Bulkhead {
                 // Registered before the check: a slot freed in between
                 // still wakes this waiter.
                 freed.as_mut().enable();
-                if let Ok(p) = self.try_acquire() {
+                if let Ok(p) = self.take() {
                     return p;
                 }
                 freed.await;
