@@ -8,6 +8,8 @@
 //! | breaker transition into Open or ForcedOpen | WARN | `name`, `from`, `to`, `retry_after_s`, `failures`, `slow`, `calls`, `trips` |
 //! | any other breaker transition | INFO | the same |
 //! | breaker refusal | DEBUG | `name`, `state`, `retry_after_s` |
+//! | rate limiter, bulkhead or adaptive limiter refusal | DEBUG | `name`, `reason` (as the metric's label), `retry_after_s` (rate limiter) |
+//! | adaptive limit change | DEBUG | `name`, `from`, `to` |
 //!
 //! The message reads as the firmware's `defmt` lines (examples-rp2040's
 //! gateway logs `uplink Closed -> Open: ...`):
@@ -39,6 +41,21 @@
 //! | `fusebox_breaker_transitions_total` | counter | `name`, `to` | transitions, by the state entered |
 //! | `fusebox_breaker_state` | gauge | `name`, `state` (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) | 1 for the state the breaker is in, 0 for the others (as resilience4j's `resilience4j_circuitbreaker_state`) |
 //! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds |
+//! | `fusebox_rate_limiter_calls_admitted_total` | counter | `name` | `try_acquire` / `try_acquire_n` admitted |
+//! | `fusebox_rate_limiter_calls_rejected_total` | counter | `name`, `reason` (`rate_limited`, `exceeds_burst`) | refused |
+//! | `fusebox_rate_limiter_tokens` | gauge | `name` | whole tokens left after the last admission |
+//! | `fusebox_bulkhead_calls_admitted_total` | counter | `name` | permits handed out (at once or after a wait) |
+//! | `fusebox_bulkhead_calls_rejected_total` | counter | `name`, `reason` (`full`, `queue_full`, `timed_out`) | refused by `try_acquire` (`full`) or `acquire` |
+//! | `fusebox_bulkhead_in_flight` | gauge | `name` | permits live, set at each admission and release |
+//! | `fusebox_bulkhead_queue_length` | gauge | `name` | callers waiting in `acquire` |
+//! | `fusebox_adaptive_limiter_calls_admitted_total` | counter | `name` | permits handed out |
+//! | `fusebox_adaptive_limiter_calls_rejected_total` | counter | `name`, `reason` (`full`) | refused |
+//! | `fusebox_adaptive_limiter_in_flight` | gauge | `name` | permits live, set at each admission and recorded outcome |
+//! | `fusebox_adaptive_limiter_limit` | gauge | `name` | the current limit |
+//!
+//! Not reported yet: the keyed limiter, the retry budget, the dedup table,
+//! the retry runner (no `call` / `retry` spans) and `Singleflight`'s
+//! coalesced callers.
 //!
 //! # What it costs
 //!
