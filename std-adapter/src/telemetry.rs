@@ -10,6 +10,7 @@
 //! | breaker refusal | DEBUG | `name`, `state`, `retry_after_s` |
 //! | rate limiter, bulkhead or adaptive limiter refusal | DEBUG | `name`, `reason` (as the metric's label), `retry_after_s` (rate limiter) |
 //! | adaptive limit change | DEBUG | `name`, `from`, `to` |
+//! | span `call` around the future of [`Breaker::call`](crate::Breaker::call) | DEBUG | `name` |
 //!
 //! The message reads as the firmware's `defmt` lines (examples-rp2040's
 //! gateway logs `uplink Closed -> Open: ...`):
@@ -54,8 +55,8 @@
 //! | `fusebox_adaptive_limiter_limit` | gauge | `name` | the current limit |
 //!
 //! Not reported yet: the keyed limiter, the retry budget, the dedup table,
-//! the retry runner (no `call` / `retry` spans) and `Singleflight`'s
-//! coalesced callers.
+//! the retry runner (no `retry` span with the attempt number and the delay
+//! slept) and `Singleflight`'s coalesced callers.
 //!
 //! # What it costs
 //!
@@ -287,6 +288,23 @@ impl BreakerTelemetry {
             }
         }
     }
+}
+
+/// `call` under a DEBUG span `call` with the handle's name (feature
+/// `tracing`; else `call` itself), so the events of the call are in it.
+#[inline]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn in_call_span<F: std::future::Future>(
+    name: &Name,
+    call: F,
+) -> impl std::future::Future<Output = F::Output> {
+    #[cfg(feature = "tracing")]
+    {
+        use tracing::Instrument as _;
+        call.instrument(tracing::debug_span!("call", name = name.as_str()))
+    }
+    #[cfg(not(feature = "tracing"))]
+    call
 }
 
 /// A duration in seconds, for a field.

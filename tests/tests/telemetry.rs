@@ -20,6 +20,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 #[derive(Debug, Clone)]
 struct Captured {
     level: Level,
+    /// The span the event is in, with its `name` field.
+    span: Option<(&'static str, String)>,
     message: String,
     fields: BTreeMap<String, String>,
 }
@@ -46,9 +48,41 @@ impl Visit for Fields<'_> {
     }
 }
 
-impl<S: Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+/// The `name` field of each span, kept in the span's extensions.
+struct SpanName(String);
+
+impl<S> Layer<S> for Capture
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
         let mut c = Captured {
+            level: Level::TRACE,
+            span: None,
+            message: String::new(),
+            fields: BTreeMap::new(),
+        };
+        attrs.record(&mut Fields(&mut c));
+        if let Some(span) = ctx.span(id) {
+            let name = c.fields.remove("name").unwrap_or_default();
+            span.extensions_mut().insert(SpanName(name));
+        }
+    }
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut c = Captured {
+            span: ctx.event_span(event).map(|s| {
+                let name = s
+                    .extensions()
+                    .get::<SpanName>()
+                    .map(|n| n.0.clone())
+                    .unwrap_or_default();
+                (s.name(), name)
+            }),
             level: *event.metadata().level(),
             message: String::new(),
             fields: BTreeMap::new(),
@@ -581,4 +615,31 @@ fn an_adaptive_limit_in_events_and_metrics() {
             format!("adaptive limiter upstream limit 10 -> {}", change.to)
         );
     });
+}
+
+/// `Breaker::call` runs its future in a DEBUG span `call` with the
+/// breaker's name: what the call logs is in it.
+#[test]
+fn a_breaker_call_runs_in_a_span() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let breaker = Breaker::builder("inventory")
+        .unwrap()
+        .clock(ManualClock::new(Instant::from_ticks(0)))
+        .build(Config::new(), ConsecutiveFailures::new(1).unwrap())
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        let call = breaker.call(async {
+            tracing::info!("upstream answered");
+            Ok::<_, ()>(7)
+        });
+        let call = std::pin::pin!(call);
+        assert_eq!(futures_poll(call), std::task::Poll::Ready(Ok(7)));
+        tracing::info!("outside");
+    });
+    let events = capture.take();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].message, "upstream answered");
+    assert_eq!(events[0].span, Some(("call", "inventory".to_owned())));
+    assert_eq!(events[1].span, None);
 }

@@ -370,7 +370,7 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
         K: FnOnce(&Result<T, E>) -> Outcome,
     {
         let guard = self.try_acquire().map_err(CallError::Rejected)?;
-        let result = call.await;
+        let result = crate::telemetry::in_call_span(&self.inner.name, call).await;
         guard.record(classify(&result));
         result.map_err(CallError::Inner)
     }
