@@ -22,6 +22,8 @@ struct Captured {
     level: Level,
     /// The span the event is in, with its `name` field.
     span: Option<(&'static str, String)>,
+    /// That span's other fields, `key=value` in order, space-separated.
+    span_fields: String,
     message: String,
     fields: BTreeMap<String, String>,
 }
@@ -48,8 +50,9 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// The `name` field of each span, kept in the span's extensions.
-struct SpanName(String);
+/// The `name` field of each span and its other fields, kept in the span's
+/// extensions.
+struct SpanName(String, String);
 
 impl<S> Layer<S> for Capture
 where
@@ -64,25 +67,32 @@ where
         let mut c = Captured {
             level: Level::TRACE,
             span: None,
+            span_fields: String::new(),
             message: String::new(),
             fields: BTreeMap::new(),
         };
         attrs.record(&mut Fields(&mut c));
         if let Some(span) = ctx.span(id) {
             let name = c.fields.remove("name").unwrap_or_default();
-            span.extensions_mut().insert(SpanName(name));
+            let rest: Vec<String> = attrs
+                .fields()
+                .iter()
+                .filter_map(|f| c.fields.get(f.name()).map(|v| format!("{}={v}", f.name())))
+                .collect();
+            span.extensions_mut().insert(SpanName(name, rest.join(" ")));
         }
     }
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let span = ctx.event_span(event);
+        let names = span.as_ref().and_then(|s| {
+            s.extensions()
+                .get::<SpanName>()
+                .map(|n| (n.0.clone(), n.1.clone()))
+        });
+        let (span_name, span_fields) = names.unwrap_or_default();
         let mut c = Captured {
-            span: ctx.event_span(event).map(|s| {
-                let name = s
-                    .extensions()
-                    .get::<SpanName>()
-                    .map(|n| n.0.clone())
-                    .unwrap_or_default();
-                (s.name(), name)
-            }),
+            span: span.map(|s| (s.name(), span_name)),
+            span_fields,
             level: *event.metadata().level(),
             message: String::new(),
             fields: BTreeMap::new(),
@@ -642,4 +652,53 @@ fn a_breaker_call_runs_in_a_span() {
     assert_eq!(events[0].message, "upstream answered");
     assert_eq!(events[0].span, Some(("call", "inventory".to_owned())));
     assert_eq!(events[1].span, None);
+}
+
+/// A retry run: each attempt in a span `attempt` (inside `retry`) with its
+/// number and the delay slept before it.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn retry_attempts_run_in_spans_with_the_delay_slept() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let schedule = Backoff::new(
+        BackoffConfig::constant(Duration::from_millis(200)).max_attempts(5),
+        1,
+    )
+    .unwrap();
+    let value = fusebox_std::Retry::new(schedule)
+        .clock(fusebox_std::TokioClock::new())
+        .run(
+            async |attempt| {
+                tracing::info!("attempt made");
+                if attempt < 3 {
+                    Err("busy")
+                } else {
+                    Ok(attempt)
+                }
+            },
+            |_| fusebox::retry::Verdict::Retry,
+        )
+        .await
+        .unwrap();
+    assert_eq!(value, 3);
+    let events = capture.take();
+    assert_eq!(events.len(), 3, "{events:?}");
+    let spans: Vec<_> = events.iter().map(|e| e.span.clone()).collect();
+    assert!(
+        spans.iter().all(|s| s == &Some(("attempt", String::new()))),
+        "{spans:?}"
+    );
+    // The span's own fields, captured at its creation.
+    let attempts: Vec<_> = events.iter().map(|e| e.span_fields.clone()).collect();
+    assert_eq!(
+        attempts,
+        [
+            "attempt=1".to_owned(),
+            "attempt=2 slept_s=0.2".to_owned(),
+            "attempt=3 slept_s=0.2".to_owned(),
+        ]
+    );
 }
