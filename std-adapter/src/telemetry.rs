@@ -14,12 +14,13 @@
 //! | span `retry` around a run of [`retry()`](crate::retry) / `Retry::run` (feature `tokio`) | DEBUG | |
 //! | span `attempt` around each attempt, in `retry` | DEBUG | `attempt` (1 for the first), `slept_s` (time since the previous attempt ended: the backoff delay slept) |
 //!
-//! The message reads as the firmware's `defmt` lines (examples-rp2040's
-//! gateway logs `uplink Closed -> Open: ...`):
+//! The messages read as the firmware's `defmt` lines: examples-rp2040's
+//! gateway logs `uplink Closed -> Open: host unreachable, frames dropped`
+//! and `uplink: frame 7 refused by the breaker`:
 //!
 //! ```text
-//! WARN fusebox_std::telemetry: breaker payments Closed -> Open: 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
-//! DEBUG fusebox_std::telemetry: breaker payments refused a call: Open, retry after 29.5 s name="payments" state=Open retry_after_s=29.5
+//! WARN fusebox_std::telemetry: payments Closed -> Open: 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
+//! DEBUG fusebox_std::telemetry: payments refused by the breaker: Open, retry after 29.5 s name="payments" state=Open retry_after_s=29.5
 //! ```
 //!
 //! The counts (`failures`, `slow`, `calls` = successes + failures, `trips`)
@@ -205,7 +206,7 @@ impl BreakerTelemetry {
                 name = name.as_str(),
                 state = ?r.state,
                 retry_after_s = to_secs(d),
-                "breaker {} refused a call: {:?}, retry after {} s",
+                "{} refused by the breaker: {:?}, retry after {} s",
                 name,
                 r.state,
                 to_secs(d),
@@ -213,7 +214,7 @@ impl BreakerTelemetry {
             None => tracing::debug!(
                 name = name.as_str(),
                 state = ?r.state,
-                "breaker {} refused a call: {:?}",
+                "{} refused by the breaker: {:?}",
                 name,
                 r.state,
             ),
@@ -273,7 +274,7 @@ impl BreakerTelemetry {
                         slow = m.slow,
                         calls,
                         trips = m.trips,
-                        "breaker {} {:?} -> {:?}: {} of {} calls failed, {} slow",
+                        "{} {:?} -> {:?}: {} of {} calls failed, {} slow",
                         name,
                         t.from,
                         t.to,

@@ -192,7 +192,7 @@ fn a_breaker_trip_in_events_and_metrics() {
         assert_eq!(trip.level, Level::WARN);
         assert_eq!(
             trip.message,
-            "breaker payments Closed -> Open: 3 of 4 calls failed, 0 slow"
+            "payments Closed -> Open: 3 of 4 calls failed, 0 slow"
         );
         let f = |k: &str| trip.fields.get(k).map(String::as_str);
         assert_eq!(f("name"), Some("payments"));
@@ -254,7 +254,7 @@ fn a_breaker_trip_in_events_and_metrics() {
         assert_eq!(events[0].level, Level::DEBUG);
         assert_eq!(
             events[0].message,
-            "breaker payments refused a call: Open, retry after 29.5 s"
+            "payments refused by the breaker: Open, retry after 29.5 s"
         );
         assert_eq!(events[0].fields["state"], "Open");
         assert_eq!(events[0].fields["retry_after_s"], "29.5");
@@ -295,19 +295,19 @@ fn a_breaker_trip_in_events_and_metrics() {
             [
                 (
                     Level::INFO,
-                    "breaker payments Open -> HalfOpen: 3 of 4 calls failed, 0 slow"
+                    "payments Open -> HalfOpen: 3 of 4 calls failed, 0 slow"
                 ),
                 (
                     Level::WARN,
-                    "breaker payments HalfOpen -> Open: 3 of 5 calls failed, 1 slow"
+                    "payments HalfOpen -> Open: 3 of 5 calls failed, 1 slow"
                 ),
                 (
                     Level::INFO,
-                    "breaker payments Open -> HalfOpen: 3 of 5 calls failed, 1 slow"
+                    "payments Open -> HalfOpen: 3 of 5 calls failed, 1 slow"
                 ),
                 (
                     Level::INFO,
-                    "breaker payments HalfOpen -> Closed: 3 of 6 calls failed, 1 slow"
+                    "payments HalfOpen -> Closed: 3 of 6 calls failed, 1 slow"
                 ),
             ]
         );
@@ -378,12 +378,12 @@ fn an_isolated_breaker_refuses_with_reason_forced_open() {
         [
             (
                 Level::WARN,
-                "breaker db Closed -> ForcedOpen: 0 of 0 calls failed, 0 slow"
+                "db Closed -> ForcedOpen: 0 of 0 calls failed, 0 slow"
             ),
-            (Level::DEBUG, "breaker db refused a call: ForcedOpen"),
+            (Level::DEBUG, "db refused by the breaker: ForcedOpen"),
             (
                 Level::INFO,
-                "breaker db ForcedOpen -> Closed: 0 of 0 calls failed, 0 slow"
+                "db ForcedOpen -> Closed: 0 of 0 calls failed, 0 slow"
             ),
         ]
     );
