@@ -12,7 +12,6 @@
 //! | adaptive limit change | DEBUG | `name`, `from`, `to` |
 //! | span `call` around the future of [`Breaker::call`](crate::Breaker::call) | DEBUG | `name` |
 //! | span `retry` around a run of [`retry()`](crate::retry) / `Retry::run` (feature `tokio`) | DEBUG | |
-//! | span `attempt` around each attempt, in `retry` | DEBUG | `attempt` (1 for the first), `slept_s` (time since the previous attempt ended: the backoff delay slept) |
 //!
 //! The messages read as the firmware's `defmt` lines: examples-rp2040's
 //! gateway logs `uplink Closed -> Open: host unreachable, frames dropped`
@@ -58,7 +57,11 @@
 //! | `fusebox_adaptive_limiter_limit` | gauge | `name` | the current limit |
 //!
 //! Not reported yet: the keyed limiter, the retry budget, the dedup table,
-//! a retry counter, and `Singleflight`'s coalesced callers.
+//! a retry counter, `Singleflight`'s coalesced callers, and a span per
+//! retry attempt with its number and the delay slept (wrapping the
+//! operation in another async closure makes rustc lose the `Send` of its
+//! futures, "implementation of `Send` is not general enough"; the core
+//! runner would have to open the span itself).
 //!
 //! # What it costs
 //!
@@ -323,26 +326,6 @@ pub(crate) fn in_retry_span<F: std::future::Future>(
     }
     #[cfg(not(feature = "tracing"))]
     run
-}
-
-/// `op` with each attempt in a DEBUG span `attempt` with fields `attempt`
-/// (1 for the first) and `slept_s`: the time since the previous attempt
-/// ended on `clock` (the backoff delay slept, plus the scheduling around
-/// it; absent for the first attempt).
-#[cfg(all(feature = "tokio", feature = "tracing"))]
-pub(crate) fn attempt_spans<T, E, K: fusebox::time::Clock>(
-    clock: &K,
-    mut op: impl AsyncFnMut(u32) -> Result<T, E>,
-) -> impl AsyncFnMut(u32) -> Result<T, E> {
-    use tracing::Instrument as _;
-    let mut ended: Option<fusebox::time::Instant> = None;
-    async move |attempt: u32| {
-        let slept_s = ended.map(|e| to_secs(crate::clock::elapsed(e, clock.now())));
-        let span = tracing::debug_span!("attempt", attempt, slept_s);
-        let result = op(attempt).instrument(span).await;
-        ended = Some(clock.now());
-        result
-    }
 }
 
 /// A duration in seconds, for a field.
