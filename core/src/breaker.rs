@@ -507,6 +507,12 @@ impl Config {
         self
     }
 
+    /// The slow-call duration set by [`slow_calls`](Self::slow_calls)
+    /// ([`Duration::MAX`] when unset: no call is slow).
+    pub const fn slow_call_duration(&self) -> Duration {
+        self.slow_duration
+    }
+
     /// Check every field; the error names the first one out of range.
     pub const fn validate(&self) -> Result<(), ConfigError> {
         if let Err(e) = self.open.validate() {

@@ -41,6 +41,9 @@
 //!   (`fusebox_std::redis`).
 //! - `serde`: configuration from TOML, YAML or JSON files
 //!   (`fusebox_std::config`).
+//! - `tracing`, `metrics`: an event on every breaker transition and
+//!   refusal, and counters, gauges and a call-duration histogram through
+//!   the `metrics` facade; [`telemetry`] lists them and what they cost.
 //!
 //! ```
 //! use fusebox::breaker::{Config, ConsecutiveFailures};
@@ -74,6 +77,7 @@ pub mod redis;
 mod retry;
 #[cfg(feature = "tokio")]
 pub mod singleflight;
+pub mod telemetry;
 #[cfg(feature = "tower")]
 pub mod tower;
 

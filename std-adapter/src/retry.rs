@@ -236,8 +236,7 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
         if crate::name::check_runtime().is_err() {
             return Err(RetryFailed::NoRuntime);
         }
-        self.runner
-            .run(TokioDelay, &self.clock, op, classify)
+        crate::telemetry::in_retry_span(self.runner.run(TokioDelay, &self.clock, op, classify))
             .await
             .map_err(RetryFailed::GaveUp)
     }

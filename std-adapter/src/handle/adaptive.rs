@@ -10,6 +10,7 @@ use fusebox::bulkhead::{
 use fusebox::time::{Clock, Duration, Instant};
 
 use super::Hooks;
+use crate::telemetry::{Kind, LimitTelemetry};
 use crate::{BuildError, FastClock, Name};
 
 /// The seam: the core's lock-free [`SharedAdaptiveLimit`] (one atomic word).
@@ -36,6 +37,7 @@ struct Inner<C> {
     hooks: Hooks,
     slots: bulkhead::Bulkhead,
     cell: Cell,
+    telemetry: LimitTelemetry,
 }
 
 #[derive(Debug)]
@@ -117,8 +119,11 @@ impl<C: Clock> AdaptiveLimiter<C> {
         let name = Name::new(name)?;
         let limit = AdaptiveLimit::new(config)?;
         let slots = bulkhead::Bulkhead::new(limit.limit())?;
+        let telemetry = LimitTelemetry::new(&name, Kind::Adaptive);
+        telemetry.second(limit.limit());
         Ok(Self {
             inner: Arc::new(Inner {
+                telemetry,
                 name,
                 clock,
                 hooks,
@@ -149,8 +154,11 @@ impl<C: Clock> AdaptiveLimiter<C> {
     /// [`Rejected`] (with the limit) if every slot is taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<AdaptivePermit<C>, Rejected> {
-        let in_flight = self.inner.slots.in_use();
-        let permit = bulkhead::Bulkhead::try_acquire_owned(Slots(Arc::clone(&self.inner)))?;
+        let inner = &*self.inner;
+        let in_flight = inner.slots.in_use();
+        let permit = bulkhead::Bulkhead::try_acquire_owned(Slots(Arc::clone(&self.inner)))
+            .inspect(|_| inner.telemetry.admitted(|| in_flight.saturating_add(1)))
+            .inspect_err(|_| inner.telemetry.rejected(&inner.name, 0, None))?;
         Ok(AdaptivePermit {
             permit,
             inner: Arc::clone(&self.inner),
@@ -192,6 +200,7 @@ impl<C: Clock> AdaptivePermit<C> {
             in_flight,
         } = self;
         drop(permit);
+        inner.telemetry.level(|| inner.slots.in_use());
         let now = inner.clock.now();
         let latency = crate::clock::elapsed(started, now);
         let change = inner.cell.record(outcome, latency, in_flight, now);
@@ -200,6 +209,9 @@ impl<C: Clock> AdaptivePermit<C> {
             // another thread meanwhile is newer. A limit from the
             // controller is in min..=max, at least 1.
             let _ = inner.slots.set_limit(inner.cell.0.limit());
+        }
+        if let Some(c) = change {
+            inner.telemetry.limit_changed(&inner.name, c);
         }
         inner.hooks.limit_change(&inner.name, change, now)
     }

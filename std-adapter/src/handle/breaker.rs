@@ -11,6 +11,7 @@ use fusebox::breaker::{
 use fusebox::time::{Clock, Duration, Instant};
 
 use super::{Hooks, lock};
+use crate::telemetry::BreakerTelemetry;
 use crate::{BuildError, FastClock, Name};
 
 /// The seam between the handle and the core: the core's lock-free
@@ -107,6 +108,7 @@ struct Inner<P: Policy, C> {
     name: Name,
     clock: C,
     hooks: Hooks,
+    telemetry: BreakerTelemetry,
     cell: Cell<P>,
 }
 
@@ -200,11 +202,13 @@ impl<C: Clock> BreakerBuilder<C> {
     /// [`BuildError::Config`] if a field of `config` is out of range.
     pub fn build<P: Policy>(self, config: Config, policy: P) -> Result<Breaker<P, C>, BuildError> {
         let cell = Cell::new(config, policy)?;
+        let telemetry = BreakerTelemetry::new(&self.name, config.slow_call_duration());
         Ok(Breaker {
             inner: Arc::new(Inner {
                 name: self.name,
                 clock: self.clock,
                 hooks: self.hooks,
+                telemetry,
                 cell,
             }),
         })
@@ -303,10 +307,7 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
     #[inline]
     pub fn try_acquire(&self) -> Result<Guard<'_, P, C>, Rejected> {
         let now = self.now();
-        let permit = self.inner.cell.try_acquire(now)?;
-        self.inner
-            .hooks
-            .transition(&self.inner.name, permit.transition(), now);
+        let permit = self.acquire(now)?;
         Ok(Guard {
             breaker: self,
             permit: Some(permit),
@@ -369,7 +370,7 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
         K: FnOnce(&Result<T, E>) -> Outcome,
     {
         let guard = self.try_acquire().map_err(CallError::Rejected)?;
-        let result = call.await;
+        let result = crate::telemetry::in_call_span(&self.inner.name, call).await;
         guard.record(classify(&result));
         result.map_err(CallError::Inner)
     }
@@ -403,28 +404,59 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
     /// transition (also given to the hook).
     pub fn isolate(&self) -> Option<Transition> {
         let t = self.inner.cell.isolate();
-        self.inner.hooks.transition(&self.inner.name, t, self.now())
+        self.transitioned(t, self.now())
     }
 
     /// Hold the breaker closed until [`reset`](Self::reset); returns the
     /// transition (also given to the hook).
     pub fn force_closed(&self) -> Option<Transition> {
         let t = self.inner.cell.force_closed();
-        self.inner.hooks.transition(&self.inner.name, t, self.now())
+        self.transitioned(t, self.now())
     }
 
     /// Back to Closed with an empty window; returns the transition (also
     /// given to the hook).
     pub fn reset(&self) -> Option<Transition> {
         let t = self.inner.cell.reset();
-        self.inner.hooks.transition(&self.inner.name, t, self.now())
+        self.transitioned(t, self.now())
     }
 
     #[inline]
     fn record(&self, permit: Permit, outcome: Outcome) -> Option<Transition> {
         let now = self.now();
+        let took = now.checked_duration_since(permit.acquired_at());
         let t = self.inner.cell.record(permit, outcome, now);
-        self.inner.hooks.transition(&self.inner.name, t, now)
+        let inner = &self.inner;
+        inner
+            .telemetry
+            .recorded(outcome, took.unwrap_or(Duration::from_ticks(0)));
+        self.transitioned(t, now)
+    }
+
+    /// Take a permit, reporting the refusal, or the admission and the
+    /// transition it made.
+    #[inline]
+    fn acquire(&self, now: Instant) -> Result<Permit, Rejected> {
+        let inner = &self.inner;
+        let permit = inner
+            .cell
+            .try_acquire(now)
+            .inspect_err(|r| inner.telemetry.rejected(&inner.name, r))?;
+        inner.telemetry.admitted();
+        self.transitioned(permit.transition(), now);
+        Ok(permit)
+    }
+
+    /// Hand transition `t` (if any) to telemetry and to the hook.
+    #[inline]
+    fn transitioned(&self, t: Option<Transition>, now: Instant) -> Option<Transition> {
+        let inner = &self.inner;
+        if let Some(t) = t {
+            inner.telemetry.transition(&inner.name, t, || {
+                (inner.cell.metrics(), inner.cell.retry_after(now))
+            });
+        }
+        inner.hooks.transition(&inner.name, t, now)
     }
 }
 
@@ -512,10 +544,7 @@ impl<P: Policy, C: Clock> fusebox::retry::Gate for &Breaker<P, C> {
     #[inline]
     fn try_acquire(&mut self, _now: Instant) -> Result<Permit, Rejected> {
         let now = self.now();
-        let permit = self.inner.cell.try_acquire(now)?;
-        self.inner
-            .hooks
-            .transition(&self.inner.name, permit.transition(), now);
+        let permit = self.acquire(now)?;
         Ok(permit)
     }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use fusebox::bulkhead::{self, OwnedPermit, Rejected};
 use fusebox::time::Duration;
 
+use crate::telemetry::{Kind, LimitTelemetry};
 use crate::{BuildError, Name};
 
 #[derive(Debug)]
@@ -17,6 +18,7 @@ struct Inner {
     max_wait: Duration,
     // Callers inside `acquire` that found no free slot.
     waiting: AtomicU32,
+    telemetry: LimitTelemetry,
     // FIFO among waiters: tokio's semaphore is fair, so the line's one
     // permit goes to waiters in the order they asked; the holder is the
     // only waiter that competes for a slot.
@@ -43,6 +45,7 @@ impl Deref for Slot {
 impl Drop for Slot {
     #[inline]
     fn drop(&mut self) {
+        self.0.telemetry.level(|| self.0.slots.in_use());
         // Also dropped, unused, when a take fails: a free slot is then the
         // only reason to wake the head (else a failing head would wake
         // itself for ever).
@@ -146,8 +149,10 @@ impl Bulkhead {
     ) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
         let slots = bulkhead::Bulkhead::new(limit)?;
+        let telemetry = LimitTelemetry::new(&name, Kind::Bulkhead);
         Ok(Self {
             inner: Arc::new(Inner {
+                telemetry,
                 name,
                 slots,
                 max_queue,
@@ -172,8 +177,19 @@ impl Bulkhead {
     /// [`Rejected`] (with the limit) if every slot is taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, Rejected> {
+        let inner = &*self.inner;
+        self.take()
+            .inspect_err(|_| inner.telemetry.rejected(&inner.name, 0, None))
+    }
+
+    /// Take a free slot; an admission is reported, a refusal is left to
+    /// the caller (a waiter's attempts are not refusals).
+    #[inline]
+    fn take(&self) -> Result<Permit, Rejected> {
+        let inner = &*self.inner;
         bulkhead::Bulkhead::try_acquire_owned(Slot(Arc::clone(&self.inner)))
             .map(|p| Permit { _permit: p })
+            .inspect(|_| inner.telemetry.admitted(|| inner.slots.in_use()))
     }
 
     /// The limit now.
@@ -223,12 +239,13 @@ impl Bulkhead {
 
 /// Counts a caller as waiting while it lives (cancelled or not).
 #[cfg(feature = "tokio")]
-struct Waiting<'a>(&'a AtomicU32);
+struct Waiting<'a>(&'a Inner);
 
 #[cfg(feature = "tokio")]
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let left = self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.0.telemetry.second(left.saturating_sub(1));
     }
 }
 
@@ -270,7 +287,7 @@ impl Bulkhead {
         crate::name::check_runtime().map_err(|_| AcquireError::NoRuntime)?;
         let inner = &*self.inner;
         if inner.waiting.load(Ordering::Acquire) == 0 {
-            if let Ok(p) = self.try_acquire() {
+            if let Ok(p) = self.take() {
                 return Ok(p);
             }
         }
@@ -280,12 +297,16 @@ impl Bulkhead {
                 (n < inner.max_queue).then(|| n.saturating_add(1))
             });
         if queued.is_err() {
+            inner.telemetry.rejected(&inner.name, 1, None);
             return Err(AcquireError::QueueFull {
                 limit: self.limit(),
                 max_queue: inner.max_queue,
             });
         }
-        let _waiting = Waiting(&inner.waiting);
+        let _waiting = Waiting(inner);
+        inner
+            .telemetry
+            .second(queued.unwrap_or(0).saturating_add(1));
         let wait = async {
             // The semaphore is never closed.
             let _line = inner.line.acquire().await;
@@ -295,7 +316,7 @@ impl Bulkhead {
                 // Registered before the check: a slot freed in between
                 // still wakes this waiter.
                 freed.as_mut().enable();
-                if let Ok(p) = self.try_acquire() {
+                if let Ok(p) = self.take() {
                     return p;
                 }
                 freed.await;
@@ -303,8 +324,11 @@ impl Bulkhead {
         };
         tokio::time::timeout(crate::to_std(inner.max_wait), wait)
             .await
-            .map_err(|_| AcquireError::TimedOut {
-                max_wait: inner.max_wait,
+            .map_err(|_| {
+                inner.telemetry.rejected(&inner.name, 2, None);
+                AcquireError::TimedOut {
+                    max_wait: inner.max_wait,
+                }
             })
     }
 }

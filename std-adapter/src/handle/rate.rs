@@ -6,6 +6,7 @@ use std::sync::Arc;
 use fusebox::rate::{ExceedsBurst, Quota, Rejected, SharedTokenBucket};
 use fusebox::time::{Clock, Duration, Instant};
 
+use crate::telemetry::{Kind, LimitTelemetry};
 use crate::{BuildError, CoarseClock, Name};
 
 #[derive(Debug)]
@@ -13,6 +14,7 @@ struct Inner<C> {
     name: Name,
     clock: C,
     bucket: SharedTokenBucket,
+    telemetry: LimitTelemetry,
     // Tokens asked for by the waiters in `until_n_ready` now.
     #[cfg(feature = "tokio")]
     queued: std::sync::atomic::AtomicU64,
@@ -80,9 +82,11 @@ impl<C: Clock> RateLimiter<C> {
     /// # Errors
     /// [`BuildError::Name`] for a bad name.
     pub fn with_clock(name: &str, quota: Quota, clock: C) -> Result<Self, BuildError> {
+        let name = Name::new(name)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                name: Name::new(name)?,
+                telemetry: LimitTelemetry::new(&name, Kind::Rate),
+                name,
                 clock,
                 bucket: SharedTokenBucket::new(quota),
                 #[cfg(feature = "tokio")]
@@ -116,7 +120,7 @@ impl<C: Clock> RateLimiter<C> {
     /// nothing.
     #[inline]
     pub fn try_acquire(&self) -> Result<(), Rejected> {
-        self.inner.bucket.try_acquire(self.inner.clock.now())
+        self.try_acquire_n(1)
     }
 
     /// Take `n` tokens now, all or none.
@@ -126,7 +130,16 @@ impl<C: Clock> RateLimiter<C> {
     /// (never admitted).
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<(), Rejected> {
-        self.inner.bucket.try_acquire_n(n, self.inner.clock.now())
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        inner
+            .bucket
+            .try_acquire_n(n, now)
+            .inspect(|()| inner.telemetry.admitted(|| inner.bucket.available(now)))
+            .inspect_err(|r| {
+                let reason = usize::from(r.retry_after.is_none());
+                inner.telemetry.rejected(&inner.name, reason, r.retry_after);
+            })
     }
 
     /// Tokens available now.

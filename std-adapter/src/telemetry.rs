@@ -1,0 +1,531 @@
+//! Tracing events and metrics of the handles (features `tracing` and
+//! `metrics`; without them every call here compiles to nothing).
+//!
+//! # Tracing (feature `tracing`, target `fusebox_std::telemetry`)
+//!
+//! | event | level | fields |
+//! |---|---|---|
+//! | breaker transition into Open or ForcedOpen | WARN | `name`, `from`, `to`, `retry_after_s`, `failures`, `slow`, `calls`, `trips` |
+//! | any other breaker transition | INFO | the same |
+//! | breaker refusal | DEBUG | `name`, `state`, `retry_after_s` |
+//! | rate limiter, bulkhead or adaptive limiter refusal | DEBUG | `name`, `reason` (as the metric's label), `retry_after_s` (rate limiter) |
+//! | adaptive limit change | DEBUG | `name`, `from`, `to` |
+//! | span `call` around the future of [`Breaker::call`](crate::Breaker::call) | DEBUG | `name` |
+//! | span `retry` around a run of [`retry()`](crate::retry) / `Retry::run` (feature `tokio`) | DEBUG | |
+//!
+//! The messages read as the firmware's `defmt` lines: examples-rp2040's
+//! gateway logs `uplink Closed -> Open: host unreachable, frames dropped`
+//! and `uplink: frame 7 refused by the breaker`:
+//!
+//! ```text
+//! WARN fusebox_std::telemetry: payments Closed -> Open: 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
+//! DEBUG fusebox_std::telemetry: payments refused by the breaker: Open, retry after 29.5 s name="payments" state=Open retry_after_s=29.5
+//! ```
+//!
+//! The counts (`failures`, `slow`, `calls` = successes + failures, `trips`)
+//! are the breaker's counters since it was built ([`Breaker::metrics`]),
+//! read lock-free when the event is made; `retry_after_s` is the time
+//! until the breaker admits again (absent while it admits, or held open).
+//!
+//! # Metrics (feature `metrics`, the `metrics` facade)
+//!
+//! Prometheus conventions: counters end in `_total`, durations are in
+//! seconds, every series has the handle's name as label `name`. Each
+//! handle registers its series once, when built; a call only touches the
+//! registered handles (atomics in most recorders).
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `fusebox_breaker_calls_admitted_total` | counter | `name` | permits handed out |
+//! | `fusebox_breaker_calls_rejected_total` | counter | `name`, `reason` (`open`, `half_open`, `forced_open`) | calls refused, by the state that refused them |
+//! | `fusebox_breaker_calls_successful_total` | counter | `name` | successes recorded (slow ones included) |
+//! | `fusebox_breaker_calls_failed_total` | counter | `name` | failures recorded |
+//! | `fusebox_breaker_calls_slow_total` | counter | `name` | recorded calls that took at least the slow-call duration |
+//! | `fusebox_breaker_transitions_total` | counter | `name`, `to` | transitions, by the state entered |
+//! | `fusebox_breaker_state` | gauge | `name`, `state` (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) | 1 for the state the breaker is in, 0 for the others (as resilience4j's `resilience4j_circuitbreaker_state`) |
+//! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds |
+//! | `fusebox_rate_limiter_calls_admitted_total` | counter | `name` | `try_acquire` / `try_acquire_n` admitted |
+//! | `fusebox_rate_limiter_calls_rejected_total` | counter | `name`, `reason` (`rate_limited`, `exceeds_burst`) | refused |
+//! | `fusebox_rate_limiter_tokens` | gauge | `name` | whole tokens left after the last admission |
+//! | `fusebox_bulkhead_calls_admitted_total` | counter | `name` | permits handed out (at once or after a wait) |
+//! | `fusebox_bulkhead_calls_rejected_total` | counter | `name`, `reason` (`full`, `queue_full`, `timed_out`) | refused by `try_acquire` (`full`) or `acquire` |
+//! | `fusebox_bulkhead_in_flight` | gauge | `name` | permits live, set at each admission and release |
+//! | `fusebox_bulkhead_queue_length` | gauge | `name` | callers waiting in `acquire` |
+//! | `fusebox_adaptive_limiter_calls_admitted_total` | counter | `name` | permits handed out |
+//! | `fusebox_adaptive_limiter_calls_rejected_total` | counter | `name`, `reason` (`full`) | refused |
+//! | `fusebox_adaptive_limiter_in_flight` | gauge | `name` | permits live, set at each admission and recorded outcome |
+//! | `fusebox_adaptive_limiter_limit` | gauge | `name` | the current limit |
+//!
+//! Not reported yet: the keyed limiter, the retry budget, the dedup table,
+//! a retry counter, `Singleflight`'s coalesced callers, and a span per
+//! retry attempt with its number and the delay slept (wrapping the
+//! operation in another async closure makes rustc lose the `Send` of its
+//! futures, "implementation of `Send` is not general enough"; the core
+//! runner would have to open the span itself).
+//!
+//! # What it costs
+//!
+//! fusebox's own code allocates nothing per call with both features on:
+//! `tests/tests/zero_alloc.rs` runs every handle with a recorder and a
+//! subscriber that enable and visit everything, and counts the
+//! allocations. Building a handle registers its series (a label string
+//! and the recorder's own handle each, once). What the exporter does is
+//! its own: `metrics-exporter-prometheus` keeps a histogram's samples in a
+//! bucket buffer that grows between scrapes (or a summary's quantile
+//! sketch), and `tracing-subscriber`'s `fmt` layer formats each event into
+//! a thread-local `String` and writes it; enable DEBUG only where refusals
+//! are worth a line each.
+//!
+//! [`Breaker::metrics`]: crate::Breaker::metrics
+
+#[cfg(feature = "metrics")]
+use fusebox::breaker::Outcome;
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+use fusebox::breaker::State;
+use fusebox::breaker::{Metrics, Rejected, Transition};
+use fusebox::time::Duration;
+
+use crate::Name;
+#[cfg(feature = "metrics")]
+use crate::clock::to_std;
+
+/// The state's label value (`open`, `half_open`, ...).
+#[cfg(feature = "metrics")]
+pub(crate) const fn state_label(s: State) -> &'static str {
+    match s {
+        State::Closed => "closed",
+        State::Open => "open",
+        State::HalfOpen => "half_open",
+        State::ForcedOpen => "forced_open",
+        State::ForcedClosed => "forced_closed",
+    }
+}
+
+#[cfg(feature = "metrics")]
+const STATES: [State; 5] = [
+    State::Closed,
+    State::Open,
+    State::HalfOpen,
+    State::ForcedOpen,
+    State::ForcedClosed,
+];
+
+#[cfg(feature = "metrics")]
+const REFUSING: [State; 3] = [State::Open, State::HalfOpen, State::ForcedOpen];
+
+#[cfg(feature = "metrics")]
+const fn state_index(s: State) -> usize {
+    match s {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 3,
+        State::ForcedClosed => 4,
+    }
+}
+
+/// A breaker's registered series.
+#[cfg(feature = "metrics")]
+struct BreakerSeries {
+    admitted: metrics::Counter,
+    /// By the refusing state: open, half-open, forced-open (the only
+    /// states that refuse).
+    rejected: [metrics::Counter; 3],
+    successes: metrics::Counter,
+    failures: metrics::Counter,
+    slow: metrics::Counter,
+    transitions: [metrics::Counter; 5],
+    state: [metrics::Gauge; 5],
+    duration: metrics::Histogram,
+}
+
+/// What a breaker handle reports, registered when the handle is built.
+pub(crate) struct BreakerTelemetry {
+    #[cfg(feature = "metrics")]
+    series: BreakerSeries,
+    #[cfg(feature = "metrics")]
+    slow_after: Duration,
+}
+
+impl std::fmt::Debug for BreakerTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BreakerTelemetry")
+    }
+}
+
+impl BreakerTelemetry {
+    /// Register the series of breaker `name` (closed), whose calls are
+    /// slow from `slow_after`.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn new(name: &Name, slow_after: Duration) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            // One string for every series's label (an `Arc`, cloned).
+            let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
+            let series = BreakerSeries {
+                admitted: metrics::counter!("fusebox_breaker_calls_admitted_total", "name" => n.clone()),
+                rejected: REFUSING.map(|s| {
+                    metrics::counter!("fusebox_breaker_calls_rejected_total", "name" => n.clone(), "reason" => state_label(s))
+                }),
+                successes: metrics::counter!("fusebox_breaker_calls_successful_total", "name" => n.clone()),
+                failures: metrics::counter!("fusebox_breaker_calls_failed_total", "name" => n.clone()),
+                slow: metrics::counter!("fusebox_breaker_calls_slow_total", "name" => n.clone()),
+                transitions: STATES.map(|s| {
+                    metrics::counter!("fusebox_breaker_transitions_total", "name" => n.clone(), "to" => state_label(s))
+                }),
+                state: STATES.map(|s| {
+                    metrics::gauge!("fusebox_breaker_state", "name" => n.clone(), "state" => state_label(s))
+                }),
+                duration: metrics::histogram!("fusebox_breaker_call_duration_seconds", "name" => n),
+            };
+            series.state[state_index(State::Closed)].set(1.0);
+            Self { series, slow_after }
+        }
+        #[cfg(not(feature = "metrics"))]
+        Self {}
+    }
+
+    /// A permit was handed out.
+    #[inline]
+    pub(crate) fn admitted(&self) {
+        #[cfg(feature = "metrics")]
+        self.series.admitted.increment(1);
+    }
+
+    /// A call was refused.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn rejected(&self, name: &Name, r: &Rejected) {
+        #[cfg(feature = "metrics")]
+        self.series.rejected[match r.state {
+            State::HalfOpen => 1,
+            State::ForcedOpen => 2,
+            _ => 0,
+        }]
+        .increment(1);
+        #[cfg(feature = "tracing")]
+        match r.retry_after {
+            Some(d) => tracing::debug!(
+                name = name.as_str(),
+                state = ?r.state,
+                retry_after_s = to_secs(d),
+                "{} refused by the breaker: {:?}, retry after {} s",
+                name,
+                r.state,
+                to_secs(d),
+            ),
+            None => tracing::debug!(
+                name = name.as_str(),
+                state = ?r.state,
+                "{} refused by the breaker: {:?}",
+                name,
+                r.state,
+            ),
+        }
+    }
+
+    /// An outcome was recorded for a call admitted `took` ago.
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn recorded(&self, outcome: fusebox::breaker::Outcome, took: Duration) {
+        #[cfg(feature = "metrics")]
+        {
+            let s = &self.series;
+            match outcome {
+                Outcome::Success => s.successes.increment(1),
+                Outcome::Failure => s.failures.increment(1),
+                Outcome::Ignored => return,
+            }
+            if took >= self.slow_after {
+                s.slow.increment(1);
+            }
+            s.duration.record(to_std(took).as_secs_f64());
+        }
+    }
+
+    /// The breaker made transition `t`; `counts` are its counters now and
+    /// `retry_after` the time until it admits again.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn transition(
+        &self,
+        name: &Name,
+        t: Transition,
+        counts: impl FnOnce() -> (Metrics, Option<Duration>),
+    ) {
+        #[cfg(feature = "metrics")]
+        {
+            let s = &self.series;
+            s.transitions[state_index(t.to)].increment(1);
+            s.state[state_index(t.from)].set(0.0);
+            s.state[state_index(t.to)].set(1.0);
+        }
+        #[cfg(feature = "tracing")]
+        {
+            let (m, retry_after) = counts();
+            let calls = m.successes.saturating_add(m.failures);
+            let retry_after_s = retry_after.map(to_secs);
+            macro_rules! event {
+                ($level:expr) => {
+                    tracing::event!(
+                        $level,
+                        name = name.as_str(),
+                        from = ?t.from,
+                        to = ?t.to,
+                        retry_after_s,
+                        failures = m.failures,
+                        slow = m.slow,
+                        calls,
+                        trips = m.trips,
+                        "{} {:?} -> {:?}: {} of {} calls failed, {} slow",
+                        name,
+                        t.from,
+                        t.to,
+                        m.failures,
+                        calls,
+                        m.slow,
+                    )
+                };
+            }
+            match t.to {
+                State::Open | State::ForcedOpen => event!(tracing::Level::WARN),
+                _ => event!(tracing::Level::INFO),
+            }
+        }
+    }
+}
+
+/// `call` under a DEBUG span `call` with the handle's name (feature
+/// `tracing`; else `call` itself), so the events of the call are in it.
+#[inline]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn in_call_span<F: std::future::Future>(
+    name: &Name,
+    call: F,
+) -> impl std::future::Future<Output = F::Output> {
+    #[cfg(feature = "tracing")]
+    {
+        use tracing::Instrument as _;
+        call.instrument(tracing::debug_span!("call", name = name.as_str()))
+    }
+    #[cfg(not(feature = "tracing"))]
+    call
+}
+
+/// `run` (a retry runner's whole run) under a DEBUG span `retry`
+/// (feature `tracing`; else `run` itself).
+#[cfg(feature = "tokio")]
+#[inline]
+pub(crate) fn in_retry_span<F: std::future::Future>(
+    run: F,
+) -> impl std::future::Future<Output = F::Output> {
+    #[cfg(feature = "tracing")]
+    {
+        use tracing::Instrument as _;
+        run.instrument(tracing::debug_span!("retry"))
+    }
+    #[cfg(not(feature = "tracing"))]
+    run
+}
+
+/// A duration in seconds, for a field.
+#[cfg(feature = "tracing")]
+fn to_secs(d: Duration) -> f64 {
+    crate::clock::to_std(d).as_secs_f64()
+}
+
+/// Which admission handle a [`LimitTelemetry`] reports for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// [`RateLimiter`](crate::RateLimiter): reasons `rate_limited`,
+    /// `exceeds_burst`; gauge `tokens`.
+    Rate,
+    /// [`Bulkhead`](crate::Bulkhead): reasons `full`, `queue_full`,
+    /// `timed_out`; gauges `in_flight`, `queue_length`.
+    Bulkhead,
+    /// [`AdaptiveLimiter`](crate::AdaptiveLimiter): reason `full`; gauges
+    /// `in_flight`, `limit`.
+    Adaptive,
+}
+
+impl Kind {
+    #[cfg(feature = "tracing")]
+    const fn words(self) -> &'static str {
+        match self {
+            Kind::Rate => "rate limiter",
+            Kind::Bulkhead => "bulkhead",
+            Kind::Adaptive => "adaptive limiter",
+        }
+    }
+    #[cfg(any(feature = "metrics", feature = "tracing"))]
+    const fn reasons(self) -> &'static [&'static str] {
+        match self {
+            Kind::Rate => &["rate_limited", "exceeds_burst"],
+            Kind::Bulkhead => &["full", "queue_full", "timed_out"],
+            Kind::Adaptive => &["full"],
+        }
+    }
+    /// admitted, rejected, first gauge, second gauge.
+    #[cfg(feature = "metrics")]
+    const fn names(self) -> [&'static str; 4] {
+        match self {
+            Kind::Rate => [
+                "fusebox_rate_limiter_calls_admitted_total",
+                "fusebox_rate_limiter_calls_rejected_total",
+                "fusebox_rate_limiter_tokens",
+                "",
+            ],
+            Kind::Bulkhead => [
+                "fusebox_bulkhead_calls_admitted_total",
+                "fusebox_bulkhead_calls_rejected_total",
+                "fusebox_bulkhead_in_flight",
+                "fusebox_bulkhead_queue_length",
+            ],
+            Kind::Adaptive => [
+                "fusebox_adaptive_limiter_calls_admitted_total",
+                "fusebox_adaptive_limiter_calls_rejected_total",
+                "fusebox_adaptive_limiter_in_flight",
+                "fusebox_adaptive_limiter_limit",
+            ],
+        }
+    }
+}
+
+/// What a rate limiter, bulkhead or adaptive limiter reports, registered
+/// when the handle is built.
+pub(crate) struct LimitTelemetry {
+    #[cfg(feature = "tracing")]
+    kind: Kind,
+    #[cfg(feature = "metrics")]
+    admitted: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    rejected: Box<[metrics::Counter]>,
+    /// Tokens (rate) or permits in flight (bulkhead, adaptive).
+    #[cfg(feature = "metrics")]
+    level: metrics::Gauge,
+    /// Queue length (bulkhead) or the limit (adaptive); a no-op gauge for
+    /// the rate limiter.
+    #[cfg(feature = "metrics")]
+    second: metrics::Gauge,
+}
+
+impl std::fmt::Debug for LimitTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LimitTelemetry")
+    }
+}
+
+impl LimitTelemetry {
+    /// Register the series of handle `name` of kind `kind`.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn new(name: &Name, kind: Kind) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
+            let [admitted, rejected, level, second] = kind.names();
+            Self {
+                #[cfg(feature = "tracing")]
+                kind,
+                admitted: metrics::counter!(admitted, "name" => n.clone()),
+                rejected: kind
+                    .reasons()
+                    .iter()
+                    .map(|r| metrics::counter!(rejected, "name" => n.clone(), "reason" => *r))
+                    .collect(),
+                level: metrics::gauge!(level, "name" => n.clone()),
+                second: if second.is_empty() {
+                    metrics::Gauge::noop()
+                } else {
+                    metrics::gauge!(second, "name" => n)
+                },
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        Self {
+            #[cfg(feature = "tracing")]
+            kind,
+        }
+    }
+
+    /// A call was admitted; `level` is the tokens left (rate) or the
+    /// permits in flight now.
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn admitted(&self, level: impl FnOnce() -> u32) {
+        #[cfg(feature = "metrics")]
+        {
+            self.admitted.increment(1);
+            self.level.set(f64::from(level()));
+        }
+    }
+
+    /// The first gauge changed (a permit returned, tokens refilled).
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn level(&self, level: impl FnOnce() -> u32) {
+        #[cfg(feature = "metrics")]
+        self.level.set(f64::from(level()));
+    }
+
+    /// The second gauge changed (queue length, limit).
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn second(&self, value: u32) {
+        #[cfg(feature = "metrics")]
+        self.second.set(f64::from(value));
+    }
+
+    /// A call was refused for reason number `reason` of the kind's list
+    /// (see the module's table), `retry_after` the wait where known.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn rejected(&self, name: &Name, reason: usize, retry_after: Option<Duration>) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = self.rejected.get(reason) {
+            c.increment(1);
+        }
+        #[cfg(feature = "tracing")]
+        {
+            let why = self.kind.reasons().get(reason).copied().unwrap_or("");
+            match retry_after {
+                Some(d) => tracing::debug!(
+                    name = name.as_str(),
+                    reason = why,
+                    retry_after_s = to_secs(d),
+                    "{} {} refused a call: {}, retry after {} s",
+                    self.kind.words(),
+                    name,
+                    why,
+                    to_secs(d),
+                ),
+                None => tracing::debug!(
+                    name = name.as_str(),
+                    reason = why,
+                    "{} {} refused a call: {}",
+                    self.kind.words(),
+                    name,
+                    why,
+                ),
+            }
+        }
+    }
+
+    /// An adaptive limit changed.
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn limit_changed(&self, name: &Name, c: fusebox::bulkhead::LimitChange) {
+        #[cfg(feature = "metrics")]
+        self.second.set(f64::from(c.to));
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            name = name.as_str(),
+            from = c.from,
+            to = c.to,
+            "{} {} limit {} -> {}",
+            self.kind.words(),
+            name,
+            c.from,
+            c.to,
+        );
+    }
+}

@@ -1,0 +1,694 @@
+//! The breaker handle's tracing events and metrics (features `tracing` and
+//! `metrics` of fusebox-std) through a scripted timeline on a
+//! `ManualClock`: a capturing tracing layer and `metrics-util`'s debugging
+//! recorder, both local to the test's thread, so tests run in parallel.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use fusebox::breaker::{Config, ConsecutiveFailures, State};
+use fusebox::time::{Duration, Instant};
+use fusebox_std::{Breaker, ManualClock};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+
+/// One captured event: level, message, the other fields as text.
+#[derive(Debug, Clone)]
+struct Captured {
+    level: Level,
+    /// The span the event is in, with its `name` field.
+    span: Option<(&'static str, String)>,
+    message: String,
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+struct Fields<'a>(&'a mut Captured);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.0.message = format!("{value:?}");
+        } else {
+            self.0
+                .fields
+                .insert(field.name().to_owned(), format!("{value:?}"));
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .fields
+            .insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+/// The `name` field of each span, kept in the span's extensions.
+struct SpanName(String);
+
+impl<S> Layer<S> for Capture
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        let mut c = Captured {
+            level: Level::TRACE,
+            span: None,
+            message: String::new(),
+            fields: BTreeMap::new(),
+        };
+        attrs.record(&mut Fields(&mut c));
+        if let Some(span) = ctx.span(id) {
+            let name = c.fields.remove("name").unwrap_or_default();
+            span.extensions_mut().insert(SpanName(name));
+        }
+    }
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let span = ctx.event_span(event);
+        let span_name = span
+            .as_ref()
+            .and_then(|s| s.extensions().get::<SpanName>().map(|n| n.0.clone()))
+            .unwrap_or_default();
+        let mut c = Captured {
+            span: span.map(|s| (s.name(), span_name)),
+            level: *event.metadata().level(),
+            message: String::new(),
+            fields: BTreeMap::new(),
+        };
+        event.record(&mut Fields(&mut c));
+        self.0.lock().unwrap().push(c);
+    }
+}
+
+impl Capture {
+    fn take(&self) -> Vec<Captured> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// The values of a snapshot, by `name{label=value,...}` (labels sorted).
+fn values(s: &Snapshotter) -> BTreeMap<String, DebugValue> {
+    s.snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(k, _, _, v)| {
+            let key = k.key();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            (format!("{}{{{}}}", key.name(), labels.join(",")), v)
+        })
+        .collect()
+}
+
+fn counter(v: &BTreeMap<String, DebugValue>, key: &str) -> u64 {
+    match v.get(key) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{key}: {other:?} in {v:?}"),
+    }
+}
+
+fn gauge(v: &BTreeMap<String, DebugValue>, key: &str) -> f64 {
+    match v.get(key) {
+        Some(DebugValue::Gauge(g)) => g.into_inner(),
+        other => panic!("{key}: {other:?} in {v:?}"),
+    }
+}
+
+fn histogram(v: &BTreeMap<String, DebugValue>, key: &str) -> Vec<f64> {
+    match v.get(key) {
+        Some(DebugValue::Histogram(h)) => h.iter().map(|x| x.into_inner()).collect(),
+        other => panic!("{key}: {other:?} in {v:?}"),
+    }
+}
+
+const MS: u64 = fusebox_std::TICK_HZ / 1000;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_ticks(n * MS)
+}
+
+/// A trip, a refusal, a probe and a close: the events and the metrics of
+/// each step, with the values the timeline makes.
+#[test]
+fn a_breaker_trip_in_events_and_metrics() {
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+
+    let config = Config::new()
+        .open_duration(Duration::from_secs(30))
+        .slow_calls(Duration::from_secs(2), 100);
+    // The handle registers its series when built, with the recorder in
+    // force then; its calls use them wherever they run.
+    let breaker = metrics::with_local_recorder(&recorder, || {
+        Breaker::builder("payments")
+            .unwrap()
+            .clock(clock.clone())
+            .build(config, ConsecutiveFailures::new(3).unwrap())
+            .unwrap()
+    });
+
+    tracing::subscriber::with_default(subscriber, || {
+        // One quick success, then three failures of 250 ms: the third trips.
+        let g = breaker.try_acquire().unwrap();
+        clock.advance(ms(100));
+        assert_eq!(g.success(), None);
+        for _ in 0..3 {
+            let g = breaker.try_acquire().unwrap();
+            clock.advance(ms(250));
+            g.failure();
+        }
+        assert_eq!(breaker.state(), State::Open);
+        let events = capture.take();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let trip = &events[0];
+        assert_eq!(trip.level, Level::WARN);
+        assert_eq!(
+            trip.message,
+            "payments Closed -> Open: 3 of 4 calls failed, 0 slow"
+        );
+        let f = |k: &str| trip.fields.get(k).map(String::as_str);
+        assert_eq!(f("name"), Some("payments"));
+        assert_eq!(f("from"), Some("Closed"));
+        assert_eq!(f("to"), Some("Open"));
+        assert_eq!(f("retry_after_s"), Some("30.0"));
+        assert_eq!(f("failures"), Some("3"));
+        assert_eq!(f("calls"), Some("4"));
+        assert_eq!(f("slow"), Some("0"));
+        assert_eq!(f("trips"), Some("1"));
+
+        let v = values(&snapshots);
+        let n = "name=payments";
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_admitted_total{{{n}}}")),
+            4
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_calls_successful_total{{{n}}}")
+            ),
+            1
+        );
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_failed_total{{{n}}}")),
+            3
+        );
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_slow_total{{{n}}}")),
+            0
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_transitions_total{{{n},to=open}}")
+            ),
+            1
+        );
+        assert_eq!(
+            gauge(&v, &format!("fusebox_breaker_state{{{n},state=open}}")),
+            1.0
+        );
+        assert_eq!(
+            gauge(&v, &format!("fusebox_breaker_state{{{n},state=closed}}")),
+            0.0
+        );
+        assert_eq!(
+            histogram(&v, &format!("fusebox_breaker_call_duration_seconds{{{n}}}")),
+            [0.1, 0.25, 0.25, 0.25]
+        );
+
+        // Half a second later: refused, a DEBUG event with the wait.
+        clock.advance(ms(500));
+        let refused = breaker.try_acquire().unwrap_err();
+        assert_eq!(refused.state, State::Open);
+        let events = capture.take();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].level, Level::DEBUG);
+        assert_eq!(
+            events[0].message,
+            "payments refused by the breaker: Open, retry after 29.5 s"
+        );
+        assert_eq!(events[0].fields["state"], "Open");
+        assert_eq!(events[0].fields["retry_after_s"], "29.5");
+        let v = values(&snapshots);
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_calls_rejected_total{{{n},reason=open}}")
+            ),
+            1
+        );
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_admitted_total{{{n}}}")),
+            0
+        );
+
+        // The open duration over: a probe (INFO). It succeeds but takes
+        // 3 s, and ConsecutiveFailures counts a slow call as a failure: the
+        // breaker reopens (WARN). The next probe, quick, closes it.
+        clock.advance(Duration::from_secs(30));
+        let probe = breaker.try_acquire().unwrap();
+        clock.advance(Duration::from_secs(3));
+        probe.success();
+        assert_eq!(breaker.state(), State::Open);
+        clock.advance(Duration::from_secs(30));
+        let probe = breaker.try_acquire().unwrap();
+        clock.advance(ms(10));
+        probe.success();
+        assert_eq!(breaker.state(), State::Closed);
+
+        let events = capture.take();
+        let lines: Vec<(Level, &str)> = events
+            .iter()
+            .map(|e| (e.level, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    Level::INFO,
+                    "payments Open -> HalfOpen: 3 of 4 calls failed, 0 slow"
+                ),
+                (
+                    Level::WARN,
+                    "payments HalfOpen -> Open: 3 of 5 calls failed, 1 slow"
+                ),
+                (
+                    Level::INFO,
+                    "payments Open -> HalfOpen: 3 of 5 calls failed, 1 slow"
+                ),
+                (
+                    Level::INFO,
+                    "payments HalfOpen -> Closed: 3 of 6 calls failed, 1 slow"
+                ),
+            ]
+        );
+        let v = values(&snapshots);
+        assert_eq!(
+            counter(&v, &format!("fusebox_breaker_calls_slow_total{{{n}}}")),
+            1
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_calls_successful_total{{{n}}}")
+            ),
+            2
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_transitions_total{{{n},to=half_open}}")
+            ),
+            2
+        );
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_breaker_transitions_total{{{n},to=closed}}")
+            ),
+            1
+        );
+        assert_eq!(
+            gauge(&v, &format!("fusebox_breaker_state{{{n},state=closed}}")),
+            1.0
+        );
+        assert_eq!(
+            histogram(&v, &format!("fusebox_breaker_call_duration_seconds{{{n}}}")),
+            [3.0, 0.01]
+        );
+    });
+}
+
+/// A refusal while isolated has no wait: the event says so, and the
+/// counter has its own reason.
+#[test]
+fn an_isolated_breaker_refuses_with_reason_forced_open() {
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let breaker = metrics::with_local_recorder(&recorder, || {
+        Breaker::builder("db")
+            .unwrap()
+            .clock(ManualClock::new(Instant::from_ticks(0)))
+            .build(Config::new(), ConsecutiveFailures::new(1).unwrap())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        breaker.isolate();
+        assert!(breaker.try_acquire().is_err());
+        breaker.reset();
+    });
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::WARN,
+                "db Closed -> ForcedOpen: 0 of 0 calls failed, 0 slow"
+            ),
+            (Level::DEBUG, "db refused by the breaker: ForcedOpen"),
+            (
+                Level::INFO,
+                "db ForcedOpen -> Closed: 0 of 0 calls failed, 0 slow"
+            ),
+        ]
+    );
+    assert!(!events[1].fields.contains_key("retry_after_s"));
+    assert!(!events[0].fields.contains_key("retry_after_s"));
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_breaker_calls_rejected_total{name=db,reason=forced_open}"
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_breaker_transitions_total{name=db,to=forced_open}"
+        ),
+        1
+    );
+}
+
+/// The rate limiter: admissions, refusals by reason (with the wait), and
+/// the tokens left.
+#[test]
+fn a_rate_limiter_in_events_and_metrics() {
+    use fusebox::rate::Quota;
+    use fusebox_std::RateLimiter;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // One token a second, a burst of 2.
+    let quota = Quota::new(1, Duration::from_secs(1), 2).unwrap();
+    let limiter = metrics::with_local_recorder(&recorder, || {
+        RateLimiter::with_clock("search", quota, clock.clone()).unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        limiter.try_acquire().unwrap();
+        clock.advance(ms(250));
+        limiter.try_acquire().unwrap();
+        assert!(limiter.try_acquire().is_err());
+        assert!(limiter.try_acquire_n(3).is_err());
+    });
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::DEBUG,
+                "rate limiter search refused a call: rate_limited, retry after 0.75 s"
+            ),
+            (
+                Level::DEBUG,
+                "rate limiter search refused a call: exceeds_burst"
+            ),
+        ]
+    );
+    assert_eq!(events[0].fields["retry_after_s"], "0.75");
+    assert_eq!(events[0].fields["name"], "search");
+    let v = values(&snapshots);
+    let n = "name=search";
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_rate_limiter_calls_admitted_total{{{n}}}")
+        ),
+        2
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_rate_limiter_calls_rejected_total{{{n},reason=rate_limited}}")
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_rate_limiter_calls_rejected_total{{{n},reason=exceeds_burst}}")
+        ),
+        1
+    );
+    // After the second admission: 0.25 s refilled a quarter token, none
+    // whole.
+    assert_eq!(
+        gauge(&v, &format!("fusebox_rate_limiter_tokens{{{n}}}")),
+        0.0
+    );
+}
+
+/// The bulkhead: in flight, a refusal when full, the wait queue's length,
+/// a refusal when the queue is full and one when the wait times out.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_bulkhead_in_events_and_metrics() {
+    use fusebox_std::{AcquireError, Bulkhead};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let pool = metrics::with_local_recorder(&recorder, || {
+        Bulkhead::new("db", 2, 1, Duration::from_millis(100)).unwrap()
+    });
+    let n = "name=db";
+    let a = pool.try_acquire().unwrap();
+    let b = pool.try_acquire().unwrap();
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_in_flight{{{n}}}")),
+        2.0
+    );
+    assert_eq!(
+        counter(&v, &format!("fusebox_bulkhead_calls_admitted_total{{{n}}}")),
+        2
+    );
+    assert!(pool.try_acquire().is_err());
+    drop(b);
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_in_flight{{{n}}}")),
+        1.0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_bulkhead_calls_rejected_total{{{n},reason=full}}")
+        ),
+        1
+    );
+
+    let _b = pool.try_acquire().unwrap();
+    // One waiter fits the queue; a second is refused at once; the first
+    // times out after 100 ms.
+    let waiter = pool.acquire();
+    let mut waiter = std::pin::pin!(waiter);
+    assert!(futures_poll(waiter.as_mut()).is_pending());
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_queue_length{{{n}}}")),
+        1.0
+    );
+    assert!(matches!(
+        pool.acquire().await,
+        Err(AcquireError::QueueFull { .. })
+    ));
+    assert!(matches!(waiter.await, Err(AcquireError::TimedOut { .. })));
+    drop(a);
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, &format!("fusebox_bulkhead_queue_length{{{n}}}")),
+        0.0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_bulkhead_calls_rejected_total{{{n},reason=queue_full}}")
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_bulkhead_calls_rejected_total{{{n},reason=timed_out}}")
+        ),
+        1
+    );
+    let lines: Vec<String> = capture.take().into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        lines,
+        [
+            "bulkhead db refused a call: full",
+            "bulkhead db refused a call: queue_full",
+            "bulkhead db refused a call: timed_out",
+        ]
+    );
+}
+
+/// Poll once with a waker that does nothing.
+fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// The adaptive limiter: its limit as a gauge and a DEBUG event per change.
+#[test]
+fn an_adaptive_limit_in_events_and_metrics() {
+    use fusebox::bulkhead::{AimdConfig, Outcome};
+    use fusebox_std::{AdaptiveLimiter, Hooks};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let limiter = metrics::with_local_recorder(&recorder, || {
+        AdaptiveLimiter::with_clock(
+            "upstream",
+            AimdConfig::new().limits(1, 50).initial(10),
+            clock.clone(),
+            Hooks::new(),
+        )
+        .unwrap()
+    });
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(&v, "fusebox_adaptive_limiter_limit{name=upstream}"),
+        10.0
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        let p = limiter.try_acquire().unwrap();
+        let change = p.record(Outcome::Dropped).expect("a drop cuts the limit");
+        let v = values(&snapshots);
+        assert_eq!(
+            gauge(&v, "fusebox_adaptive_limiter_limit{name=upstream}"),
+            f64::from(change.to)
+        );
+        assert_eq!(
+            counter(
+                &v,
+                "fusebox_adaptive_limiter_calls_admitted_total{name=upstream}"
+            ),
+            1
+        );
+        assert_eq!(
+            gauge(&v, "fusebox_adaptive_limiter_in_flight{name=upstream}"),
+            0.0
+        );
+        let events = capture.take();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].message,
+            format!("adaptive limiter upstream limit 10 -> {}", change.to)
+        );
+    });
+}
+
+/// `Breaker::call` runs its future in a DEBUG span `call` with the
+/// breaker's name: what the call logs is in it.
+#[test]
+fn a_breaker_call_runs_in_a_span() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let breaker = Breaker::builder("inventory")
+        .unwrap()
+        .clock(ManualClock::new(Instant::from_ticks(0)))
+        .build(Config::new(), ConsecutiveFailures::new(1).unwrap())
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        let call = breaker.call(async {
+            tracing::info!("upstream answered");
+            Ok::<_, ()>(7)
+        });
+        let call = std::pin::pin!(call);
+        assert_eq!(futures_poll(call), std::task::Poll::Ready(Ok(7)));
+        tracing::info!("outside");
+    });
+    let events = capture.take();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].message, "upstream answered");
+    assert_eq!(events[0].span, Some(("call", "inventory".to_owned())));
+    assert_eq!(events[1].span, None);
+}
+
+/// A retry run is in a span `retry`: what the attempts log is in it.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_retry_run_is_in_a_span() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let schedule = Backoff::new(
+        BackoffConfig::constant(Duration::from_millis(200)).max_attempts(5),
+        1,
+    )
+    .unwrap();
+    let value = fusebox_std::Retry::new(schedule)
+        .clock(fusebox_std::TokioClock::new())
+        .run(
+            async |attempt| {
+                tracing::info!(attempt, "attempt made");
+                if attempt < 3 {
+                    Err("busy")
+                } else {
+                    Ok(attempt)
+                }
+            },
+            |_| fusebox::retry::Verdict::Retry,
+        )
+        .await
+        .unwrap();
+    assert_eq!(value, 3);
+    tracing::info!("after");
+    let events = capture.take();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.span.as_ref().map(|s| s.0),
+                e.fields.get("attempt").cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("retry"), Some("1".to_owned())),
+            (Some("retry"), Some("2".to_owned())),
+            (Some("retry"), Some("3".to_owned())),
+            (None, None),
+        ]
+    );
+}
