@@ -17,6 +17,8 @@
 #                                           test's committed case count times
 #                                           DEEP_PROPTEST_SCALE (20)
 #   fuzz       DEEP_FUZZ_SECS (180)         every cargo-fuzz target in fuzz/
+#   rp2040     DEEP_RP2040_MINUTES (60)     the gateway firmware on rp2040js, random
+#                                           sensor and host faults (tests/rp2040/soak.sh)
 #                                           (libFuzzer, optimised, debug
 #                                           assertions and overflow checks
 #                                           on), the budget split evenly,
@@ -35,10 +37,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
-PARTS=(proptest fuzz)
+PARTS=(proptest fuzz rp2040)
 proptest_secs="${DEEP_PROPTEST_SECS:-900}"
 proptest_scale="${DEEP_PROPTEST_SCALE:-20}"
 fuzz_secs="${DEEP_FUZZ_SECS:-180}"
+# The firmware soak: emulated minutes (one hour by default, about 10 s of
+# wall time once built) and a random seed per run.
+rp2040_secs="${DEEP_RP2040_MINUTES:-60}"
 # DEEP_KEEP_GOING=1: after a round with a finding, keep starting rounds
 # until the budget is spent (to see whether there is more than one fault).
 keep_going="${DEEP_KEEP_GOING:-0}"
@@ -198,6 +203,20 @@ To turn it into a committed regression:
      wrong), then run \`cargo test\` and this script again.
 
 EOF
+}
+
+# part_rp2040 MINUTES: one soak of the gateway firmware with a random seed
+# (emulated MINUTES, random sensor and host faults, stack high-water mark).
+part_rp2040() {
+    local minutes=$1 seed=$((RANDOM % 1000 + 1)) log
+    log="$logs/rp2040-soak.log"
+    say "rp2040: soak, seed $seed, $minutes emulated minutes"
+    if bash "$(dirname "$0")/rp2040/soak.sh" --seed "$seed" --minutes "$minutes" >"$log" 2>&1; then
+        say "rp2040: passed (log $log)"
+    else
+        findings=$((findings + 1))
+        say "rp2040: FAILED with seed $seed (log $log); replay: bash tests/rp2040/soak.sh --seed $seed --minutes $minutes"
+    fi
 }
 
 say "parts: ${PARTS[*]}; logs in $logs"
