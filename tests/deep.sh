@@ -209,6 +209,8 @@ EOF
 # (emulated MINUTES, random sensor and host faults, stack high-water mark).
 part_rp2040() {
     local minutes=$1 seed=$((RANDOM % 1000 + 1)) log
+    # The soak compares its first and last ten minutes: 20 at least.
+    ((minutes >= 20)) || minutes=20
     log="$logs/rp2040-soak.log"
     say "rp2040: soak, seed $seed, $minutes emulated minutes"
     if bash "$(dirname "$0")/rp2040/soak.sh" --seed "$seed" --minutes "$minutes" >"$log" 2>&1; then

@@ -230,7 +230,15 @@ proptest! {
     fn a_time_window_that_checks_builds(spec in breaker(PolicyKind::TimeWindow)) {
         let built = spec.build::<TimeWindow<10>>().map(drop);
         match spec.buckets {
-            Some(10) | None if spec.check().is_ok() => prop_assert_eq!(built, Ok(())),
+            Some(10) if spec.check().is_ok() => prop_assert_eq!(built, Ok(())),
+            // Unstated, the bucket count is known only to the type: a window
+            // shorter than one tick per bucket is found when building, and
+            // only then (found by tests/deep.sh: a 1-tick window).
+            None if spec.check().is_ok() => match &built {
+                Err(e) if e.field == "window"
+                    && matches!(spec.window, Some(WindowSpec::Time(HumanDuration(d))) if d.as_ticks() < 10) => {}
+                _ => prop_assert_eq!(built, Ok(())),
+            },
             _ => {}
         }
         if built.is_ok() {
