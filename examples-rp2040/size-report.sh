@@ -46,12 +46,25 @@ else
     target_dir="$here/target"
 fi
 export CARGO_TARGET_DIR="$target_dir"
+# Where the sources lie changes the code: cargo hashes a path package's
+# location into its symbols' names (-C metadata), which reorders the linked
+# code and the defmt indices (a clone at /check/work/main built a gateway 4 B
+# larger than one at /work/main). So the firmware is built from a copy of
+# the tree at one fixed path, FUSEBOX_SIZE_SRC (default
+# /tmp/fusebox-size-src), and any Cargo.lock change is copied back.
 # Panic locations keep source paths in .rodata (fusebox's, the registry
 # crates', build-script output): remap them, so the sizes are the same
-# wherever the clone, the cargo home and the target directory are.
+# whatever the cargo home and the target directory are.
 repo="$(cd "$here/.." && pwd)"
+src="${FUSEBOX_SIZE_SRC:-/tmp/fusebox-size-src}"
+rm -rf "$src"
+mkdir -p "$src"
+# The whole tree but the build outputs, the git store and the fuzz corpora:
+# the core inherits from the root workspace, whose members must be there.
+tar -C "$repo" --exclude=target --exclude=node_modules --exclude=./.git \
+    --exclude=./fuzz -cf - . | tar -C "$src" -xf -
 cargo_home="$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd)"
-export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$repo=/fusebox --remap-path-prefix=$target_dir=/target"
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$src=/fusebox --remap-path-prefix=$target_dir=/target"
 
 size_tool="${SIZE:-$(command -v size || command -v llvm-size || true)}"
 nm_tool="${NM:-$(command -v nm || command -v llvm-nm || true)}"
@@ -60,10 +73,15 @@ if [[ -z "$size_tool" || -z "$nm_tool" ]]; then
     exit 2
 fi
 
-cd "$here"
-# Not --locked: a dependency added to fusebox (or its scenarios) adds entries
-# to this workspace's own Cargo.lock, which is then to be committed.
+cd "$src/examples-rp2040"
+# Not --locked: a dependency added to fusebox adds entries to this
+# workspace's own Cargo.lock, which is then to be committed.
 cargo build --release --bins
+if ! cmp -s Cargo.lock "$here/Cargo.lock"; then
+    cp Cargo.lock "$here/Cargo.lock"
+    echo "size-report: examples-rp2040/Cargo.lock changed by this build; commit it" >&2
+fi
+cd "$here"
 
 bins=(gateway breaker size_probe size_probe_core size_baseline)
 declare -A text rodata data bss uninit built
