@@ -64,7 +64,7 @@
 //! | deadline | now + delay passes the deadline | returns [`Stopped::Deadline`], without sleeping |
 //! | budget | [`Budget::try_withdraw`] refuses (the retry's start) | returns [`Stopped::Budget`] (no budget, no retry) |
 //! | sleep | [`DelayNs`] for the delay | next attempt; when it ends (or the breaker refuses it), budget: [`retry_finished`](Budget::retry_finished) |
-//! | end | the run returns, or its future is dropped | budget: [`retry_finished`](Budget::retry_finished) if a retry was in flight, then [`request_finished`](Budget::request_finished) |
+//! | end | the run returns, or its future is dropped | a permit still held (dropped mid-attempt): breaker records Ignored; budget: [`retry_finished`](Budget::retry_finished) if a retry was in flight, then [`request_finished`](Budget::request_finished) |
 //!
 //! # Conventions
 //! - Attempts count the operation's calls; a call refused by the breaker is
@@ -88,9 +88,10 @@
 //!   deadline never grows back).
 //! - Cancellation-safe: dropping the future at any await point leaves every
 //!   primitive consistent. A breaker permit held by a dropped attempt is
-//!   never recorded, and the breaker writes its probe slot off after its
-//!   probe timeout; a withdrawal made before a sleep that is dropped is
-//!   simply a retry not made (the budget errs on the side of fewer retries).
+//!   recorded as [`Outcome::Ignored`] on drop (a guard reads the clock), so
+//!   a half-open probe slot is freed at once, not at the probe timeout; a
+//!   withdrawal made before a sleep that is dropped is simply a retry not
+//!   made (the budget errs on the side of fewer retries).
 //! - The breaker and the budget are reached through the [`Gate`] and
 //!   [`Budget`] traits: `&mut breaker` for one task, a shared handle for
 //!   many (`&fusebox_std::Breaker` on a server; on firmware, your mutex
@@ -362,7 +363,16 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                 let (last, hint, now) = match self.breaker.as_mut().map(|b| b.try_acquire(now)) {
                     Some(Err(rejected)) => (Last::Rejected(rejected), rejected.retry_after, now),
                     acquired => {
-                        let permit = acquired.and_then(Result::ok);
+                        // The permit, held while the attempt runs: dropped
+                        // with the run's future (a cancelled run), it records
+                        // `Ignored`, which frees a half-open probe slot at
+                        // once rather than at the probe timeout.
+                        let mut held = Held {
+                            gate: self.breaker.as_mut(),
+                            permit: acquired.and_then(Result::ok),
+                            clock,
+                            latest,
+                        };
                         attempts = attempts.saturating_add(1);
                         let limit = match (self.timeout, end) {
                             (Some(t), Some(e)) => Some(min(t, time::elapsed(now, e))),
@@ -385,7 +395,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                         let now = time::observe(&mut latest, clock.now());
                         let (outcome, last, hint) = match result {
                             Some(Ok(value)) => {
-                                self.record(permit, Outcome::Success, now);
+                                held.record(Outcome::Success, now);
                                 if let Some(budget) = flight.budget.as_mut() {
                                     budget.deposit(now);
                                 }
@@ -393,7 +403,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                             }
                             Some(Err(e)) => match classify(&e) {
                                 Verdict::Permanent => {
-                                    self.record(permit, Outcome::Ignored, now);
+                                    held.record(Outcome::Ignored, now);
                                     return Err(RetryError {
                                         last: Last::Error(e),
                                         attempts,
@@ -407,7 +417,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                             },
                             None => (Outcome::Failure, Last::TimedOut, None),
                         };
-                        self.record(permit, outcome, now);
+                        held.record(outcome, now);
                         (last, hint, now)
                     }
                 };
@@ -426,13 +436,6 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                 };
                 sleep(&mut delay, wait).await;
             }
-        }
-    }
-
-    #[inline]
-    fn record(&mut self, permit: Option<Permit>, outcome: Outcome, now: Instant) {
-        if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
-            b.record(p, outcome, now);
         }
     }
 
@@ -458,6 +461,35 @@ impl<G: Gate, B: Budget> Retry<G, B> {
             flight.retry = true;
         }
         Ok(wait)
+    }
+}
+
+/// An attempt's breaker permit while the attempt runs. [`record`](Self::record)
+/// hands it back with the attempt's outcome; dropped still holding it (the
+/// run's future was dropped mid-attempt), it records [`Outcome::Ignored`] at
+/// the clock's latest instant (the time rule: never before `latest`).
+struct Held<'a, G: Gate, K: Clock> {
+    gate: Option<&'a mut G>,
+    permit: Option<Permit>,
+    clock: &'a K,
+    latest: Instant,
+}
+
+impl<G: Gate, K: Clock> Held<'_, G, K> {
+    #[inline]
+    fn record(&mut self, outcome: Outcome, now: Instant) {
+        if let (Some(g), Some(p)) = (self.gate.as_mut(), self.permit.take()) {
+            g.record(p, outcome, now);
+        }
+    }
+}
+
+impl<G: Gate, K: Clock> Drop for Held<'_, G, K> {
+    fn drop(&mut self) {
+        if self.permit.is_some() {
+            let now = time::observe(&mut self.latest, self.clock.now());
+            self.record(Outcome::Ignored, now);
+        }
     }
 }
 

@@ -233,3 +233,56 @@ fn runner_future_size() {
         "{plain_size} / {full_size}"
     );
 }
+
+/// A run dropped mid-attempt (its caller cancelled) gives its breaker
+/// permit back as `Ignored` at once: a half-open breaker with one probe
+/// admits the next probe without waiting out the probe timeout.
+#[test]
+fn a_dropped_run_frees_its_probe_at_once() {
+    use fusebox::breaker::{
+        CircuitBreaker, Config as BConfig, ConsecutiveFailures, Outcome, State,
+    };
+    use std::task::{Context, Waker};
+
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay {
+        time: &time,
+        slept: Vec::new(),
+    };
+    let mut breaker = CircuitBreaker::new(
+        BConfig::new()
+            .open_duration(d(100))
+            .half_open_probes(1)
+            .probe_timeout(d(1_000_000)),
+        ConsecutiveFailures::new(1).unwrap(),
+    )
+    .unwrap();
+    let p = breaker.try_acquire(time.now()).unwrap();
+    breaker.record(p, Outcome::Failure, time.now());
+    time.0.set(100);
+    assert_eq!(breaker.state(time.now()), State::HalfOpen);
+
+    let schedule = Backoff::new(Config::constant(d(7)).max_attempts(3), 0).unwrap();
+    {
+        let run = Retry::new(schedule).breaker(&mut breaker).run(
+            &mut delay,
+            &time,
+            |_| std::future::pending::<Result<u32, Answer>>(),
+            classify,
+        );
+        let mut run = std::pin::pin!(run);
+        let mut cx = Context::from_waker(Waker::noop());
+        // The first poll takes the only probe and waits on the attempt.
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        time.0.set(105);
+    } // dropped mid-attempt
+
+    assert_eq!(
+        breaker.metrics().ignored,
+        1,
+        "the dropped attempt recorded Ignored"
+    );
+    // The probe slot is free again, long before the probe timeout.
+    let probe = breaker.try_acquire(time.now());
+    assert!(probe.is_ok(), "the next probe is admitted: {probe:?}");
+}

@@ -218,6 +218,30 @@ async fn a_cancelled_call_frees_its_probe_slot_at_once() {
     assert_eq!(probe.success().map(|t| t.to), Some(State::Closed));
 }
 
+/// The same through the retry runner: a run cancelled mid-attempt (its
+/// future dropped) records `Ignored` and frees the probe at once.
+#[tokio::test]
+async fn a_cancelled_retry_run_frees_its_probe_slot_at_once() {
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let breaker = open_breaker(1, &clock, Hooks::new());
+    clock.advance(ms(100));
+    let schedule = Backoff::new(BackoffConfig::constant(ms(1)).max_attempts(3), 0).unwrap();
+    let run = Retry::new(schedule)
+        .clock(clock.clone())
+        .breaker(&breaker)
+        .run(
+            async |_| std::future::pending::<Result<(), ()>>().await,
+            |_| Verdict::Retry,
+        );
+    let r = tokio::time::timeout(std::time::Duration::from_millis(1), run).await;
+    assert!(r.is_err(), "the caller gave up");
+    assert_eq!(breaker.metrics().ignored, 1);
+    let probe = breaker
+        .try_acquire()
+        .expect("the slot is free before the probe timeout");
+    assert_eq!(probe.success().map(|t| t.to), Some(State::Closed));
+}
+
 #[tokio::test]
 async fn call_classifies_and_every_transition_reaches_the_hook() {
     let clock = ManualClock::new(Instant::from_ticks(0));
