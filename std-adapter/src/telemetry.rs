@@ -459,6 +459,14 @@ impl LimitTelemetry {
         }
     }
 
+    /// A call was admitted; the gauges are left as they are (the rate
+    /// limiter sets its tokens gauge at most once per clock tick).
+    #[inline]
+    pub(crate) fn counted(&self) {
+        #[cfg(feature = "metrics")]
+        self.admitted.increment(1);
+    }
+
     /// The first gauge changed (a permit returned, tokens refilled).
     #[inline]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]

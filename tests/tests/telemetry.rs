@@ -692,3 +692,41 @@ async fn a_retry_run_is_in_a_span() {
         ]
     );
 }
+
+/// The tokens gauge is set on the first admission of each clock tick and
+/// on every refusal (not on every admission: reading the tokens back costs
+/// more than the admission).
+#[test]
+fn the_tokens_gauge_is_set_once_per_tick_and_on_refusals() {
+    use fusebox::rate::Quota;
+    use fusebox_std::RateLimiter;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // One token a second, a burst of 5.
+    let quota = Quota::new(1, Duration::from_secs(1), 5).unwrap();
+    let limiter = metrics::with_local_recorder(&recorder, || {
+        RateLimiter::with_clock("gauge", quota, clock.clone()).unwrap()
+    });
+    let tokens = |snapshots: &metrics_util::debugging::Snapshotter| {
+        gauge(
+            &values(snapshots),
+            "fusebox_rate_limiter_tokens{name=gauge}",
+        )
+    };
+    limiter.try_acquire().unwrap();
+    limiter.try_acquire().unwrap();
+    limiter.try_acquire().unwrap();
+    // Set by the first admission of tick 0 only: 4 tokens left then.
+    assert_eq!(tokens(&snapshots), 4.0);
+    clock.advance(Duration::from_ticks(1));
+    limiter.try_acquire().unwrap();
+    limiter.try_acquire().unwrap();
+    // Set by the first admission of the new tick (5 - 4 taken, no whole
+    // token refilled in a tick), not by the second.
+    assert_eq!(tokens(&snapshots), 1.0);
+    assert!(limiter.try_acquire().is_err());
+    // A refusal sets it.
+    assert_eq!(tokens(&snapshots), 0.0);
+}
