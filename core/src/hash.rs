@@ -35,7 +35,7 @@ const M1: u64 = 0x1319_8a2e_0370_7345;
 
 #[inline]
 fn folded_multiply(a: u64, b: u64) -> u64 {
-    let (hi, lo) = crate::rng::mul_wide(a, b);
+    let (hi, lo) = crate::wide::mul_wide(a, b);
     lo ^ hi
 }
 

@@ -91,5 +91,6 @@ pub mod rng;
 #[cfg(feature = "sync")]
 mod shard;
 pub mod time;
+mod wide;
 
 pub use error::ConfigError;

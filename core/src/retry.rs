@@ -107,8 +107,9 @@
 //! Nothing is allocated. The future that [`Retry::run`] returns holds the
 //! schedule (96 bytes), the options, the budget's request and retry
 //! events (a guard that reports them finished when the future is dropped)
-//! and one attempt's state: 344 bytes on x86_64 with a trivial operation
-//! and delay (368 with a breaker, a budget, a timeout and a deadline; rustc
+//! and one attempt's state with its permit (a guard that records it
+//! `Ignored` if the future is dropped): 368 bytes on x86_64 with a trivial
+//! operation and delay (392 with a breaker, a budget, a timeout and a deadline; rustc
 //! 1.95, release), plus the operation's and the `DelayNs`'s own futures
 //! (`tests/benches/backoff.rs` prints the figures).
 

@@ -71,7 +71,7 @@ impl Rng {
     #[inline]
     pub const fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(WY0);
-        let (hi, lo) = mul_wide(self.state, self.state ^ WY1);
+        let (hi, lo) = crate::wide::mul_wide(self.state, self.state ^ WY1);
         hi ^ lo
     }
 
@@ -81,7 +81,7 @@ impl Rng {
     /// `n / 2^64`, far below anything a retry delay can show.
     #[inline]
     pub const fn below(&mut self, n: u64) -> u64 {
-        mul_wide(self.next_u64(), n).0
+        crate::wide::mul_wide(self.next_u64(), n).0
     }
 
     /// A number in `lo..=hi` (or `lo` when `hi <= lo`).
@@ -99,7 +99,7 @@ impl Rng {
         let span = hi.wrapping_sub(lo);
         let offset = match span.checked_add(1) {
             // The same multiply-shift as `below`.
-            Some(n) => mul_wide(x, n).0,
+            Some(n) => crate::wide::mul_wide(x, n).0,
             // lo = 0, hi = u64::MAX: every value is in range.
             None => x,
         };
@@ -125,51 +125,6 @@ impl Rng {
     }
 }
 
-/// The 128-bit product `a x b` as its `(high, low)` 64-bit halves.
-///
-/// On 64-bit targets, one `u128` multiply (a single `mul`/`umulh` pair). On
-/// 32-bit ones, [`mul_wide_halves`]: LLVM's own `u128` product there costs
-/// about nine 64-bit multiplies (each a libcall on the Cortex-M0+, which has
-/// no 32 x 32 -> 64 multiply), four are enough, and the code is a third the
-/// size. Both give the same bits (tested against each other on the host).
-#[inline]
-pub(crate) const fn mul_wide(a: u64, b: u64) -> (u64, u64) {
-    #[cfg(target_pointer_width = "64")]
-    {
-        let p = (a as u128).wrapping_mul(b as u128);
-        ((p >> 64) as u64, p as u64)
-    }
-    #[cfg(not(target_pointer_width = "64"))]
-    {
-        mul_wide_halves(a, b)
-    }
-}
-
-/// [`mul_wide`] from four 32 x 32 -> 64 products (schoolbook).
-// Out of line on 32-bit targets: four multiply libcalls on the Cortex-M0+,
-// too large to copy into every caller.
-#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
-#[cfg_attr(target_pointer_width = "64", inline)]
-#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-pub(crate) const fn mul_wide_halves(a: u64, b: u64) -> (u64, u64) {
-    const LO: u64 = 0xffff_ffff;
-    let (a0, a1) = (a & LO, a >> 32);
-    let (b0, b1) = (b & LO, b >> 32);
-    // Each factor is below 2^32, so no product overflows.
-    let p00 = a0.wrapping_mul(b0);
-    let p01 = a0.wrapping_mul(b1);
-    let p10 = a1.wrapping_mul(b0);
-    let p11 = a1.wrapping_mul(b1);
-    // Three terms below 2^32 each: the sum fits easily.
-    let mid = (p00 >> 32).wrapping_add(p01 & LO).wrapping_add(p10 & LO);
-    let lo = (mid << 32) | (p00 & LO);
-    let hi = p11
-        .wrapping_add(p01 >> 32)
-        .wrapping_add(p10 >> 32)
-        .wrapping_add(mid >> 32);
-    (hi, lo)
-}
-
 #[inline]
 const fn mix(x: u64) -> u64 {
     let mut z = x;
@@ -181,31 +136,6 @@ const fn mix(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mul_wide_halves_is_the_u128_product() {
-        let edges = [
-            0,
-            1,
-            2,
-            0xffff_ffff,
-            0x1_0000_0000,
-            u64::MAX - 1,
-            u64::MAX,
-            WY0,
-            WY1,
-        ];
-        let mut r = Rng::new(3);
-        let randoms: [u64; 64] = core::array::from_fn(|_| r.next_u64());
-        for &a in edges.iter().chain(&randoms) {
-            for &b in edges.iter().chain(&randoms) {
-                let p = u128::from(a) * u128::from(b);
-                let want = ((p >> 64) as u64, p as u64);
-                assert_eq!(mul_wide_halves(a, b), want, "{a:#x} x {b:#x}");
-                assert_eq!(mul_wide(a, b), want, "{a:#x} x {b:#x}");
-            }
-        }
-    }
 
     #[test]
     fn between_covers_its_ends_and_the_full_range() {

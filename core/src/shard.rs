@@ -17,5 +17,5 @@ pub(crate) fn shard_seed(seed: Seed) -> Seed {
 /// The shard of a key hashed to `h`, in `0..S` (multiply-shift: any `S`).
 #[inline(always)]
 pub(crate) fn shard_of<const S: usize>(h: u64) -> usize {
-    ((u128::from(h).wrapping_mul(S as u128)) >> 64) as usize
+    crate::wide::reduce(h, S)
 }

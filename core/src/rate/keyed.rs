@@ -174,8 +174,7 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
     #[inline(always)]
     fn home(&self, key: &K) -> usize {
         let h = self.seed.hash_one(key);
-        // Multiply-shift maps the hash onto 0..N for any N.
-        ((u128::from(h).wrapping_mul(N as u128)) >> 64) as usize
+        crate::wide::reduce(h, N)
     }
 
     #[inline(always)]
