@@ -335,6 +335,7 @@ impl core::error::Error for Rejected {}
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Metrics {
     /// Permits handed out.
     pub admitted: u32,
@@ -576,6 +577,7 @@ pub struct Call {
 /// What a rate policy's window holds right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct WindowStats {
     /// Calls in the window (ignored outcomes are not calls).
     pub calls: u32,

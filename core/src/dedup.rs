@@ -353,6 +353,7 @@ impl<V: core::fmt::Debug> core::error::Error for Stale<V> {}
 /// differences with `wrapping_sub`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Metrics {
     /// `begin` answered `New`.
     pub new: u32,

@@ -124,6 +124,7 @@ impl HedgeConfig {
 /// Counts of what a [`HedgePolicy`] decided, since it was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct HedgeMetrics {
     /// Requests recorded.
     pub requests: u64,

@@ -105,6 +105,7 @@ impl<K> Entry<K> {
 /// `u32::MAX`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct KeyedMetrics {
     /// New keys placed in an empty entry or one whose bucket was full
     /// (forgetting it lost nothing).

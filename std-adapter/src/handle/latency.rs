@@ -61,6 +61,7 @@ impl Counters {
 /// The counts of a [`HedgePolicy`] handle since it was built (every clone
 /// shares them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct HedgeStats {
     /// Requests recorded (one per request, at its first answer).
     pub requests: u64,
@@ -329,6 +330,7 @@ impl<C: Clock> HedgePolicy<C> {
 
 /// The counts and the current value of an [`AdaptiveTimeout`] handle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct TimeoutStats {
     /// Calls recorded.
     pub requests: u64,

@@ -91,6 +91,7 @@ impl std::error::Error for Unavailable {}
 
 /// Counts of what a [`RedisGuard`] did, since it was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GuardMetrics {
     /// Calls sent to Redis (one per command or pipeline, reloads included).
     pub calls: u64,
