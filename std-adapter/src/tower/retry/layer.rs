@@ -43,7 +43,11 @@ impl Settings {
 ///     .max_attempts(3);
 /// // Retries at most 20% of recent successes, plus 10 per 10 s.
 /// let budget = RetryBudget::new("upstream", 20, 10, Duration::from_secs(10))?;
-/// let layer = RetryLayer::new(schedule)?.budget(budget);
+/// // Waits no retry past 10 s (the client's timeout): a refusal that
+/// // asks for longer goes back at once.
+/// let layer = RetryLayer::new(schedule)?
+///     .budget(budget)
+///     .deadline(Duration::from_secs(10));
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
