@@ -1,6 +1,6 @@
 //! The tower layers over loopback HTTP (an axum server, a hyper client),
-//! one test per layer; the gRPC classifier through tonic's status
-//! responses; and a property test of the idempotency layer.
+//! one test per layer; the gRPC classifier through a real tonic server
+//! and channel; and a property test of the idempotency layer.
 //!
 //! Every test is bounded: a handful of requests, a 20 s cap on the whole.
 //! Cancellation is exercised the way a server meets it: a per-request
@@ -591,6 +591,148 @@ async fn retry_layer_honours_retry_after() {
     .await;
 }
 
+/// A route: retry (with `deadline`) over a breaker that opens on one
+/// failure for 1.5 s, over an upstream whose first answer is a `503`
+/// without `Retry-After` and every later one `200`.
+fn retry_over_breaker(
+    deadline: Duration,
+) -> (axum::routing::MethodRouter, Breaker, Arc<AtomicU32>) {
+    let breaker = Breaker::new(
+        "below",
+        Config::new().open_duration(Duration::from_millis(1500)),
+        ConsecutiveFailures::new(1).expect("threshold"),
+    )
+    .expect("breaker");
+    let hits = Arc::new(AtomicU32::new(0));
+    let h = Arc::clone(&hits);
+    let schedule = fusebox::backoff::Config::constant(Duration::from_millis(10)).max_attempts(4);
+    let stack = tower::ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(schedule)
+                .expect("schedule")
+                .deadline(deadline),
+        )
+        .layer(BreakerLayer::new(breaker.clone()));
+    let route = get(move || {
+        let n = h.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                (StatusCode::SERVICE_UNAVAILABLE, "down").into_response()
+            } else {
+                "ok".into_response()
+            }
+        }
+    })
+    .layer(stack);
+    (route, breaker, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_layer_waits_for_the_breaker_below_within_its_deadline() {
+    bounded(async {
+        let (short, short_breaker, short_hits) = retry_over_breaker(Duration::from_secs(1));
+        let (long, long_breaker, long_hits) = retry_over_breaker(Duration::from_secs(2));
+        let net = serve(Router::new().route("/short", short).route("/long", long)).await;
+
+        // The breaker's refusal asks for ~1.49 s: past a 1 s deadline, so
+        // the refusal goes back at once, with its Retry-After, instead of
+        // a timeout later.
+        let t = StdInstant::now();
+        let r = net.get("/short", &[]).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.text().starts_with("circuit breaker open"), "{}", r.text());
+        assert_eq!(r.header("retry-after"), Some("2"), "1.49 s rounded up");
+        assert!(
+            t.elapsed() < StdDuration::from_secs(1),
+            "gave up at once, not after waiting ({:?})",
+            t.elapsed()
+        );
+        assert_eq!(
+            short_hits.load(Ordering::SeqCst),
+            1,
+            "the upstream saw one call"
+        );
+        assert_eq!(short_breaker.state(), State::Open);
+
+        // Within a 2 s deadline the retry waits the breaker's exact
+        // 1.49 s (its header's whole 2 s would pass the deadline), then
+        // the probe goes through: the upstream is never asked while the
+        // breaker is open, and no attempt is spent on it early.
+        let t = StdInstant::now();
+        let r = net.get("/long", &[]).await;
+        assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "ok"));
+        assert!(
+            t.elapsed() >= StdDuration::from_millis(1450),
+            "waited for the breaker ({:?})",
+            t.elapsed()
+        );
+        assert_eq!(long_hits.load(Ordering::SeqCst), 2);
+        assert_eq!(long_breaker.state(), State::Closed, "the probe closed it");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_layer_reads_retry_after_as_an_http_date() {
+    bounded(async {
+        // Fails its first call of each path with Retry-After `x-after-s`
+        // seconds from now, as an HTTP-date.
+        let upstream = |hits: Arc<AtomicU32>| {
+            move |h: HeaderMap| {
+                let n = hits.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let secs: u64 = h["x-after-s"].to_str().expect("ascii").parse().expect("n");
+                    if n == 0 {
+                        let at = std::time::SystemTime::now() + StdDuration::from_secs(secs);
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [("retry-after", httpdate::fmt_http_date(at))],
+                            "later",
+                        )
+                            .into_response()
+                    } else {
+                        "ok".into_response()
+                    }
+                }
+            }
+        };
+        let schedule = fusebox::backoff::Config::constant(Duration::from_millis(10))
+            .max_attempts(2)
+            .max_hint(Duration::from_secs(3600));
+        let retry = RetryLayer::new(schedule)
+            .expect("schedule")
+            .deadline(Duration::from_secs(5));
+        let (near, far) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let app = Router::new()
+            .route(
+                "/near",
+                get(upstream(Arc::clone(&near))).layer(retry.clone()),
+            )
+            .route("/far", get(upstream(Arc::clone(&far))).layer(retry));
+        let net = serve(app).await;
+
+        // Two seconds ahead (whole seconds, so 1 to 2 s from the answer):
+        // waited for.
+        let t = StdInstant::now();
+        let r = net.get("/near", &[("x-after-s", "2")]).await;
+        assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "ok"));
+        assert!(
+            t.elapsed() >= StdDuration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(near.load(Ordering::SeqCst), 2);
+
+        // An hour ahead, past the 5 s deadline: the answer at once.
+        let t = StdInstant::now();
+        let r = net.get("/far", &[("x-after-s", "3600")]).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(t.elapsed() < StdDuration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(far.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_layer_over_http() {
     bounded(async {
@@ -877,64 +1019,195 @@ async fn coalesce_layer_over_http() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_classifier_through_tonic_statuses() {
-    let clock = manual();
-    let breaker = Breaker::builder("grpc")
-        .expect("name")
-        .clock(clock.clone())
-        .build(
-            Config::new(),
-            ConsecutiveFailures::new(2).expect("threshold"),
-        )
-        .expect("breaker");
-    // The upstream answers as a tonic server does: an error is a
-    // trailers-only response made by `tonic::Status::into_http`.
-    let upstream = tower::service_fn(|code: i32| async move {
-        let resp: axum::http::Response<Body> = if code == 0 {
-            let mut r = axum::http::Response::new(Body::empty());
-            r.headers_mut()
-                .insert("content-type", "application/grpc".parse().expect("value"));
-            r
-        } else {
-            tonic::Status::new(tonic::Code::from(code), "upstream says no").into_http()
-        };
-        Ok::<_, std::convert::Infallible>(resp)
-    });
-    let mut svc = BreakerLayer::new(breaker.clone())
-        .classifier(GrpcClassifier::new())
-        .layer(upstream);
-    let mut call = |code: tonic::Code| {
-        let f = svc.call(code as i32);
-        async move { f.await.expect("infallible") }
-    };
-    assert_eq!(call(tonic::Code::NotFound).await.status(), StatusCode::OK);
-    assert_eq!(
-        call(tonic::Code::InvalidArgument).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(call(tonic::Code::Internal).await.status(), StatusCode::OK);
-    assert_eq!(
-        breaker.state(),
-        State::Closed,
-        "codes that blame the request are ignored"
-    );
-    call(tonic::Code::Unavailable).await;
-    call(tonic::Code::Ok).await;
-    call(tonic::Code::DeadlineExceeded).await;
-    assert_eq!(
-        breaker.state(),
-        State::Closed,
-        "a success in between resets the count"
-    );
-    call(tonic::Code::ResourceExhausted).await;
-    assert_eq!(breaker.state(), State::Open);
-    let r = call(tonic::Code::Ok).await;
-    assert_eq!(
-        r.status(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "refused while open"
-    );
+mod grpc {
+    //! The gRPC classifier through a real tonic server and a tonic channel
+    //! on loopback (HTTP/2), with no generated code and so no `protoc`: a
+    //! raw-bytes codec and tonic's own `server::Grpc` / `client::Grpc`,
+    //! which is what generated code calls. The breaker wraps the client's
+    //! channel, as a gateway protects its upstream.
+
+    use super::*;
+    use bytes::{Buf, BufMut};
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::{Code, Status};
+
+    /// Messages are the bytes themselves.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Raw;
+
+    impl Codec for Raw {
+        type Encode = Bytes;
+        type Decode = Bytes;
+        type Encoder = Raw;
+        type Decoder = Raw;
+        fn encoder(&mut self) -> Raw {
+            Raw
+        }
+        fn decoder(&mut self) -> Raw {
+            Raw
+        }
+    }
+
+    impl Encoder for Raw {
+        type Item = Bytes;
+        type Error = Status;
+        fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            dst.put(item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for Raw {
+        type Item = Bytes;
+        type Error = Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+            Ok(Some(src.copy_to_bytes(src.remaining())))
+        }
+    }
+
+    /// A tonic server on a loopback port whose one method answers the
+    /// status code named by the request's first byte (0: a message).
+    async fn upstream(calls: Arc<AtomicU32>) -> SocketAddr {
+        let svc = tower::service_fn(move |req: axum::http::Request<tonic::body::Body>| {
+            let calls = Arc::clone(&calls);
+            let method = tower::service_fn(move |req: tonic::Request<Bytes>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let code = req.get_ref().first().copied().unwrap_or(0);
+                async move {
+                    if code == 0 {
+                        Ok(tonic::Response::new(Bytes::from_static(b"ok")))
+                    } else {
+                        Err(Status::new(Code::from(i32::from(code)), "upstream says no"))
+                    }
+                }
+            });
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    tonic::server::Grpc::new(Raw).unary(method, req).await,
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("bound");
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .serve_with_incoming(svc, incoming)
+                .await
+                .expect("the gRPC server runs");
+        });
+        addr
+    }
+
+    /// One unary call through `client`: the message, or the status.
+    macro_rules! call {
+        ($client:expr, $code:expr) => {{
+            let client = &mut $client;
+            client.ready().await.expect("the channel is ready");
+            client
+                .unary(
+                    tonic::Request::new(Bytes::from(vec![$code as u8])),
+                    axum::http::uri::PathAndQuery::from_static("/fusebox.test.Upstream/Call"),
+                    Raw,
+                )
+                .await
+                .map(tonic::Response::into_inner)
+        }};
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grpc_classifier_through_a_tonic_server_and_channel() {
+        bounded(async {
+            let calls = Arc::new(AtomicU32::new(0));
+            let addr = upstream(Arc::clone(&calls)).await;
+            let clock = manual();
+            let breaker = Breaker::builder("grpc")
+                .expect("name")
+                .clock(clock.clone())
+                .build(
+                    Config::new().open_duration(Duration::from_millis(2500)),
+                    ConsecutiveFailures::new(2).expect("threshold"),
+                )
+                .expect("breaker");
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .expect("a valid URI")
+                .connect()
+                .await
+                .expect("connect to the loopback gRPC server");
+            let guarded = BreakerLayer::new(breaker.clone())
+                .classifier(GrpcClassifier::new())
+                .grpc()
+                .layer(channel);
+            // Every clone shares the one breaker.
+            let mut a = tonic::client::Grpc::new(guarded.clone());
+            let mut b = tonic::client::Grpc::new(guarded);
+
+            assert_eq!(call!(a, Code::Ok).expect("a message"), "ok");
+            // Codes that blame the request, or say nothing of the
+            // upstream's health, are ignored: two in a row never trip it.
+            for code in [
+                Code::NotFound,
+                Code::InvalidArgument,
+                Code::Internal,
+                Code::Cancelled,
+                Code::PermissionDenied,
+                Code::AlreadyExists,
+            ] {
+                let status = call!(b, code).expect_err("an error status");
+                assert_eq!(status.code(), code);
+                assert_eq!(status.message(), "upstream says no");
+            }
+            assert_eq!(breaker.state(), State::Closed, "ignored codes");
+            let m = breaker.metrics();
+            assert_eq!((m.ignored, m.failures), (6, 0));
+
+            // UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED count.
+            assert_eq!(
+                call!(a, Code::Unavailable).expect_err("").code(),
+                Code::Unavailable
+            );
+            assert_eq!(call!(b, Code::Ok).expect("a message"), "ok");
+            assert_eq!(breaker.state(), State::Closed, "a success in between");
+            assert_eq!(
+                call!(a, Code::DeadlineExceeded).expect_err("").code(),
+                Code::DeadlineExceeded
+            );
+            assert_eq!(breaker.state(), State::Closed, "one failure of two");
+            assert_eq!(
+                call!(b, Code::ResourceExhausted).expect_err("").code(),
+                Code::ResourceExhausted
+            );
+            assert_eq!(breaker.state(), State::Open, "two consecutive failures");
+            assert_eq!(calls.load(Ordering::SeqCst), 11);
+
+            // Open: the tonic client reads the refusal as UNAVAILABLE with
+            // the server's pushback; the upstream is not called.
+            let status = call!(a, Code::Ok).expect_err("refused");
+            assert_eq!(status.code(), Code::Unavailable);
+            assert!(
+                status.message().starts_with("circuit breaker open"),
+                "{}",
+                status.message()
+            );
+            assert_eq!(
+                status
+                    .metadata()
+                    .get("grpc-retry-pushback-ms")
+                    .map(|v| v.to_str().expect("ascii")),
+                Some("2500")
+            );
+            assert_eq!(calls.load(Ordering::SeqCst), 11, "not called while open");
+
+            // After the open time, one probe through; its success closes it.
+            clock.advance(Duration::from_millis(2500));
+            assert_eq!(call!(b, Code::Ok).expect("the probe"), "ok");
+            assert_eq!(breaker.state(), State::Closed);
+            assert_eq!(calls.load(Ordering::SeqCst), 12);
+        })
+        .await;
+    }
 }
 
 mod idempotency_model {

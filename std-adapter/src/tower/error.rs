@@ -57,6 +57,29 @@ impl ErrorKind {
         }
     }
 
+    /// The gRPC status code a layer answers with under [`Grpc`] (the
+    /// codes' meanings in gRPC's `statuscodes.md`): `UNAVAILABLE` (14) for
+    /// a refusal that says "not now" (breaker, shed, store, coalescing, a
+    /// failed upstream body), `RESOURCE_EXHAUSTED` (8) for a rate limit or
+    /// a body too large, `DEADLINE_EXCEEDED` (4) for a timeout,
+    /// `INVALID_ARGUMENT` (3) for a missing, invalid or unreadable request
+    /// part, `ABORTED` (10) for a concurrent duplicate and
+    /// `FAILED_PRECONDITION` (9) for a reused key.
+    pub const fn grpc_code(self) -> u8 {
+        match self {
+            Self::BreakerOpen
+            | Self::Shed
+            | Self::StoreUnavailable
+            | Self::CoalesceFailed
+            | Self::UpstreamBody => 14,
+            Self::RateLimited | Self::BodyTooLarge => 8,
+            Self::Timeout => 4,
+            Self::KeyMissing | Self::KeyInvalid | Self::BodyUnreadable => 3,
+            Self::Conflict => 10,
+            Self::Mismatch => 9,
+        }
+    }
+
     fn what(self) -> &'static str {
         match self {
             Self::BreakerOpen => {
@@ -178,6 +201,43 @@ impl Error {
     }
 }
 
+/// gRPC's `grpc-message`: percent-encoded (gRPC's HTTP/2 protocol: every
+/// byte outside printable ASCII, and `%`).
+const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+impl Error {
+    /// The response a layer answers with under [`Grpc`]: a gRPC
+    /// "trailers-only" response (HTTP `200`, `content-type:
+    /// application/grpc`, no message), with `grpc-status`
+    /// ([`ErrorKind::grpc_code`]), `grpc-message` (the one-line message),
+    /// `grpc-retry-pushback-ms` when the wait is known (gRFC A6's server
+    /// pushback: a gRPC client's retry waits that long), and a copy of
+    /// `self` in the extensions.
+    pub fn to_grpc_response<B: Default>(&self) -> Response<B> {
+        let mut r = Response::new(B::default());
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        h.insert(
+            "grpc-status",
+            HeaderValue::from(u16::from(self.kind.grpc_code())),
+        );
+        let message =
+            percent_encoding::utf8_percent_encode(&self.to_string(), GRPC_MESSAGE).to_string();
+        if let Ok(v) = HeaderValue::try_from(message) {
+            h.insert("grpc-message", v);
+        }
+        if let Some(d) = self.retry_after {
+            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            h.insert("grpc-retry-pushback-ms", HeaderValue::from(ms));
+        }
+        r.extensions_mut().insert(self.clone());
+        r
+    }
+}
+
 /// `d` in whole seconds, rounded up, at least 1 (a `Retry-After` of 0
 /// invites an immediate retry storm).
 pub fn retry_after_secs(d: Duration) -> u64 {
@@ -221,6 +281,20 @@ pub struct Http;
 impl<B: From<bytes::Bytes>, E> Reject<Response<B>, E> for Http {
     fn reject(&self, error: Error) -> Result<Response<B>, E> {
         Ok(error.to_response())
+    }
+}
+
+/// gRPC services (tonic servers, or a tonic `Channel` on the client side):
+/// a refusal is a trailers-only gRPC response ([`Error::to_grpc_response`]),
+/// which a gRPC client reads as a status (`UNAVAILABLE` for an open
+/// breaker) with the server's pushback. A plain HTTP `503` would reach a
+/// tonic client as a body it cannot decode.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Grpc;
+
+impl<B: Default, E> Reject<Response<B>, E> for Grpc {
+    fn reject(&self, error: Error) -> Result<Response<B>, E> {
+        Ok(error.to_grpc_response())
     }
 }
 
@@ -269,5 +343,30 @@ mod tests {
         let r: Response<http_body_util::Full<bytes::Bytes>> = e.to_response();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn grpc_responses_are_trailers_only_with_pushback() {
+        let e = Error::new(
+            ErrorKind::BreakerOpen,
+            Some(crate::Name::new("up-stream").expect("a name")),
+            Some(Duration::from_millis(1500)),
+        );
+        let r: Response<http_body_util::Empty<bytes::Bytes>> = e.to_grpc_response();
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers();
+        assert_eq!(h[header::CONTENT_TYPE], "application/grpc");
+        assert_eq!(h["grpc-status"], "14");
+        assert_eq!(h["grpc-retry-pushback-ms"], "1500");
+        assert_eq!(
+            h["grpc-message"],
+            "circuit breaker open: the upstream is failing; retry after the delay [up-stream] (retry after 2 s)"
+        );
+        assert_eq!(r.extensions().get::<Error>(), Some(&e));
+        let r: Response<http_body_util::Empty<bytes::Bytes>> =
+            Error::new(ErrorKind::RateLimited, None, None).to_grpc_response();
+        assert_eq!(r.headers()["grpc-status"], "8");
+        assert!(r.headers().get("grpc-retry-pushback-ms").is_none());
+        assert_eq!(ErrorKind::Timeout.grpc_code(), 4);
     }
 }

@@ -19,8 +19,11 @@
 //! request that may never come); `poll_ready` only asks the inner service.
 //! Dropping a response future cancels the request and gives back what it
 //! held. HTTP layers answer refusals with responses ([`Http`]) so they need
-//! no `HandleErrorLayer` in axum; `.typed()` makes a layer answer with the
-//! typed [`Error`] ([`Typed`]) for services that are not HTTP.
+//! no `HandleErrorLayer` in axum; `.grpc()` makes a layer answer with a
+//! gRPC status instead ([`Grpc`]: trailers-only, `UNAVAILABLE`,
+//! `RESOURCE_EXHAUSTED` or `DEADLINE_EXCEEDED`, with the server's pushback)
+//! for tonic servers and channels; `.typed()` makes it answer with the
+//! typed [`Error`] ([`Typed`]) for services that are neither.
 //! `Retry-After` is whole seconds, rounded up, at least 1. A refusal's
 //! response carries the [`Error`] in its extensions: layers above (retry,
 //! idempotency, breaker classifiers) can tell it from an upstream answer.
@@ -44,7 +47,10 @@
 //!    trip below.
 //! 5. **Retry**: above the limits that protect the upstream, so every
 //!    retry is counted by them; it can never push the upstream past rate
-//!    plus burst, nor through an open breaker.
+//!    plus burst, nor through an open breaker. It waits out a refusal's
+//!    `retry_after` (an open breaker's included) when that fits in its
+//!    [`deadline`](RetryLayer::deadline), set to the per-request timeout;
+//!    otherwise the refusal goes back at once.
 //! 6. **Hedging**, just below retry: each attempt may send hedges; a
 //!    hedge is one more request to the upstream, so it must be counted by
 //!    the limits below (rate limit, bulkhead, breaker permit) as well as
@@ -98,7 +104,11 @@
 //!     .layer(KeyedRateLimitLayer::new(per_client, ClientAddr))
 //!     .layer(IdempotencyLayer::new(store))
 //!     .layer(CoalesceLayer::new())
-//!     .layer(RetryLayer::new(schedule)?.budget(RetryBudget::new("up", 20, 10, Duration::from_secs(10))?))
+//!     .layer(
+//!         RetryLayer::new(schedule)?
+//!             .budget(RetryBudget::new("up", 20, 10, Duration::from_secs(10))?)
+//!             .deadline(Duration::from_secs(10)), // = the per-request timeout
+//!     )
 //!     .layer(HedgeLayer::new(hedge))
 //!     .layer(BreakerLayer::new(Breaker::new("up", Config::new(), ConsecutiveFailures::new(5)?)?))
 //!     .layer(BulkheadLayer::new(Bulkhead::new("up", 64, 64, Duration::from_millis(50))?))
@@ -130,7 +140,7 @@ pub use classify::{
     Classify, GrpcClassifier, HttpClassifier, ResultClassifier, code, http_default,
 };
 pub use coalesce::{CoalesceLayer, CoalesceService};
-pub use error::{Error, ErrorKind, Http, Reject, Typed, retry_after_secs};
+pub use error::{Error, ErrorKind, Grpc, Http, Reject, Typed, retry_after_secs};
 pub use future::ResponseFuture;
 pub use hedge::{HedgeLayer, HedgeService};
 pub use idempotency::{Fingerprint, IdempotencyLayer, IdempotencyService};

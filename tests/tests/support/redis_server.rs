@@ -19,6 +19,14 @@ impl RedisServer {
     /// Start a server on a free port. Panics, saying what to install, if
     /// `redis-server` cannot be run.
     pub fn start() -> Self {
+        Self::try_start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`start`](Self::start), but `Err` (what to install) when
+    /// `redis-server` cannot be run, for callers that can go on without
+    /// it (the benches skip their Redis rows). Still panics if the server
+    /// runs but never answers.
+    pub fn try_start() -> Result<Self, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
@@ -30,8 +38,8 @@ impl RedisServer {
             dir,
             child: None,
         };
-        server.restart();
-        server
+        server.try_restart()?;
+        Ok(server)
     }
 
     /// The URL clients connect to.
@@ -50,6 +58,10 @@ impl RedisServer {
     /// Start the server again on the same port (empty: persistence is off,
     /// so its data and its script cache are gone).
     pub fn restart(&mut self) {
+        self.try_restart().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn try_restart(&mut self) -> Result<(), String> {
         self.stop();
         let binary =
             std::env::var("FUSEBOX_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
@@ -67,13 +79,13 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
+            .map_err(|e| {
+                format!(
                     "cannot run `{binary}` ({e}): the Redis tests need redis-server 7.x \
                      (Debian: apt-get install --no-install-recommends redis-server), or set \
                      FUSEBOX_REDIS_SERVER to its path"
                 )
-            });
+            })?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.answers_ping() {
@@ -85,6 +97,7 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     fn answers_ping(&self) -> bool {

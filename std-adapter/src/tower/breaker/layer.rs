@@ -3,7 +3,7 @@ use fusebox::time::Clock;
 use tower_layer::Layer;
 
 use super::BreakerService;
-use crate::tower::{Http, HttpClassifier, Typed};
+use crate::tower::{Grpc, Http, HttpClassifier, Typed};
 use crate::{Breaker, FastClock};
 
 /// A [`Breaker`] as a tower layer: every service it wraps, and every clone
@@ -12,7 +12,8 @@ use crate::{Breaker, FastClock};
 /// `K` classifies results ([`HttpClassifier`] by default,
 /// [`GrpcClassifier`](crate::tower::GrpcClassifier),
 /// [`ResultClassifier`](crate::tower::ResultClassifier)); `R` answers a
-/// refusal ([`Http`]: `503` + `Retry-After`; [`Typed`]: the error).
+/// refusal ([`Http`]: `503` + `Retry-After`; [`Grpc`]: `UNAVAILABLE`
+/// with pushback; [`Typed`]: the error).
 ///
 /// ```
 /// use fusebox::breaker::{Config, ConsecutiveFailures};
@@ -21,7 +22,7 @@ use crate::{Breaker, FastClock};
 ///
 /// let breaker = Breaker::new("upstream", Config::new(), ConsecutiveFailures::new(5)?)?;
 /// let http = BreakerLayer::new(breaker.clone()); // 503 + Retry-After
-/// let grpc = BreakerLayer::new(breaker).classifier(fusebox_std::tower::GrpcClassifier::new());
+/// let grpc = BreakerLayer::new(breaker).classifier(fusebox_std::tower::GrpcClassifier::new()).grpc();
 /// # let _ = (http, grpc);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -77,6 +78,17 @@ impl<P: Policy, C: Clock, K, R> BreakerLayer<P, C, K, R> {
             breaker: self.breaker,
             classifier: self.classifier,
             reject: Typed,
+        }
+    }
+
+    /// Answer refusals with gRPC responses ([`Grpc`]: `UNAVAILABLE` with
+    /// the server's pushback), for tonic servers and channels; pair it
+    /// with `.classifier(GrpcClassifier::new())`.
+    pub fn grpc(self) -> BreakerLayer<P, C, K, Grpc> {
+        BreakerLayer {
+            breaker: self.breaker,
+            classifier: self.classifier,
+            reject: Grpc,
         }
     }
 

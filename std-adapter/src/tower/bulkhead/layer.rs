@@ -2,7 +2,7 @@ use fusebox::time::Clock;
 use tower_layer::Layer;
 
 use super::BulkheadService;
-use crate::tower::{Http, HttpClassifier, ResultClassifier, Typed};
+use crate::tower::{Grpc, Http, HttpClassifier, ResultClassifier, Typed};
 use crate::{AdaptiveLimiter, Bulkhead, FastClock};
 
 /// Which limit a [`BulkheadLayer`] applies.
@@ -94,6 +94,16 @@ impl<C: Clock, K, R> BulkheadLayer<C, K, R> {
             limit: self.limit,
             classifier: self.classifier,
             reject: Typed,
+        }
+    }
+
+    /// Shed with gRPC responses ([`Grpc`]: `UNAVAILABLE` with the
+    /// server's pushback), for tonic servers and channels.
+    pub fn grpc(self) -> BulkheadLayer<C, K, Grpc> {
+        BulkheadLayer {
+            limit: self.limit,
+            classifier: self.classifier,
+            reject: Grpc,
         }
     }
 }

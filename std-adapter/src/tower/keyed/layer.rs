@@ -2,7 +2,7 @@ use fusebox::time::Clock;
 use tower_layer::Layer;
 
 use super::KeyedRateLimitService;
-use crate::tower::{Http, Typed};
+use crate::tower::{Grpc, Http, Typed};
 use crate::{CoarseClock, KeyedLimiter};
 
 /// A [`KeyedLimiter`] as a tower layer, keyed by `X`; every wrapped service
@@ -64,6 +64,16 @@ impl<X, K, const N: usize, C: Clock> KeyedRateLimitLayer<X, K, N, C> {
             limiter: self.limiter,
             extract: self.extract,
             reject: Typed,
+        }
+    }
+
+    /// Refusals as gRPC responses ([`Grpc`]: `RESOURCE_EXHAUSTED` with the
+    /// server's pushback), for tonic servers.
+    pub fn grpc(self) -> KeyedRateLimitLayer<X, K, N, C, Grpc> {
+        KeyedRateLimitLayer {
+            limiter: self.limiter,
+            extract: self.extract,
+            reject: Grpc,
         }
     }
 }

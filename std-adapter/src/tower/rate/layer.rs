@@ -2,7 +2,7 @@ use fusebox::time::Clock;
 use tower_layer::Layer;
 
 use super::RateLimitService;
-use crate::tower::{Http, Typed};
+use crate::tower::{Grpc, Http, Typed};
 use crate::{CoarseClock, RateLimiter};
 
 /// A [`RateLimiter`] as a tower layer; every wrapped service and clone
@@ -39,6 +39,15 @@ impl<C: Clock> RateLimitLayer<C> {
         RateLimitLayer {
             limiter: self.limiter,
             reject: Typed,
+        }
+    }
+
+    /// Refusals as gRPC responses ([`Grpc`]: `RESOURCE_EXHAUSTED` with the
+    /// server's pushback), for tonic servers and channels.
+    pub fn grpc(self) -> RateLimitLayer<C, Grpc> {
+        RateLimitLayer {
+            limiter: self.limiter,
+            reject: Grpc,
         }
     }
 

@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fusebox::ConfigError;
 use fusebox::backoff::Config;
+use fusebox::time::Duration;
 use tower_layer::Layer;
 
 use super::RetryService;
@@ -15,6 +16,7 @@ pub(super) struct Settings {
     pub budget: Option<RetryBudget>,
     pub max_body: u64,
     pub classifier: HttpClassifier,
+    pub deadline: Option<Duration>,
     seeds: AtomicU64,
 }
 
@@ -41,7 +43,11 @@ impl Settings {
 ///     .max_attempts(3);
 /// // Retries at most 20% of recent successes, plus 10 per 10 s.
 /// let budget = RetryBudget::new("upstream", 20, 10, Duration::from_secs(10))?;
-/// let layer = RetryLayer::new(schedule)?.budget(budget);
+/// // Waits no retry past 10 s (the client's timeout): a refusal that
+/// // asks for longer goes back at once.
+/// let layer = RetryLayer::new(schedule)?
+///     .budget(budget)
+///     .deadline(Duration::from_secs(10));
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -60,6 +66,7 @@ impl RetryLayer {
                 budget: None,
                 max_body: 64 << 10,
                 classifier: HttpClassifier::new(),
+                deadline: None,
                 seeds: AtomicU64::new(crate::os_seed_u64()),
             }),
         })
@@ -72,6 +79,7 @@ impl RetryLayer {
             budget: s.budget.clone(),
             max_body: s.max_body,
             classifier: s.classifier,
+            deadline: s.deadline,
             seeds: AtomicU64::new(s.seeds.load(Ordering::Relaxed)),
         };
         f(&mut n);
@@ -93,6 +101,21 @@ impl RetryLayer {
     /// Decide which answers are failures worth a retry (`429` always is).
     pub fn classifier(self, classifier: HttpClassifier) -> Self {
         self.with(|s| s.classifier = classifier)
+    }
+
+    /// Wait for no retry that would start later than `deadline` after the
+    /// request reached this layer: when the next delay (the schedule's,
+    /// raised to the upstream's `Retry-After` or a refusal's exact
+    /// `retry_after`) ends past it, the last answer goes back at once,
+    /// while the client still waits for it (see the [module
+    /// docs](super#retry-after-and-the-deadline)). Set it to the client's
+    /// budget, that is the per-request timeout above this layer. It only
+    /// decides whether to wait: cutting an attempt short is tower's
+    /// `TimeoutLayer`'s work. Without it, only the schedule's
+    /// [`max_hint`](fusebox::backoff::Config::max_hint) and total-delay
+    /// budget bound the waits.
+    pub fn deadline(self, deadline: Duration) -> Self {
+        self.with(|s| s.deadline = Some(deadline))
     }
 }
 

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use fusebox::backoff::Backoff;
@@ -38,13 +39,34 @@ pub(crate) fn safe_to_repeat(method: &Method, headers: &HeaderMap) -> bool {
     ) || headers.contains_key("idempotency-key")
 }
 
-/// `Retry-After` as delay-seconds (an HTTP-date is not read).
+/// `Retry-After` (RFC 9110 §10.2.3) as a wait from now: delay-seconds, or
+/// an HTTP-date in any of the three forms of §5.6.7 (a date already past
+/// is a wait of zero). Anything else is ignored, as the RFC's recipients
+/// do with a value they cannot parse.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
-    let s = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    s.trim()
-        .parse::<u64>()
-        .ok()
-        .map(std::time::Duration::from_secs)
+    retry_after_at(headers, SystemTime::now())
+}
+
+fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<std::time::Duration> {
+    let s = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        // delay-seconds = 1*DIGIT: a number too long for u64 is a very
+        // long wait, not no wait.
+        let secs = s.parse().unwrap_or(u64::MAX);
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let date = httpdate::parse_http_date(s).ok()?;
+    Some(date.duration_since(now).unwrap_or_default())
+}
+
+/// The wait an answer asks for: a fusebox refusal's exact `retry_after`
+/// (a breaker, bulkhead or rate limit below this layer; its header says
+/// the same rounded up to whole seconds), else the `Retry-After` header.
+pub(crate) fn wait_hint<B>(r: &Response<B>) -> Option<std::time::Duration> {
+    r.extensions()
+        .get::<Error>()
+        .and_then(Error::retry_after)
+        .or_else(|| retry_after(r.headers()))
 }
 
 impl<S, B, ResBody> Service<Request<B>> for RetryService<S>
@@ -86,6 +108,9 @@ where
         let clone = self.inner.clone();
         let mut svc = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
+            let end = settings
+                .deadline
+                .and_then(|d| tokio::time::Instant::now().checked_add(crate::to_std(d)));
             let (parts, body) = req.into_parts();
             let Ok(body) = body.collect().await.map(|c| c.to_bytes()) else {
                 return Ok(Error::new(ErrorKind::BodyUnreadable, None, None).to_response());
@@ -119,19 +144,27 @@ where
                     return result;
                 }
                 let hint = match &result {
-                    Ok(r) => retry_after(r.headers()).map(crate::from_std),
+                    Ok(r) => wait_hint(r).map(crate::from_std),
                     Err(_) => None,
                 };
                 let Some(delay) = backoff.next_delay(hint) else {
                     return result;
                 };
+                let delay = crate::to_std(delay);
+                // A retry that would start past the deadline is not made:
+                // the answer goes back now, while the client waits for it
+                // (and costs no budget).
+                let wake = tokio::time::Instant::now().checked_add(delay);
+                if end.is_some_and(|end| wake.is_none_or(|wake| wake > end)) {
+                    return result;
+                }
                 if let Some(b) = &settings.budget {
                     if !b.try_withdraw() {
                         return result;
                     }
                 }
                 drop(result);
-                tokio::time::sleep(crate::to_std(delay)).await;
+                tokio::time::sleep(delay).await;
             }
         })
     }
@@ -162,10 +195,68 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(header::RETRY_AFTER, http::HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(std::time::Duration::from_secs(7)));
-        h.insert(
-            header::RETRY_AFTER,
-            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        use std::time::Duration as D;
+        let at = |v: &'static str, now: SystemTime| {
+            let mut h = HeaderMap::new();
+            h.insert(header::RETRY_AFTER, http::HeaderValue::from_static(v));
+            retry_after_at(&h, now)
+        };
+        // RFC 9110 §10.2.3's own examples; 1445412480 is 07:28:00 that day.
+        let date = SystemTime::UNIX_EPOCH + D::from_secs(1_445_412_480);
+        let before = date - D::from_secs(90);
+        assert_eq!(at("120", before), Some(D::from_secs(120)));
+        assert_eq!(at(" 0 ", before), Some(D::ZERO));
+        assert_eq!(
+            at("Wed, 21 Oct 2015 07:28:00 GMT", before),
+            Some(D::from_secs(90))
         );
-        assert_eq!(retry_after(&h), None);
+        // The obsolete forms a recipient must accept (§5.6.7).
+        assert_eq!(
+            at("Wednesday, 21-Oct-15 07:28:00 GMT", before),
+            Some(D::from_secs(90))
+        );
+        assert_eq!(
+            at("Wed Oct 21 07:28:00 2015", before),
+            Some(D::from_secs(90))
+        );
+        // A date already past: retry now (the schedule's delay still applies).
+        assert_eq!(
+            at("Wed, 21 Oct 2015 07:28:00 GMT", date + D::from_secs(5)),
+            Some(D::ZERO)
+        );
+        // Too many seconds for u64: a very long wait, not none.
+        assert_eq!(
+            at("99999999999999999999999", before),
+            Some(D::from_secs(u64::MAX))
+        );
+        // Not a Retry-After value: ignored.
+        for junk in ["-5", "1.5", "soon", "", "Wed, 32 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(at(junk, before), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_below_gives_its_exact_wait() {
+        let e = Error::new(
+            ErrorKind::BreakerOpen,
+            None,
+            Some(std::time::Duration::from_millis(1_200)),
+        );
+        let r: Response<http_body_util::Full<Bytes>> = e.to_response();
+        assert_eq!(
+            r.headers()[header::RETRY_AFTER],
+            "2",
+            "the header rounds up"
+        );
+        assert_eq!(wait_hint(&r), Some(std::time::Duration::from_millis(1_200)));
+        // An upstream's answer: its header.
+        let mut r = Response::new(());
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, http::HeaderValue::from_static("3"));
+        assert_eq!(wait_hint(&r), Some(std::time::Duration::from_secs(3)));
     }
 }

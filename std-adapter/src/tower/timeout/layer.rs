@@ -2,7 +2,7 @@ use fusebox::time::Clock;
 use tower_layer::Layer;
 
 use super::AdaptiveTimeoutService;
-use crate::tower::{Http, Typed};
+use crate::tower::{Grpc, Http, Typed};
 use crate::{AdaptiveTimeout, FastClock};
 
 /// An [`AdaptiveTimeout`] as a tower layer; every wrapped service and
@@ -72,6 +72,15 @@ impl<C: Clock, R> AdaptiveTimeoutLayer<C, R> {
         AdaptiveTimeoutLayer {
             timeout: self.timeout,
             reject: Typed,
+        }
+    }
+
+    /// Answer a timeout with a gRPC response ([`Grpc`]:
+    /// `DEADLINE_EXCEEDED`), for tonic servers and channels.
+    pub fn grpc(self) -> AdaptiveTimeoutLayer<C, Grpc> {
+        AdaptiveTimeoutLayer {
+            timeout: self.timeout,
+            reject: Grpc,
         }
     }
 
