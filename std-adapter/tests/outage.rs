@@ -34,7 +34,7 @@ fn settings() -> Settings {
         // completes would execute a key twice. The short script has no
         // slow phase: only a machine stall reaches the attempt timeout,
         // and 150 ms (three attempts plus backoff still well inside the
-        // 1 s client timeout) makes that rarer than the demo's 50 ms.
+        // 1 s client timeout) makes that rarer than the demo's 30 ms.
         attempt_timeout: Duration::from_millis(150),
         ..Settings::default()
     }

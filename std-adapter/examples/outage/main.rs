@@ -135,6 +135,7 @@ async fn demo_main() -> Result<(), BoxError> {
         }
     };
     let mut settings = Settings::default();
+
     if let Some(r) = args.rate {
         settings.rate = r;
         settings.upstream_rate = r + r / 5;

@@ -291,7 +291,11 @@ where
         WhenFull::EvictLeastRecent,
     )?;
     let retry = RetryLayer::new(
-        Backoff::exponential(Duration::from_millis(20), 2, Duration::from_millis(200))
+        // Full jitter from 10 ms: a request whose attempt met a hung
+        // upstream answers within the attempt timeout plus this first
+        // backoff, when its retry finds the breaker open (see
+        // `Settings::attempt_timeout`).
+        Backoff::exponential(Duration::from_millis(10), 2, Duration::from_millis(200))
             .jitter(Jitter::Full)
             .max_attempts(3)
             // The client's budget is 1 s: a `Retry-After` longer than this
