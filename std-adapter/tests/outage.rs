@@ -15,6 +15,11 @@
 #[path = "../examples/outage/demo/mod.rs"]
 mod demo;
 
+// The Redis tests' throwaway server (free loopback port, persistence off,
+// stopped on drop).
+#[path = "../../tests/tests/support/redis_server.rs"]
+mod redis_server;
+
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -494,6 +499,110 @@ fn config_files_load_into_the_gateway() {
     }
     let e = load(&server.join("server.toml"), "upstream").err().expect("no such entry");
     assert!(e.contains("payments") && e.contains("--entry"), "{e}");
+}
+
+/// `--instances N --redis URL`: three gateways behind a round-robin
+/// balancer, first each with its own limit and table, then sharing one
+/// quota and one idempotency store in a redis-server of the test's own.
+/// By counts: every request answered; shared, the upstream never sees
+/// more than the fleet's quota plus burst in any second and no key runs
+/// twice; per instance, more than that passes (each instance lets its
+/// own quota through) and keys sent to two instances run twice.
+#[test]
+fn fleet_shares_one_quota_and_one_store_in_redis() {
+    use demo::fleet::{self, Limits};
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = redis_server::RedisServer::start();
+    let rt = runtime();
+    let s = settings();
+    let n = 3;
+    let runs = rt.block_on(async {
+        let mut runs = Vec::new();
+        for limits in [Limits::PerInstance, Limits::Shared] {
+            runs.push(
+                fleet::run(limits, n, &server.url(), &s)
+                    .await
+                    .expect("the fleet runs"),
+            );
+        }
+        runs
+    });
+    println!("{}", fleet::table(&runs, n, &s));
+    for run in &runs {
+        let label = run.limits.label();
+        let unanswered = run
+            .samples
+            .iter()
+            .filter(|x| x.class == Class::Unanswered)
+            .count();
+        assert_eq!(unanswered, 0, "{label}: requests without an answer");
+        let mut accepted = 0;
+        for g in &run.instances {
+            let a = g.accepted.load(Ordering::Relaxed);
+            assert_eq!(a, g.answered.load(Ordering::Relaxed), "{label}: accepted, never answered");
+            assert!(a > 0, "{label}: an instance the balancer never used");
+            accepted += a;
+        }
+        assert_eq!(accepted, run.samples.len() as u64, "{label}: requests lost on the way");
+    }
+    let q = fleet::Quota::for_load(&s);
+    let (local, shared) = (&runs[0], &runs[1]);
+
+    // Shared: the fleet's quota in every second (100 ms of slack for a
+    // thread descheduled between admission and stamp). In degraded mode
+    // an instance falls back to its share of the quota; with some
+    // instances degraded and some not, the fleet may admit up to the
+    // quota plus the degraded ones' shares (fusebox_std::redis::Fallback).
+    let degraded: u64 = shared.redis.iter().map(|m| m.degraded).sum();
+    let sent = shared.sent_upstream();
+    let allowed = if degraded == 0 {
+        f64::from(q.burst) + f64::from(q.rate) * 1.1
+    } else {
+        2.0 * (f64::from(q.burst) + f64::from(q.rate) * 1.1)
+    };
+    let peak = fleet::peak(&sent, 1.0);
+    assert!(
+        peak as f64 <= allowed,
+        "{peak} requests reached the upstream in one second: the fleet's quota is {}/s, burst {} \
+         ({degraded} switches to degraded mode)",
+        q.rate,
+        q.burst
+    );
+    assert!(
+        shared.redis.iter().all(|m| m.calls > 0),
+        "an instance never asked Redis: {:?}",
+        shared.redis
+    );
+    // Per instance: each lets its own quota through.
+    let local_sent = local.sent_upstream();
+    assert!(
+        local_sent.len() > sent.len(),
+        "per-instance limits passed {} requests, the shared quota {}",
+        local_sent.len(),
+        sent.len()
+    );
+    assert!(
+        fleet::peak(&local_sent, 1.0) as f64 > f64::from(q.burst) + f64::from(q.rate) * 1.1,
+        "per-instance limits held the fleet's quota (the balancer spreads {}/s over {n} instances)",
+        s.rate
+    );
+
+    // Keys: shared, at most one execution each; per instance, a key
+    // sent to two instances runs on both.
+    let twice = |run: &fleet::FleetRun| {
+        run.upstream
+            .executions
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .filter(|n| **n > 1)
+            .count()
+    };
+    let executed = shared.upstream.executions.lock().expect("not poisoned").len();
+    assert!(executed > 10, "only {executed} keys were executed through the shared store");
+    assert_eq!(twice(shared), 0, "a key ran twice with the shared store");
+    assert!(twice(local) > 0, "no key ran twice with a table per instance");
 }
 
 #[test]
