@@ -292,7 +292,9 @@ fn slow_tail_hedging_counts() {
     // cancelled before it connected may never arrive), within its budget
     // of 10 % of the requests it recorded.
     let fb = &runs[1];
-    let h = fb.hedge.expect("the fusebox hedge gateway reports its counts");
+    let h = fb
+        .hedge
+        .expect("the fusebox hedge gateway reports its counts");
     let requests = fb.samples.len() as u64;
     let arrivals = fb.upstream.arrivals.lock().expect("not poisoned").len() as u64;
     assert_eq!(h.requests, requests, "every request recorded once: {h:?}");
@@ -476,7 +478,10 @@ fn config_files_load_into_the_gateway() {
     };
     let from_settings = Protection::from_settings(&s).expect("valid settings");
     assert_eq!(p.config, from_settings.config);
-    assert_eq!(format!("{:?}", p.policy), format!("{:?}", from_settings.policy));
+    assert_eq!(
+        format!("{:?}", p.policy),
+        format!("{:?}", from_settings.policy)
+    );
     assert_eq!(p.bulkhead, s.bulkhead);
     assert_eq!(
         own.quota,
@@ -495,9 +500,16 @@ fn config_files_load_into_the_gateway() {
                 AnyProtection::Time(_) => "time",
             })
             .collect();
-        assert_eq!(kinds, ["count", "time", "consecutive"], "{}", path.display());
+        assert_eq!(
+            kinds,
+            ["count", "time", "consecutive"],
+            "{}",
+            path.display()
+        );
     }
-    let e = load(&server.join("server.toml"), "upstream").err().expect("no such entry");
+    let e = load(&server.join("server.toml"), "upstream")
+        .err()
+        .expect("no such entry");
     assert!(e.contains("payments") && e.contains("--entry"), "{e}");
 }
 
@@ -540,11 +552,19 @@ fn fleet_shares_one_quota_and_one_store_in_redis() {
         let mut accepted = 0;
         for g in &run.instances {
             let a = g.accepted.load(Ordering::Relaxed);
-            assert_eq!(a, g.answered.load(Ordering::Relaxed), "{label}: accepted, never answered");
+            assert_eq!(
+                a,
+                g.answered.load(Ordering::Relaxed),
+                "{label}: accepted, never answered"
+            );
             assert!(a > 0, "{label}: an instance the balancer never used");
             accepted += a;
         }
-        assert_eq!(accepted, run.samples.len() as u64, "{label}: requests lost on the way");
+        assert_eq!(
+            accepted,
+            run.samples.len() as u64,
+            "{label}: requests lost on the way"
+        );
     }
     let q = fleet::Quota::for_load(&s);
     let (local, shared) = (&runs[0], &runs[1]);
@@ -599,10 +619,21 @@ fn fleet_shares_one_quota_and_one_store_in_redis() {
             .filter(|n| **n > 1)
             .count()
     };
-    let executed = shared.upstream.executions.lock().expect("not poisoned").len();
-    assert!(executed > 10, "only {executed} keys were executed through the shared store");
+    let executed = shared
+        .upstream
+        .executions
+        .lock()
+        .expect("not poisoned")
+        .len();
+    assert!(
+        executed > 10,
+        "only {executed} keys were executed through the shared store"
+    );
     assert_eq!(twice(shared), 0, "a key ran twice with the shared store");
-    assert!(twice(local) > 0, "no key ran twice with a table per instance");
+    assert!(
+        twice(local) > 0,
+        "no key ran twice with a table per instance"
+    );
 }
 
 #[test]

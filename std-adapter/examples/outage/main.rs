@@ -105,7 +105,9 @@ fn args() -> Result<Args, String> {
         return Err(format!("--instances does not work with --serve\n{USAGE}"));
     }
     if !a.serve && (a.upstream.is_some() || a.config.is_some()) {
-        return Err(format!("--upstream and --config work with --serve\n{USAGE}"));
+        return Err(format!(
+            "--upstream and --config work with --serve\n{USAGE}"
+        ));
     }
     Ok(a)
 }
@@ -147,7 +149,10 @@ async fn demo_main() -> Result<(), BoxError> {
     if let (Some(n), Some(url)) = (args.instances, &args.redis) {
         let started = Instant::now();
         let mut runs = Vec::new();
-        for limits in [demo::fleet::Limits::PerInstance, demo::fleet::Limits::Shared] {
+        for limits in [
+            demo::fleet::Limits::PerInstance,
+            demo::fleet::Limits::Shared,
+        ] {
             runs.push(demo::fleet::run(limits, n, url, &settings).await?);
         }
         println!("{}", demo::fleet::table(&runs, n, &settings));

@@ -62,7 +62,9 @@ fn protection<P: BreakerPolicy>(
         .limit()
         .map_err(|e| at(&format!("bulkhead.{name}.{e}")))?;
     Ok(Protection {
-        config: spec.config().map_err(|e| at(&format!("breaker.{name}.{e}")))?,
+        config: spec
+            .config()
+            .map_err(|e| at(&format!("breaker.{name}.{e}")))?,
         policy: spec
             .policy::<P>()
             .map_err(|e| at(&format!("breaker.{name}.{e}")))?,
@@ -74,18 +76,18 @@ fn protection<P: BreakerPolicy>(
 /// and the field, and says what to write.
 pub fn load(path: &Path, name: &str) -> Result<FromFile, String> {
     let file = ConfigFile::load(path).map_err(|e| e.to_string())?;
-    let kind = file
-        .breaker
-        .get(name)
-        .map(|b| b.policy)
-        .ok_or_else(|| {
-            let names: Vec<&str> = file.breaker.keys().map(String::as_str).collect();
-            format!(
-                "{}: no [breaker.{name}] entry (the file's breakers: {}); pick one with --entry NAME",
-                path.display(),
-                if names.is_empty() { "none".into() } else { names.join(", ") }
-            )
-        })?;
+    let kind = file.breaker.get(name).map(|b| b.policy).ok_or_else(|| {
+        let names: Vec<&str> = file.breaker.keys().map(String::as_str).collect();
+        format!(
+            "{}: no [breaker.{name}] entry (the file's breakers: {}); pick one with --entry NAME",
+            path.display(),
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        )
+    })?;
     let protection = match kind {
         PolicyKind::ConsecutiveFailures => {
             AnyProtection::Consecutive(protection(&file, path, name)?)

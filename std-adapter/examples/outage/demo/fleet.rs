@@ -105,7 +105,12 @@ impl FleetRun {
 /// The most requests that left for the upstream in any `window` seconds.
 pub fn peak(sent: &[f64], window: f64) -> usize {
     (0..sent.len())
-        .map(|i| sent[i..].iter().take_while(|t| **t < sent[i] + window).count())
+        .map(|i| {
+            sent[i..]
+                .iter()
+                .take_while(|t| **t < sent[i] + window)
+                .count()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -181,8 +186,9 @@ fn prefix() -> String {
 /// One instance's link to Redis: its own client and connection, a breaker
 /// (3 failed calls in a row: degraded for 1 s), 100 ms per call.
 async fn guard(url: &str) -> Result<Arc<RedisGuard>, BoxError> {
-    let client = redis::Client::open(url)
-        .map_err(|e| format!("`{url}` is not a Redis URL ({e}): give e.g. redis://127.0.0.1:6379/"))?;
+    let client = redis::Client::open(url).map_err(|e| {
+        format!("`{url}` is not a Redis URL ({e}): give e.g. redis://127.0.0.1:6379/")
+    })?;
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_number_of_retries(1)
         .set_connection_timeout(Some(Duration::from_secs(1)));
@@ -223,7 +229,11 @@ pub async fn run(
                 let shared = Shared {
                     limiter: UpstreamLimit::Local(fusebox_std::RateLimiter::new(
                         "upstream",
-                        fusebox::rate::Quota::per_second(quota.rate, quota.burst, fusebox_std::TICK_HZ)?,
+                        fusebox::rate::Quota::per_second(
+                            quota.rate,
+                            quota.burst,
+                            fusebox_std::TICK_HZ,
+                        )?,
                     )?),
                     store: gateway::memory_store()?,
                 };
@@ -231,7 +241,8 @@ pub async fn run(
             }
             Limits::Shared => {
                 let g = guard(redis_url).await?;
-                let fleet_size = NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+                let fleet_size = NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX))
+                    .unwrap_or(NonZeroU32::MIN);
                 let limiter = FleetLimiter::new(
                     Arc::clone(&g),
                     FleetConfig::new(quota.rate, Duration::from_secs(1), quota.burst)
@@ -284,7 +295,11 @@ pub fn table(runs: &[FleetRun], n: usize, s: &Settings) -> String {
         "limits", "reqs", "ok", "reject", "other", "upstream", "peak/1s", "allowed", "keys twice"
     );
     for run in runs {
-        let ok = run.samples.iter().filter(|x| x.class == super::Class::Ok).count();
+        let ok = run
+            .samples
+            .iter()
+            .filter(|x| x.class == super::Class::Ok)
+            .count();
         let limited = run
             .samples
             .iter()

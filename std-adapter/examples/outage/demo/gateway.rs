@@ -18,7 +18,7 @@ use fusebox::rate::{Quota, WhenFull};
 use fusebox::time::Duration;
 use fusebox_std::idempotency::IdempotencyStore;
 use fusebox_std::tower::{
-    BreakerLayer, BulkheadLayer, CoalesceLayer, HedgeLayer, Header, IdempotencyLayer,
+    BreakerLayer, BulkheadLayer, CoalesceLayer, Header, HedgeLayer, IdempotencyLayer,
     KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
 };
 use fusebox_std::{
@@ -416,12 +416,7 @@ pub fn tower_hedge(up: Upstream, s: &Settings, t0: Instant) -> Gateway {
         .layer(TimeoutLayer::new(s.client_timeout))
         .layer(tower::buffer::BufferLayer::new(1024))
         .service(hedge);
-    finish(
-        BoxCloneSyncService::new(stack),
-        Mode::TowerHedge,
-        s,
-        stats,
-    )
+    finish(BoxCloneSyncService::new(stack), Mode::TowerHedge, s, stats)
 }
 
 /// 0 closed, 1 half-open, 2 open (forced states as their plain ones).
@@ -433,12 +428,7 @@ pub fn state_code(s: BreakerState) -> f64 {
     }
 }
 
-fn finish(
-    stack: Stack,
-    mode: Mode,
-    s: &Settings,
-    stats: Arc<Stats>,
-) -> Gateway {
+fn finish(stack: Stack, mode: Mode, s: &Settings, stats: Arc<Stats>) -> Gateway {
     let gw = Arc::new(Gw {
         stack,
         mode,
