@@ -34,10 +34,11 @@ pub fn default_path() -> PathBuf {
 pub enum AnyProtection {
     /// `policy = "consecutive_failures"`.
     Consecutive(Protection<ConsecutiveFailures>),
-    /// `policy = "count_window"`, `window = 20`.
-    Count(Protection<CountWindow<COUNT_WINDOW>>),
-    /// `policy = "time_window"`, `buckets = 10`.
-    Time(Protection<TimeWindow<TIME_BUCKETS>>),
+    /// `policy = "count_window"`, `window = 20` (boxed: the window is
+    /// large).
+    Count(Box<Protection<CountWindow<COUNT_WINDOW>>>),
+    /// `policy = "time_window"`, `buckets = 10` (boxed likewise).
+    Time(Box<Protection<TimeWindow<TIME_BUCKETS>>>),
 }
 
 /// What `--config` gives the gateway.
@@ -92,8 +93,8 @@ pub fn load(path: &Path, name: &str) -> Result<FromFile, String> {
         PolicyKind::ConsecutiveFailures => {
             AnyProtection::Consecutive(protection(&file, path, name)?)
         }
-        PolicyKind::CountWindow => AnyProtection::Count(protection(&file, path, name)?),
-        PolicyKind::TimeWindow => AnyProtection::Time(protection(&file, path, name)?),
+        PolicyKind::CountWindow => AnyProtection::Count(Box::new(protection(&file, path, name)?)),
+        PolicyKind::TimeWindow => AnyProtection::Time(Box::new(protection(&file, path, name)?)),
     };
     let quota = file
         .limiter(name)
