@@ -228,7 +228,8 @@ pub fn hedge_table(script: &Script, runs: &[Run]) -> String {
     }
     let _ = writeln!(
         out,
-        "(the `{}` phase, {:.1} s after a 1 s warm-up, GETs only; hedge at p95; extra: upstream requests beyond one per request)",
+        "(the `{}` phase, {:.1} s after a 1 s warm-up, GETs only; hedge at p95; extra: upstream requests \
+         beyond one per request; percentiles by nearest rank, so below 1000 requests p99.9 is the max)",
         tail.name,
         tail.duration.as_secs_f64()
     );
