@@ -354,6 +354,12 @@ pub const HEDGE_BUDGET_PERCENT: u16 = 10;
 /// [`HedgeLayer`] at p95 with a 10 % budget, straight to the upstream
 /// (no other layer, as the tower hedge gateway, so the two compare
 /// hedging alone).
+///
+/// Not in the [`fusebox`] stack: there a hedge passes the bulkhead and the
+/// rate limit below it, and `HedgeLayer` returns the first answer, so a
+/// hedge refused by them (`503`, `429`, answered at once) would win over
+/// the slower copy that was going to succeed. That stack cuts the tail
+/// with its attempt timeout and a retry instead.
 pub fn fusebox_hedge(up: Upstream, s: &Settings, t0: Instant) -> Result<Gateway, BoxError> {
     let stats = Arc::new(Stats::default());
     let policy = HedgePolicy::new(
