@@ -46,7 +46,7 @@ pub struct Settings {
     /// (the bulkhead's 6, plus a probe per open period), so the phase's
     /// p99 is theirs: at 50 ms plus up to 20 ms of backoff it sat above
     /// 50 ms in 2 of 5 runs on the 2-core development machine; at 30 ms
-    /// plus at most 10 ms it stayed under (8 to 40 ms in 4 runs).
+    /// plus at most 10 ms it stayed under (8 to 40 ms in 7 runs).
     pub attempt_timeout: Duration,
     /// The upstream's rate limit.
     pub upstream_rate: u32,
