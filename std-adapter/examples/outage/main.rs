@@ -8,6 +8,12 @@
 //!   --rate N              requests per second (default 200)
 //!   --serve [--port P]    keep a fusebox gateway up, Prometheus metrics at /metrics
 //!   --upstream URL        with --serve: front this HTTP service, not the scripted one
+//!   --config FILE         with --serve: the breaker, rate limit and bulkhead (fusebox_std::config's
+//!                         format; default examples/outage/gateway.toml)
+//!   --entry NAME          the file's entries to use (default `upstream`)
+//!   --instances N --redis URL
+//!                         instead of the outage script: N gateways, one quota and one
+//!                         idempotency store per instance, then shared in Redis (demo/fleet.rs)
 //! ```
 
 // Shared with `tests/outage.rs`: some parts are used by only one of the two.
@@ -16,7 +22,7 @@ mod demo;
 
 use std::time::Instant;
 
-use demo::{Mode, Script, Settings, Shared, Upstream};
+use demo::{Mode, Script, Settings};
 use tower::BoxError;
 
 struct Args {
@@ -26,9 +32,15 @@ struct Args {
     serve: bool,
     port: u16,
     upstream: Option<String>,
+    config: Option<String>,
+    entry: String,
+    instances: Option<usize>,
+    redis: Option<String>,
 }
 
-const USAGE: &str = "usage: outage [--chart FILE.svg] [--script FILE] [--rate N] [--serve [--port P] [--upstream URL]]";
+const USAGE: &str = "usage: outage [--chart FILE.svg] [--script FILE] [--rate N] \
+                     [--serve [--port P] [--upstream URL] [--config FILE [--entry NAME]]] \
+                     [--instances N --redis URL]";
 
 fn args() -> Result<Args, String> {
     let mut a = Args {
@@ -38,6 +50,10 @@ fn args() -> Result<Args, String> {
         serve: false,
         port: 0,
         upstream: None,
+        config: None,
+        entry: "upstream".into(),
+        instances: None,
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -64,12 +80,34 @@ fn args() -> Result<Args, String> {
                     .map_err(|_| "--port takes a port number")?
             }
             "--upstream" => a.upstream = Some(value("--upstream")?),
+            "--config" => a.config = Some(value("--config")?),
+            "--entry" => a.entry = value("--entry")?,
+            "--instances" => {
+                a.instances = Some(
+                    value("--instances")?
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or("--instances takes a whole number from 1 to 64")?,
+                )
+            }
+            "--redis" => a.redis = Some(value("--redis")?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
         }
     }
-    if a.upstream.is_some() && !a.serve {
-        return Err(format!("--upstream works with --serve\n{USAGE}"));
+    if a.instances.is_some() != a.redis.is_some() {
+        return Err(format!(
+            "--instances N and --redis URL go together (the fleet shares its state in Redis)\n{USAGE}"
+        ));
+    }
+    if a.serve && a.instances.is_some() {
+        return Err(format!("--instances does not work with --serve\n{USAGE}"));
+    }
+    if !a.serve && (a.upstream.is_some() || a.config.is_some()) {
+        return Err(format!(
+            "--upstream and --config work with --serve\n{USAGE}"
+        ));
     }
     Ok(a)
 }
@@ -99,6 +137,7 @@ async fn demo_main() -> Result<(), BoxError> {
         }
     };
     let mut settings = Settings::default();
+
     if let Some(r) = args.rate {
         settings.rate = r;
         settings.upstream_rate = r + r / 5;
@@ -106,6 +145,19 @@ async fn demo_main() -> Result<(), BoxError> {
     }
     if args.serve {
         return serve(&args, script, &settings).await;
+    }
+    if let (Some(n), Some(url)) = (args.instances, &args.redis) {
+        let started = Instant::now();
+        let mut runs = Vec::new();
+        for limits in [
+            demo::fleet::Limits::PerInstance,
+            demo::fleet::Limits::Shared,
+        ] {
+            runs.push(demo::fleet::run(limits, n, url, &settings).await?);
+        }
+        println!("{}", demo::fleet::table(&runs, n, &settings));
+        println!("done in {:.1} s", started.elapsed().as_secs_f64());
+        return Ok(());
     }
 
     println!(
@@ -141,6 +193,10 @@ async fn demo_main() -> Result<(), BoxError> {
         "{}",
         demo::report::timeline(&script, &runs, settings.client_timeout)
     );
+    if let Some((short, hedged)) = demo::hedge_runs(&script, &settings).await? {
+        println!("slow tail, hedging side by side:");
+        println!("{}", demo::report::hedge_table(&short, &hedged));
+    }
     if let Some(path) = &args.chart {
         demo::chart::write(path, &script, &runs, &settings)?;
         println!("chart written to {path}");
@@ -153,33 +209,32 @@ async fn demo_main() -> Result<(), BoxError> {
 /// Prometheus, until Ctrl-C.
 async fn serve(args: &Args, script: Script, s: &Settings) -> Result<(), BoxError> {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-    // One load tool is one client: let the upstream's limit be what binds.
-    let mut s = s.clone();
-    s.per_client_rate = s.upstream_rate;
-    s.per_client_burst = s.upstream_burst;
-    let s = &s;
-    let t0 = Instant::now();
-    let base = match &args.upstream {
-        Some(url) => url.clone(),
-        None => {
-            let (addr, _) = demo::upstream::spawn(script.clone(), t0).await?;
-            println!(
-                "scripted upstream on http://{addr} ({:.1} s of phases, then the last one stays)",
-                script.total().as_secs_f64()
-            );
-            format!("http://{addr}")
-        }
+    let o = demo::ServeOptions {
+        upstream: args.upstream.clone(),
+        config: args
+            .config
+            .clone()
+            .map_or_else(demo::config::default_path, Into::into),
+        entry: args.entry.clone(),
+        port: args.port,
     };
-    let gw = demo::gateway::fusebox(Upstream::new(&base)?, s, Shared::local(s)?, t0)?;
-    let router = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || std::future::ready(recorder.render())),
-        )
-        .merge(gw.router);
-    let addr = demo::serve(router, args.port).await?;
+    let scripted = o.upstream.is_none();
+    let total = script.total();
+    let served = demo::serve_gateway(&o, script, s, recorder).await?;
+    if scripted {
+        println!(
+            "scripted upstream on {} ({:.1} s of phases, then the last one stays)",
+            served.base,
+            total.as_secs_f64()
+        );
+    }
+    let addr = served.addr;
     println!(
-        "fusebox gateway on http://{addr} in front of {base}; metrics at http://{addr}/metrics"
+        "fusebox gateway on http://{addr} in front of {}, breaker, rate limit and bulkhead from {} [{}]; \
+         metrics at http://{addr}/metrics",
+        served.base,
+        o.config.display(),
+        o.entry
     );
     println!("try: oha -z 30s -q 200 http://{addr}/item/1   (Ctrl-C to stop)");
     tokio::signal::ctrl_c().await?;

@@ -11,12 +11,14 @@ use super::{Run, Script, Settings};
 
 const PLAIN: RGBColor = RGBColor(214, 39, 40);
 const FUSEBOX: RGBColor = RGBColor(31, 119, 180);
+const TOWER: RGBColor = RGBColor(255, 127, 14);
 const SHADES: [RGBColor; 2] = [RGBColor(235, 235, 235), RGBColor(250, 250, 250)];
 
 fn color(run: &Run) -> RGBColor {
     match run.mode {
         super::Mode::Plain => PLAIN,
-        super::Mode::Fusebox => FUSEBOX,
+        super::Mode::Fusebox | super::Mode::FuseboxHedge => FUSEBOX,
+        super::Mode::TowerHedge => TOWER,
     }
 }
 

@@ -18,10 +18,12 @@ use fusebox::rate::{Quota, WhenFull};
 use fusebox::time::Duration;
 use fusebox_std::idempotency::IdempotencyStore;
 use fusebox_std::tower::{
-    BreakerLayer, BulkheadLayer, CoalesceLayer, Header, IdempotencyLayer, KeyedRateLimitLayer,
-    RateLimitLayer, RetryLayer,
+    BreakerLayer, BulkheadLayer, CoalesceLayer, Header, HedgeLayer, IdempotencyLayer,
+    KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
 };
-use fusebox_std::{Breaker, Bulkhead, Hooks, KeyedLimiter, RateLimiter, RetryBudget, TICK_HZ};
+use fusebox_std::{
+    Breaker, Bulkhead, HedgePolicy, Hooks, KeyedLimiter, RateLimiter, RetryBudget, TICK_HZ,
+};
 use http::{HeaderName, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -45,6 +47,10 @@ pub enum Mode {
     Plain,
     /// The recommended fusebox stack.
     Fusebox,
+    /// The client timeout and fusebox's `HedgeLayer` (p95, a 10 % budget).
+    FuseboxHedge,
+    /// The client timeout and tower's own `tower::hedge` (p95).
+    TowerHedge,
 }
 
 impl Mode {
@@ -53,6 +59,8 @@ impl Mode {
         match self {
             Mode::Plain => "plain",
             Mode::Fusebox => "fusebox",
+            Mode::FuseboxHedge => "fusebox hedge",
+            Mode::TowerHedge => "tower hedge",
         }
     }
 }
@@ -108,35 +116,49 @@ impl Upstream {
 /// so a shared (distributed) limiter or store can be passed in.
 pub struct Shared<S> {
     /// The upstream's rate limit (rate plus burst).
-    pub limiter: RateLimiter,
+    pub limiter: UpstreamLimit,
     /// Where `Idempotency-Key`s and their answers live.
     pub store: S,
+}
+
+/// Where the upstream's rate limit lives.
+pub enum UpstreamLimit {
+    /// In this process: fusebox's `RateLimitLayer`.
+    Local(RateLimiter),
+    /// In Redis, shared by a fleet (`super::fleet::FleetLimitLayer`).
+    Fleet(Arc<fusebox_std::redis::FleetLimiter>),
 }
 
 impl Shared<fusebox_std::idempotency::MemoryIdempotencyStore<4096>> {
     /// An in-process limiter and store from the settings.
     pub fn local(s: &Settings) -> Result<Self, BoxError> {
         Ok(Self {
-            limiter: RateLimiter::new(
+            limiter: UpstreamLimit::Local(RateLimiter::new(
                 "upstream",
                 Quota::per_second(s.upstream_rate, s.upstream_burst, TICK_HZ)?,
-            )?,
-            store: fusebox_std::idempotency::MemoryIdempotencyStore::new(
-                fusebox::dedup::Config::new().done_ttl(Duration::from_secs(3600)),
-                fusebox::hash::Seed::from_bytes(fusebox_std::os_seed()),
-            )?,
+            )?),
+            store: memory_store()?,
         })
     }
 }
 
-/// A built gateway: its router, its counters, its breaker (fusebox only).
+/// An in-process idempotency store: 4096 keys, answers kept an hour.
+pub fn memory_store() -> Result<fusebox_std::idempotency::MemoryIdempotencyStore<4096>, BoxError> {
+    Ok(fusebox_std::idempotency::MemoryIdempotencyStore::new(
+        fusebox::dedup::Config::new().done_ttl(Duration::from_secs(3600)),
+        fusebox::hash::Seed::from_bytes(fusebox_std::os_seed()),
+    )?)
+}
+
+/// A built gateway: its router, its counters, its hedge policy (fusebox
+/// hedge only).
 pub struct Gateway {
     /// The axum app (every path is forwarded).
     pub router: Router,
     /// What it counted.
     pub stats: Arc<Stats>,
-    /// The fusebox stack's breaker.
-    pub breaker: Option<Breaker>,
+    /// The fusebox hedge gateway's policy (its counts).
+    pub hedge: Option<HedgePolicy>,
 }
 
 struct Gw {
@@ -146,11 +168,14 @@ struct Gw {
     stats: Arc<Stats>,
 }
 
+/// Whether the fusebox stack's breaker is open now.
+type IsOpen = Arc<dyn Fn() -> bool + Send + Sync>;
+
 fn forward(
     up: Upstream,
     stats: Arc<Stats>,
     t0: Instant,
-    breaker: Option<Breaker>,
+    open: Option<IsOpen>,
 ) -> impl tower::Service<Request<Body>, Response = Response<Body>, Error = BoxError, Future: Send>
 + Clone
 + Send
@@ -162,10 +187,7 @@ fn forward(
             .lock()
             .expect("not poisoned")
             .push(t0.elapsed().as_secs_f64());
-        if breaker
-            .as_ref()
-            .is_some_and(|b| b.state() == BreakerState::Open)
-        {
+        if open.as_ref().is_some_and(|open| open()) {
             stats.sent_while_open.fetch_add(1, Ordering::Relaxed);
         }
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -187,17 +209,62 @@ pub fn plain(up: Upstream, s: &Settings, t0: Instant) -> Gateway {
     let stack = ServiceBuilder::new()
         .layer(TimeoutLayer::new(s.client_timeout))
         .service(forward(up, Arc::clone(&stats), t0, None));
-    finish(BoxCloneSyncService::new(stack), Mode::Plain, s, stats, None)
+    finish(BoxCloneSyncService::new(stack), Mode::Plain, s, stats)
 }
 
-/// The fusebox gateway: the recommended stack in its documented order
-/// (`fusebox_std::tower`), from the client inwards.
+/// What protects the upstream in the fusebox stack: the breaker (its
+/// configuration and failure policy) and the bulkhead's width. From the
+/// [`Settings`] ([`Protection::from_settings`]) or from a configuration
+/// file (`--serve --config FILE`, [`super::config`]).
+pub struct Protection<P> {
+    /// The breaker's configuration.
+    pub config: BreakerConfig,
+    /// The breaker's failure policy.
+    pub policy: P,
+    /// Concurrent upstream calls (no queue).
+    pub bulkhead: u32,
+}
+
+impl Protection<ConsecutiveFailures> {
+    /// The demo's own: trip after `trip_after` failures in a row, open
+    /// `open_ms`, `probes` probes.
+    pub fn from_settings(s: &Settings) -> Result<Self, BoxError> {
+        Ok(Self {
+            config: BreakerConfig::new()
+                .open_duration(Duration::from_millis(s.open_ms))
+                .half_open_probes(s.probes)
+                .half_open_successes(s.probes),
+            policy: ConsecutiveFailures::new(s.trip_after)?,
+            bulkhead: s.bulkhead,
+        })
+    }
+}
+
+/// The fusebox gateway with the demo's own breaker and bulkhead
+/// ([`Protection::from_settings`]).
 pub fn fusebox<S: IdempotencyStore + 'static>(
     up: Upstream,
     s: &Settings,
     shared: Shared<S>,
     t0: Instant,
 ) -> Result<Gateway, BoxError> {
+    fusebox_with(up, s, shared, Protection::from_settings(s)?, t0)
+}
+
+/// The fusebox gateway: the recommended stack in its documented order
+/// (`fusebox_std::tower`), from the client inwards.
+pub fn fusebox_with<S, P>(
+    up: Upstream,
+    s: &Settings,
+    shared: Shared<S>,
+    protection: Protection<P>,
+    t0: Instant,
+) -> Result<Gateway, BoxError>
+where
+    S: IdempotencyStore + 'static,
+    P: fusebox::breaker::Policy + Send + Sync + 'static,
+    P::Shared: Send + Sync + 'static,
+{
     let stats = Arc::new(Stats::default());
     let hook_stats = Arc::clone(&stats);
     let hooks = Hooks::new().on_transition(move |_, t, _| {
@@ -211,20 +278,24 @@ pub fn fusebox<S: IdempotencyStore + 'static>(
             .increment(1);
     });
     metrics::gauge!("outage_breaker_state").set(0.0);
-    let breaker = Breaker::builder("upstream")?.hooks(hooks).build(
-        BreakerConfig::new()
-            .open_duration(Duration::from_millis(s.open_ms))
-            .half_open_probes(s.probes)
-            .half_open_successes(s.probes),
-        ConsecutiveFailures::new(s.trip_after)?,
-    )?;
+    let breaker = Breaker::builder("upstream")?
+        .hooks(hooks)
+        .build(protection.config, protection.policy)?;
+    let open = {
+        let breaker = breaker.clone();
+        Arc::new(move || breaker.state() == BreakerState::Open) as IsOpen
+    };
     let per_client: KeyedLimiter<Option<Vec<u8>>, 1024> = KeyedLimiter::new(
         "clients",
         Quota::per_second(s.per_client_rate, s.per_client_burst, TICK_HZ)?,
         WhenFull::EvictLeastRecent,
     )?;
     let retry = RetryLayer::new(
-        Backoff::exponential(Duration::from_millis(20), 2, Duration::from_millis(200))
+        // Full jitter from 10 ms: a request whose attempt met a hung
+        // upstream answers within the attempt timeout plus this first
+        // backoff, when its retry finds the breaker open (see
+        // `Settings::attempt_timeout`).
+        Backoff::exponential(Duration::from_millis(10), 2, Duration::from_millis(200))
             .jitter(Jitter::Full)
             .max_attempts(3)
             // The client's budget is 1 s: a `Retry-After` longer than this
@@ -240,6 +311,10 @@ pub fn fusebox<S: IdempotencyStore + 'static>(
         10,
         Duration::from_secs(10),
     )?);
+    let (local, fleet) = match shared.limiter {
+        UpstreamLimit::Local(l) => (Some(l), None),
+        UpstreamLimit::Fleet(f) => (None, Some(f)),
+    };
     let stack = ServiceBuilder::new()
         .layer(TimeoutLayer::new(s.client_timeout)) // 1. per request
         .layer(KeyedRateLimitLayer::new(
@@ -249,23 +324,105 @@ pub fn fusebox<S: IdempotencyStore + 'static>(
         .layer(IdempotencyLayer::new(shared.store)) // 3.
         .layer(CoalesceLayer::new()) // 4. identical concurrent GETs
         .layer(retry) // 5.
-        .layer(BreakerLayer::new(breaker.clone())) // 6.
+        .layer(BreakerLayer::new(breaker)) // 6.
         .layer(BulkheadLayer::new(Bulkhead::new(
             "upstream",
-            s.bulkhead,
+            protection.bulkhead,
             0,
             Duration::from_millis(0),
         )?)) // 7.
-        .layer(RateLimitLayer::new(shared.limiter)) // 8.
+        // 8. in this process, or in Redis for a fleet
+        .option_layer(local.map(RateLimitLayer::new))
+        .option_layer(fleet.map(super::fleet::FleetLimitLayer))
         .layer(TimeoutLayer::new(s.attempt_timeout)) // 9. per attempt
-        .service(forward(up, Arc::clone(&stats), t0, Some(breaker.clone())));
+        .service(forward(up, Arc::clone(&stats), t0, Some(open)));
     Ok(finish(
         BoxCloneSyncService::new(stack),
         Mode::Fusebox,
         s,
         stats,
-        Some(breaker),
     ))
+}
+
+/// The hedge at p95 of recent latency (10 s), at most 10 % more
+/// requests: the slow tail's comparison.
+pub const HEDGE_QUANTILE_PPM: u32 = 950_000;
+/// The hedge budget, percent of requests.
+pub const HEDGE_BUDGET_PERCENT: u16 = 10;
+
+/// The fusebox hedging gateway: the client timeout, then fusebox's
+/// [`HedgeLayer`] at p95 with a 10 % budget, straight to the upstream
+/// (no other layer, as the tower hedge gateway, so the two compare
+/// hedging alone).
+///
+/// Not in the [`fusebox`] stack: there a hedge passes the bulkhead and the
+/// rate limit below it, and `HedgeLayer` returns the first answer, so a
+/// hedge refused by them (`503`, `429`, answered at once) would win over
+/// the slower copy that was going to succeed. That stack cuts the tail
+/// with its attempt timeout and a retry instead.
+pub fn fusebox_hedge(up: Upstream, s: &Settings, t0: Instant) -> Result<Gateway, BoxError> {
+    let stats = Arc::new(Stats::default());
+    let policy = HedgePolicy::new(
+        "upstream",
+        fusebox::latency::HedgeConfig::new()
+            .quantile(HEDGE_QUANTILE_PPM)
+            .budget(HEDGE_BUDGET_PERCENT, 0),
+        Duration::from_secs(10),
+    )?;
+    let stack = ServiceBuilder::new()
+        .layer(TimeoutLayer::new(s.client_timeout))
+        .layer(HedgeLayer::new(policy.clone()))
+        .service(forward(up, Arc::clone(&stats), t0, None));
+    let mut gw = finish(
+        BoxCloneSyncService::new(stack),
+        Mode::FuseboxHedge,
+        s,
+        stats,
+    );
+    gw.hedge = Some(policy);
+    Ok(gw)
+}
+
+/// `tower::hedge`'s policy: hedge what is safe to repeat (an idempotent
+/// method or an `Idempotency-Key`, the rule fusebox's layer uses).
+#[derive(Clone)]
+struct Repeatable;
+
+impl tower::hedge::Policy<Request<Body>> for Repeatable {
+    fn clone_request(&self, req: &Request<Body>) -> Option<Request<Body>> {
+        if !(req.method().is_idempotent() || req.headers().contains_key("idempotency-key")) {
+            return None;
+        }
+        let mut b = Request::builder()
+            .method(req.method().clone())
+            .uri(req.uri().clone())
+            .version(req.version());
+        *b.headers_mut()? = req.headers().clone();
+        b.body(req.body().clone()).ok()
+    }
+
+    fn can_retry(&self, _: &Request<Body>) -> bool {
+        true
+    }
+}
+
+/// The tower hedging gateway: the client timeout, then `tower::hedge`
+/// at p95 (20 samples at least, histogram rotated every second; tower
+/// has no budget), behind a `tower::buffer` (a `Hedge` is not `Clone`).
+pub fn tower_hedge(up: Upstream, s: &Settings, t0: Instant) -> Gateway {
+    let stats = Arc::new(Stats::default());
+    let hedge = tower::hedge::Hedge::new(
+        forward(up, Arc::clone(&stats), t0, None),
+        Repeatable,
+        20,
+        HEDGE_QUANTILE_PPM as f32 / 1e6,
+        StdDuration::from_secs(1),
+    );
+    let stack = ServiceBuilder::new()
+        .layer(TimeoutLayer::new(s.client_timeout))
+        .layer(tower::buffer::BufferLayer::new(1024))
+        .service(hedge);
+    finish(BoxCloneSyncService::new(stack), Mode::TowerHedge, s, stats)
 }
 
 /// 0 closed, 1 half-open, 2 open (forced states as their plain ones).
@@ -277,13 +434,7 @@ pub fn state_code(s: BreakerState) -> f64 {
     }
 }
 
-fn finish(
-    stack: Stack,
-    mode: Mode,
-    s: &Settings,
-    stats: Arc<Stats>,
-    breaker: Option<Breaker>,
-) -> Gateway {
+fn finish(stack: Stack, mode: Mode, s: &Settings, stats: Arc<Stats>) -> Gateway {
     let gw = Arc::new(Gw {
         stack,
         mode,
@@ -293,7 +444,7 @@ fn finish(
     Gateway {
         router: Router::new().fallback(handle).with_state(gw),
         stats,
-        breaker,
+        hedge: None,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Row {
     pub p50: Duration,
     /// p99.
     pub p99: Duration,
+    /// p99.9.
+    pub p999: Duration,
     /// max.
     pub max: Duration,
     /// Requests that reached the upstream.
@@ -61,6 +63,7 @@ pub fn row(run: &Run, from: f64, to: f64) -> Row {
     lat.sort_unstable();
     r.p50 = quantile(&lat, 0.50);
     r.p99 = quantile(&lat, 0.99);
+    r.p999 = quantile(&lat, 0.999);
     r.max = lat.last().copied().unwrap_or_default();
     r.upstream = run
         .upstream
@@ -165,6 +168,71 @@ pub fn table(script: &Script, runs: &[&Run], client_timeout: Duration) -> String
             g.full_timeouts.load(std::sync::atomic::Ordering::Relaxed),
         );
     }
+    out
+}
+
+/// The slow tail's comparison (`super::hedge_runs`): the `tail` phase
+/// (its warm-up left out) through each gateway: latencies, and the
+/// upstream requests beyond one per request (hedges, including copies
+/// cancelled once the other answered).
+pub fn hedge_table(script: &Script, runs: &[Run]) -> String {
+    let mut out = String::new();
+    let Some(tail) = script.phases.last() else {
+        return out;
+    };
+    let from = script.start_of(script.phases.len() - 1).as_secs_f64();
+    let _ = writeln!(
+        out,
+        "{:<14} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "gateway", "reqs", "ok", "p50", "p99", "p99.9", "max", "upstream", "extra"
+    );
+    let mut base_p99 = None;
+    for run in runs {
+        let r = row(run, from, f64::INFINITY);
+        let extra = r.upstream as f64 / (r.requests.max(1) as f64) - 1.0;
+        let label = match run.mode {
+            super::Mode::Plain => "no hedging",
+            m => m.label(),
+        };
+        let _ = writeln!(
+            out,
+            "{label:<14} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6.1}%",
+            r.requests,
+            r.ok,
+            ms(r.p50),
+            ms(r.p99),
+            ms(r.p999),
+            ms(r.max),
+            r.upstream,
+            extra * 100.0
+        );
+        match base_p99 {
+            None => base_p99 = Some(r.p99),
+            Some(b) => {
+                let _ = write!(
+                    out,
+                    "{:<14} p99 {:.1}x lower than without hedging",
+                    "",
+                    b.as_secs_f64() / r.p99.as_secs_f64().max(1e-6)
+                );
+                if let Some(h) = run.hedge {
+                    let _ = write!(
+                        out,
+                        "; hedges sent {}, won {}, refused by the budget {}",
+                        h.hedges_sent, h.hedges_won, h.budget_refusals
+                    );
+                }
+                let _ = writeln!(out);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "(the `{}` phase, {:.1} s after a 1 s warm-up, GETs only; hedge at p95; extra: upstream requests \
+         beyond one per request; percentiles by nearest rank, so below 1000 requests p99.9 is the max)",
+        tail.name,
+        tail.duration.as_secs_f64()
+    );
     out
 }
 
