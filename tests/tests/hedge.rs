@@ -432,3 +432,48 @@ async fn adaptive_timeout_follows_latency_and_cuts_the_tail() {
         .expect("fusebox's error");
     assert_eq!(e.kind(), ErrorKind::Timeout);
 }
+
+/// A hedge refused at once by a limit below it does not beat the slower
+/// first copy (`hedge_with`): the refusal is set aside while a copy runs,
+/// and returned only when every copy was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_hedge_does_not_beat_the_copy_still_running() {
+    let hedge = policy(HedgeConfig::new().min_samples(10).budget(100, 0));
+    for _ in 0..10 {
+        hedge.hedge(|| tokio::time::sleep(FAST)).await;
+    }
+    let run = |filter: bool| {
+        let hedge = hedge.clone();
+        async move {
+            let mut copies = 0;
+            let op = move || {
+                copies += 1;
+                let me = copies;
+                async move {
+                    if me == 1 {
+                        // The first copy is slow but succeeds.
+                        tokio::time::sleep(SLOW).await;
+                        Ok(me)
+                    } else {
+                        // The hedge is shed at once by a bulkhead below.
+                        Err("shed")
+                    }
+                }
+            };
+            if filter {
+                hedge.hedge_with(op, Result::is_ok).await
+            } else {
+                hedge.hedge(op).await
+            }
+        }
+    };
+    // Plain `hedge`: the fast refusal wins (what the demo saw).
+    assert_eq!(run(false).await, Err("shed"));
+    // `hedge_with`: the first copy's success.
+    assert_eq!(run(true).await, Ok(1));
+    // Every copy refused: the first refusal comes back.
+    let all_refused = hedge
+        .hedge_with(|| async { Err::<u32, &str>("shed") }, Result::is_ok)
+        .await;
+    assert_eq!(all_refused, Err("shed"));
+}

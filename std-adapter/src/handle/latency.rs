@@ -274,23 +274,71 @@ impl<C: Clock> HedgePolicy<C> {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn hedge<F, Fut>(&self, mut op: F) -> Fut::Output
+    pub async fn hedge<F, Fut>(&self, op: F) -> Fut::Output
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future,
+    {
+        self.hedge_with(op, |_| true).await
+    }
+
+    /// [`hedge`](Self::hedge), where an output for which `is_answer` is
+    /// false (a local refusal: a limit or a breaker below the hedge said no
+    /// at once) does not win while another copy still runs: it is set
+    /// aside, and returned only if every copy started ends that way (the
+    /// first one set aside). Without this a hedge refused by a bulkhead
+    /// below would answer at once and beat the slower copy that was about
+    /// to succeed. [`HedgeLayer`](crate::tower::HedgeLayer) passes "not a
+    /// fusebox refusal" here.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use fusebox::latency::HedgeConfig;
+    /// use fusebox::time::Duration;
+    /// use fusebox_std::HedgePolicy;
+    ///
+    /// let hedge = HedgePolicy::new("lookup", HedgeConfig::new(), Duration::from_secs(10))?;
+    /// // Every copy refused: the refusal comes back.
+    /// let answer = hedge.hedge_with(|| async { Err::<u32, &str>("shed") }, Result::is_ok).await;
+    /// assert_eq!(answer, Err("shed"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn hedge_with<F, Fut, A>(&self, mut op: F, is_answer: A) -> Fut::Output
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future,
+        A: Fn(&Fut::Output) -> bool,
     {
         use std::pin::Pin;
         use std::task::Poll;
 
         let t0 = self.now();
-        let mut copies: Vec<Pin<Box<Fut>>> = vec![Box::pin(op())];
+        let mut copies: Vec<Option<Pin<Box<Fut>>>> = vec![Some(Box::pin(op()))];
+        let mut running = 1usize;
+        let mut set_aside: Option<(usize, Fut::Output)> = None;
         let mut sent = 0u32;
         let mut timer = self.timer(t0, sent);
         let (winner, out) = std::future::poll_fn(|cx| {
             loop {
-                for (i, f) in copies.iter_mut().enumerate() {
+                for (i, slot) in copies.iter_mut().enumerate() {
+                    let Some(f) = slot.as_mut() else { continue };
                     if let Poll::Ready(out) = f.as_mut().poll(cx) {
-                        return Poll::Ready((i, out));
+                        *slot = None;
+                        running -= 1;
+                        if is_answer(&out) {
+                            return Poll::Ready((i, out));
+                        }
+                        if set_aside.is_none() {
+                            set_aside = Some((i, out));
+                        }
+                    }
+                }
+                if running == 0 {
+                    if let Some(refused) = set_aside.take() {
+                        return Poll::Ready(refused);
                     }
                 }
                 let Some(t) = timer.as_mut() else {
@@ -303,7 +351,8 @@ impl<C: Clock> HedgePolicy<C> {
                 // A refusal ends hedging for this request: the next hedge
                 // time would be the same instant, asked again at once.
                 if self.try_hedge() {
-                    copies.push(Box::pin(op()));
+                    copies.push(Some(Box::pin(op())));
+                    running += 1;
                     sent = sent.saturating_add(1);
                     timer = self.timer(t0, sent);
                 }

@@ -75,17 +75,24 @@ where
             };
             let mut first = Some(first);
             policy
-                .hedge(move || {
-                    let mut svc = first.take().unwrap_or_else(|| template.clone());
-                    let req = rebuild::<B>(&parts, &body);
-                    async move {
-                        // Ready already for the first copy (the caller's
-                        // poll_ready); a hedge readies its clone here, so
-                        // the limits below see it as one more request.
-                        std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
-                        svc.call(req).await
-                    }
-                })
+                .hedge_with(
+                    move || {
+                        let mut svc = first.take().unwrap_or_else(|| template.clone());
+                        let req = rebuild::<B>(&parts, &body);
+                        async move {
+                            // Ready already for the first copy (the caller's
+                            // poll_ready); a hedge readies its clone here, so
+                            // the limits below see it as one more request.
+                            std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
+                            svc.call(req).await
+                        }
+                    },
+                    |r: &Result<Response<ResBody>, S::Error>| {
+                        // A fusebox refusal from below (breaker, bulkhead, rate
+                        // limit) wins only if every copy is refused.
+                        !matches!(r, Ok(resp) if resp.extensions().get::<Error>().is_some())
+                    },
+                )
                 .await
         })
     }
