@@ -252,6 +252,12 @@ impl Model {
         }
     }
 
+    /// Slow-call detection, if on (a duration of `u64::MAX` ticks is off,
+    /// as `Config::slow_call_duration` documents).
+    fn slow_calls(&self) -> Option<(u64, u8)> {
+        self.spec.slow.filter(|&(d, _)| d != u64::MAX)
+    }
+
     /// The instant to judge `now` at, recorded as the latest seen.
     fn observe(&mut self, now: u64) -> u64 {
         self.latest = self.latest.max(now);
@@ -345,8 +351,7 @@ impl Model {
             calls >= min as u64
                 && (failures * 100 >= pct as u64 * calls
                     || self
-                        .spec
-                        .slow
+                        .slow_calls()
                         .is_some_and(|(_, sp)| slow * 100 >= sp as u64 * calls))
         };
         match self.spec.policy {
@@ -404,8 +409,7 @@ impl Model {
             return None;
         }
         let slow = self
-            .spec
-            .slow
+            .slow_calls()
             .is_some_and(|(d, _)| now.saturating_sub(p.at) >= d);
         let failed = match outcome {
             Outcome::Ignored => {
