@@ -182,7 +182,7 @@ proptest! {
 fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut real = build(spec);
     let mut shared = build_shared(spec);
-    let mut model = Model::new(spec.clone());
+    let mut model = Model::new(*spec);
     let mut now: u64 = 1_000;
     let mut outstanding: Vec<(Permit, ModelPermit, Option<Permit>)> = Vec::new();
     for op in ops {

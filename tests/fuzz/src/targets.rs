@@ -265,54 +265,58 @@ fn run_breaker<P: Policy + Clone>(u: &mut Unstructured<'_>, spec: Spec, policy: 
     Ok(())
 }
 
-/// Breaker, [`ConsecutiveFailures`] policy, `&mut`, shared and the model.
+/// [`run_breaker`] with the policy `spec` names, if its settings are valid.
+fn run_spec(u: &mut Unstructured<'_>, spec: Spec) -> Result<()> {
+    let p = spec.policy;
+    if let Some(policy) = p.consecutive_policy() {
+        run_breaker(u, spec, policy)
+    } else if let Some(policy) = p.failure_count_policy() {
+        run_breaker(u, spec, policy)
+    } else if let Some(policy) = p.count_policy() {
+        run_breaker(u, spec, policy)
+    } else if let Some(policy) = p.time_policy() {
+        run_breaker(u, spec, policy)
+    } else {
+        Ok(())
+    }
+}
+
+/// Breaker, [`ConsecutiveFailures`](breaker::ConsecutiveFailures) policy,
+/// `&mut`, shared and the model.
 pub fn breaker_consecutive(data: &[u8]) {
     drive(data, |u| {
         let policy = PolicySpec::consecutive(u.arbitrary()?);
         let spec = breaker_spec(u, policy)?;
-        match policy.consecutive_policy() {
-            Some(p) => run_breaker(u, spec, p),
-            None => Ok(()),
-        }
+        run_spec(u, spec)
     });
 }
 
-/// Breaker, [`CountWindow`] policy (N = 8), `&mut`, shared and the model.
+/// Breaker, [`CountWindow`](breaker::CountWindow) policy (N = 8), `&mut`,
+/// shared and the model.
 pub fn breaker_count_window(data: &[u8]) {
     drive(data, |u| {
-        let policy = PolicySpec::Count {
-            pct: u.arbitrary()?,
-            min: u.arbitrary()?,
-        };
-        let spec = breaker_spec(u, policy)?;
-        match policy.count_policy() {
-            Some(p) => run_breaker(u, spec, p),
-            None => Ok(()),
-        }
+        let (pct, min) = (u.arbitrary()?, u.arbitrary()?);
+        let spec = breaker_spec(u, PolicySpec::Count { pct, min })?;
+        run_spec(u, spec)
     });
 }
 
-/// Breaker, [`TimeWindow`] policy (B = 4), `&mut`, shared where it has a
-/// shared form, and the model.
+/// Breaker, [`TimeWindow`](breaker::TimeWindow) policy (B = 4), `&mut`,
+/// shared where it has a shared form, and the model.
 pub fn breaker_time_window(data: &[u8]) {
     drive(data, |u| {
-        let policy = PolicySpec::Time {
-            window: duration(u)?.as_ticks(),
-            pct: u.arbitrary()?,
-            min: u.arbitrary()?,
-        };
-        let spec = breaker_spec(u, policy)?;
-        match policy.time_policy() {
-            Some(p) => run_breaker(u, spec, p),
-            None => Ok(()),
-        }
+        let (window, pct, min) = (duration(u)?.as_ticks(), u.arbitrary()?, u.arbitrary()?);
+        let spec = breaker_spec(u, PolicySpec::Time { window, pct, min })?;
+        run_spec(u, spec)
     });
 }
 
-/// Breaker, [`FailureCount`] policy with or without a counting interval,
-/// and [`ConsecutiveFailures`] with an interval, under every
-/// break-duration schedule ([`BreakDuration`]: constant, geometric, linear,
-/// table), `&mut`, shared where the policy has a shared form, and the model.
+/// Breaker, [`FailureCount`](breaker::FailureCount) policy with or without
+/// a counting interval, and
+/// [`ConsecutiveFailures`](breaker::ConsecutiveFailures) with or without
+/// one, under every break-duration schedule ([`BreakDuration`]: constant,
+/// geometric, linear, table), `&mut`, shared where the policy has a shared
+/// form, and the model.
 pub fn breaker_failure_count(data: &[u8]) {
     drive(data, |u| {
         let (threshold, interval, consecutive) = (u.arbitrary()?, interval(u)?, u.arbitrary()?);
@@ -329,13 +333,7 @@ pub fn breaker_failure_count(data: &[u8]) {
         };
         let schedule = schedule(u)?;
         let spec = spec_rest(u, schedule, policy)?;
-        if let Some(p) = policy.consecutive_policy() {
-            run_breaker(u, spec, p)
-        } else if let Some(p) = policy.failure_count_policy() {
-            run_breaker(u, spec, p)
-        } else {
-            Ok(())
-        }
+        run_spec(u, spec)
     });
 }
 
@@ -874,6 +872,22 @@ enum Got {
 /// The histogram's type in the latency targets: the server preset.
 type Hist = LatencyHistogram<5, 464, 5>;
 
+/// The exact model of a [`Hist`] over `window`.
+fn exact_window(window: Duration) -> latency_model::Window {
+    latency_model::Window::new(window.as_ticks(), 5, Hist::MAX_TICKS)
+}
+
+/// A latency sample, recorded in the model at `now`.
+fn sample(
+    u: &mut Unstructured<'_>,
+    model: &mut latency_model::Window,
+    now: Instant,
+) -> Result<Duration> {
+    let v = duration(u)?;
+    model.record(v.as_ticks(), now.as_ticks());
+    Ok(v)
+}
+
 /// Latency histogram, against the exact window (`fusebox_models::latency::
 /// Window`, every sample kept): the same count at every step, times going
 /// back included; every quantile within `2^-P` of the exact nearest-rank
@@ -885,15 +899,13 @@ pub fn latency_histogram(data: &[u8]) {
         let Ok(mut h) = Hist::new(window) else {
             return Ok(());
         };
-        let mut model = latency_model::Window::new(window.as_ticks(), 5, Hist::MAX_TICKS);
+        let mut model = exact_window(window);
         let mut clock = Clock::new(u)?;
         while !u.is_empty() {
             let now = clock.step(u)?;
             let at = now.as_ticks();
             if u.int_in_range(0u8..=3)? != 0 {
-                let v = duration(u)?;
-                h.record(v, now);
-                model.record(v.as_ticks(), at);
+                h.record(sample(u, &mut model, now)?, now);
             } else if u.int_in_range(0u8..=7)? == 0 {
                 h.clear();
                 model.clear();
@@ -945,15 +957,13 @@ pub fn adaptive_timeout(data: &[u8]) {
         let Ok(mut t) = AdaptiveTimeout::<5, 464, 5>::new(config, window) else {
             return Ok(());
         };
-        let mut model = latency_model::Window::new(window.as_ticks(), 5, Hist::MAX_TICKS);
+        let mut model = exact_window(window);
         let mut clock = Clock::new(u)?;
         while !u.is_empty() {
             let now = clock.step(u)?;
             let at = now.as_ticks();
             if u.int_in_range(0u8..=2)? != 0 {
-                let v = duration(u)?;
-                t.record(v, now);
-                model.record(v.as_ticks(), at);
+                t.record(sample(u, &mut model, now)?, now);
             }
             let got = t.timeout(now);
             assert!(
@@ -1010,7 +1020,7 @@ pub fn hedge_policy(data: &[u8]) {
         let Ok(mut p) = HedgePolicy::<5, 464, 5>::new(config, window) else {
             return Ok(());
         };
-        let mut samples = latency_model::Window::new(window.as_ticks(), 5, Hist::MAX_TICKS);
+        let mut samples = exact_window(window);
         let mut budget = rate::Budget::new(percent, floor, window.as_ticks(), 5);
         let mut clock = Clock::new(u)?;
         while !u.is_empty() {
@@ -1018,9 +1028,7 @@ pub fn hedge_policy(data: &[u8]) {
             let at = now.as_ticks();
             match u.int_in_range(0u8..=3)? {
                 0 | 1 => {
-                    let v = duration(u)?;
-                    p.record(v, now);
-                    samples.record(v.as_ticks(), at);
+                    p.record(sample(u, &mut samples, now)?, now);
                     budget.apply(rate::BudgetOp::Deposit, at);
                 }
                 2 => {

@@ -63,33 +63,29 @@ impl PolicySpec {
 
     /// The `ConsecutiveFailures` policy of this spec, if it is one.
     pub fn consecutive_policy(&self) -> Option<ConsecutiveFailures> {
-        let PolicySpec::Consecutive {
-            threshold,
-            interval,
-        } = *self
-        else {
-            return None;
-        };
-        let p = ConsecutiveFailures::new(threshold).ok()?;
-        match interval {
-            Some(i) => p.interval(Duration::from_ticks(i)).ok(),
-            None => Some(p),
+        match *self {
+            PolicySpec::Consecutive {
+                threshold,
+                interval,
+            } => with_interval(
+                ConsecutiveFailures::new(threshold).ok()?,
+                interval,
+                |p, i| p.interval(i).ok(),
+            ),
+            _ => None,
         }
     }
 
     /// The `FailureCount` policy of this spec, if it is one.
     pub fn failure_count_policy(&self) -> Option<FailureCount> {
-        let PolicySpec::FailureCount {
-            threshold,
-            interval,
-        } = *self
-        else {
-            return None;
-        };
-        let p = FailureCount::new(threshold).ok()?;
-        match interval {
-            Some(i) => p.interval(Duration::from_ticks(i)).ok(),
-            None => Some(p),
+        match *self {
+            PolicySpec::FailureCount {
+                threshold,
+                interval,
+            } => with_interval(FailureCount::new(threshold).ok()?, interval, |p, i| {
+                p.interval(i).ok()
+            }),
+            _ => None,
         }
     }
 
@@ -107,6 +103,18 @@ impl PolicySpec {
             return None;
         };
         TimeWindow::new(Duration::from_ticks(window), pct, min).ok()
+    }
+}
+
+/// `policy` with the counting interval set, if one is (`None` if refused).
+fn with_interval<P>(
+    policy: P,
+    interval: Option<u64>,
+    set: impl FnOnce(P, Duration) -> Option<P>,
+) -> Option<P> {
+    match interval {
+        Some(i) => set(policy, Duration::from_ticks(i)),
+        None => Some(policy),
     }
 }
 

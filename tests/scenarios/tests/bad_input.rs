@@ -852,7 +852,24 @@ const ROWS: &[Row] = &[
             ok(l.try_acquire_n(1, 0, MAX))?;
             expect(l.try_acquire_n(1, 3, MAX).is_err(), true)
         }
-    ), // ---- break-duration schedules, probe rule (issue #10) ----
+    ),
+    row!(
+        "KeyedLimiter",
+        "n = 0 (and n over the burst) at a later instant, then n = 1 at an earlier one (backwards)",
+        "the later instant counts as seen: the request is judged at it (refilled, admitted)",
+        || {
+            let q = ok(Quota::new(1, d(100), 1))?;
+            for asks_nothing in [0, 2] {
+                let mut l: KeyedLimiter<u32, 4> =
+                    KeyedLimiter::new(q, Seed::new(1, 2), WhenFull::RejectNew);
+                ok(l.try_acquire(1, t(0)))?;
+                let _ = l.try_acquire_n(1, asks_nothing, t(1_000));
+                ok(l.try_acquire(1, t(50)))?;
+            }
+            Ok(())
+        }
+    ),
+    // ---- break-duration schedules, probe rule (issue #10) ----
     row!(
         "breaker::Config",
         "open_duration_linear initial = 0",
