@@ -5,18 +5,11 @@
 
 use fusebox::backoff::{Backoff, Config, Jitter, Stop};
 use fusebox::time::Duration;
+use fusebox_models::backoff::{Growth, Schedule};
 use proptest::prelude::*;
 
 fn d(ticks: u64) -> Duration {
     Duration::from_ticks(ticks)
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Growth {
-    Constant,
-    Linear(u64),
-    Exp(u32),
-    Ratio(u32, u32),
 }
 
 #[derive(Debug, Clone)]
@@ -50,30 +43,22 @@ impl Case {
         config
     }
 
-    fn cap(&self) -> u64 {
-        match self.growth {
-            Growth::Constant => self.initial,
-            _ => self.cap,
+    /// The un-jittered schedule, for the reference model.
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            growth: self.growth,
+            initial: self.initial,
+            cap: self.cap,
         }
     }
 
-    /// The un-jittered value of retry `n`, computed the slow way.
+    fn cap(&self) -> u64 {
+        self.schedule().cap()
+    }
+
+    /// The un-jittered value of retry `n`, from the model.
     fn value(&self, n: u32) -> u64 {
-        let cap = u128::from(self.cap());
-        let mut v = u128::from(self.initial);
-        for _ in 0..n {
-            v = match self.growth {
-                Growth::Constant => v,
-                Growth::Linear(step) => v + u128::from(step),
-                Growth::Exp(f) => v * u128::from(f),
-                Growth::Ratio(num, den) => (v * u128::from(num)).div_ceil(u128::from(den)),
-            }
-            .min(cap);
-            if v == cap {
-                break;
-            }
-        }
-        v.min(cap) as u64
+        self.schedule().value(n)
     }
 }
 

@@ -19,54 +19,12 @@
 //! its state records; see its docs), and the case stops driving it.
 
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, Permit, Rejected,
-    SharedCircuitBreaker, State, TimeWindow, Transition,
+    BreakDuration, CircuitBreaker, Config, ConsecutiveFailures, CountWindow, FailureCount, Outcome,
+    Permit, SharedCircuitBreaker, State, TimeWindow, Transition,
 };
 use fusebox::time::{Duration, Instant};
+use fusebox_models::breaker::{COUNT_N, Model, ModelPermit, PolicySpec, Spec, TIME_B};
 use proptest::prelude::*;
-
-const MAX: u128 = u64::MAX as u128;
-
-#[derive(Debug, Clone)]
-enum PolicySpec {
-    Consecutive(u32),
-    Count { pct: u8, min: u32 },
-    Time { window: u64, pct: u8, min: u32 },
-}
-
-/// N and B of the windows under test.
-const COUNT_N: usize = 8;
-const TIME_B: usize = 4;
-
-#[derive(Debug, Clone)]
-struct Spec {
-    open: u64,
-    growth: u32,
-    open_max: u64,
-    probes: u16,
-    successes: u16,
-    probe_timeout: u64,
-    slow: Option<(u64, u8)>,
-    policy: PolicySpec,
-}
-
-impl Spec {
-    fn config(&self) -> Config {
-        let mut c = Config::new()
-            .open_duration_growing(
-                Duration::from_ticks(self.open),
-                self.growth,
-                Duration::from_ticks(self.open_max),
-            )
-            .half_open_probes(self.probes)
-            .half_open_successes(self.successes)
-            .probe_timeout(Duration::from_ticks(self.probe_timeout));
-        if let Some((d, p)) = self.slow {
-            c = c.slow_calls(Duration::from_ticks(d), p);
-        }
-        c
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -83,7 +41,18 @@ enum Op {
 fn spec() -> impl Strategy<Value = Spec> {
     let policy =
         prop_oneof![
-            (1u32..5).prop_map(PolicySpec::Consecutive),
+            (1u32..5, proptest::option::of(1u64..120)).prop_map(|(threshold, interval)| {
+                PolicySpec::Consecutive {
+                    threshold,
+                    interval,
+                }
+            }),
+            (1u32..5, proptest::option::of(1u64..120)).prop_map(|(threshold, interval)| {
+                PolicySpec::FailureCount {
+                    threshold,
+                    interval,
+                }
+            }),
             (1u8..=100, 1u32..=COUNT_N as u32)
                 .prop_map(|(pct, min)| PolicySpec::Count { pct, min }),
             (TIME_B as u64..200, 1u8..=100, 1u32..6)
@@ -101,9 +70,11 @@ fn spec() -> impl Strategy<Value = Spec> {
     )
         .prop_map(
             |(open, growth, extra, probes, successes, probe_timeout, slow, policy)| Spec {
-                open,
-                growth,
-                open_max: open + extra,
+                schedule: BreakDuration::Geometric {
+                    initial: Duration::from_ticks(open),
+                    factor: growth,
+                    max: Duration::from_ticks(open + extra),
+                },
                 probes,
                 successes,
                 probe_timeout,
@@ -131,259 +102,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The reference: the module docs, restated with no cleverness.
-#[derive(Debug)]
-struct Model {
-    spec: Spec,
-    state: State,
-    generation: u64,
-    until: u128,
-    trips_in_row: u32,
-    probes: u16,
-    probe_successes: u16,
-    run: u32,
-    calls: Vec<(bool, bool)>,
-    // Time window: (epoch, failed, slow) of each call, and the newest epoch.
-    timed: Vec<(u64, bool, bool)>,
-    latest_epoch: u64,
-    stale: u32,
-    // The latest instant seen: an earlier `now` is judged at it.
-    latest: u64,
-    // Whether the last record was judged by the policy (a current permit's
-    // Success or Failure while Closed).
-    judged: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct ModelPermit {
-    at: u64,
-    generation: u64,
-}
-
-impl Model {
-    fn new(spec: Spec) -> Self {
-        Model {
-            spec,
-            state: State::Closed,
-            generation: 0,
-            until: 0,
-            trips_in_row: 0,
-            probes: 0,
-            probe_successes: 0,
-            run: 0,
-            calls: Vec::new(),
-            timed: Vec::new(),
-            latest_epoch: 0,
-            stale: 0,
-            latest: 0,
-            judged: false,
-        }
-    }
-
-    /// The instant to judge `now` at, recorded as the latest seen.
-    fn observe(&mut self, now: u64) -> u64 {
-        self.latest = self.latest.max(now);
-        self.latest
-    }
-
-    fn bucket_ticks(&self) -> u64 {
-        match self.spec.policy {
-            PolicySpec::Time { window, .. } => window / TIME_B as u64,
-            _ => 1,
-        }
-    }
-
-    fn epoch(&self, now: u64) -> u64 {
-        (now / self.bucket_ticks()).max(self.latest_epoch)
-    }
-
-    fn open_for(&self) -> u128 {
-        let mut d = self.spec.open as u128;
-        for _ in 1..self.trips_in_row {
-            if d >= self.spec.open_max as u128 {
-                break;
-            }
-            d *= self.spec.growth as u128;
-        }
-        d.min(self.spec.open_max as u128)
-    }
-
-    fn new_generation(&mut self, to: State) -> Transition {
-        let from = self.state;
-        self.state = to;
-        self.generation += 1;
-        Transition { from, to }
-    }
-
-    fn clear_window(&mut self) {
-        self.run = 0;
-        self.calls.clear();
-        self.timed.clear();
-    }
-
-    fn write_off(&mut self, now: u64) {
-        if self.state == State::HalfOpen && self.probes > 0 && now as u128 >= self.until {
-            self.probes = 0;
-            self.generation += 1;
-        }
-    }
-
-    fn acquire(&mut self, now: u64) -> Result<(ModelPermit, Option<Transition>), Rejected> {
-        let now = self.observe(now);
-        let mut transition = None;
-        match self.state {
-            State::ForcedOpen => {
-                return Err(Rejected {
-                    state: State::ForcedOpen,
-                    retry_after: None,
-                });
-            }
-            State::Open if (now as u128) < self.until => {
-                return Err(Rejected {
-                    state: State::Open,
-                    retry_after: Some(Duration::from_ticks((self.until - now as u128) as u64)),
-                });
-            }
-            State::Open => {
-                self.probes = 0;
-                self.probe_successes = 0;
-                transition = Some(self.new_generation(State::HalfOpen));
-            }
-            State::HalfOpen => {
-                self.write_off(now);
-                if self.probes >= self.spec.probes {
-                    let left = self.until.saturating_sub(now as u128) as u64;
-                    return Err(Rejected {
-                        state: State::HalfOpen,
-                        retry_after: Some(Duration::from_ticks(left)),
-                    });
-                }
-            }
-            State::Closed | State::ForcedClosed => {}
-        }
-        if self.state == State::HalfOpen {
-            self.probes += 1;
-            self.until = (now as u128 + self.spec.probe_timeout as u128).min(MAX);
-        }
-        Ok((
-            ModelPermit {
-                at: now,
-                generation: self.generation,
-            },
-            transition,
-        ))
-    }
-
-    fn window_says_trip(&self, now: u64) -> bool {
-        let rate_trips = |calls: u64, failures: u64, slow: u64, pct: u8, min: u32| {
-            calls >= min as u64
-                && (failures * 100 >= pct as u64 * calls
-                    || self
-                        .spec
-                        .slow
-                        .is_some_and(|(_, sp)| slow * 100 >= sp as u64 * calls))
-        };
-        match self.spec.policy {
-            PolicySpec::Consecutive(n) => self.run >= n,
-            PolicySpec::Count { pct, min } => {
-                let failures = self.calls.iter().filter(|c| c.0).count() as u64;
-                let slow = self.calls.iter().filter(|c| c.1).count() as u64;
-                rate_trips(self.calls.len() as u64, failures, slow, pct, min)
-            }
-            PolicySpec::Time { pct, min, .. } => {
-                let e = self.epoch(now);
-                let inside: Vec<_> = self
-                    .timed
-                    .iter()
-                    .filter(|c| e - c.0 < TIME_B as u64)
-                    .collect();
-                let failures = inside.iter().filter(|c| c.1).count() as u64;
-                let slow = inside.iter().filter(|c| c.2).count() as u64;
-                rate_trips(inside.len() as u64, failures, slow, pct, min)
-            }
-        }
-    }
-
-    fn trip(&mut self, now: u64) -> Transition {
-        self.trips_in_row += 1;
-        self.until = (now as u128 + self.open_for()).min(MAX);
-        self.probes = 0;
-        self.probe_successes = 0;
-        self.new_generation(State::Open)
-    }
-
-    fn record(&mut self, p: ModelPermit, outcome: Outcome, now: u64) -> Option<Transition> {
-        let now = self.observe(now);
-        self.judged = false;
-        self.write_off(now);
-        if p.generation != self.generation {
-            self.stale += 1;
-            return None;
-        }
-        let slow = self
-            .spec
-            .slow
-            .is_some_and(|(d, _)| now.saturating_sub(p.at) >= d);
-        let failed = match outcome {
-            Outcome::Ignored => {
-                if self.state == State::HalfOpen {
-                    self.probes -= 1;
-                }
-                return None;
-            }
-            Outcome::Failure => true,
-            Outcome::Success => false,
-        };
-        match self.state {
-            State::Closed => {
-                match self.spec.policy {
-                    PolicySpec::Consecutive(_) => {
-                        self.run = if failed || slow { self.run + 1 } else { 0 }
-                    }
-                    PolicySpec::Count { .. } => {
-                        if self.calls.len() == COUNT_N {
-                            self.calls.remove(0);
-                        }
-                        self.calls.push((failed, slow));
-                    }
-                    PolicySpec::Time { .. } => {
-                        let e = self.epoch(now);
-                        self.latest_epoch = e;
-                        self.timed.push((e, failed, slow));
-                    }
-                }
-                self.judged = true;
-                self.window_says_trip(now).then(|| self.trip(now))
-            }
-            State::HalfOpen => {
-                self.probes -= 1;
-                if failed || slow {
-                    return Some(self.trip(now));
-                }
-                self.probe_successes += 1;
-                if self.probe_successes >= self.spec.successes {
-                    self.trips_in_row = 0;
-                    self.clear_window();
-                    Some(self.new_generation(State::Closed))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        }
-    }
-
-    fn force(&mut self, to: State) -> Option<Transition> {
-        self.clear_window();
-        self.probes = 0;
-        self.probe_successes = 0;
-        let t = self.new_generation(to);
-        (t.from != t.to).then_some(t)
-    }
-}
-
 enum Any {
     Consecutive(CircuitBreaker<ConsecutiveFailures>),
+    FailureCount(CircuitBreaker<FailureCount>),
     Count(CircuitBreaker<CountWindow<COUNT_N>>),
     Time(CircuitBreaker<TimeWindow<TIME_B>>),
 }
@@ -404,23 +125,23 @@ macro_rules! each_shared {
     };
 }
 
+/// The shared twin, where the policy (with its settings) has one.
 fn build_shared(spec: &Spec) -> Option<Shared> {
     let c = spec.config();
-    match spec.policy {
-        PolicySpec::Consecutive(n) => Some(Shared::Consecutive(
-            SharedCircuitBreaker::new(c, ConsecutiveFailures::new(n).unwrap()).unwrap(),
-        )),
-        PolicySpec::Count { pct, min } => Some(Shared::Count(
-            SharedCircuitBreaker::new(c, CountWindow::new(pct, min).unwrap()).unwrap(),
-        )),
-        PolicySpec::Time { .. } => None,
+    if let Some(p) = spec.policy.consecutive_policy() {
+        return SharedCircuitBreaker::new(c, p)
+            .ok()
+            .map(Shared::Consecutive);
     }
+    let p = spec.policy.count_policy()?;
+    Some(Shared::Count(SharedCircuitBreaker::new(c, p).unwrap()))
 }
 
 macro_rules! each {
     ($any:expr, $b:ident => $e:expr) => {
         match $any {
             Any::Consecutive($b) => $e,
+            Any::FailureCount($b) => $e,
             Any::Count($b) => $e,
             Any::Time($b) => $e,
         }
@@ -429,20 +150,20 @@ macro_rules! each {
 
 fn build(spec: &Spec) -> Any {
     let c = spec.config();
-    match spec.policy {
-        PolicySpec::Consecutive(n) => {
-            Any::Consecutive(CircuitBreaker::new(c, ConsecutiveFailures::new(n).unwrap()).unwrap())
+    let p = &spec.policy;
+    match *p {
+        PolicySpec::Consecutive { .. } => {
+            Any::Consecutive(CircuitBreaker::new(c, p.consecutive_policy().unwrap()).unwrap())
         }
-        PolicySpec::Count { pct, min } => {
-            Any::Count(CircuitBreaker::new(c, CountWindow::new(pct, min).unwrap()).unwrap())
+        PolicySpec::FailureCount { .. } => {
+            Any::FailureCount(CircuitBreaker::new(c, p.failure_count_policy().unwrap()).unwrap())
         }
-        PolicySpec::Time { window, pct, min } => Any::Time(
-            CircuitBreaker::new(
-                c,
-                TimeWindow::new(Duration::from_ticks(window), pct, min).unwrap(),
-            )
-            .unwrap(),
-        ),
+        PolicySpec::Count { .. } => {
+            Any::Count(CircuitBreaker::new(c, p.count_policy().unwrap()).unwrap())
+        }
+        PolicySpec::Time { .. } => {
+            Any::Time(CircuitBreaker::new(c, p.time_policy().unwrap()).unwrap())
+        }
     }
 }
 
@@ -461,7 +182,7 @@ proptest! {
 fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut real = build(spec);
     let mut shared = build_shared(spec);
-    let mut model = Model::new(spec.clone());
+    let mut model = Model::new(*spec);
     let mut now: u64 = 1_000;
     let mut outstanding: Vec<(Permit, ModelPermit, Option<Permit>)> = Vec::new();
     for op in ops {
@@ -532,7 +253,6 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if let Some(s) = &shared {
                     prop_assert_eq!(each_shared!(s, b => b.reset()), got);
                 }
-                model.trips_in_row = 0;
                 prop_assert_eq!(got, model.force(State::Closed));
             }
         }
@@ -560,21 +280,9 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         // Same state and hint, as the next acquire would see them: judged
         // at the latest instant seen when `now` is earlier.
-        let at = now.max(model.latest) as u128;
-        let want_state = match model.state {
-            State::Open if at >= model.until => State::HalfOpen,
-            s => s,
-        };
-        prop_assert_eq!(each!(&real, b => b.state(t)), want_state);
-        let want_after = match model.state {
-            State::Open if at < model.until => {
-                Some(Duration::from_ticks((model.until - at) as u64))
-            }
-            State::HalfOpen if model.probes >= spec.probes && at < model.until => {
-                Some(Duration::from_ticks((model.until - at) as u64))
-            }
-            _ => None,
-        };
+        let at = now.max(model.latest);
+        prop_assert_eq!(each!(&real, b => b.state(t)), model.state_at(now));
+        let want_after = model.retry_after_at(now);
         prop_assert_eq!(each!(&real, b => b.retry_after(t)), want_after);
         // Invariants.
         prop_assert!(model.probes <= spec.probes, "more than K probes in flight");
@@ -586,7 +294,7 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
             && (model.judged || !matches!(spec.policy, PolicySpec::Time { .. }))
         {
             prop_assert!(
-                !model.window_says_trip(at as u64),
+                !model.window_says_trip(at),
                 "closed while the window says trip"
             );
         }
@@ -602,9 +310,11 @@ fn agree(spec: &Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
 #[test]
 fn issue_9_time_window_timeline() {
     let spec = Spec {
-        open: 1,
-        growth: 1,
-        open_max: 1,
+        schedule: BreakDuration::Geometric {
+            initial: Duration::from_ticks(1),
+            factor: 1,
+            max: Duration::from_ticks(1),
+        },
         probes: 1,
         successes: 1,
         probe_timeout: 1,

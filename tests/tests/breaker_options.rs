@@ -7,6 +7,7 @@ use fusebox::breaker::{
     ProbeRule, State,
 };
 use fusebox::time::{Duration, Instant};
+use fusebox_models::breaker::{IntervalModel, break_duration as law};
 use proptest::prelude::*;
 
 fn t(ticks: u64) -> Instant {
@@ -45,36 +46,6 @@ fn schedule() -> impl Strategy<Value = BreakDuration> {
     ]
 }
 
-/// The table of `BreakDuration`'s docs, in exact (u128) arithmetic.
-fn law(s: &BreakDuration, n: u32) -> u64 {
-    let k = u128::from(n.max(1) - 1);
-    let v: u128 = match *s {
-        BreakDuration::Constant(x) => u128::from(x.as_ticks()),
-        BreakDuration::Geometric {
-            initial,
-            factor,
-            max,
-        } => {
-            let mut v = u128::from(initial.as_ticks());
-            let max = u128::from(max.as_ticks());
-            for _ in 0..k.min(200) {
-                if v >= max {
-                    break;
-                }
-                v *= u128::from(factor);
-            }
-            v.min(max)
-        }
-        BreakDuration::Linear { initial, step, max } => (u128::from(initial.as_ticks())
-            + k * u128::from(step.as_ticks()))
-        .min(u128::from(max.as_ticks())),
-        BreakDuration::Table(table) => {
-            u128::from(table[(k as usize).min(table.len() - 1)].as_ticks())
-        }
-    };
-    v.min(u128::from(u64::MAX)) as u64
-}
-
 /// An outcome in a timeline: the time step before it and what it was.
 fn steps() -> impl Strategy<Value = Vec<(u64, Outcome)>> {
     let outcome = prop_oneof![
@@ -83,45 +54,6 @@ fn steps() -> impl Strategy<Value = Vec<(u64, Outcome)>> {
         1 => Just(Outcome::Ignored),
     ];
     proptest::collection::vec((0u64..40, outcome), 1..80)
-}
-
-/// The reference for counting intervals: every outcome since the breaker
-/// last closed, with its time; the intervals recomputed from scratch.
-struct IntervalModel {
-    threshold: u32,
-    interval: Option<u64>,
-    consecutive: bool,
-    history: Vec<(u64, bool)>,
-}
-
-impl IntervalModel {
-    /// Record, and say whether the breaker trips now.
-    fn record(&mut self, now: u64, failed: bool) -> bool {
-        self.history.push((now, failed));
-        // The interval holding the last outcome begins at the first outcome
-        // at or after the end of the one before (times are monotone here).
-        let mut start = self.history[0].0;
-        let mut first = 0;
-        if let Some(len) = self.interval {
-            for (i, &(at, _)) in self.history.iter().enumerate() {
-                if at >= start + len {
-                    start = at;
-                    first = i;
-                }
-            }
-        }
-        let current = &self.history[first..];
-        let trips = if self.consecutive {
-            let run = current.iter().rev().take_while(|c| c.1).count();
-            run as u32 >= self.threshold
-        } else {
-            current.iter().filter(|c| c.1).count() as u32 >= self.threshold
-        };
-        if trips {
-            self.history.clear();
-        }
-        trips
-    }
 }
 
 proptest! {
@@ -163,7 +95,7 @@ proptest! {
         steps in steps(),
     ) {
         let config = Config::new().open_duration(d(30)).probe_timeout(d(1_000));
-        let mut model = IntervalModel { threshold, interval, consecutive, history: Vec::new() };
+        let mut model = IntervalModel::new(threshold, interval, consecutive);
         let mut fc = FailureCount::new(threshold).unwrap();
         let mut cf = ConsecutiveFailures::new(threshold).unwrap();
         if let Some(i) = interval {

@@ -4,79 +4,11 @@
 
 use fusebox::rate::RetryBudget;
 use fusebox::time::{Duration, Instant};
+use fusebox_models::rate::{Budget as Model, BudgetOp as Op};
 use proptest::prelude::*;
 
 const S: usize = 10;
 const SECOND: u64 = 1_000_000; // embassy-time's default tick rate in tests
-
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Deposit,
-    Withdraw,
-}
-
-/// The budget as the docs define it, recomputed from the whole log.
-struct Model {
-    percent: i128,
-    reserve: i128,
-    slice: u64,
-    /// (slice epoch, hundredths): deposits positive, granted retries -100.
-    log: Vec<(u64, i128)>,
-    latest: u64,
-}
-
-impl Model {
-    fn new(percent: u16, floor: u32, ttl: u64) -> Self {
-        let parts = (S - 1) as u64;
-        Model {
-            percent: i128::from(percent),
-            reserve: 100 * i128::from(floor) * i128::from(ttl) / i128::from(SECOND),
-            slice: ttl.div_ceil(parts),
-            log: Vec::new(),
-            latest: 0,
-        }
-    }
-
-    fn epoch(&mut self, t: u64) -> u64 {
-        self.latest = self.latest.max(t / self.slice);
-        self.latest
-    }
-
-    /// Whole retries available at `t` (judged at the latest slice seen).
-    fn available(&self, t: u64) -> u64 {
-        let e = self.latest.max(t / self.slice);
-        let live: i128 = self
-            .log
-            .iter()
-            .filter(|(at, _)| e - at < S as u64)
-            .map(|(_, x)| x)
-            .sum();
-        u64::try_from((live + self.reserve) / 100).unwrap_or(0)
-    }
-
-    fn apply(&mut self, op: Op, t: u64) -> bool {
-        let e = self.epoch(t);
-        match op {
-            Op::Deposit => {
-                self.log.push((e, self.percent));
-                true
-            }
-            Op::Withdraw => {
-                let live: i128 = self
-                    .log
-                    .iter()
-                    .filter(|(at, _)| e - at < S as u64)
-                    .map(|(_, x)| x)
-                    .sum();
-                let ok = live + self.reserve >= 100;
-                if ok {
-                    self.log.push((e, -100));
-                }
-                ok
-            }
-        }
-    }
-}
 
 fn timeline() -> impl Strategy<Value = (u16, u32, u64, Vec<(u64, Op)>)> {
     (
@@ -102,7 +34,7 @@ proptest! {
     #[test]
     fn decisions_match_the_model_and_obey_the_law((percent, floor, ttl, steps) in timeline()) {
         let mut budget = RetryBudget::<S>::new(percent, floor, Duration::from_ticks(ttl)).unwrap();
-        let mut model = Model::new(percent, floor, ttl);
+        let mut model = Model::new(percent, floor, ttl, S);
         prop_assert_eq!(budget.slice_duration().as_ticks(), model.slice);
         // Scale the steps to the TTL so windows hold many events.
         let step = (ttl / 200).max(1);

@@ -10,6 +10,7 @@ use fusebox::bulkhead::{
     Rejected, Token,
 };
 use fusebox::time::{Duration, Instant};
+use fusebox_models::bulkhead::{Aimd, Counter as Model};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
@@ -35,37 +36,13 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     )
 }
 
-/// The model: a limit and a count. Admit iff `in_use < limit`.
-#[derive(Debug)]
-struct Model {
-    limit: u32,
-    in_use: u32,
-}
-
-impl Model {
-    fn acquire(&mut self) -> Result<(), Rejected> {
-        if self.in_use < self.limit {
-            self.in_use += 1;
-            Ok(())
-        } else {
-            Err(Rejected { limit: self.limit })
-        }
-    }
-    fn set_limit(&mut self, limit: u32) -> Result<u32, &'static str> {
-        if limit == 0 {
-            return Err("limit");
-        }
-        Ok(std::mem::replace(&mut self.limit, limit))
-    }
-}
-
 proptest! {
     #![proptest_config(fusebox_tests::proptest_config(512))]
 
     #[test]
     fn local_bulkhead_follows_the_model(limit in 1u32..=5, ops in ops()) {
         let mut b = LocalBulkhead::new(limit).unwrap();
-        let mut m = Model { limit, in_use: 0 };
+        let mut m = Model::new(limit);
         let mut held: Vec<Token> = Vec::new();
         for op in ops {
             match op {
@@ -83,7 +60,7 @@ proptest! {
                 Op::Release(i) if !held.is_empty() => {
                     let token = held.swap_remove(i % held.len());
                     b.release(token);
-                    m.in_use -= 1;
+                    m.release();
                 }
                 Op::Release(_) => {}
                 Op::SetLimit(n) => {
@@ -93,7 +70,7 @@ proptest! {
             prop_assert_eq!(b.in_use(), m.in_use);
             prop_assert_eq!(b.in_use() as usize, held.len());
             prop_assert_eq!(b.limit(), m.limit);
-            prop_assert_eq!(b.available(), m.limit.saturating_sub(m.in_use));
+            prop_assert_eq!(b.available(), m.available());
         }
         for token in held {
             b.release(token);
@@ -105,7 +82,7 @@ proptest! {
     fn shared_bulkhead_follows_the_model(limit in 1u32..=5, ops in ops()) {
         // Permits borrowed from `b` and owned ones through an Arc, mixed.
         let b = Arc::new(Bulkhead::new(limit).unwrap());
-        let mut m = Model { limit, in_use: 0 };
+        let mut m = Model::new(limit);
         enum Held<'a> {
             Borrowed(#[allow(dead_code)] Permit<'a>),
             Owned(#[allow(dead_code)] OwnedPermit<Arc<Bulkhead>>),
@@ -130,7 +107,7 @@ proptest! {
                 }
                 Op::Release(i) if !held.is_empty() => {
                     drop(held.swap_remove(i % held.len()));
-                    m.in_use -= 1;
+                    m.release();
                 }
                 Op::Release(_) => {}
                 Op::SetLimit(n) => {
@@ -140,7 +117,7 @@ proptest! {
             prop_assert_eq!(b.in_use(), m.in_use);
             prop_assert_eq!(b.in_use() as usize, held.len());
             prop_assert_eq!(b.limit(), m.limit);
-            prop_assert_eq!(b.available(), m.limit.saturating_sub(m.in_use));
+            prop_assert_eq!(b.available(), m.available());
         }
         drop(held);
         prop_assert_eq!(b.in_use(), 0);
@@ -151,47 +128,6 @@ proptest! {
 // ---------------------------------------------------------------------------
 // AdaptiveLimit against a reference model of the AIMD law.
 // ---------------------------------------------------------------------------
-
-/// The law, written plainly over u128 with `Option` for "never decreased".
-#[derive(Debug)]
-struct Aimd {
-    min: u128,
-    max: u128,
-    step: u128,
-    percent: u128,
-    target: u64,
-    cooldown: u64,
-    limit: u128,
-    last_decrease: Option<u64>,
-    // The latest instant seen: an earlier `now` is judged at it.
-    latest: u64,
-}
-
-impl Aimd {
-    fn record(&mut self, outcome: Outcome, latency: u64, in_flight: Option<u32>, now: u64) {
-        let now = now.max(self.latest);
-        self.latest = now;
-        let drop = match outcome {
-            Outcome::Ignored => return,
-            Outcome::Dropped => true,
-            Outcome::Success => latency > self.target,
-        };
-        if drop {
-            let cooling = self
-                .last_decrease
-                .is_some_and(|t| now.saturating_sub(t) < self.cooldown);
-            if !cooling {
-                let to = (self.limit * self.percent / 100).max(self.min);
-                if to != self.limit {
-                    self.limit = to;
-                    self.last_decrease = Some(now);
-                }
-            }
-        } else if in_flight.is_none_or(|n| 2 * n as u128 >= self.limit) {
-            self.limit = (self.limit + self.step).min(self.max);
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Cfg {
@@ -277,17 +213,14 @@ proptest! {
             .latency_target(Duration::from_ticks(cfg.target))
             .decrease_cooldown(Duration::from_ticks(cfg.cooldown));
         let mut limit = AdaptiveLimit::new(config).unwrap();
-        let mut model = Aimd {
-            min: cfg.min.into(),
-            max: cfg.max.into(),
-            step: cfg.step.into(),
-            percent: cfg.percent.into(),
-            target: cfg.target,
-            cooldown: cfg.cooldown,
-            limit: cfg.initial.into(),
-            last_decrease: None,
-            latest: 0,
-        };
+        let mut model = Aimd::new(
+            (cfg.min, cfg.max),
+            cfg.initial,
+            cfg.step,
+            cfg.percent,
+            cfg.target,
+            cfg.cooldown,
+        );
         let mut now = start;
         for s in samples {
             now = if s.dt >= 0 {

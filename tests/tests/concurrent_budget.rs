@@ -3,6 +3,7 @@
 //! while requests outlive their retries, `R` never passes that limit.
 
 use fusebox::rate::ConcurrentRetryBudget;
+use fusebox_models::rate::ConcurrentBudget;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy)]
@@ -33,22 +34,20 @@ proptest! {
     #[test]
     fn decisions_follow_the_formula(percent in 0u8..=100, min in 0u32..5, events in events()) {
         let mut b = ConcurrentRetryBudget::new(percent, min).unwrap();
-        let (mut q, mut r) = (0u64, 0u64);
+        let mut m = ConcurrentBudget::new(percent, min);
         for e in events {
             match e {
-                Event::RequestStarted => { b.request_started(); q += 1; }
-                Event::RequestFinished => { b.request_finished(); q = q.saturating_sub(1); }
-                Event::RetryFinished => { b.retry_finished(); r = r.saturating_sub(1); }
+                Event::RequestStarted => { b.request_started(); m.request_started(); }
+                Event::RequestFinished => { b.request_finished(); m.request_finished(); }
+                Event::RetryFinished => { b.retry_finished(); m.retry_finished(); }
                 Event::TryRetry => {
-                    let limit = (u64::from(percent) * q / 100).max(u64::from(min));
-                    let want = r < limit;
-                    prop_assert_eq!(b.try_start_retry(), want, "q {} r {} limit {}", q, r, limit);
-                    if want { r += 1; }
+                    let (q, r, limit) = (m.requests, m.retries, m.limit());
+                    prop_assert_eq!(b.try_start_retry(), m.try_start_retry(), "q {} r {} limit {}", q, r, limit);
                 }
             }
-            prop_assert_eq!(u64::from(b.requests_in_flight()), q);
-            prop_assert_eq!(u64::from(b.retries_in_flight()), r);
-            prop_assert_eq!(u64::from(b.limit()), (u64::from(percent) * q / 100).max(u64::from(min)));
+            prop_assert_eq!(u64::from(b.requests_in_flight()), m.requests);
+            prop_assert_eq!(u64::from(b.retries_in_flight()), m.retries);
+            prop_assert_eq!(u64::from(b.limit()), m.limit());
         }
     }
 

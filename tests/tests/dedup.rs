@@ -2,52 +2,13 @@
 //! adversarial keys, and the documented sizes.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use fusebox::dedup::{Begin, Config, DedupTable, Eviction, PROBE_WINDOW, Stale, Ticket};
 use fusebox::hash::Seed;
 use fusebox::time::{Duration, Instant};
+use fusebox_models::dedup::{Entry, Model};
 use proptest::prelude::*;
-
-// ---------------------------------------------------------------------------
-// Reference model: an unbounded map of keys to lifetimes, with the TTL rules
-// of the module docs and nothing else (no slots, no windows, no hashing).
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Entry {
-    InFlight { ticket: u64, expires: u64 },
-    Done { value: u16, expires: u64 },
-}
-
-impl Entry {
-    fn expires(&self) -> u64 {
-        match *self {
-            Entry::InFlight { expires, .. } | Entry::Done { expires, .. } => expires,
-        }
-    }
-}
-
-struct Model {
-    in_flight_ttl: u64,
-    done_ttl: u64,
-    eviction: Eviction,
-    latest: u64,
-    entries: HashMap<u32, Entry>,
-    next_ticket: u64,
-    // Live done keys the table forgot (it answered New for them): each must
-    // be paid for by an eviction.
-    forgotten: u32,
-}
-
-impl Model {
-    fn live(&self, key: u32) -> Option<Entry> {
-        self.entries
-            .get(&key)
-            .copied()
-            .filter(|e| self.latest < e.expires())
-    }
-}
 
 #[derive(Debug)]
 enum Got {
@@ -90,15 +51,7 @@ fn run(
         .eviction(eviction);
     let mut table: DedupTable<u32, u16, N> =
         DedupTable::new(config, Seed::new(seed.0, seed.1)).expect("valid");
-    let mut model = Model {
-        in_flight_ttl,
-        done_ttl,
-        eviction,
-        latest: 0,
-        entries: HashMap::new(),
-        next_ticket: 0,
-        forgotten: 0,
-    };
+    let mut model: Model<u32, u16> = Model::new(in_flight_ttl, done_ttl, eviction);
     // Outstanding tickets: (real ticket, model ticket id, key).
     let mut tickets: Vec<(Ticket, u64, u32)> = Vec::new();
     let mut now = 0u64;
@@ -107,7 +60,7 @@ fn run(
             Op::Back { dt } => now = now.saturating_sub(dt),
             Op::Begin { key, dt } => {
                 now += dt;
-                model.latest = model.latest.max(now);
+                model.observe(now);
                 let mut live = model.live(key);
                 let before = table.clone();
                 // Owned, so the table can be asked more while checking.
@@ -123,24 +76,15 @@ fn run(
                 {
                     // Only a done entry may be forgotten early, only under
                     // EvictDone, and each one forgotten costs an eviction.
-                    model.forgotten += 1;
+                    model.forget(key);
                     prop_assert!(model.forgotten <= table.metrics().evicted);
-                    model.entries.remove(&key);
                     live = None;
                 }
                 match (live, answer) {
                     (Some(Entry::InFlight { .. }), Got::InFlight) => {}
                     (Some(Entry::Done { value, .. }), Got::Done(v)) => prop_assert_eq!(v, value),
                     (None, Got::New(ticket)) => {
-                        let id = model.next_ticket;
-                        model.next_ticket += 1;
-                        model.entries.insert(
-                            key,
-                            Entry::InFlight {
-                                ticket: id,
-                                expires: model.latest.saturating_add(model.in_flight_ttl),
-                            },
-                        );
+                        let id = model.begin_new(key);
                         tickets.push((ticket, id, key));
                     }
                     (None, Got::Full) => {
@@ -182,21 +126,10 @@ fn run(
                     continue;
                 }
                 let (ticket, id, key) = tickets.swap_remove(which % tickets.len());
-                model.latest = model.latest.max(now);
-                let current = matches!(
-                    model.live(key),
-                    Some(Entry::InFlight { ticket, .. }) if ticket == id
-                );
+                model.observe(now);
                 let result = table.complete(ticket, value, Instant::from_ticks(now));
-                if current {
+                if model.complete(key, id, value) {
                     prop_assert_eq!(result, Ok(()));
-                    model.entries.insert(
-                        key,
-                        Entry::Done {
-                            value,
-                            expires: model.latest.saturating_add(model.done_ttl),
-                        },
-                    );
                 } else {
                     prop_assert_eq!(result, Err(Stale { value }));
                 }
@@ -207,33 +140,20 @@ fn run(
                     continue;
                 }
                 let (ticket, id, key) = tickets.swap_remove(which % tickets.len());
-                model.latest = model.latest.max(now);
-                let current = matches!(
-                    model.live(key),
-                    Some(Entry::InFlight { ticket, .. }) if ticket == id
-                );
+                model.observe(now);
+                let current = model.is_current(key, id);
                 let freed = table.abandon(ticket, Instant::from_ticks(now));
                 // True exactly when the ticket's entry was live at the
                 // latest instant: never for an expired entry, whether or not
                 // another key has reused its slot.
                 prop_assert_eq!(freed, current);
-                if current {
-                    model.entries.remove(&key);
-                }
+                model.abandon(key, id);
             }
         }
         // What the table holds agrees with the model.
         let at = Instant::from_ticks(model.latest);
-        let live_model = model
-            .entries
-            .values()
-            .filter(|e| model.latest < e.expires())
-            .count();
-        let in_flight_model = model
-            .entries
-            .values()
-            .filter(|e| model.latest < e.expires() && matches!(e, Entry::InFlight { .. }))
-            .count();
+        let live_model = model.live_count();
+        let in_flight_model = model.in_flight_count();
         let occupied = table.occupied(at);
         match eviction {
             Eviction::KeepDone => prop_assert_eq!(occupied, live_model),

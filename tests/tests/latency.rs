@@ -8,6 +8,7 @@ use fusebox::latency::{
     ServerHistogram, TimeoutConfig,
 };
 use fusebox::time::{Duration, Instant};
+use fusebox_models::latency::{Window as Model, timeout_bounds, within_bound};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
@@ -28,63 +29,6 @@ enum Op {
     Record(u64),
     /// Ask this quantile, in ppm.
     Quantile(u32),
-}
-
-/// The window as the docs define it: every sample with its slot epoch;
-/// live while `latest - epoch < S`.
-struct Model {
-    slot: u64,
-    slots: u64,
-    max: u64,
-    latest: u64,
-    samples: Vec<(u64, u64)>,
-}
-
-impl Model {
-    fn new(window: u64, slots: usize, max: u64) -> Self {
-        let parts = slots as u64 - 1;
-        Model {
-            slot: window.div_ceil(parts),
-            slots: slots as u64,
-            max,
-            latest: 0,
-            samples: Vec::new(),
-        }
-    }
-
-    fn advance(&mut self, now: u64) {
-        self.latest = self.latest.max(now / self.slot);
-    }
-
-    fn record(&mut self, v: u64, now: u64) {
-        self.advance(now);
-        self.samples.push((self.latest, v.min(self.max)));
-    }
-
-    /// The live samples, sorted.
-    fn live(&mut self, now: u64) -> Vec<u64> {
-        self.advance(now);
-        let mut v: Vec<u64> = self
-            .samples
-            .iter()
-            .filter(|(e, _)| self.latest - e < self.slots)
-            .map(|&(_, v)| v)
-            .collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// The nearest-rank quantile: the sample of rank max(1, ceil(q N / 10^6)).
-    fn quantile(&mut self, q: u32, now: u64) -> Option<u64> {
-        let live = self.live(now);
-        if live.is_empty() {
-            return None;
-        }
-        let n = live.len() as u128;
-        let q = u128::from(q.min(PPM as u32));
-        let rank = (q * n).div_ceil(u128::from(PPM)).max(1) as usize;
-        Some(live[rank - 1])
-    }
 }
 
 fn timeline() -> impl Strategy<Value = (u64, Vec<(i64, Op)>)> {
@@ -137,7 +81,7 @@ fn run_against_model<const P: u32, const B: usize, const S: usize>(
                     (Some(got), Some(x)) => {
                         // |Q - X| <= X x 2^-P, and the same bucket.
                         prop_assert!(
-                            u128::from(got.abs_diff(x)) << P <= u128::from(x),
+                            within_bound(got, x, P),
                             "q={} at {}: got {}, exact {}",
                             q,
                             now,
@@ -203,9 +147,8 @@ proptest! {
         if (samples.len() as u32) < min_samples {
             prop_assert_eq!(got, 500);
         } else {
-            let x = u128::from(model.quantile(q, 7).unwrap());
-            let f = |v: u128| (v * u128::from(num) / u128::from(den) + u128::from(margin)).clamp(10, 3_000_000) as u64;
-            let (lo, hi) = (f(x - x / 32 - 1), f(x + x / 32 + 1));
+            let x = model.quantile(q, 7).unwrap();
+            let (lo, hi) = timeout_bounds(x, 5, (num, den), margin, (10, 3_000_000));
             prop_assert!(lo <= got && got <= hi, "x={} got {} not in {}..={}", x, got, lo, hi);
         }
     }

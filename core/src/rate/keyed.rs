@@ -209,16 +209,18 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
 
     /// `n` tokens for `key` at `now`, or none. `n = 0` is admitted and
     /// takes nothing (a new key is not tracked for it); `n` above the burst
-    /// is never admitted.
+    /// is never admitted. Every call counts `now` as seen, these two
+    /// included (as [`TokenBucket::try_acquire_n`](super::TokenBucket::try_acquire_n)
+    /// does): a later call with an earlier `now` is judged at it.
     #[inline]
     pub fn try_acquire_n(&mut self, key: K, n: u32, now: Instant) -> Result<(), KeyedRejected> {
+        let now = time::observe(&mut self.latest, now);
         if n == 0 {
             return Ok(());
         }
         if n > self.quota.burst() {
             return Err(KeyedRejected::Limited(Rejected { retry_after: None }));
         }
-        let now = time::observe(&mut self.latest, now);
         let quota = self.quota;
         let t = quota.units(now);
         let mut idx = self.home(&key);

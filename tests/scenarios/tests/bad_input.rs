@@ -13,13 +13,17 @@
 use fusebox::ConfigError;
 use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{
-    self, CircuitBreaker, ConsecutiveFailures, CountWindow, Outcome, TimeWindow,
+    self, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Outcome, TimeWindow,
 };
 use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable};
 use fusebox::hash::Seed;
-use fusebox::latency::{HedgeConfig, HedgePolicy, LatencyHistogram};
-use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, RetryBudget, TokenBucket, WhenFull};
+use fusebox::latency::{
+    AdaptiveTimeout, HedgeConfig, HedgePolicy, LatencyHistogram, TimeoutConfig,
+};
+use fusebox::rate::{
+    ConcurrentRetryBudget, KeyedLimiter, KeyedRejected, Quota, RetryBudget, TokenBucket, WhenFull,
+};
 use fusebox::time::{Duration, Instant};
 
 /// One row: the primitive, the input, the documented result, and the check.
@@ -37,6 +41,8 @@ const fn d(ticks: u64) -> Duration {
     Duration::from_ticks(ticks)
 }
 const MAX: Instant = Instant::from_ticks(u64::MAX);
+/// A break-duration table with a 0 entry (the tables are `'static`).
+static WITH_ZERO: [Duration; 2] = [d(5), d(0)];
 
 /// A config error must name `field` and say what the range is.
 fn config_err<T>(r: Result<T, ConfigError>, field: &str) -> Result<(), String> {
@@ -847,6 +853,271 @@ const ROWS: &[Row] = &[
             expect(l.try_acquire_n(1, 3, MAX).is_err(), true)
         }
     ),
+    row!(
+        "KeyedLimiter",
+        "n = 0 (and n over the burst) at a later instant, then n = 1 at an earlier one (backwards)",
+        "the later instant counts as seen: the request is judged at it (refilled, admitted)",
+        || {
+            let q = ok(Quota::new(1, d(100), 1))?;
+            for asks_nothing in [0, 2] {
+                let mut l: KeyedLimiter<u32, 4> =
+                    KeyedLimiter::new(q, Seed::new(1, 2), WhenFull::RejectNew);
+                ok(l.try_acquire(1, t(0)))?;
+                let _ = l.try_acquire_n(1, asks_nothing, t(1_000));
+                ok(l.try_acquire(1, t(50)))?;
+            }
+            Ok(())
+        }
+    ),
+    // ---- break-duration schedules, probe rule (issue #10) ----
+    row!(
+        "breaker::Config",
+        "open_duration_linear initial = 0",
+        "ConfigError(open_duration_linear.initial)",
+        || config_err(
+            cfg().open_duration_linear(d(0), d(1), d(10)).validate(),
+            "open_duration_linear.initial"
+        )
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_linear max < initial",
+        "ConfigError(open_duration_linear.max)",
+        || config_err(
+            cfg().open_duration_linear(d(10), d(1), d(9)).validate(),
+            "open_duration_linear.max"
+        )
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_linear step = max = u64::MAX, trip u32::MAX",
+        "valid; saturates at u64::MAX ticks",
+        || {
+            let c = cfg().open_duration_linear(d(1), d(u64::MAX), d(u64::MAX));
+            ok(c.validate())?;
+            expect(c.open_duration_after(0), d(1))?;
+            expect(c.open_duration_after(u32::MAX), d(u64::MAX))
+        }
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_table empty",
+        "ConfigError(open_duration_table)",
+        || config_err(
+            cfg().open_duration_table(&[]).validate(),
+            "open_duration_table"
+        )
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_table with a 0 entry",
+        "ConfigError(open_duration_table)",
+        || config_err(
+            cfg().open_duration_table(&WITH_ZERO).validate(),
+            "open_duration_table"
+        )
+    ),
+    row!(
+        "breaker::Config",
+        "open_duration_table of 255 and of 256 entries",
+        "255 valid (the last repeats); 256 ConfigError(open_duration_table)",
+        || {
+            static T255: [Duration; 255] = [d(1); 255];
+            static T256: [Duration; 256] = [d(1); 256];
+            let c = cfg().open_duration_table(&T255);
+            ok(c.validate())?;
+            expect(c.open_duration_after(u32::MAX), d(1))?;
+            config_err(
+                cfg().open_duration_table(&T256).validate(),
+                "open_duration_table",
+            )
+        }
+    ),
+    row!(
+        "breaker::Config",
+        "ProbeRule::PerRound with half_open_successes > half_open_probes",
+        "ConfigError(half_open_successes)",
+        || config_err(
+            cfg()
+                .probe_rule(breaker::ProbeRule::PerRound)
+                .half_open_probes(2)
+                .half_open_successes(3)
+                .validate(),
+            "half_open_successes"
+        )
+    ),
+    // ---- FailureCount and counting intervals ----
+    row!(
+        "FailureCount",
+        "failure_threshold = 0",
+        "ConfigError(failure_threshold)",
+        || config_err(FailureCount::new(0), "failure_threshold")
+    ),
+    row!(
+        "FailureCount",
+        "failure_threshold = 1 and u32::MAX",
+        "valid",
+        || {
+            ok(FailureCount::new(1))?;
+            ok(FailureCount::new(u32::MAX)).map(|_| ())
+        }
+    ),
+    row!(
+        "FailureCount",
+        "interval = 0",
+        "ConfigError(interval)",
+        || config_err(ok(FailureCount::new(2))?.interval(d(0)), "interval")
+    ),
+    row!(
+        "ConsecutiveFailures",
+        "interval = 0",
+        "ConfigError(interval)",
+        || config_err(ok(ConsecutiveFailures::new(2))?.interval(d(0)), "interval")
+    ),
+    row!(
+        "FailureCount",
+        "interval = 1 tick and u64::MAX ticks; failures at 0, 1, u64::MAX, then 0 (backwards)",
+        "1 tick: 0 and 1 in separate intervals (closed); at u64::MAX an interval's end saturates to u64::MAX, reached at once, so each outcome there begins a new one (closed); u64::MAX ticks: 0 and 1 in one interval (trips)",
+        || {
+            let p = ok(ok(FailureCount::new(2))?.interval(d(1)))?;
+            let mut b = ok(CircuitBreaker::new(cfg(), p))?;
+            for now in [t(0), t(1), MAX, t(0)] {
+                let permit = ok(b.try_acquire(now))?;
+                expect(b.record(permit, Outcome::Failure, now), None)?;
+            }
+            expect(b.state(t(0)), breaker::State::Closed)?;
+            let p = ok(ok(FailureCount::new(2))?.interval(d(u64::MAX)))?;
+            let mut b = ok(CircuitBreaker::new(cfg(), p))?;
+            for now in [t(0), t(1)] {
+                let permit = ok(b.try_acquire(now))?;
+                b.record(permit, Outcome::Failure, now);
+            }
+            expect(b.state(t(1)), breaker::State::Open)
+        }
+    ),
+    // ---- ConcurrentRetryBudget ----
+    row!(
+        "ConcurrentRetryBudget",
+        "budget_percent = 101",
+        "ConfigError(budget_percent)",
+        || config_err(ConcurrentRetryBudget::new(101, 3), "budget_percent")
+    ),
+    row!(
+        "ConcurrentRetryBudget",
+        "budget_percent = 0, min_retry_concurrency = 0",
+        "valid; never a retry",
+        || {
+            let mut b = ok(ConcurrentRetryBudget::new(0, 0))?;
+            b.request_started();
+            expect((b.limit(), b.try_start_retry()), (0, false))
+        }
+    ),
+    row!(
+        "ConcurrentRetryBudget",
+        "budget_percent = 100, min_retry_concurrency = u32::MAX",
+        "valid; u32::MAX retries allowed with no request",
+        || {
+            let mut b = ok(ConcurrentRetryBudget::new(100, u32::MAX))?;
+            expect((b.limit(), b.try_start_retry()), (u32::MAX, true))
+        }
+    ),
+    row!(
+        "ConcurrentRetryBudget",
+        "finishes with nothing started",
+        "counts stay at 0 (saturate)",
+        || {
+            let mut b = ok(ConcurrentRetryBudget::new(20, 1))?;
+            b.request_finished();
+            b.retry_finished();
+            expect((b.requests_in_flight(), b.retries_in_flight()), (0, 0))?;
+            expect(b.try_start_retry(), true)
+        }
+    ),
+    // ---- AdaptiveTimeout ----
+    row!(
+        "TimeoutConfig",
+        "quantile = 1000001 ppm",
+        "ConfigError(quantile)",
+        || config_err(
+            TimeoutConfig::new(d(10), d(1), d(100))
+                .quantile(1_000_001)
+                .validate(),
+            "quantile"
+        )
+    ),
+    row!(
+        "TimeoutConfig",
+        "multiplier denominator = 0",
+        "ConfigError(multiplier)",
+        || config_err(
+            TimeoutConfig::new(d(10), d(1), d(100))
+                .multiplier(1, 0)
+                .validate(),
+            "multiplier"
+        )
+    ),
+    row!("TimeoutConfig", "min > max", "ConfigError(min)", || {
+        config_err(TimeoutConfig::new(d(10), d(101), d(100)).validate(), "min")
+    }),
+    row!(
+        "TimeoutConfig",
+        "initial outside min..=max",
+        "ConfigError(initial)",
+        || config_err(
+            TimeoutConfig::new(d(101), d(1), d(100)).validate(),
+            "initial"
+        )
+    ),
+    row!(
+        "AdaptiveTimeout",
+        "window < S - 1 ticks",
+        "ConfigError(window)",
+        || config_err(
+            AdaptiveTimeout::<5, 464, 5>::new(TimeoutConfig::new(d(10), d(1), d(100)), d(3)),
+            "window"
+        )
+    ),
+    row!(
+        "AdaptiveTimeout",
+        "0 samples, then u64::MAX latency at u64::MAX with multiplier u32::MAX and margin u64::MAX, asked at 0 (backwards)",
+        "initial before min_samples; then max (saturates); deadline at u64::MAX saturates",
+        || {
+            let config = TimeoutConfig::new(d(10), d(0), d(u64::MAX - 1))
+                .multiplier(u32::MAX, 1)
+                .margin(d(u64::MAX))
+                .min_samples(1);
+            let mut a = ok(AdaptiveTimeout::<5, 464, 5>::new(config, d(u64::MAX)))?;
+            expect(a.timeout(MAX), d(10))?;
+            a.record(d(u64::MAX), MAX);
+            expect(a.timeout(t(0)), d(u64::MAX - 1))?;
+            expect(a.deadline(MAX), MAX)
+        }
+    ),
+    row!(
+        "LatencyHistogram",
+        "window = u64::MAX ticks; quantile 0 and u32::MAX ppm",
+        "valid; both Some with one sample",
+        || {
+            let mut h = ok(LatencyHistogram::<5, 464, 5>::new(d(u64::MAX)))?;
+            expect(h.quantile(0, t(0)), None)?;
+            h.record(d(7), t(0));
+            expect(h.quantile(0, MAX).is_some(), true)?;
+            expect(h.quantile(u32::MAX, MAX).is_some(), true)
+        }
+    ),
+    row!(
+        "HedgePolicy",
+        "a sample at u64::MAX; next hedge of t0 = u64::MAX, sent 0 and u32::MAX; budget 0 %",
+        "Some(u64::MAX) (saturates), None past max_hedges; no hedge from an empty budget",
+        || {
+            let config = HedgeConfig::new().min_samples(1).budget(0, 0);
+            let mut p = ok(HedgePolicy::<5, 464, 5>::new(config, d(100)))?;
+            p.record(d(u64::MAX), MAX);
+            expect(p.next_hedge_at(MAX, 0, MAX), Some(MAX))?;
+            expect(p.next_hedge_at(MAX, u32::MAX, t(0)), None)?;
+            expect((p.try_hedge(t(0)), p.try_hedge(MAX)), (false, false))
+        }
+    ),
 ];
 
 /// The shared variants' own limits and extreme inputs (feature `sync`).
@@ -962,6 +1233,48 @@ const SYNC_ROWS: &[Row] = &[
                 ),
                 "done_ttl",
             )
+        }
+    ),
+    row!(
+        "SharedKeyedLimiter",
+        "full table under RejectNew; n = 0 and n over the burst at u64::MAX, then 0 (backwards)",
+        "TableFull past N; n = 0 admitted, n > burst rejected with no hint; the step back refused",
+        || {
+            let l = fusebox::rate::SharedKeyedLimiter::<spin::mutex::SpinMutex<()>, u32, 1, 2>::new(
+                ok(Quota::new(1, d(1_000_000), 2))?,
+                Seed::new(1, 2),
+                WhenFull::RejectNew,
+            );
+            ok(l.try_acquire_n(1, 0, MAX))?;
+            expect(
+                l.try_acquire_n(1, 3, MAX),
+                Err(KeyedRejected::Limited(fusebox::rate::Rejected {
+                    retry_after: None,
+                })),
+            )?;
+            ok(l.try_acquire_n(1, 2, MAX))?;
+            expect(l.try_acquire(1, t(0)).is_err(), true)?;
+            ok(l.try_acquire(2, t(0)))?;
+            expect(l.try_acquire(3, t(0)), Err(KeyedRejected::TableFull))
+        }
+    ),
+    row!(
+        "SharedAdaptiveLimit",
+        "limits min = 0; u64::MAX latency at u64::MAX, then 0 (backwards)",
+        "ConfigError(limits.min); the limit stays in min..=max",
+        || {
+            use fusebox::bulkhead::{Outcome as O, SharedAdaptiveLimit};
+            config_err(
+                SharedAdaptiveLimit::new(AimdConfig::new().limits(0, 10)),
+                "limits.min",
+            )?;
+            let l = ok(SharedAdaptiveLimit::new(
+                AimdConfig::new().limits(1, 10).initial(5),
+            ))?;
+            let _ = l.record(O::Success, d(u64::MAX), MAX);
+            let _ = l.record_in_flight(O::Success, d(0), u32::MAX, t(0));
+            let _ = l.record(O::Dropped, d(0), t(0));
+            expect((1..=10).contains(&l.limit()), true)
         }
     ),
 ];
