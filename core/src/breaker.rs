@@ -978,7 +978,7 @@ impl<const B: usize> sealed::Judge for TimeWindow<B> {
 }
 impl<const B: usize> Policy for TimeWindow<B> {
     #[cfg(feature = "sync")]
-    type Shared = Unshared;
+    type Shared = SharedCircuitBreaker<Self>;
 }
 
 /// A circuit breaker over failure policy `P`. See the [module docs](self)
