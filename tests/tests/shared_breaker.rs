@@ -512,11 +512,14 @@ fn stress_failure_count_and_intervals() {
         .unwrap()
         .interval(Duration::from_ticks(2))
         .unwrap();
-    let b = SharedCircuitBreaker::new(config().open_duration_linear(
-        Duration::from_ticks(1),
-        Duration::from_ticks(1),
-        Duration::from_ticks(400),
-    ), cf)
+    let b = SharedCircuitBreaker::new(
+        config().open_duration_linear(
+            Duration::from_ticks(1),
+            Duration::from_ticks(1),
+            Duration::from_ticks(400),
+        ),
+        cf,
+    )
     .unwrap();
     hammer(&b, 20_000, 0xABCD_0005);
 }

@@ -14,8 +14,8 @@
 //! the later of `now` and the instant its state records; see its docs).
 
 use fusebox::breaker::{
-    BreakDuration, CircuitBreaker, Config, ConsecutiveFailures, CountWindow, FailureCount,
-    Outcome, Permit, Policy, ProbeRule, SharedCircuitBreaker, SharedPolicy, State, TimeWindow,
+    BreakDuration, CircuitBreaker, Config, ConsecutiveFailures, CountWindow, FailureCount, Outcome,
+    Permit, Policy, ProbeRule, SharedCircuitBreaker, SharedPolicy, State, TimeWindow,
 };
 use fusebox::time::{Duration, Instant};
 use proptest::prelude::*;
@@ -191,7 +191,12 @@ fn agree<P: SharedPolicy + Clone>(
         }
         let t = Instant::from_ticks(now);
         prop_assert_eq!(real.state(t), shared.state(t), "state at {}", now);
-        prop_assert_eq!(real.retry_after(t), shared.retry_after(t), "hint at {}", now);
+        prop_assert_eq!(
+            real.retry_after(t),
+            shared.retry_after(t),
+            "hint at {}",
+            now
+        );
         // `admitted` is derived from recorded permits in the shared
         // breaker: the outstanding ones are not in it yet.
         let mut want = real.metrics();
@@ -214,12 +219,12 @@ fn run(spec: &Spec, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             agree(c, p, ops)
         }
-        PolicySpec::Count(pct, min) => agree(c, CountWindow::<COUNT_N>::new(pct, min).unwrap(), ops),
-        PolicySpec::Time(w, pct, min) => agree(
-            c,
-            TimeWindow::<TIME_B>::new(d(w), pct, min).unwrap(),
-            ops,
-        ),
+        PolicySpec::Count(pct, min) => {
+            agree(c, CountWindow::<COUNT_N>::new(pct, min).unwrap(), ops)
+        }
+        PolicySpec::Time(w, pct, min) => {
+            agree(c, TimeWindow::<TIME_B>::new(d(w), pct, min).unwrap(), ops)
+        }
         PolicySpec::FailureCount(n, i) => {
             let mut p = FailureCount::new(n).unwrap();
             if let Some(i) = i {
@@ -291,5 +296,7 @@ fn every_policy_shares() {
     assert!(shares(CountWindow::<10>::new(50, 5).unwrap()));
     assert!(shares(TimeWindow::<10>::new(d(100), 50, 5).unwrap()));
     assert!(shares(FailureCount::new(3).unwrap()));
-    assert!(shares(FailureCount::new(3).unwrap().interval(d(60)).unwrap()));
+    assert!(shares(
+        FailureCount::new(3).unwrap().interval(d(60)).unwrap()
+    ));
 }

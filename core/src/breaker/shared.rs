@@ -1303,9 +1303,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         let t = Instant::from_ticks(floor(now, w.at));
         match w.state {
             State::Open if t < self.open_until(w) => Some(time::elapsed(t, self.open_until(w))),
-            State::HalfOpen
-                if self.probe_slots_taken(w) && t < self.probe_deadline(w) =>
-            {
+            State::HalfOpen if self.probe_slots_taken(w) && t < self.probe_deadline(w) => {
                 Some(time::elapsed(t, self.probe_deadline(w)))
             }
             _ => None,
@@ -1812,7 +1810,10 @@ mod tests {
             Config::new()
                 .half_open_probes(2)
                 .half_open_successes(u16::MAX),
-            FailureCount::new(1).unwrap().interval(Duration::from_ticks(1)).unwrap(),
+            FailureCount::new(1)
+                .unwrap()
+                .interval(Duration::from_ticks(1))
+                .unwrap(),
         );
         assert!(e.is_ok(), "16 + 2 + 1 bits fit");
         let e =

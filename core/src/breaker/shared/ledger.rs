@@ -544,8 +544,7 @@ impl SharedFailureCount {
         match w {
             None => true,
             Some(w) => {
-                w.tag == NO_CALL
-                    || (self.interval != 0 && t >= w.key.saturating_add(self.interval))
+                w.tag == NO_CALL || (self.interval != 0 && t >= w.key.saturating_add(self.interval))
             }
         }
     }
