@@ -862,15 +862,23 @@ impl<const N: usize> SharedPolicy for CountWindow<N> {}
 /// # How it decides
 /// The state, generation, probe counts, trip count and one instant live in
 /// one `AtomicU128`; every transition is one compare-and-swap on it, and no
-/// lock is taken. [`CountWindow`] keeps its counts in a second
-/// `AtomicU128` and its ring in `AtomicU32` slots, counted by one CAS per
-/// call (see the source for the protocol). Concurrent calls are
+/// lock is taken. [`ConsecutiveFailures`] keeps its run there too, and its
+/// counting interval's start in the instant. [`CountWindow`] keeps its
+/// counts in a second `AtomicU128` and its ring in `AtomicU32` slots,
+/// counted by one CAS per call; [`TimeWindow`](super::TimeWindow) and
+/// [`FailureCount`](super::FailureCount) keep a second `AtomicU128` and one
+/// `AtomicU128` per bucket, counted by one CAS on that word per call, the
+/// bucket writes helped home by the next caller (see the sources for the
+/// protocols). Concurrent calls are
 /// *linearizable*: every run is explained by the `&mut` breaker fed the same
 /// operations in one order consistent with real time (tested on recorded
 /// histories, and with loom). On a healthy breaker, `try_acquire` only
 /// reads the shared words, and `record` of a success writes nothing to
-/// them when nothing changes (no failure run to reset; a full window with
-/// no failure); otherwise one CAS per word touched.
+/// them when nothing changes (no failure run to reset, no interval to
+/// begin; a full count window with no failure); otherwise one CAS per word
+/// touched (a time window or failure count counts every call: one CAS on
+/// its word, and one on each bucket the call's operation touches, at most
+/// three unless the window moved past buckets, which are cleared).
 ///
 /// Time rule: a decision is taken at the later of `now` and the instant the
 /// state records (when it closed, tripped or last admitted a probe), so
@@ -887,20 +895,21 @@ impl<const N: usize> SharedPolicy for CountWindow<N> {}
 /// breaker writes nothing at all.
 ///
 /// # Limits (from the packed words)
-/// `half_open_probes` and `half_open_successes` in 1..=2047,
-/// [`ConsecutiveFailures`] thresholds up to 2^29 - 1, [`CountWindow`]
-/// lengths up to 65 535: [`new`](Self::new) rejects more with a
-/// [`ConfigError`]. The trip count that grows the open duration saturates at
-/// 127 (a doubling duration reaches any cap within 64 trips), so a
-/// [`BreakDuration`](super::BreakDuration) must reach its last value
-/// within 127 trips (any constant or geometric law does; a table of at
-/// most 127 entries; a linear law whose step reaches the cap by then). A
+/// Every policy and every option of [`Config`] is taken
+/// ([`ProbeRule::PerRound`], counting intervals, every
+/// [`BreakDuration`](super::BreakDuration) law), within what the words
+/// hold; [`new`](Self::new) rejects more with a [`ConfigError`] naming the
+/// field. In HalfOpen the word's 29-bit payload holds the probes in flight
+/// (enough bits for K), the probe successes (for S - 1) and the trips in a
+/// row, counted only up to the trip from which the schedule stops changing
+/// (1 for a constant law, at most 65 for a geometric one, the table's
+/// length, or where a linear law reaches its cap): those bits together
+/// must fit 29 (K = S = 2047 leave 7 bits, 127 trips; the defaults leave
+/// 28), so only a linear law still growing after 2^28 trips, or K and S
+/// near 65 535 each, are refused. [`ConsecutiveFailures`] thresholds up to
+/// 2^29 - 1 (2^28 - 1 with a counting interval), [`CountWindow`] lengths up
+/// to 65 535, [`TimeWindow`](super::TimeWindow) buckets up to 4 095. A
 /// permit is judged stale by a 32-bit generation, as in the `&mut` breaker.
-///
-/// Not supported yet, refused by [`new`](Self::new) with a [`ConfigError`]
-/// naming the field: [`ProbeRule::PerRound`] (`probe_rule`), a counting
-/// interval ([`ConsecutiveFailures::interval`], `interval`), and
-/// [`FailureCount`](super::FailureCount), which is not a [`SharedPolicy`].
 ///
 /// # Memory
 /// See the [module docs](super#memory) for the sizes per target.
@@ -1402,8 +1411,9 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 }
 
 /// A circuit breaker shared by `&self`, as a policy names it in
-/// [`Policy::Shared`]: the lock-free [`SharedCircuitBreaker`], or
-/// [`Unshared`] for a policy that has no shared form yet. Code generic over
+/// [`Policy::Shared`]: the lock-free [`SharedCircuitBreaker`] (every
+/// policy of this crate), or [`Unshared`] for a policy that has no shared
+/// form. Code generic over
 /// every [`Policy`] builds one with [`share`](Self::share) and falls back
 /// to the `&mut` [`CircuitBreaker`](super::CircuitBreaker) behind a lock of
 /// its own when it is refused. Every method is the
@@ -1488,10 +1498,10 @@ where
     }
 }
 
-/// The [`Policy::Shared`] of a policy with no shared form yet
-/// ([`TimeWindow`](super::TimeWindow), see [`SharedPolicy`]): no value of
-/// it exists, and [`SharedBreaker::share`] always refuses, naming the
-/// policy.
+/// The [`Policy::Shared`] of a policy with no shared form (none of this
+/// crate's policies since every one became a [`SharedPolicy`]; kept so that
+/// code naming it still builds): no value of it exists, and
+/// [`SharedBreaker::share`] always refuses, naming the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Unshared {}
@@ -1502,7 +1512,7 @@ impl<P: Policy + ?Sized> SharedBreaker<P> for Unshared {
     fn share(_config: Config, _policy: &P) -> Result<Self, ConfigError> {
         Err(ConfigError::new(
             "policy",
-            "be ConsecutiveFailures or CountWindow for a SharedCircuitBreaker (this policy has no shared form yet): share the CircuitBreaker behind a lock",
+            "be a SharedPolicy for a SharedCircuitBreaker (this policy has no shared form): share the CircuitBreaker behind a lock",
         ))
     }
     fn try_acquire(&self, _now: Instant) -> Result<Permit, Rejected> {
