@@ -261,6 +261,31 @@ fn breaker_time_window_counts_racing_calls_across_buckets() {
     });
 }
 
+/// The bucket writes are helped home by later callers: one helper may be
+/// preempted in the middle of its write while another applies the same
+/// operation, counts its own call and helps that one home (its window
+/// read helps) into the same bucket. The late helper must then write
+/// nothing: every call is in the window exactly once.
+#[test]
+fn breaker_time_window_late_helper_writes_nothing() {
+    model(|| {
+        let w = TimeWindow::<2>::new(Duration::from_ticks(4), 100, 1).unwrap();
+        let b = Arc::new(SharedCircuitBreaker::new(config(1), w).unwrap());
+        let p1 = b.try_acquire(t(0)).unwrap();
+        let p2 = b.try_acquire(t(0)).unwrap();
+        let p3 = b.try_acquire(t(0)).unwrap();
+        // Its bucket write is left to the next caller.
+        assert_eq!(b.record(p1, Outcome::Success, t(0)), None);
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record(p2, Outcome::Success, t(0)));
+        assert_eq!(b.record(p3, Outcome::Success, t(0)), None);
+        let seen = b.window(t(0)).calls;
+        assert!(seen == 2 || seen == 3, "{seen}");
+        assert_eq!(h.join().unwrap(), None);
+        assert_eq!(b.window(t(0)).calls, 3);
+    });
+}
+
 /// Two failures of a failure count racing the end of its interval: each
 /// is counted in the interval some order puts it in, never twice, never
 /// lost (threshold 2: trips only if both land in one interval).
