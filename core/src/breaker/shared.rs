@@ -68,7 +68,7 @@ pub struct Layout {
 
 /// Bits to hold `x`.
 const fn bits(x: u32) -> u32 {
-    u32::BITS - x.leading_zeros()
+    u32::BITS.saturating_sub(x.leading_zeros())
 }
 
 impl Layout {
@@ -86,7 +86,7 @@ impl Layout {
         let sb = bits(u32::from(config.half_open_successes).saturating_sub(1));
         let trip_cap = trip_cap(config);
         let tb = bits(trip_cap);
-        if kb + sb + tb > PAYLOAD_BITS {
+        if kb.saturating_add(sb).saturating_add(tb) > PAYLOAD_BITS {
             let field = if tb > 7 {
                 "open_duration"
             } else if kb >= sb {
@@ -109,7 +109,10 @@ impl Layout {
     }
 
     const fn mask(b: u32) -> u32 {
-        if b == 0 { 0 } else { u32::MAX >> (32 - b) }
+        match u32::MAX.checked_shr(32u32.saturating_sub(b)) {
+            Some(m) if b != 0 => m,
+            _ => 0,
+        }
     }
 }
 
@@ -125,11 +128,11 @@ fn trip_cap(config: &Config) -> u32 {
             let last = config.open_duration_after(u32::MAX);
             let (mut lo, mut hi) = (1u32, u32::MAX);
             while lo < hi {
-                let mid = lo + (hi - lo) / 2;
+                let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
                 if config.open_duration_after(mid) == last {
                     hi = mid;
                 } else {
-                    lo = mid + 1;
+                    lo = mid.saturating_add(1);
                 }
             }
             lo
@@ -181,10 +184,10 @@ impl Word {
             }
         } else {
             let (kb, sb) = (u32::from(l.kb), u32::from(l.sb));
-            let tb = PAYLOAD_BITS - kb - sb;
+            let tb = PAYLOAD_BITS.saturating_sub(kb).saturating_sub(sb);
             (self.a & Layout::mask(kb))
                 | ((self.successes & Layout::mask(sb)) << kb)
-                | ((self.trips & Layout::mask(tb)) << (kb + sb))
+                | ((self.trips & Layout::mask(tb)) << kb.saturating_add(sb))
         };
         let hi = state | (u64::from(self.generation) << 3) | (u64::from(payload) << 35);
         (u128::from(hi) << 64) | u128::from(self.at)
@@ -213,11 +216,11 @@ impl Word {
             }
         } else {
             let (kb, sb) = (u32::from(l.kb), u32::from(l.sb));
-            let tb = PAYLOAD_BITS - kb - sb;
+            let tb = PAYLOAD_BITS.saturating_sub(kb).saturating_sub(sb);
             (
                 payload & Layout::mask(kb),
                 (payload >> kb) & Layout::mask(sb),
-                (payload >> (kb + sb)) & Layout::mask(tb),
+                (payload >> kb.saturating_add(sb)) & Layout::mask(tb),
                 false,
             )
         };

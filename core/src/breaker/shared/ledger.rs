@@ -192,6 +192,16 @@ fn bucket_unpack(v: u128) -> (u32, Counts) {
     )
 }
 
+/// How many buckets bucket `j` lies behind bucket `cur`, in a ring of `b`
+/// (both below `b`).
+fn back(cur: usize, j: usize, b: usize) -> usize {
+    if j <= cur {
+        cur.wrapping_sub(j)
+    } else {
+        b.wrapping_sub(j).wrapping_add(cur)
+    }
+}
+
 /// Where the window word stands for a caller in Closed generation `g`.
 enum Class {
     /// Open, counting for `g`.
@@ -260,10 +270,8 @@ impl<const B: usize> Ledger<B> {
 
     /// Whether `w`'s operation clears bucket `j`.
     fn clears(w: Lw, j: usize) -> bool {
-        let cur = Self::cur(w);
         // The cleared buckets are cur, cur - 1, ... (mod B), d of them.
-        let back = (cur + B - j) % B.max(1);
-        back < w.d as usize
+        back(Self::cur(w), j, B) < w.d as usize
     }
 
     /// Apply `w`'s operation to every bucket it touches, unless done.
@@ -274,14 +282,20 @@ impl<const B: usize> Ledger<B> {
         let cur = Self::cur(w);
         let d = (w.d as usize).min(B);
         for i in 0..d {
-            if !self.apply(w, (cur + B - i) % B, slow_fails) {
+            // The bucket `i` behind the current one, mod B.
+            let j = if i <= cur {
+                cur.wrapping_sub(i)
+            } else {
+                B.wrapping_sub(i).wrapping_add(cur)
+            };
+            if !self.apply(w, j, slow_fails) {
                 return;
             }
         }
         if !self.apply(w, cur, slow_fails) {
             return;
         }
-        let _ = self.apply(w, (w.seq as usize) % B, slow_fails);
+        let _ = self.apply(w, (w.seq as usize).checked_rem(B).unwrap_or(0), slow_fails);
     }
 
     /// Apply `w`'s operation to bucket `j`; `false` when the window word
@@ -454,8 +468,7 @@ impl<const B: usize> SharedTimeWindow<B> {
         };
         let mut total = Counts::default();
         for j in 0..B {
-            let back = (cur + B - j) % B.max(1);
-            let mut c = if back < d as usize {
+            let mut c = if back(cur, j, B) < d as usize {
                 Counts::default()
             } else {
                 self.ledger.counts(j)
