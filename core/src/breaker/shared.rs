@@ -402,6 +402,31 @@ pub(crate) mod sealed {
 /// slots), [`TimeWindow`](super::TimeWindow) and
 /// [`FailureCount`](super::FailureCount) (a window word and one 128-bit
 /// atomic per bucket, see the source of `shared/ledger.rs`). Sealed.
+///
+/// ```
+/// use fusebox::breaker::{Config, Outcome, SharedCircuitBreaker, State, TimeWindow};
+/// use fusebox::time::{Duration, Instant};
+///
+/// // 50 % of the calls of the last 10 s (ten 1 s buckets), once 4 are in.
+/// let policy = TimeWindow::<10>::new(Duration::from_secs(10), 50, 4)?;
+/// let breaker = SharedCircuitBreaker::new(Config::new(), policy)?;
+/// let t = Instant::from_secs;
+/// std::thread::scope(|s| {
+///     for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success] {
+///         let breaker = &breaker;
+///         s.spawn(move || {
+///             let permit = breaker.try_acquire(t(1)).expect("closed");
+///             breaker.record(permit, outcome, t(1));
+///         });
+///     }
+/// });
+/// assert_eq!(breaker.window(t(1)).calls, 3);
+/// // The 4th call, a failure: 2 of 4 failed, 50 %.
+/// let permit = breaker.try_acquire(t(2)).expect("closed");
+/// assert!(breaker.record(permit, Outcome::Failure, t(2)).is_some());
+/// assert_eq!(breaker.state(t(2)), State::Open);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub trait SharedPolicy: Policy + sealed::Share {}
 
 /// The shared data of [`ConsecutiveFailures`]: its threshold and counting
