@@ -4,7 +4,7 @@ use arbitrary::{Result, Unstructured};
 use fusebox::backoff::{self, Backoff, Jitter};
 use fusebox::breaker::{
     self, CircuitBreaker, ConsecutiveFailures, CountWindow, Policy, SharedBreaker,
-    SharedCircuitBreaker, State, TimeWindow, Unshared,
+    SharedCircuitBreaker, State, TimeWindow,
 };
 use fusebox::bulkhead::{
     self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, SharedAdaptiveLimit,
@@ -177,18 +177,11 @@ pub fn breaker_count_window(data: &[u8]) {
     });
 }
 
-/// Breaker, [`TimeWindow`] policy (B = 4), `&mut` only (it has no shared
-/// form: `SharedBreaker::share` refuses it).
+/// Breaker, [`TimeWindow`] policy (B = 4), `&mut` and shared.
 pub fn breaker_time_window(data: &[u8]) {
     drive(data, |u| {
         match TimeWindow::<4>::new(duration(u)?, u.arbitrary()?, u.arbitrary()?) {
-            Ok(p) => {
-                assert!(
-                    <Unshared as SharedBreaker<TimeWindow<4>>>::share(breaker::Config::new(), &p)
-                        .is_err()
-                );
-                run_breaker::<_, Unshared>(u, p)
-            }
+            Ok(p) => run_breaker::<_, SharedCircuitBreaker<TimeWindow<4>>>(u, p),
             Err(_) => Ok(()),
         }
     });
