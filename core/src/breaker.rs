@@ -125,13 +125,18 @@
 //!
 //! | type | x86_64 / aarch64 | thumbv6m |
 //! |---|---|---|
-//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 112 |
+//! | `SharedCircuitBreaker<ConsecutiveFailures>` | 1 280 | 128 |
+//! | `SharedCircuitBreaker<FailureCount>` | 1 664 | 160 |
 //! | `SharedCircuitBreaker<CountWindow<10>>` | 1 536 | 176 |
 //! | `SharedCircuitBreaker<CountWindow<100>>` | 1 920 | 544 |
 //! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `112 + (4N + 21 rounded up to 16)` |
+//! | `SharedCircuitBreaker<TimeWindow<10>>` | 1 792 | 304 |
+//! | `SharedCircuitBreaker<TimeWindow<B>>` | `1536 + (16B rounded up to 128)` | `144 + 16B` |
 //!
-//! `SharedCircuitBreaker<TimeWindow<B>>` does not exist yet: the time
-//! window has no lock-free exact shared form (see [`SharedPolicy`]).
+//! A shared time window or failure count keeps a 128-bit window word (on
+//! its own line on servers) and one 128-bit bucket per time bucket (one
+//! for [`FailureCount`]); the counting interval of [`ConsecutiveFailures`]
+//! lives in the control word (its threshold and interval add 12 bytes).
 
 use crate::ConfigError;
 use crate::time::{self, Duration, Instant};
@@ -609,11 +614,11 @@ mod sealed {
 /// The trait is sealed; its methods are the breaker's business.
 pub trait Policy: sealed::Judge {
     /// The policy's breaker shared by `&self` (feature `sync`):
-    /// [`SharedCircuitBreaker<Self>`] where the policy is a
-    /// [`SharedPolicy`], [`Unshared`] where it has no shared form yet (a
-    /// [`TimeWindow`]). Lets code generic over every policy take the
-    /// lock-free path where there is one, and a lock of its own otherwise
-    /// (as `fusebox_std::Breaker` does).
+    /// [`SharedCircuitBreaker<Self>`] for every policy of this crate
+    /// ([`Unshared`] names a policy with no shared form). Lets code generic
+    /// over every policy take the lock-free path, and a lock of its own
+    /// where [`SharedBreaker::share`] refuses a configuration (as
+    /// `fusebox_std::Breaker` does).
     #[cfg(feature = "sync")]
     type Shared: SharedBreaker<Self>;
 
@@ -980,7 +985,7 @@ impl<const B: usize> sealed::Judge for TimeWindow<B> {
 }
 impl<const B: usize> Policy for TimeWindow<B> {
     #[cfg(feature = "sync")]
-    type Shared = Unshared;
+    type Shared = SharedCircuitBreaker<Self>;
 }
 
 /// A circuit breaker over failure policy `P`. See the [module docs](self)

@@ -10,8 +10,8 @@
 #![cfg(all(loom, feature = "sync"))]
 
 use fusebox::breaker::{
-    Config, ConsecutiveFailures, CountWindow, Outcome, SharedCircuitBreaker, SharedPolicy, State,
-    Transition,
+    Config, ConsecutiveFailures, CountWindow, FailureCount, Outcome, ProbeRule,
+    SharedCircuitBreaker, SharedPolicy, State, TimeWindow, Transition,
 };
 use fusebox::bulkhead::Bulkhead;
 use fusebox::rate::{Quota, SharedTokenBucket};
@@ -124,6 +124,31 @@ fn breaker_count_window_trips_once_and_the_late_permit_is_stale() {
     one_trip(|| CountWindow::<2>::new(50, 1).unwrap());
 }
 
+#[test]
+fn breaker_time_window_trips_once_and_the_late_permit_is_stale() {
+    one_trip(|| TimeWindow::<2>::new(Duration::from_ticks(4), 50, 1).unwrap());
+}
+
+#[test]
+fn breaker_failure_count_trips_once_and_the_late_permit_is_stale() {
+    one_trip(|| {
+        FailureCount::new(1)
+            .unwrap()
+            .interval(Duration::from_ticks(5))
+            .unwrap()
+    });
+}
+
+#[test]
+fn breaker_consecutive_with_interval_trips_once_and_the_late_permit_is_stale() {
+    one_trip(|| {
+        ConsecutiveFailures::new(1)
+            .unwrap()
+            .interval(Duration::from_ticks(5))
+            .unwrap()
+    });
+}
+
 /// A trip racing a reset and an acquire: whatever the order, the trip is
 /// never lost (it is reported, counted and either visible or undone by a
 /// reset that reports it), and the acquire sees a state some order
@@ -175,6 +200,148 @@ fn breaker_consecutive_trip_is_never_lost_to_a_reset() {
 #[test]
 fn breaker_count_window_trip_is_never_lost_to_a_reset() {
     trip_races_reset(|| CountWindow::<2>::new(50, 1).unwrap());
+}
+
+#[test]
+fn breaker_time_window_trip_is_never_lost_to_a_reset() {
+    trip_races_reset(|| TimeWindow::<2>::new(Duration::from_ticks(4), 50, 1).unwrap());
+}
+
+#[test]
+fn breaker_failure_count_trip_is_never_lost_to_a_reset() {
+    trip_races_reset(|| FailureCount::new(1).unwrap());
+}
+
+/// A success and a failure recorded at once on a time window that needs
+/// both to judge (minimum 2 calls, 50 %): the trip comes exactly once,
+/// whichever lands second.
+#[test]
+fn breaker_time_window_counts_both_racing_calls() {
+    model(|| {
+        let w = TimeWindow::<2>::new(Duration::from_ticks(4), 50, 2).unwrap();
+        let b = Arc::new(SharedCircuitBreaker::new(config(1), w).unwrap());
+        let p1 = b.try_acquire(t(0)).unwrap();
+        let p2 = b.try_acquire(t(0)).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record(p2, Outcome::Success, t(1)));
+        let a = b.record(p1, Outcome::Failure, t(1));
+        let c = h.join().unwrap();
+        assert_eq!(usize::from(a.is_some()) + usize::from(c.is_some()), 1);
+        let m = b.metrics();
+        assert_eq!((m.trips, m.failures, m.successes, m.stale), (1, 1, 1, 0));
+    });
+}
+
+/// Two calls in different buckets (2 ticks each, 2 buckets) recorded at
+/// once, the later one moving the window on (it clears the bucket it
+/// enters) while the other's bucket write may still be pending: both are
+/// counted once, in an order some linearization explains.
+#[test]
+fn breaker_time_window_counts_racing_calls_across_buckets() {
+    model(|| {
+        let w = TimeWindow::<2>::new(Duration::from_ticks(4), 100, 1).unwrap();
+        let b = Arc::new(SharedCircuitBreaker::new(config(1), w).unwrap());
+        // A call in epoch 0, so the window has something to expire.
+        let p0 = b.try_acquire(t(0)).unwrap();
+        assert_eq!(b.record(p0, Outcome::Success, t(0)), None);
+        let p1 = b.try_acquire(t(1)).unwrap();
+        let p2 = b.try_acquire(t(1)).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record(p2, Outcome::Success, t(4)));
+        assert_eq!(b.record(p1, Outcome::Success, t(1)), None);
+        assert_eq!(h.join().unwrap(), None);
+        // At epoch 2 the bucket of epoch 0 is gone: the t=4 call, and the
+        // t=1 call if it came second (judged then at epoch 2).
+        let calls = b.window(t(4)).calls;
+        assert!(calls == 1 || calls == 2, "{calls}");
+        assert_eq!(b.metrics().successes, 3);
+        // Epoch 3: only the epoch-2 bucket is left, the same calls.
+        assert_eq!(b.window(t(6)).calls, calls);
+        assert_eq!(b.window(t(8)).calls, 0);
+    });
+}
+
+/// The bucket writes are helped home by later callers: one helper may be
+/// preempted in the middle of its write while another applies the same
+/// operation, counts its own call and helps that one home (its window
+/// read helps) into the same bucket. The late helper must then write
+/// nothing: every call is in the window exactly once.
+#[test]
+fn breaker_time_window_late_helper_writes_nothing() {
+    model(|| {
+        let w = TimeWindow::<2>::new(Duration::from_ticks(4), 100, 1).unwrap();
+        let b = Arc::new(SharedCircuitBreaker::new(config(1), w).unwrap());
+        let p1 = b.try_acquire(t(0)).unwrap();
+        let p2 = b.try_acquire(t(0)).unwrap();
+        let p3 = b.try_acquire(t(0)).unwrap();
+        // Its bucket write is left to the next caller.
+        assert_eq!(b.record(p1, Outcome::Success, t(0)), None);
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record(p2, Outcome::Success, t(0)));
+        assert_eq!(b.record(p3, Outcome::Success, t(0)), None);
+        let seen = b.window(t(0)).calls;
+        assert!(seen == 2 || seen == 3, "{seen}");
+        assert_eq!(h.join().unwrap(), None);
+        assert_eq!(b.window(t(0)).calls, 3);
+    });
+}
+
+/// Two failures of a failure count racing the end of its interval: each
+/// is counted in the interval some order puts it in, never twice, never
+/// lost (threshold 2: trips only if both land in one interval).
+#[test]
+fn breaker_failure_count_racing_the_interval_end() {
+    model(|| {
+        let fc = FailureCount::new(2)
+            .unwrap()
+            .interval(Duration::from_ticks(5))
+            .unwrap();
+        let b = Arc::new(SharedCircuitBreaker::new(config(1), fc).unwrap());
+        let p0 = b.try_acquire(t(0)).unwrap();
+        assert_eq!(b.record(p0, Outcome::Success, t(0)), None); // [0, 5)
+        let p1 = b.try_acquire(t(1)).unwrap();
+        let p2 = b.try_acquire(t(1)).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record(p2, Outcome::Failure, t(5)));
+        let a = b.record(p1, Outcome::Failure, t(4));
+        let c = h.join().unwrap();
+        let m = b.metrics();
+        assert_eq!(m.failures + m.stale, 2);
+        // t=4 first: it lands in [0, 5), the t=5 one begins [5, 10): no
+        // trip. t=5 first: [5, 10) begins, the t=4 one is judged at 5 and
+        // joins it: the second failure trips.
+        match (a, c) {
+            (None, None) => assert_eq!(b.window(t(5)).failures, 1),
+            (Some(_), None) => assert_eq!(b.state(t(5)), State::Open),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+/// Probes per round, K = 2, S = 2: the first probe succeeds while another
+/// thread asks twice; the round admits exactly one more probe, whichever
+/// order (in flight, the success would have freed a slot for a third).
+#[test]
+fn breaker_per_round_admits_k_per_round() {
+    model(|| {
+        let c = config(2)
+            .half_open_successes(2)
+            .probe_rule(ProbeRule::PerRound);
+        let b =
+            Arc::new(SharedCircuitBreaker::new(c, ConsecutiveFailures::new(1).unwrap()).unwrap());
+        let p = b.try_acquire(t(0)).unwrap();
+        b.record(p, Outcome::Failure, t(0)).unwrap();
+        let first = b.try_acquire(t(10)).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || {
+            let x = b2.try_acquire(t(10));
+            let y = b2.try_acquire(t(10));
+            usize::from(x.is_ok()) + usize::from(y.is_ok())
+        });
+        assert_eq!(b.record(first, Outcome::Success, t(10)), None);
+        assert_eq!(h.join().unwrap(), 1);
+        assert_eq!(b.state(t(10)), State::HalfOpen);
+    });
 }
 
 /// A success and a failure recorded at once on a count window that needs
@@ -271,5 +438,123 @@ fn breaker_count_window_admits_nothing_after_a_seen_trip() {
         assert!(b.record(p, Outcome::Failure, t(1)).is_some());
         watcher.join().unwrap();
         caller.join().unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The sharded tables: a shard is the `&mut` table behind a lock of the
+// binary's `lock_api::RawMutex`; here a spin lock on a loom atomic, so that
+// loom explores every interleaving of the threads around and under it.
+// ---------------------------------------------------------------------------
+
+/// A spin lock over a loom `AtomicBool`. `lock_api` wants a `const INIT`,
+/// which loom's atomics do not have: the flag is made on first use (every
+/// model below takes each shard's lock once on its own thread first, so no
+/// two threads race to make it).
+struct LoomRaw(std::sync::OnceLock<loom::sync::atomic::AtomicBool>);
+
+impl LoomRaw {
+    fn flag(&self) -> &loom::sync::atomic::AtomicBool {
+        self.0
+            .get_or_init(|| loom::sync::atomic::AtomicBool::new(false))
+    }
+}
+
+// SAFETY: `try_lock` takes the flag from false to true with an acquiring
+// CAS, so one holder at a time; `unlock` (called only by the holder, as
+// `lock_api` guarantees) releases it with a releasing store.
+unsafe impl lock_api::RawMutex for LoomRaw {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = LoomRaw(std::sync::OnceLock::new());
+    type GuardMarker = lock_api::GuardSend;
+
+    fn lock(&self) {
+        while !self.try_lock() {
+            thread::yield_now();
+        }
+    }
+
+    fn try_lock(&self) -> bool {
+        self.flag()
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    unsafe fn unlock(&self) {
+        self.flag().store(false, Ordering::Release);
+    }
+}
+
+/// The keyed limiter's slot protocol: two threads take the one token of
+/// the same key at once (burst 1) in a shard whose other slot is taken:
+/// the key admits exactly once, the table holds both keys, and the key's
+/// next token is due one period later. (Two contenders: with the main
+/// thread spinning too the spin lock's branches exceed loom's bound.)
+#[test]
+fn keyed_limiter_slot_admits_one_of_two_racing() {
+    use fusebox::hash::Seed;
+    use fusebox::rate::{SharedKeyedLimiter, WhenFull};
+    model(|| {
+        let q = Quota::new(1, Duration::from_ticks(10), 1).unwrap();
+        let limiter = Arc::new(SharedKeyedLimiter::<LoomRaw, u32, 1, 2>::new(
+            q,
+            Seed::new(1, 2),
+            WhenFull::EvictLeastRecent,
+        ));
+        assert_eq!(limiter.len(), 0); // makes the shard's lock flag
+        assert!(limiter.try_acquire(8, t(5)).is_ok());
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let (l, admitted) = (limiter.clone(), admitted.clone());
+                thread::spawn(move || {
+                    if l.try_acquire(7, t(5)).is_ok() {
+                        admitted.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(admitted.load(Ordering::SeqCst), 1);
+        assert_eq!(limiter.len(), 2);
+        assert!(limiter.try_acquire(7, t(14)).is_err());
+        assert!(limiter.try_acquire(7, t(15)).is_ok());
+    });
+}
+
+/// The dedup shard protocol: two threads begin the same key at once;
+/// exactly one gets the ticket (the other sees the work in flight), and
+/// once it completes, a later begin gets the stored value by copy.
+#[test]
+fn dedup_shard_hands_one_ticket_and_then_the_value() {
+    use fusebox::dedup::{Config as DedupConfig, SharedBegin, SharedDedupTable};
+    use fusebox::hash::Seed;
+    model(|| {
+        let config = DedupConfig::new().in_flight_ttl(Duration::from_ticks(100));
+        let table = Arc::new(
+            SharedDedupTable::<LoomRaw, u32, u32, 1, 4>::new(config, Seed::new(3, 4)).unwrap(),
+        );
+        assert_eq!(table.get(&1, t(0)), None); // makes the shard's lock flag
+        let won = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let (table, won) = (table.clone(), won.clone());
+                thread::spawn(move || match table.begin(1, t(1)) {
+                    SharedBegin::New(ticket) => {
+                        won.fetch_add(1, Ordering::SeqCst);
+                        table.complete(ticket, 42, t(2)).unwrap();
+                    }
+                    SharedBegin::InFlight | SharedBegin::Done(42) => {}
+                    other => panic!("unexpected {other:?}"),
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(won.load(Ordering::SeqCst), 1);
+        assert!(matches!(table.begin(1, t(3)), SharedBegin::Done(42)));
     });
 }

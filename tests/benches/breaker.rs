@@ -25,6 +25,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use fusebox::breaker::{
     CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, SharedCircuitBreaker,
+    TimeWindow,
 };
 use fusebox::time::{Clock, Duration, Instant};
 use fusebox_std::StdClock;
@@ -201,6 +202,10 @@ fn shared_contenders() -> Vec<(&'static str, Op)> {
     let lf_c_clock = SharedCircuitBreaker::new(Config::new(), consecutive()).unwrap();
     let lf_w = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
     let lf_w_clock = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
+    // 10 s in 10 buckets, 50 % of at least 100 calls (issue #11: exact).
+    let time_window = || TimeWindow::<10>::new(Duration::from_secs(10), 50, 100).unwrap();
+    let lf_t = SharedCircuitBreaker::new(Config::new(), time_window()).unwrap();
+    let mx_t = Mutex::new(CircuitBreaker::new(Config::new(), time_window()).unwrap());
     let mx_c = Mutex::new(CircuitBreaker::new(Config::new(), consecutive()).unwrap());
     let mx_c_clock = Mutex::new(CircuitBreaker::new(Config::new(), consecutive()).unwrap());
     let mx_w = Mutex::new(CircuitBreaker::new(Config::new(), window()).unwrap());
@@ -250,6 +255,23 @@ fn shared_contenders() -> Vec<(&'static str, Op)> {
                 lf_w_clock
                     .record(p, black_box(Outcome::Success), now)
                     .is_some()
+            }),
+        ),
+        (
+            "fusebox_shared_time_window_10",
+            Box::new(move || {
+                let now = t();
+                let p = lf_t.try_acquire(now).unwrap();
+                lf_t.record(p, black_box(Outcome::Success), now).is_some()
+            }),
+        ),
+        (
+            "fusebox_mutex_time_window_10",
+            Box::new(move || {
+                let now = t();
+                let mut b = mx_t.lock().unwrap();
+                let p = b.try_acquire(now).unwrap();
+                b.record(p, black_box(Outcome::Success), now).is_some()
             }),
         ),
         (

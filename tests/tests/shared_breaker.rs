@@ -21,8 +21,8 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fusebox::breaker::{
-    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, Permit, Rejected,
-    SharedCircuitBreaker, SharedPolicy, State, Transition,
+    CircuitBreaker, Config, ConsecutiveFailures, CountWindow, FailureCount, Outcome, Permit,
+    ProbeRule, Rejected, SharedCircuitBreaker, SharedPolicy, State, TimeWindow, Transition,
 };
 use fusebox::time::{Duration, Instant};
 
@@ -283,8 +283,18 @@ where
     P: SharedPolicy + Clone + Sync,
     F: Fn() -> P,
 {
+    check_linearizable_with(config(), 10, seed, runs, make);
+}
+
+/// [`check_linearizable`] with `config`, the runs' operations at `now`.
+fn check_linearizable_with<P, F>(config: Config, now: u64, seed: u64, runs: usize, make: F)
+where
+    P: SharedPolicy + Clone + Sync,
+    F: Fn() -> P,
+{
+    let config = || config;
     let mut rng = Rng(seed);
-    let now = Instant::from_ticks(10);
+    let now = Instant::from_ticks(now);
     let mut overlapped = 0;
     for run in 0..runs {
         let prefail = rng.below(3) as usize;
@@ -338,6 +348,58 @@ fn consecutive_failures_histories_are_linearizable() {
 #[test]
 fn count_window_histories_are_linearizable() {
     check_linearizable(0x5EED_0002, 3000, || CountWindow::<4>::new(50, 2).unwrap());
+}
+
+/// A time window of 4 buckets of 2 ticks: the runs at t=10 find the
+/// failures of t=0 expired (their first call clears every bucket), the runs
+/// at t=3 find them in the window.
+#[test]
+fn time_window_histories_are_linearizable() {
+    let make = || TimeWindow::<4>::new(Duration::from_ticks(8), 50, 2).unwrap();
+    check_linearizable_with(config(), 10, 0x5EED_0003, 1500, make);
+    check_linearizable_with(config(), 3, 0x5EED_0004, 1500, make);
+}
+
+/// Counting intervals: failures at t=0, runs at t=3 (same interval) and at
+/// t=10 (a new one: the first outcome clears the counts).
+#[test]
+fn failure_count_and_interval_histories_are_linearizable() {
+    let fc = || {
+        FailureCount::new(2)
+            .unwrap()
+            .interval(Duration::from_ticks(5))
+            .unwrap()
+    };
+    check_linearizable_with(config(), 3, 0x5EED_0005, 1000, fc);
+    check_linearizable_with(config(), 10, 0x5EED_0006, 1000, fc);
+    check_linearizable(0x5EED_0007, 1000, || FailureCount::new(2).unwrap());
+    let cf = || {
+        ConsecutiveFailures::new(2)
+            .unwrap()
+            .interval(Duration::from_ticks(5))
+            .unwrap()
+    };
+    check_linearizable_with(config(), 3, 0x5EED_0008, 1000, cf);
+    check_linearizable_with(config(), 10, 0x5EED_0009, 1000, cf);
+}
+
+/// Probes per round (K = 2, S = 2) and a break-duration table.
+#[test]
+fn per_round_and_schedule_histories_are_linearizable() {
+    static TABLE: [Duration; 3] = [
+        Duration::from_ticks(5),
+        Duration::from_ticks(1),
+        Duration::from_ticks(9),
+    ];
+    let c = config()
+        .probe_rule(ProbeRule::PerRound)
+        .open_duration_table(&TABLE);
+    check_linearizable_with(c, 10, 0x5EED_000A, 1500, || {
+        ConsecutiveFailures::new(1).unwrap()
+    });
+    check_linearizable_with(c, 10, 0x5EED_000B, 1500, || {
+        TimeWindow::<2>::new(Duration::from_ticks(4), 50, 1).unwrap()
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -429,6 +491,64 @@ fn stress_consecutive_failures() {
 fn stress_count_window() {
     let b = SharedCircuitBreaker::new(config(), CountWindow::<16>::new(40, 5).unwrap()).unwrap();
     hammer(&b, 20_000, 0xABCD_0002);
+}
+
+#[test]
+fn stress_time_window() {
+    let w = TimeWindow::<8>::new(Duration::from_ticks(16), 40, 5).unwrap();
+    let b = SharedCircuitBreaker::new(config(), w).unwrap();
+    hammer(&b, 20_000, 0xABCD_0003);
+}
+
+#[test]
+fn stress_failure_count_and_intervals() {
+    let fc = FailureCount::new(4)
+        .unwrap()
+        .interval(Duration::from_ticks(3))
+        .unwrap();
+    let b = SharedCircuitBreaker::new(config().probe_rule(ProbeRule::PerRound), fc).unwrap();
+    hammer(&b, 20_000, 0xABCD_0004);
+    let cf = ConsecutiveFailures::new(3)
+        .unwrap()
+        .interval(Duration::from_ticks(2))
+        .unwrap();
+    let b = SharedCircuitBreaker::new(
+        config().open_duration_linear(
+            Duration::from_ticks(1),
+            Duration::from_ticks(1),
+            Duration::from_ticks(400),
+        ),
+        cf,
+    )
+    .unwrap();
+    hammer(&b, 20_000, 0xABCD_0005);
+}
+
+/// The time window's counts under threads: every call recorded (all
+/// successes, so it never trips) is in the window exactly once, until its
+/// bucket expires.
+#[test]
+fn stress_time_window_counts_every_call_once() {
+    // 100 % failures needed, and every call succeeds: it never trips.
+    let w = TimeWindow::<4>::new(Duration::from_ticks(4_000_000), 100, 1).unwrap();
+    let b = SharedCircuitBreaker::new(config(), w).unwrap();
+    let per_thread = 5_000u32;
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    let p = b.try_acquire(Instant::from_ticks(1)).unwrap();
+                    assert_eq!(b.record(p, Outcome::Success, Instant::from_ticks(1)), None);
+                }
+            });
+        }
+    });
+    let want = per_thread * THREADS as u32;
+    assert_eq!(b.window(Instant::from_ticks(1)).calls, want);
+    assert_eq!(b.metrics().successes, want);
+    // A bucket later the counts are still there; a whole window later gone.
+    assert_eq!(b.window(Instant::from_ticks(1_000_001)).calls, want);
+    assert_eq!(b.window(Instant::from_ticks(4_000_001)).calls, 0);
 }
 
 /// Open past its duration, then every thread tries to acquire at once:
@@ -535,7 +655,7 @@ fn stress_one_trip_per_threshold_crossing() {
 /// The x86_64 / aarch64 column of the shared breaker's size table in
 /// `fusebox::breaker`'s module docs (the thumbv6m column is asserted by the
 /// Cortex-M0 runner): the control word and each of the 8 metrics stripes
-/// padded to 128 bytes, and a count window's word too.
+/// padded to 128 bytes, and a window's word too.
 #[test]
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn size_of_shared_breakers() {
@@ -562,6 +682,26 @@ fn size_of_shared_breakers() {
         size_of::<SharedCircuitBreaker<CountWindow<100>>>(),
         count_window(100)
     );
+    // A time window's word padded too, and 16 bytes per bucket.
+    fn time_window(b: usize) -> usize {
+        1536 + (16 * b).div_ceil(128) * 128
+    }
+    assert_eq!(size_of::<SharedCircuitBreaker<TimeWindow<1>>>(), 1664);
+    assert_eq!(
+        size_of::<SharedCircuitBreaker<TimeWindow<9>>>(),
+        time_window(9)
+    );
+    assert_eq!(
+        size_of::<SharedCircuitBreaker<TimeWindow<8>>>(),
+        time_window(8)
+    );
+    assert_eq!(size_of::<SharedCircuitBreaker<TimeWindow<10>>>(), 1792);
+    assert_eq!(
+        size_of::<SharedCircuitBreaker<TimeWindow<60>>>(),
+        time_window(60)
+    );
+    assert_eq!(size_of::<SharedCircuitBreaker<TimeWindow<60>>>(), 2560);
+    assert_eq!(size_of::<SharedCircuitBreaker<FailureCount>>(), 1664);
 }
 
 /// `&SharedCircuitBreaker` is the retry runner's `Gate`: many runners share

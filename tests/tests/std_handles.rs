@@ -113,7 +113,8 @@ fn half_open_admits_at_most_k_probes_across_threads() {
 
 /// One breaker API over two seams: the core's lock-free breaker where
 /// the policy and config allow one, the `&mut` breaker under a lock
-/// otherwise (a `TimeWindow`; more probes than the shared word counts).
+/// otherwise (a config past the shared word's limits: a break duration
+/// still growing at trip 2^32 - 1).
 /// Both admit at most K probes across threads and hand every transition
 /// to the hook.
 #[test]
@@ -121,6 +122,7 @@ fn lock_free_and_locked_breakers_behave_alike() {
     fn run<P: fusebox::breaker::Policy + std::fmt::Debug + Send + 'static>(
         policy: P,
         probes: u16,
+        forever: bool,
         seam: &str,
     ) {
         let clock = ManualClock::new(Instant::from_ticks(0));
@@ -130,10 +132,19 @@ fn lock_free_and_locked_breakers_behave_alike() {
             .clock(clock.clone())
             .hooks(hooks)
             .build(
-                Config::new()
-                    .open_duration(ms(100))
-                    .half_open_probes(probes)
-                    .probe_timeout(Duration::from_secs(60)),
+                if forever {
+                    // Growing by a tick per trip, for ever: no room for
+                    // the trip count in the shared word.
+                    Config::new().open_duration_linear(
+                        ms(100),
+                        Duration::from_ticks(1),
+                        Duration::MAX,
+                    )
+                } else {
+                    Config::new().open_duration(ms(100))
+                }
+                .half_open_probes(probes)
+                .probe_timeout(Duration::from_secs(60)),
                 policy,
             )
             .unwrap();
@@ -188,19 +199,27 @@ fn lock_free_and_locked_breakers_behave_alike() {
             "{seam}"
         );
     }
-    run(ConsecutiveFailures::new(2).unwrap(), 3, "LockFree");
+    run(ConsecutiveFailures::new(2).unwrap(), 3, false, "LockFree");
     run(
         fusebox::breaker::CountWindow::<8>::new(50, 4).unwrap(),
         3,
+        false,
         "LockFree",
     );
     run(
         fusebox::breaker::TimeWindow::<4>::new(Duration::from_secs(10), 50, 4).unwrap(),
         3,
-        "Locked",
+        false,
+        "LockFree",
     );
-    // Past the 2 047 probes the shared word counts: the same API, locked.
-    run(ConsecutiveFailures::new(2).unwrap(), 3000, "Locked");
+    run(
+        fusebox::breaker::FailureCount::new(2).unwrap(),
+        3000,
+        false,
+        "LockFree",
+    );
+    // Past what the shared word counts: the same API, locked.
+    run(ConsecutiveFailures::new(2).unwrap(), 3000, true, "Locked");
 }
 
 #[tokio::test]

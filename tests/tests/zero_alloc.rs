@@ -25,7 +25,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 
-use fusebox::breaker::{CircuitBreaker, Config as BreakerConfig, ConsecutiveFailures};
+use fusebox::breaker::{
+    CircuitBreaker, Config as BreakerConfig, ConsecutiveFailures, CountWindow, FailureCount,
+    Outcome as BreakerOutcome, ProbeRule, SharedCircuitBreaker, SharedPolicy, TimeWindow,
+};
 use fusebox::bulkhead::{AimdConfig, Bulkhead, Outcome, SharedAdaptiveLimit};
 use fusebox::dedup::{Config, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
@@ -204,6 +207,45 @@ const PRIMITIVES: &[(&str, fn())] = &[
         let b = bulkhead.try_acquire();
         black_box((bulkhead.in_use(), &a, &b));
     }),
+    entry!(
+        "breaker::SharedCircuitBreaker<TimeWindow<8>>, per round",
+        || {
+            let policy = TimeWindow::<8>::new(Duration::from_ticks(64), 50, 2).expect("valid");
+            shared_breaker_ops(
+                BreakerConfig::new()
+                    .half_open_probes(2)
+                    .probe_rule(ProbeRule::PerRound),
+                policy,
+            );
+        }
+    ),
+    entry!(
+        "breaker::SharedCircuitBreaker<FailureCount>, interval",
+        || {
+            let policy = FailureCount::new(2)
+                .and_then(|p| p.interval(Duration::from_ticks(10)))
+                .expect("valid");
+            shared_breaker_ops(BreakerConfig::new(), policy);
+        }
+    ),
+    entry!(
+        "breaker::SharedCircuitBreaker<ConsecutiveFailures>, interval, linear",
+        || {
+            let policy = ConsecutiveFailures::new(2)
+                .and_then(|p| p.interval(Duration::from_ticks(10)))
+                .expect("valid");
+            let config = BreakerConfig::new().open_duration_linear(
+                Duration::from_ticks(1),
+                Duration::from_ticks(1),
+                Duration::from_ticks(500),
+            );
+            shared_breaker_ops(config, policy);
+        }
+    ),
+    entry!("breaker::SharedCircuitBreaker<CountWindow<16>>", || {
+        let policy = CountWindow::<16>::new(50, 4).expect("valid");
+        shared_breaker_ops(BreakerConfig::new(), policy);
+    }),
     entry!("breaker::CircuitBreaker<ConsecutiveFailures>", || {
         let policy = ConsecutiveFailures::new(3).expect("valid");
         let mut breaker = CircuitBreaker::new(BreakerConfig::new(), policy).expect("valid");
@@ -214,6 +256,32 @@ const PRIMITIVES: &[(&str, fn())] = &[
         }
     }),
 ];
+
+/// Construction and every operation of a shared breaker: trips, probes,
+/// closes, the manual states, the read-outs.
+fn shared_breaker_ops<P: SharedPolicy>(config: BreakerConfig, policy: P) {
+    let b = SharedCircuitBreaker::new(config.open_duration(Duration::from_ticks(3)), policy)
+        .expect("valid");
+    for i in 0..300u64 {
+        let outcome = match i % 4 {
+            0 | 1 => BreakerOutcome::Failure,
+            2 => BreakerOutcome::Ignored,
+            _ => BreakerOutcome::Success,
+        };
+        if let Ok(permit) = b.try_acquire(t(i)) {
+            black_box(b.record(permit, outcome, t(i)));
+        }
+        black_box((
+            b.state(t(i)),
+            b.retry_after(t(i)),
+            b.metrics(),
+            b.window(t(i)),
+        ));
+        if i % 97 == 0 {
+            black_box((b.isolate(), b.force_closed(), b.reset()));
+        }
+    }
+}
 
 /// Every entry of [`PRIMITIVES`] allocates nothing.
 #[test]
@@ -381,8 +449,8 @@ mod handles {
     use std::task::{Context, Poll, Waker};
 
     use fusebox::breaker::{
-        Config as BreakerConfig, ConsecutiveFailures, CountWindow, Outcome as BreakerOutcome,
-        Policy, State, TimeWindow,
+        Config as BreakerConfig, ConsecutiveFailures, CountWindow, FailureCount,
+        Outcome as BreakerOutcome, Policy, State, TimeWindow,
     };
     use fusebox::bulkhead::{AimdConfig, Outcome};
     use fusebox::dedup::Config;
@@ -483,9 +551,9 @@ mod handles {
         let open = Duration::from_ticks(4);
         let mut report: Vec<(&str, u64, u64)> = Vec::new();
 
-        // The breaker: lock-free (ConsecutiveFailures, CountWindow), and
-        // the locked fallback (TimeWindow; a config past the shared word's
-        // limits). The hook sees transitions on every path.
+        // The breaker: lock-free (every policy), and the locked fallback
+        // (a config past the shared word's limits). The hook sees
+        // transitions on every path.
         let config = BreakerConfig::new().open_duration(open);
         let runs = [
             (
@@ -497,17 +565,26 @@ mod handles {
                 breaker(CountWindow::<16>::new(50, 4).expect("valid"), config),
             ),
             (
-                "Breaker<TimeWindow<8>> (locked)",
+                "Breaker<TimeWindow<8>>",
                 breaker(
                     TimeWindow::<8>::new(Duration::from_ticks(64), 50, 4).expect("valid"),
                     config,
                 ),
             ),
             (
-                "Breaker<ConsecutiveFailures>, 4 096 probes (locked)",
+                "Breaker<FailureCount> with an interval",
+                breaker(
+                    FailureCount::new(2)
+                        .and_then(|p| p.interval(Duration::from_ticks(16)))
+                        .expect("valid"),
+                    config,
+                ),
+            ),
+            (
+                "Breaker<ConsecutiveFailures>, a schedule growing for ever (locked)",
                 breaker(
                     ConsecutiveFailures::new(2).expect("valid"),
-                    config.half_open_probes(4096),
+                    config.open_duration_linear(open, Duration::from_ticks(1), Duration::MAX),
                 ),
             ),
         ];

@@ -204,6 +204,12 @@ impl FailureCount {
     pub const fn counting_interval(&self) -> Option<Duration> {
         self.interval.length()
     }
+
+    /// The threshold (for the shared form).
+    #[cfg(feature = "sync")]
+    pub(super) const fn threshold(&self) -> u32 {
+        self.threshold
+    }
 }
 
 impl sealed::Judge for FailureCount {
@@ -241,8 +247,6 @@ impl sealed::Judge for FailureCount {
     }
 }
 impl Policy for FailureCount {
-    // No lock-free form yet: the std adapter's breaker falls back to a
-    // lock for this policy.
     #[cfg(feature = "sync")]
-    type Shared = super::Unshared;
+    type Shared = super::SharedCircuitBreaker<Self>;
 }

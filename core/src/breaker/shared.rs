@@ -9,6 +9,8 @@ use crate::ConfigError;
 use crate::atomic::{AtomicU32, AtomicU128, Ordering};
 use crate::time::{self, Duration, Instant};
 
+mod ledger;
+
 // ---------------------------------------------------------------------------
 // The control word.
 //
@@ -17,32 +19,126 @@ use crate::time::{self, Duration, Instant};
 // that completes an exit the window word has already sealed, see below).
 //
 //   bits   0..64   `at`: an instant in ticks. Closed: when it closed (the
-//                  floor of every permit's start). Open: when it tripped
+//                  floor of every permit's start), or when the current
+//                  counting interval began (an interval policy, once one
+//                  has begun: the later of the two). Open: when it tripped
 //                  (it admits again at `at + open duration`). HalfOpen: when
 //                  the last probe was admitted (probes are written off at
 //                  `at + probe timeout`). Forced states keep the last one.
 //   bits  64..67   state (Closed 0, Open 1, HalfOpen 2, ForcedOpen 3,
 //                  ForcedClosed 4)
 //   bits  67..99   generation (32 bits, wrapping, as the `&mut` breaker's)
-//   bits  99..128  29 bits of payload:
+//   bits  99..128  29 bits of payload, laid out per breaker (`Layout`):
 //                  Closed: the run of consecutive failures
-//                          (`ConsecutiveFailures`; 0 for window policies)
-//                  other:  probes in flight (11 bits), probe successes
-//                          (11 bits), trips in a row (7 bits, saturating at
-//                          127)
+//                          (`ConsecutiveFailures`; 0 for window policies),
+//                          and with a counting interval bit 28 says whether
+//                          the interval has begun (`at` is its start)
+//                  other:  probes in flight (`kb` bits, enough for K),
+//                          probe successes (`sb` bits, enough for S - 1),
+//                          trips in a row (the rest, saturating at the
+//                          schedule's `trip_cap`)
 //
-// Room for what comes next: a break-duration schedule indexed by the trip
-// count reads the 7-bit count (exact for every schedule that reaches its cap
-// within 127 trips, as doubling from 1 tick reaches `u64::MAX` within 64); a
-// probes-per-round option needs no bits (a round ends when the probes in
-// flight and the successes say so); an interval policy keeps its count in
-// the Closed payload and its interval start in `at` (Closed has no other
-// use for it than the time floor, which the interval start is too).
+// The probes admitted in a half-open round (`ProbeRule::PerRound`) need no
+// bits: they are the probes in flight plus the successes (the `&mut`
+// breaker's counts keep that sum: an admission adds to both sides, a success
+// moves one probe from flight to the successes, an ignored or written-off
+// probe leaves both). The trip count matters only until the break-duration
+// schedule reaches its last value: `trip_cap` is the first trip count from
+// which `BreakDuration::after` no longer changes (up to `u32::MAX`, where
+// the `&mut` breaker's count saturates), so counting to it and no further
+// gives every open duration exactly.
 // ---------------------------------------------------------------------------
 
-const RUN_MAX: u32 = (1 << 29) - 1;
-const SMALL_MAX: u32 = (1 << 11) - 1;
-const TRIPS_MAX: u32 = (1 << 7) - 1;
+const PAYLOAD_BITS: u32 = 29;
+const RUN_MAX: u32 = (1 << PAYLOAD_BITS) - 1;
+const INTERVAL_RUN_MAX: u32 = (1 << (PAYLOAD_BITS - 1)) - 1;
+
+/// How a breaker lays out the control word's payload (fixed at `new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Bits of the probes in flight.
+    kb: u8,
+    /// Bits of the probe successes.
+    sb: u8,
+    /// The trip count saturates here (see above).
+    trip_cap: u32,
+    /// The Closed payload holds an interval's "begun" bit.
+    interval: bool,
+}
+
+/// Bits to hold `x`.
+const fn bits(x: u32) -> u32 {
+    u32::BITS.saturating_sub(x.leading_zeros())
+}
+
+impl Layout {
+    #[cfg(test)]
+    const WIDEST: Self = Self {
+        kb: 11,
+        sb: 11,
+        trip_cap: 127,
+        interval: false,
+    };
+
+    /// The layout for `config`, or the field that does not fit.
+    fn new(config: &Config, interval: bool) -> Result<Self, ConfigError> {
+        let kb = bits(u32::from(config.half_open_probes));
+        let sb = bits(u32::from(config.half_open_successes).saturating_sub(1));
+        let trip_cap = trip_cap(config);
+        let tb = bits(trip_cap);
+        if kb.saturating_add(sb).saturating_add(tb) > PAYLOAD_BITS {
+            let field = if tb > 7 {
+                "open_duration"
+            } else if kb >= sb {
+                "half_open_probes"
+            } else {
+                "half_open_successes"
+            };
+            return Err(ConfigError::new(
+                field,
+                "fit the SharedCircuitBreaker's 29-bit payload with half_open_probes and half_open_successes (bits of K + bits of S - 1 + bits of the trips until the break duration stops changing <= 29; e.g. K, S <= 2047 with a schedule settled by trip 127): lower them, or settle the schedule sooner (a shorter table, a larger linear step)",
+            ));
+        }
+        Ok(Self {
+            // Both at most 16 (u16 counts).
+            kb: kb as u8,
+            sb: sb as u8,
+            trip_cap,
+            interval,
+        })
+    }
+
+    const fn mask(b: u32) -> u32 {
+        match u32::MAX.checked_shr(32u32.saturating_sub(b)) {
+            Some(m) if b != 0 => m,
+            _ => 0,
+        }
+    }
+}
+
+/// The first trip count from which the open duration no longer changes.
+fn trip_cap(config: &Config) -> u32 {
+    use super::BreakDuration;
+    match config.break_duration_schedule() {
+        BreakDuration::Constant(_) => 1,
+        // A table's entries may go up and down; it settles at its end.
+        BreakDuration::Table(t) => u32::try_from(t.len()).unwrap_or(u32::MAX).max(1),
+        // Non-decreasing laws: the first n that gives the last value.
+        BreakDuration::Geometric { .. } | BreakDuration::Linear { .. } => {
+            let last = config.open_duration_after(u32::MAX);
+            let (mut lo, mut hi) = (1u32, u32::MAX);
+            while lo < hi {
+                let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
+                if config.open_duration_after(mid) == last {
+                    hi = mid;
+                } else {
+                    lo = mid.saturating_add(1);
+                }
+            }
+            lo
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Word {
@@ -55,6 +151,8 @@ pub struct Word {
     successes: u32,
     // Trips in a row (not Closed; 0 in Closed by construction).
     trips: u32,
+    // Closed, interval policies: the interval has begun at `at`.
+    begun: bool,
 }
 
 impl Word {
@@ -66,10 +164,11 @@ impl Word {
             a: 0,
             successes: 0,
             trips: 0,
+            begun: false,
         }
     }
 
-    fn pack(self) -> u128 {
+    fn pack(self, l: Layout) -> u128 {
         let state: u64 = match self.state {
             State::Closed => 0,
             State::Open => 1,
@@ -78,17 +177,23 @@ impl Word {
             State::ForcedClosed => 4,
         };
         let payload = if self.state == State::Closed {
-            self.a & RUN_MAX
+            if l.interval {
+                (self.a & INTERVAL_RUN_MAX) | (u32::from(self.begun) << (PAYLOAD_BITS - 1))
+            } else {
+                self.a & RUN_MAX
+            }
         } else {
-            (self.a & SMALL_MAX)
-                | ((self.successes & SMALL_MAX) << 11)
-                | ((self.trips & TRIPS_MAX) << 22)
+            let (kb, sb) = (u32::from(l.kb), u32::from(l.sb));
+            let tb = PAYLOAD_BITS.saturating_sub(kb).saturating_sub(sb);
+            (self.a & Layout::mask(kb))
+                | ((self.successes & Layout::mask(sb)) << kb)
+                | ((self.trips & Layout::mask(tb)) << kb.saturating_add(sb))
         };
         let hi = state | (u64::from(self.generation) << 3) | (u64::from(payload) << 35);
         (u128::from(hi) << 64) | u128::from(self.at)
     }
 
-    fn unpack(v: u128) -> Self {
+    fn unpack(v: u128, l: Layout) -> Self {
         let hi = (v >> 64) as u64;
         let state = match hi & 7 {
             0 => State::Closed,
@@ -98,13 +203,25 @@ impl Word {
             _ => State::ForcedOpen,
         };
         let payload = (hi >> 35) as u32;
-        let (a, successes, trips) = if state == State::Closed {
-            (payload & RUN_MAX, 0, 0)
+        let (a, successes, trips, begun) = if state == State::Closed {
+            if l.interval {
+                (
+                    payload & INTERVAL_RUN_MAX,
+                    0,
+                    0,
+                    (payload >> (PAYLOAD_BITS - 1)) & 1 == 1,
+                )
+            } else {
+                (payload & RUN_MAX, 0, 0, false)
+            }
         } else {
+            let (kb, sb) = (u32::from(l.kb), u32::from(l.sb));
+            let tb = PAYLOAD_BITS.saturating_sub(kb).saturating_sub(sb);
             (
-                payload & SMALL_MAX,
-                (payload >> 11) & SMALL_MAX,
-                (payload >> 22) & TRIPS_MAX,
+                payload & Layout::mask(kb),
+                (payload >> kb) & Layout::mask(sb),
+                (payload >> kb.saturating_add(sb)) & Layout::mask(tb),
+                false,
             )
         };
         Self {
@@ -114,11 +231,12 @@ impl Word {
             a,
             successes,
             trips,
+            begun,
         }
     }
 
     /// The same word in a new generation, in state `to`, with the payload
-    /// cleared.
+    /// cleared (`trips` already capped by the caller).
     fn moved(self, to: State, at: u64, trips: u32) -> Self {
         Self {
             at,
@@ -126,12 +244,32 @@ impl Word {
             generation: self.generation.wrapping_add(1),
             a: 0,
             successes: 0,
-            trips: if to == State::Closed {
-                0
-            } else {
-                trips.min(TRIPS_MAX)
-            },
+            trips: if to == State::Closed { 0 } else { trips },
+            begun: false,
         }
+    }
+}
+
+/// What a policy's Closed-state count gets to work with.
+pub struct Cx<'a> {
+    /// The control word.
+    pub ctrl: &'a AtomicU128,
+    /// The breaker's configuration.
+    pub config: &'a Config,
+    /// The control word's layout.
+    pub layout: Layout,
+}
+
+impl Cx<'_> {
+    fn cas(&self, old: Word, new: Word) -> bool {
+        self.ctrl
+            .compare_exchange(
+                old.pack(self.layout),
+                new.pack(self.layout),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
     }
 }
 
@@ -238,6 +376,11 @@ pub(crate) mod sealed {
     pub trait Share: Sized {
         /// The shared data.
         type Shared: Sync + core::fmt::Debug;
+        /// Whether the control word's Closed payload holds an interval's
+        /// "begun" bit.
+        fn has_interval(&self) -> bool {
+            false
+        }
         /// Check the policy's fields against the shared word's limits and
         /// build the shared data.
         fn share(self) -> Result<Self::Shared, ConfigError>;
@@ -247,38 +390,66 @@ pub(crate) mod sealed {
         fn seal(s: &Self::Shared, generation: u32, to: State) -> Seal;
         /// Count `call` in Closed word `w` (whose generation is the
         /// permit's) at `t`.
-        fn count(
-            s: &Self::Shared,
-            ctrl: &AtomicU128,
-            w: Word,
-            call: Call,
-            t: u64,
-            config: &Config,
-        ) -> Step;
-        /// The window's counts in Closed generation `generation`.
-        fn stats(s: &Self::Shared, w: Word) -> WindowStats;
+        fn count(s: &Self::Shared, cx: &Cx<'_>, w: Word, call: Call, t: u64) -> Step;
+        /// The window's counts in Closed word `w`, judged at `t`.
+        fn stats(s: &Self::Shared, w: Word, t: u64) -> WindowStats;
     }
 }
 
-/// A failure policy a [`SharedCircuitBreaker`] can share: today
-/// [`ConsecutiveFailures`] (its run lives in the control word) and
-/// [`CountWindow`] (a window word and a ring of atomic slots). Sealed.
+/// A failure policy a [`SharedCircuitBreaker`] can share: every policy,
+/// [`ConsecutiveFailures`] (its run lives in the control word, and so does a
+/// counting interval), [`CountWindow`] (a window word and a ring of atomic
+/// slots), [`TimeWindow`](super::TimeWindow) and
+/// [`FailureCount`](super::FailureCount) (a window word and one 128-bit
+/// atomic per bucket, see the source of `shared/ledger.rs`). Sealed.
 ///
-/// [`TimeWindow`](super::TimeWindow) is not one yet: a call there may
-/// expire any number of buckets and must judge their sum, which does not fit
-/// one compare-and-swap, and an exact lock-free form needs a helping
-/// protocol over the buckets that is not built. Share a time window behind
-/// a mutex (as `fusebox_std::Breaker` does) meanwhile.
+/// ```
+/// use fusebox::breaker::{Config, Outcome, SharedCircuitBreaker, State, TimeWindow};
+/// use fusebox::time::{Duration, Instant};
+///
+/// // 50 % of the calls of the last 10 s (ten 1 s buckets), once 4 are in.
+/// let policy = TimeWindow::<10>::new(Duration::from_secs(10), 50, 4)?;
+/// let breaker = SharedCircuitBreaker::new(Config::new(), policy)?;
+/// let t = Instant::from_secs;
+/// std::thread::scope(|s| {
+///     for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success] {
+///         let breaker = &breaker;
+///         s.spawn(move || {
+///             let permit = breaker.try_acquire(t(1)).expect("closed");
+///             breaker.record(permit, outcome, t(1));
+///         });
+///     }
+/// });
+/// assert_eq!(breaker.window(t(1)).calls, 3);
+/// // The 4th call, a failure: 2 of 4 failed, 50 %.
+/// let permit = breaker.try_acquire(t(2)).expect("closed");
+/// assert!(breaker.record(permit, Outcome::Failure, t(2)).is_some());
+/// assert_eq!(breaker.state(t(2)), State::Open);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub trait SharedPolicy: Policy + sealed::Share {}
 
-impl sealed::Share for ConsecutiveFailures {
-    type Shared = u32;
+/// The shared data of [`ConsecutiveFailures`]: its threshold and counting
+/// interval (0 when off).
+#[derive(Debug, Clone, Copy)]
+pub struct SharedRun {
+    threshold: u32,
+    interval: u64,
+}
 
-    fn share(self) -> Result<u32, ConfigError> {
-        if self.counting_interval().is_some() {
+impl sealed::Share for ConsecutiveFailures {
+    type Shared = SharedRun;
+
+    fn has_interval(&self) -> bool {
+        self.counting_interval().is_some()
+    }
+
+    fn share(self) -> Result<SharedRun, ConfigError> {
+        let interval = self.counting_interval().map_or(0, |d| d.as_ticks());
+        if interval != 0 && self.threshold > INTERVAL_RUN_MAX {
             return Err(ConfigError::new(
-                "interval",
-                "be unset for a SharedCircuitBreaker (its state word has no room for the interval's end yet): share a breaker with a counting interval behind a mutex",
+                "failure_threshold",
+                "be in 1..=268435455 for a SharedCircuitBreaker with a counting interval (the run and the interval's begun bit share its 128-bit state word)",
             ));
         }
         if self.threshold > RUN_MAX {
@@ -287,47 +458,59 @@ impl sealed::Share for ConsecutiveFailures {
                 "be in 1..=536870911 for a SharedCircuitBreaker (the run shares its 128-bit state word)",
             ));
         }
-        Ok(self.threshold)
+        Ok(SharedRun {
+            threshold: self.threshold,
+            interval,
+        })
     }
-    fn sealed_exit(_: &u32, _: u32) -> Option<Exit> {
+    fn sealed_exit(_: &SharedRun, _: u32) -> Option<Exit> {
         None
     }
-    fn seal(_: &u32, _: u32, _: State) -> Seal {
+    fn seal(_: &SharedRun, _: u32, _: State) -> Seal {
         // The run lives in the control word, whose CAS is the exit itself.
         Seal::Nothing
     }
     #[inline]
-    fn count(
-        threshold: &u32,
-        ctrl: &AtomicU128,
-        w: Word,
-        call: Call,
-        t: u64,
-        _config: &Config,
-    ) -> Step {
+    fn count(s: &SharedRun, cx: &Cx<'_>, w: Word, call: Call, t: u64) -> Step {
+        // A counting interval: `at` is its start once begun; an outcome at
+        // or after its end begins a new one at `t` with the run cleared.
+        let roll = s.interval != 0 && (!w.begun || t >= w.at.saturating_add(s.interval));
+        let base = if roll {
+            Word {
+                a: 0,
+                at: t,
+                begun: true,
+                ..w
+            }
+        } else {
+            w
+        };
         let new = if call.failed || call.slow {
-            let run = w.a.saturating_add(1).min(RUN_MAX);
-            if run >= *threshold {
+            let run = base.a.saturating_add(1).min(RUN_MAX);
+            if run >= s.threshold {
                 w.moved(State::Open, t, 1)
             } else {
-                Word { a: run, ..w }
+                Word { a: run, ..base }
             }
-        } else if w.a == 0 {
-            // A success with no run to reset: nothing changes, nothing is
-            // written.
+        } else if base == w && w.a == 0 {
+            // A success with no run to reset (and no interval to begin):
+            // nothing changes, nothing is written.
             return Step::Counted(false);
         } else {
-            Word { a: 0, ..w }
+            Word { a: 0, ..base }
         };
-        match ctrl.compare_exchange(w.pack(), new.pack(), Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => Step::Counted(new.state == State::Open),
-            Err(_) => Step::Retry,
+        if cx.cas(w, new) {
+            Step::Counted(new.state == State::Open)
+        } else {
+            Step::Retry
         }
     }
-    fn stats(_: &u32, w: Word) -> WindowStats {
+    fn stats(s: &SharedRun, w: Word, t: u64) -> WindowStats {
+        let over = s.interval != 0 && w.begun && t >= w.at.saturating_add(s.interval);
+        let run = if over { 0 } else { w.a };
         WindowStats {
-            calls: w.a,
-            failures: w.a,
+            calls: run,
+            failures: run,
             slow: 0,
         }
     }
@@ -643,14 +826,8 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
         }
     }
 
-    fn count(
-        s: &SharedCountWindow<N>,
-        _ctrl: &AtomicU128,
-        cw: Word,
-        call: Call,
-        t: u64,
-        config: &Config,
-    ) -> Step {
+    fn count(s: &SharedCountWindow<N>, cx: &Cx<'_>, cw: Word, call: Call, t: u64) -> Step {
+        let config = cx.config;
         let code = u8::from(call.failed) | (u8::from(call.slow) << 1);
         loop {
             let w = match s.current(s.load(), cw.generation) {
@@ -685,7 +862,7 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
         }
     }
 
-    fn stats(s: &SharedCountWindow<N>, cw: Word) -> WindowStats {
+    fn stats(s: &SharedCountWindow<N>, cw: Word, _t: u64) -> WindowStats {
         let w = s.load();
         if w.generation != cw.generation {
             return WindowStats::default();
@@ -713,15 +890,23 @@ impl<const N: usize> SharedPolicy for CountWindow<N> {}
 /// # How it decides
 /// The state, generation, probe counts, trip count and one instant live in
 /// one `AtomicU128`; every transition is one compare-and-swap on it, and no
-/// lock is taken. [`CountWindow`] keeps its counts in a second
-/// `AtomicU128` and its ring in `AtomicU32` slots, counted by one CAS per
-/// call (see the source for the protocol). Concurrent calls are
+/// lock is taken. [`ConsecutiveFailures`] keeps its run there too, and its
+/// counting interval's start in the instant. [`CountWindow`] keeps its
+/// counts in a second `AtomicU128` and its ring in `AtomicU32` slots,
+/// counted by one CAS per call; [`TimeWindow`](super::TimeWindow) and
+/// [`FailureCount`](super::FailureCount) keep a second `AtomicU128` and one
+/// `AtomicU128` per bucket, counted by one CAS on that word per call, the
+/// bucket writes helped home by the next caller (see the sources for the
+/// protocols). Concurrent calls are
 /// *linearizable*: every run is explained by the `&mut` breaker fed the same
 /// operations in one order consistent with real time (tested on recorded
 /// histories, and with loom). On a healthy breaker, `try_acquire` only
 /// reads the shared words, and `record` of a success writes nothing to
-/// them when nothing changes (no failure run to reset; a full window with
-/// no failure); otherwise one CAS per word touched.
+/// them when nothing changes (no failure run to reset, no interval to
+/// begin; a full count window with no failure); otherwise one CAS per word
+/// touched (a time window or failure count counts every call: one CAS on
+/// its word, and one on each bucket the call's operation touches, at most
+/// three unless the window moved past buckets, which are cleared).
 ///
 /// Time rule: a decision is taken at the later of `now` and the instant the
 /// state records (when it closed, tripped or last admitted a probe), so
@@ -738,20 +923,21 @@ impl<const N: usize> SharedPolicy for CountWindow<N> {}
 /// breaker writes nothing at all.
 ///
 /// # Limits (from the packed words)
-/// `half_open_probes` and `half_open_successes` in 1..=2047,
-/// [`ConsecutiveFailures`] thresholds up to 2^29 - 1, [`CountWindow`]
-/// lengths up to 65 535: [`new`](Self::new) rejects more with a
-/// [`ConfigError`]. The trip count that grows the open duration saturates at
-/// 127 (a doubling duration reaches any cap within 64 trips), so a
-/// [`BreakDuration`](super::BreakDuration) must reach its last value
-/// within 127 trips (any constant or geometric law does; a table of at
-/// most 127 entries; a linear law whose step reaches the cap by then). A
+/// Every policy and every option of [`Config`] is taken
+/// ([`ProbeRule::PerRound`], counting intervals, every
+/// [`BreakDuration`](super::BreakDuration) law), within what the words
+/// hold; [`new`](Self::new) rejects more with a [`ConfigError`] naming the
+/// field. In HalfOpen the word's 29-bit payload holds the probes in flight
+/// (enough bits for K), the probe successes (for S - 1) and the trips in a
+/// row, counted only up to the trip from which the schedule stops changing
+/// (1 for a constant law, at most 65 for a geometric one, the table's
+/// length, or where a linear law reaches its cap): those bits together
+/// must fit 29 (K = S = 2047 leave 7 bits, 127 trips; the defaults leave
+/// 28), so only a linear law still growing after 2^28 trips, or K and S
+/// near 65 535 each, are refused. [`ConsecutiveFailures`] thresholds up to
+/// 2^29 - 1 (2^28 - 1 with a counting interval), [`CountWindow`] lengths up
+/// to 65 535, [`TimeWindow`](super::TimeWindow) buckets up to 4 095. A
 /// permit is judged stale by a 32-bit generation, as in the `&mut` breaker.
-///
-/// Not supported yet, refused by [`new`](Self::new) with a [`ConfigError`]
-/// naming the field: [`ProbeRule::PerRound`] (`probe_rule`), a counting
-/// interval ([`ConsecutiveFailures::interval`], `interval`), and
-/// [`FailureCount`](super::FailureCount), which is not a [`SharedPolicy`].
 ///
 /// # Memory
 /// See the [module docs](super#memory) for the sizes per target.
@@ -784,6 +970,7 @@ pub struct SharedCircuitBreaker<P: SharedPolicy = ConsecutiveFailures> {
     ctrl: Padded<AtomicU128>,
     policy: <P as sealed::Share>::Shared,
     config: Config,
+    layout: Layout,
     stripes: [Padded<Stripe>; STRIPES],
 }
 
@@ -806,49 +993,33 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// beyond the shared breaker's limits (see the type's docs).
     pub fn new(config: Config, policy: P) -> Result<Self, ConfigError> {
         config.validate()?;
-        if u32::from(config.half_open_probes) > SMALL_MAX {
-            return Err(ConfigError::new(
-                "half_open_probes",
-                "be in 1..=2047 for a SharedCircuitBreaker (the count shares its 128-bit state word)",
-            ));
-        }
-        if u32::from(config.half_open_successes) > SMALL_MAX {
-            return Err(ConfigError::new(
-                "half_open_successes",
-                "be in 1..=2047 for a SharedCircuitBreaker (the count shares its 128-bit state word)",
-            ));
-        }
-        if matches!(config.probe_rule, ProbeRule::PerRound) {
-            return Err(ConfigError::new(
-                "probe_rule",
-                "be ProbeRule::InFlight for a SharedCircuitBreaker (its state word does not count the probes of a round yet): share a per-round breaker behind a mutex",
-            ));
-        }
-        if config.open_duration_after(TRIPS_MAX) != config.open_duration_after(u32::MAX) {
-            return Err(ConfigError::new(
-                "open_duration",
-                "reach its last value within 127 trips in a row for a SharedCircuitBreaker (the trip count shares its 128-bit state word): a table of at most 127 entries, or a linear step that reaches the cap by then",
-            ));
-        }
+        let layout = Layout::new(&config, policy.has_interval())?;
         Ok(Self {
-            ctrl: Padded(AtomicU128::new(Word::initial().pack())),
+            ctrl: Padded(AtomicU128::new(Word::initial().pack(layout))),
             policy: policy.share()?,
             config,
+            layout,
             stripes: core::array::from_fn(|_| Stripe::new()),
         })
     }
 
     #[inline]
     fn load(&self) -> Word {
-        Word::unpack(self.ctrl.0.load(Ordering::Acquire))
+        Word::unpack(self.ctrl.0.load(Ordering::Acquire), self.layout)
+    }
+
+    #[inline]
+    fn cx(&self) -> Cx<'_> {
+        Cx {
+            ctrl: &self.ctrl.0,
+            config: &self.config,
+            layout: self.layout,
+        }
     }
 
     #[inline]
     fn cas(&self, old: Word, new: Word) -> bool {
-        self.ctrl
-            .0
-            .compare_exchange(old.pack(), new.pack(), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.cx().cas(old, new)
     }
 
     /// This thread's metrics stripe.
@@ -938,7 +1109,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                         new.a = 0;
                         new.generation = w.generation.wrapping_add(1);
                     }
-                    if new.a >= u32::from(self.config.half_open_probes) {
+                    if self.probe_slots_taken(new) {
                         return Err(self.reject(
                             State::HalfOpen,
                             Some(time::elapsed(Instant::from_ticks(t), deadline)),
@@ -957,6 +1128,18 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                 State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
             }
         }
+    }
+
+    /// Whether HalfOpen word `w` must refuse another probe, under the
+    /// probe rule: K in flight, or K admitted this round (in flight plus
+    /// successes, see the control word's layout).
+    #[inline]
+    fn probe_slots_taken(&self, w: Word) -> bool {
+        let counted = match self.config.probe_rule {
+            ProbeRule::InFlight => w.a,
+            ProbeRule::PerRound => w.a.saturating_add(w.successes),
+        };
+        counted >= u32::from(self.config.half_open_probes)
     }
 
     fn probe_deadline(&self, w: Word) -> Instant {
@@ -1014,7 +1197,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                     failed,
                     slow: self.is_slow(&permit, t),
                 };
-                match P::count(&self.policy, &self.ctrl.0, w, call, t, &self.config) {
+                match P::count(&self.policy, &self.cx(), w, call, t) {
                     Step::Retry => continue,
                     Step::Counted(tripped) => {
                         self.count_metrics(call);
@@ -1078,7 +1261,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
             State::HalfOpen => {
                 new.a = new.a.saturating_sub(1);
                 let (next, change) = if call.failed || call.slow {
-                    let trips = w.trips.saturating_add(1);
+                    let trips = w.trips.saturating_add(1).min(self.layout.trip_cap);
                     (
                         new.moved(State::Open, t, trips),
                         Some(Transition {
@@ -1157,9 +1340,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         let t = Instant::from_ticks(floor(now, w.at));
         match w.state {
             State::Open if t < self.open_until(w) => Some(time::elapsed(t, self.open_until(w))),
-            State::HalfOpen
-                if w.a >= u32::from(self.config.half_open_probes) && t < self.probe_deadline(w) =>
-            {
+            State::HalfOpen if self.probe_slots_taken(w) && t < self.probe_deadline(w) => {
                 Some(time::elapsed(t, self.probe_deadline(w)))
             }
             _ => None,
@@ -1243,12 +1424,12 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 
     /// What the policy's window holds in Closed (zero in other states: the
     /// shared breaker keeps no window outside Closed).
-    pub fn window(&self, _now: Instant) -> WindowStats {
+    pub fn window(&self, now: Instant) -> WindowStats {
         let w = self.load();
         if w.state != State::Closed {
             return WindowStats::default();
         }
-        <P as sealed::Share>::stats(&self.policy, w)
+        <P as sealed::Share>::stats(&self.policy, w, floor(now, w.at))
     }
 
     /// The configuration.
@@ -1258,8 +1439,9 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 }
 
 /// A circuit breaker shared by `&self`, as a policy names it in
-/// [`Policy::Shared`]: the lock-free [`SharedCircuitBreaker`], or
-/// [`Unshared`] for a policy that has no shared form yet. Code generic over
+/// [`Policy::Shared`]: the lock-free [`SharedCircuitBreaker`] (every
+/// policy of this crate), or [`Unshared`] for a policy that has no shared
+/// form. Code generic over
 /// every [`Policy`] builds one with [`share`](Self::share) and falls back
 /// to the `&mut` [`CircuitBreaker`](super::CircuitBreaker) behind a lock of
 /// its own when it is refused. Every method is the
@@ -1344,10 +1526,10 @@ where
     }
 }
 
-/// The [`Policy::Shared`] of a policy with no shared form yet
-/// ([`TimeWindow`](super::TimeWindow), see [`SharedPolicy`]): no value of
-/// it exists, and [`SharedBreaker::share`] always refuses, naming the
-/// policy.
+/// The [`Policy::Shared`] of a policy with no shared form (none of this
+/// crate's policies since every one became a [`SharedPolicy`]; kept so that
+/// code naming it still builds): no value of it exists, and
+/// [`SharedBreaker::share`] always refuses, naming the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Unshared {}
@@ -1358,7 +1540,7 @@ impl<P: Policy + ?Sized> SharedBreaker<P> for Unshared {
     fn share(_config: Config, _policy: &P) -> Result<Self, ConfigError> {
         Err(ConfigError::new(
             "policy",
-            "be ConsecutiveFailures or CountWindow for a SharedCircuitBreaker (this policy has no shared form yet): share the CircuitBreaker behind a lock",
+            "be a SharedPolicy for a SharedCircuitBreaker (this policy has no shared form): share the CircuitBreaker behind a lock",
         ))
     }
     fn try_acquire(&self, _now: Instant) -> Result<Permit, Rejected> {
@@ -1392,7 +1574,7 @@ impl<P: Policy + ?Sized> SharedBreaker<P> for Unshared {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::super::CircuitBreaker;
+    use super::super::{CircuitBreaker, FailureCount};
     use super::*;
 
     fn t(ticks: u64) -> Instant {
@@ -1401,15 +1583,17 @@ mod tests {
 
     #[test]
     fn words_round_trip() {
+        let l = Layout::WIDEST;
         let w = Word {
             at: u64::MAX - 3,
             state: State::HalfOpen,
             generation: u32::MAX,
-            a: SMALL_MAX,
+            a: 2047,
             successes: 5,
-            trips: TRIPS_MAX,
+            trips: 127,
+            begun: false,
         };
-        assert_eq!(Word::unpack(w.pack()), w);
+        assert_eq!(Word::unpack(w.pack(l), l), w);
         let c = Word {
             at: 7,
             state: State::Closed,
@@ -1417,8 +1601,28 @@ mod tests {
             a: RUN_MAX,
             successes: 0,
             trips: 0,
+            begun: false,
         };
-        assert_eq!(Word::unpack(c.pack()), c);
+        assert_eq!(Word::unpack(c.pack(l), l), c);
+        let li = Layout {
+            interval: true,
+            kb: 1,
+            sb: 0,
+            trip_cap: (1 << 28) - 1,
+        };
+        let ci = Word {
+            a: INTERVAL_RUN_MAX,
+            begun: true,
+            ..c
+        };
+        assert_eq!(Word::unpack(ci.pack(li), li), ci);
+        let oi = Word {
+            a: 1,
+            successes: 0,
+            trips: (1 << 28) - 1,
+            ..w
+        };
+        assert_eq!(Word::unpack(oi.pack(li), li), oi);
         let open = Win {
             generation: 3,
             exit: 0,
@@ -1444,65 +1648,103 @@ mod tests {
         assert_eq!(Win::unpack(sealed.pack()), sealed);
     }
 
-    /// The #10 options the packed word cannot hold yet are refused, naming
-    /// the field; the break-duration laws it can hold (those that reach
-    /// their last value within 127 trips) are taken and followed.
+    /// The trip count saturates where the schedule stops changing.
     #[test]
-    fn refuses_the_options_it_cannot_honour() {
+    fn trip_cap_is_where_the_schedule_settles() {
+        let d = Duration::from_ticks;
+        static TABLE: [Duration; 3] = [
+            Duration::from_ticks(10),
+            Duration::from_ticks(30),
+            Duration::from_ticks(10),
+        ];
+        let cap = |c: Config| trip_cap(&c);
+        assert_eq!(cap(Config::new()), 1);
+        assert_eq!(cap(Config::new().open_duration_table(&TABLE)), 3);
+        assert_eq!(
+            cap(Config::new().open_duration_growing(d(1), 2, Duration::MAX)),
+            65
+        );
+        assert_eq!(cap(Config::new().open_duration_growing(d(5), 1, d(9))), 1);
+        assert_eq!(
+            cap(Config::new().open_duration_linear(d(1), d(1), d(1000))),
+            1000
+        );
+        assert_eq!(
+            cap(Config::new().open_duration_linear(d(1), d(1), Duration::MAX)),
+            u32::MAX
+        );
+        for c in [
+            Config::new().open_duration_linear(d(3), d(7), d(1000)),
+            Config::new().open_duration_growing(d(3), 3, d(1_000_000)),
+            Config::new().open_duration_table(&TABLE),
+        ] {
+            let n = trip_cap(&c);
+            assert_eq!(c.open_duration_after(n), c.open_duration_after(u32::MAX));
+            assert!(n == 1 || c.open_duration_after(n - 1) != c.open_duration_after(n));
+        }
+    }
+
+    /// Every #10 option is taken; only a schedule (or K and S) too wide for
+    /// the 29-bit payload is refused, naming the field; a long schedule is
+    /// followed trip after trip as the `&mut` breaker follows it.
+    #[test]
+    fn takes_the_options_and_follows_long_schedules() {
         use super::super::{BreakDuration, ProbeRule};
         let d = Duration::from_ticks;
         let field = |r: Result<SharedCircuitBreaker, ConfigError>| r.err().map(|e| e.field());
         let cf = || ConsecutiveFailures::new(1).unwrap();
         let per_round = Config::new().probe_rule(ProbeRule::PerRound);
-        assert_eq!(
-            field(SharedCircuitBreaker::new(per_round, cf())),
-            Some("probe_rule")
-        );
+        assert_eq!(field(SharedCircuitBreaker::new(per_round, cf())), None);
         let interval = cf().interval(d(100)).unwrap();
         assert_eq!(
             field(SharedCircuitBreaker::new(Config::new(), interval)),
-            Some("interval")
+            None
         );
-        // 128 entries whose last differs: trip 128 would read it.
-        static LONG: [Duration; 128] = {
-            let mut table = [Duration::from_ticks(5); 128];
+        // Still changing at trip 2^32 - 1: no room for the count.
+        let endless = Config::new().open_duration_linear(d(1), d(1), Duration::MAX);
+        assert_eq!(
+            field(SharedCircuitBreaker::new(endless, cf())),
+            Some("open_duration")
+        );
+        static LONG: [Duration; 255] = {
+            let mut table = [Duration::from_ticks(5); 255];
             if let Some(last) = table.last_mut() {
                 *last = Duration::from_ticks(6);
             }
             table
         };
-        static EXACT: [Duration; 127] = [Duration::from_ticks(5); 127];
         let long = Config::new().open_duration_table(&LONG);
-        assert_eq!(
-            field(SharedCircuitBreaker::new(long, cf())),
-            Some("open_duration")
-        );
-        let slow_linear = Config::new().open_duration_linear(d(1), d(1), d(1000));
-        assert_eq!(
-            field(SharedCircuitBreaker::new(slow_linear, cf())),
-            Some("open_duration")
-        );
-        let table = Config::new().open_duration_table(&EXACT);
-        assert!(SharedCircuitBreaker::new(table, cf()).is_ok());
-        let linear = Config::new().open_duration_linear(d(1), d(1), d(127));
-        assert!(SharedCircuitBreaker::new(linear, cf()).is_ok());
+        assert_eq!(field(SharedCircuitBreaker::new(long, cf())), None);
 
-        // A supported schedule is followed trip after trip, as the &mut
-        // breaker follows it.
         static STEPS: [Duration; 3] = [
             Duration::from_ticks(10),
             Duration::from_ticks(30),
             Duration::from_ticks(20),
         ];
-        let config = Config::new().break_duration(BreakDuration::Table(&STEPS));
-        let shared = SharedCircuitBreaker::new(config, cf()).unwrap();
-        let mut now = 0;
-        for expected in [10, 30, 20, 20] {
-            let p = shared.try_acquire(t(now)).unwrap();
-            let _ = shared.record(p, Outcome::Failure, t(now));
-            assert_eq!(shared.state(t(now + expected - 1)), State::Open);
-            assert_eq!(shared.state(t(now + expected)), State::HalfOpen);
-            now += expected;
+        for config in [
+            Config::new().break_duration(BreakDuration::Table(&STEPS)),
+            Config::new().open_duration_linear(d(1), d(1), d(300)),
+            Config::new().open_duration_table(&LONG),
+        ] {
+            let config = config.probe_timeout(d(1_000_000));
+            let shared = SharedCircuitBreaker::new(config, cf()).unwrap();
+            let mut reference = CircuitBreaker::new(config, cf()).unwrap();
+            let mut now = 0;
+            // Past the table's 255 entries and the linear law's cap (trip
+            // 300); under Miri (slow) the first 30 trips only.
+            let trips = if cfg!(miri) { 30 } else { 310 };
+            for trip in 0..trips {
+                let p = shared.try_acquire(t(now)).unwrap();
+                let q = reference.try_acquire(t(now)).unwrap();
+                assert_eq!(
+                    shared.record(p, Outcome::Failure, t(now)),
+                    reference.record(q, Outcome::Failure, t(now)),
+                    "trip {trip}"
+                );
+                let left = reference.retry_after(t(now)).unwrap();
+                assert_eq!(shared.retry_after(t(now)), Some(left), "trip {trip}");
+                now += left.as_ticks();
+            }
         }
     }
 
@@ -1591,7 +1833,7 @@ mod tests {
             failed: true,
             slow: false,
         };
-        let step = <W as sealed::Share>::count(&b.policy, &b.ctrl.0, stale, call, 11, &config);
+        let step = <W as sealed::Share>::count(&b.policy, &b.cx(), stale, call, 11);
         assert!(matches!(step, Step::Retry));
         assert_eq!(b.window(t(11)), before);
         assert_eq!(b.state(t(11)), State::Closed);
@@ -1600,21 +1842,33 @@ mod tests {
 
     #[test]
     fn shared_limits_are_config_errors() {
-        let e = SharedCircuitBreaker::new(
-            Config::new().half_open_probes(2048),
-            ConsecutiveFailures::new(1).unwrap(),
-        )
-        .unwrap_err();
+        let wide = Config::new()
+            .half_open_probes(u16::MAX)
+            .half_open_successes(u16::MAX);
+        let e = SharedCircuitBreaker::new(wide, ConsecutiveFailures::new(1).unwrap()).unwrap_err();
         assert_eq!(e.field(), "half_open_probes");
         let e = SharedCircuitBreaker::new(
-            Config::new().half_open_successes(2048),
-            ConsecutiveFailures::new(1).unwrap(),
-        )
-        .unwrap_err();
-        assert_eq!(e.field(), "half_open_successes");
+            Config::new()
+                .half_open_probes(2)
+                .half_open_successes(u16::MAX),
+            FailureCount::new(1)
+                .unwrap()
+                .interval(Duration::from_ticks(1))
+                .unwrap(),
+        );
+        assert!(e.is_ok(), "16 + 2 + 1 bits fit");
         let e =
             SharedCircuitBreaker::new(Config::new(), ConsecutiveFailures::new(1 << 29).unwrap())
                 .unwrap_err();
+        assert_eq!(e.field(), "failure_threshold");
+        let e = SharedCircuitBreaker::new(
+            Config::new(),
+            ConsecutiveFailures::new(1 << 28)
+                .unwrap()
+                .interval(Duration::from_ticks(5))
+                .unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.field(), "failure_threshold");
         // (`CountWindow::<65536>` is refused the same way; its 64 KiB ring
         // and 256 KiB of slots in a debug build's frames overflow a test
@@ -1628,18 +1882,5 @@ mod tests {
             )
             .is_ok()
         );
-    }
-
-    /// The trip count saturates at 127 and the open duration with it: the
-    /// same durations as the `&mut` breaker's u32 count for any doubling
-    /// schedule (which reaches `u64::MAX` within 64 trips).
-    #[test]
-    fn trip_count_saturation_changes_no_duration() {
-        let c = Config::new().open_duration_growing(Duration::from_ticks(1), 2, Duration::MAX);
-        assert_eq!(
-            c.open_duration_after(TRIPS_MAX),
-            c.open_duration_after(u32::MAX)
-        );
-        assert_eq!(c.open_duration_after(65), Duration::MAX);
     }
 }

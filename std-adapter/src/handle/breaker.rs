@@ -16,9 +16,9 @@ use crate::{BuildError, FastClock, Name};
 
 /// The seam between the handle and the core: the core's lock-free
 /// [`SharedCircuitBreaker`](fusebox::breaker::SharedCircuitBreaker) (the
-/// policy's [`Policy::Shared`]) where the policy and the config allow one;
-/// otherwise (a [`TimeWindow`](fusebox::breaker::TimeWindow), or a config
-/// beyond the shared breaker's limits) the `&mut` [`CircuitBreaker`]
+/// policy's [`Policy::Shared`]) where the policy and the config allow one
+/// (every policy of the core); otherwise (a config beyond the shared
+/// breaker's limits) the `&mut` [`CircuitBreaker`]
 /// behind a mutex held for one sans-IO call. Both return
 /// every transition, so the handle hands each to its hook either way.
 enum Cell<P: Policy> {
@@ -388,7 +388,7 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
     }
 
     /// The counters (each wraps at `u32::MAX`). On the lock-free path
-    /// (every policy but a `TimeWindow`) `admitted` counts the permits
+    /// (every policy, within the shared breaker's limits) `admitted` counts the permits
     /// recorded, so a guard still held is not in it yet (see
     /// [`SharedCircuitBreaker::metrics`](fusebox::breaker::SharedCircuitBreaker::metrics)).
     pub fn metrics(&self) -> Metrics {

@@ -21,9 +21,11 @@
 //! bulkhead, the adaptive limit and the breaker; one `parking_lot` lock per
 //! shard, held for one sans-IO call, for the keyed limiter, the dedup
 //! table and the retry budget (their entries do not fit in atomics). A
-//! breaker whose policy or config has no lock-free form (a
-//! [`TimeWindow`](fusebox::breaker::TimeWindow)) holds the core's `&mut`
-//! breaker behind a `std::sync::Mutex` instead, behind the same API.
+//! breaker whose config has no lock-free form (beyond the shared
+//! breaker's limits, see
+//! [`SharedCircuitBreaker`](fusebox::breaker::SharedCircuitBreaker)) holds
+//! the core's `&mut` breaker behind a `std::sync::Mutex` instead, behind
+//! the same API.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

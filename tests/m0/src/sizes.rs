@@ -39,6 +39,11 @@ const fn shared_count_window(n: usize) -> usize {
     112 + (4 * n + 21).div_ceil(16) * 16
 }
 
+/// `SharedCircuitBreaker<TimeWindow<B>>` on thumbv6m: 144 + 16 x B.
+const fn shared_time_window(b: usize) -> usize {
+    144 + 16 * b
+}
+
 /// `CircuitBreaker<TimeWindow<B>>`: 144 + 24 x B.
 const fn time_window(b: usize) -> usize {
     144 + 24 * b
@@ -77,7 +82,12 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(CircuitBreaker<TimeWindow<10>>, time_window(10)),
     size_check!(CircuitBreaker<TimeWindow<60>>, time_window(60)),
     size_check!(Permit, 16),
-    size_check!(SharedCircuitBreaker<ConsecutiveFailures>, 112),
+    size_check!(SharedCircuitBreaker<ConsecutiveFailures>, 128),
+    size_check!(SharedCircuitBreaker<FailureCount>, 160),
+    size_check!(SharedCircuitBreaker<TimeWindow<1>>, shared_time_window(1)),
+    size_check!(SharedCircuitBreaker<TimeWindow<10>>, 304),
+    size_check!(SharedCircuitBreaker<TimeWindow<10>>, shared_time_window(10)),
+    size_check!(SharedCircuitBreaker<TimeWindow<60>>, shared_time_window(60)),
     size_check!(SharedCircuitBreaker<CountWindow<1>>, shared_count_window(1)),
     size_check!(SharedCircuitBreaker<CountWindow<10>>, 176),
     size_check!(

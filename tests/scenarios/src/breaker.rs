@@ -40,7 +40,7 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s(
         "breaker::time_window_trips_at_rate_and_forgets_old_buckets",
-        time_window_trips_at_rate_and_forgets_old_buckets,
+        time_window_trips_at_rate_and_forgets_old_buckets::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::slow_calls_trip_a_rate_policy",
@@ -108,31 +108,31 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     s(
         "breaker::failure_count_trips_at_n_within_interval",
-        failure_count_trips_at_n_within_interval,
+        failure_count_trips_at_n_within_interval::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::failure_count_clears_every_interval",
-        failure_count_clears_every_interval,
+        failure_count_clears_every_interval::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::failure_count_without_interval_counts_until_close",
-        failure_count_without_interval_counts_until_close,
+        failure_count_without_interval_counts_until_close::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::consecutive_run_older_than_interval_is_forgotten",
-        consecutive_run_older_than_interval_is_forgotten,
+        consecutive_run_older_than_interval_is_forgotten::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::half_open_in_flight_rule_frees_reported_slots",
-        half_open_in_flight_rule_frees_reported_slots,
+        half_open_in_flight_rule_frees_reported_slots::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::half_open_per_round_rule_admits_k_per_round",
-        half_open_per_round_rule_admits_k_per_round,
+        half_open_per_round_rule_admits_k_per_round::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::per_round_slots_come_back_when_ignored_or_lost",
-        per_round_slots_come_back_when_ignored_or_lost,
+        per_round_slots_come_back_when_ignored_or_lost::<CircuitBreaker<_>>,
     ),
     s(
         "breaker::new_options_name_their_field",
@@ -316,8 +316,40 @@ pub const SYNC_SCENARIOS: &[Scenario] = &[
         open_duration_grows_linearly_to_cap::<SharedCircuitBreaker<_>>,
     ),
     s(
-        "breaker::shared::refuses_options_it_cannot_honour",
-        shared_refuses_options_it_cannot_honour,
+        "breaker::shared::takes_every_option",
+        shared_takes_every_option,
+    ),
+    s(
+        "breaker::shared::time_window_trips_at_rate_and_forgets_old_buckets",
+        time_window_trips_at_rate_and_forgets_old_buckets::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::failure_count_trips_at_n_within_interval",
+        failure_count_trips_at_n_within_interval::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::failure_count_clears_every_interval",
+        failure_count_clears_every_interval::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::failure_count_without_interval_counts_until_close",
+        failure_count_without_interval_counts_until_close::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::consecutive_run_older_than_interval_is_forgotten",
+        consecutive_run_older_than_interval_is_forgotten::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::half_open_in_flight_rule_frees_reported_slots",
+        half_open_in_flight_rule_frees_reported_slots::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::half_open_per_round_rule_admits_k_per_round",
+        half_open_per_round_rule_admits_k_per_round::<SharedCircuitBreaker<_>>,
+    ),
+    s(
+        "breaker::shared::per_round_slots_come_back_when_ignored_or_lost",
+        per_round_slots_come_back_when_ignored_or_lost::<SharedCircuitBreaker<_>>,
     ),
     s(
         "breaker::shared::open_duration_follows_table_last_repeats",
@@ -475,17 +507,17 @@ pub fn count_window_forgets_the_oldest_call<B: Driver<CountWindow<4>>>() -> Outc
 }
 
 /// Closed | failure rate over the time window | Open; old buckets expire
-pub fn time_window_trips_at_rate_and_forgets_old_buckets() -> Outcome {
+pub fn time_window_trips_at_rate_and_forgets_old_buckets<B: Driver<TimeWindow<10>>>() -> Outcome {
     // 100 ticks in 10 buckets of 10; 50 % of at least 4 calls.
     let policy = take!(TimeWindow::<10>::new(d(100), 50, 4));
-    let mut b = take!(CircuitBreaker::new(open_for_100(), policy));
+    let mut b = take!(B::build(open_for_100(), policy));
     // Three failures early on, then the window moves past them.
     for i in 0..3 {
         check_eq!(take!(call(&mut b, t(i), Call::Failure)), None);
     }
-    check_eq!(b.policy().window(t(99)).failures, 3);
+    check_eq!(b.window(t(99)).failures, 3);
     // At t=100 the bucket [0, 10) has left the window.
-    check_eq!(b.policy().window(t(100)).calls, 0);
+    check_eq!(b.window(t(100)).calls, 0);
     check_eq!(take!(call(&mut b, t(100), Call::Failure)), None);
     check_eq!(take!(call(&mut b, t(105), Call::Success)), None);
     check_eq!(take!(call(&mut b, t(110), Call::Success)), None);
@@ -852,13 +884,14 @@ pub fn bad_configs_name_their_field() -> Outcome {
     Ok(())
 }
 
-/// Config | an option the shared breaker cannot hold yet (ProbeRule::PerRound,
-/// a counting interval, a break duration still changing after 127 trips) |
-/// ConfigError naming the field
+/// Config | every option of #10 (ProbeRule::PerRound, a counting interval,
+/// every break-duration law, FailureCount, TimeWindow) | taken; only what
+/// does not fit the 29-bit payload (a schedule still growing at trip
+/// 2^32 - 1, K and S of 16 bits each) | ConfigError naming the field
 #[cfg(feature = "sync")]
-pub fn shared_refuses_options_it_cannot_honour() -> Outcome {
-    static SLOW: [Duration; 128] = {
-        let mut table = [Duration::from_ticks(5); 128];
+pub fn shared_takes_every_option() -> Outcome {
+    static LONG: [Duration; 255] = {
+        let mut table = [Duration::from_ticks(5); 255];
         if let Some(last) = table.last_mut() {
             *last = Duration::from_ticks(6);
         }
@@ -868,33 +901,44 @@ pub fn shared_refuses_options_it_cannot_honour() -> Outcome {
     let per_round = Config::new().probe_rule(ProbeRule::PerRound);
     check_eq!(
         err_field(SharedCircuitBreaker::new(per_round, take!(policy().ok()))),
-        "probe_rule"
+        "accepted"
     );
     let interval = take!(take!(policy().ok()).interval(d(60)).ok());
     check_eq!(
         err_field(SharedCircuitBreaker::new(Config::new(), interval)),
-        "interval"
+        "accepted"
     );
-    let table = Config::new().open_duration_table(&SLOW);
+    let fc = take!(take!(FailureCount::new(2).ok()).interval(d(60)).ok());
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(Config::new(), fc)),
+        "accepted"
+    );
+    let tw = take!(TimeWindow::<10>::new(d(100), 50, 4).ok());
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(Config::new(), tw)),
+        "accepted"
+    );
+    let table = Config::new().open_duration_table(&LONG);
     check_eq!(
         err_field(SharedCircuitBreaker::new(table, take!(policy().ok()))),
-        "open_duration"
+        "accepted"
     );
-    let linear = Config::new().open_duration_linear(d(1), d(1), d(1_000));
-    check_eq!(
-        err_field(SharedCircuitBreaker::new(linear, take!(policy().ok()))),
-        "open_duration"
-    );
-    // The same laws reaching their last value by trip 127 are taken.
-    let linear = Config::new().open_duration_linear(d(1), d(8), d(1_000));
+    let linear = Config::new().open_duration_linear(d(1), d(1), d(1_000_000));
     check_eq!(
         err_field(SharedCircuitBreaker::new(linear, take!(policy().ok()))),
         "accepted"
     );
-    let growing = Config::new().open_duration_growing(d(1), 2, Duration::MAX);
+    let endless = Config::new().open_duration_linear(d(1), d(1), Duration::MAX);
     check_eq!(
-        err_field(SharedCircuitBreaker::new(growing, take!(policy().ok()))),
-        "accepted"
+        err_field(SharedCircuitBreaker::new(endless, take!(policy().ok()))),
+        "open_duration"
+    );
+    let wide = Config::new()
+        .half_open_probes(u16::MAX)
+        .half_open_successes(u16::MAX);
+    check_eq!(
+        err_field(SharedCircuitBreaker::new(wide, take!(policy().ok()))),
+        "half_open_probes"
     );
     Ok(())
 }
@@ -967,18 +1011,18 @@ pub fn open_duration_follows_table_last_repeats<B: Driver<ConsecutiveFailures>>(
     Ok(())
 }
 
-fn failure_count(n: u32, interval: Option<u64>) -> Option<CircuitBreaker<FailureCount>> {
+fn failure_count<B: Driver<FailureCount>>(n: u32, interval: Option<u64>) -> Option<B> {
     let policy = FailureCount::new(n).ok()?;
     let policy = match interval {
         Some(i) => policy.interval(d(i)).ok()?,
         None => policy,
     };
-    CircuitBreaker::new(open_for_100(), policy).ok()
+    B::build(open_for_100(), policy).ok()
 }
 
 /// Closed | N-th failure within the interval, successes between | Open
-pub fn failure_count_trips_at_n_within_interval() -> Outcome {
-    let mut b = take!(failure_count(3, Some(60)));
+pub fn failure_count_trips_at_n_within_interval<B: Driver<FailureCount>>() -> Outcome {
+    let mut b: B = take!(failure_count(3, Some(60)));
     // The interval begins with the first outcome, at 10: [10, 70).
     for (at, o) in [
         (10, Call::Failure),
@@ -988,8 +1032,8 @@ pub fn failure_count_trips_at_n_within_interval() -> Outcome {
     ] {
         check_eq!(take!(call(&mut b, t(at), o)), None);
     }
-    check_eq!(b.policy().window(t(40)).failures, 2);
-    check_eq!(b.policy().window(t(40)).calls, 4);
+    check_eq!(b.window(t(40)).failures, 2);
+    check_eq!(b.window(t(40)).calls, 4);
     // 69 is the interval's last tick: the 3rd failure in it trips.
     check_eq!(
         take!(call(&mut b, t(69), Call::Failure)),
@@ -1000,15 +1044,15 @@ pub fn failure_count_trips_at_n_within_interval() -> Outcome {
 
 /// Closed | interval [s, s + I) over at now >= s + I | counts cleared, a new
 /// interval begins at now
-pub fn failure_count_clears_every_interval() -> Outcome {
-    let mut b = take!(failure_count(3, Some(60)));
+pub fn failure_count_clears_every_interval<B: Driver<FailureCount>>() -> Outcome {
+    let mut b: B = take!(failure_count(3, Some(60)));
     check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
     check_eq!(take!(call(&mut b, t(59), Call::Failure)), None);
-    check_eq!(b.policy().window(t(59)).failures, 2);
+    check_eq!(b.window(t(59)).failures, 2);
     // The tick itself counts: at 60 the interval [0, 60) is over.
-    check_eq!(b.policy().window(t(60)).failures, 0);
+    check_eq!(b.window(t(60)).failures, 0);
     check_eq!(take!(call(&mut b, t(60), Call::Failure)), None);
-    check_eq!(b.policy().window(t(60)).failures, 1);
+    check_eq!(b.window(t(60)).failures, 1);
     // The new interval is [60, 120); time going backwards stays in it.
     check_eq!(take!(call(&mut b, t(5), Call::Failure)), None);
     check_eq!(take!(call(&mut b, t(100), Call::Success)), None);
@@ -1028,8 +1072,8 @@ pub fn failure_count_clears_every_interval() -> Outcome {
 }
 
 /// Closed | no interval: failures count until the breaker closes | Open at N
-pub fn failure_count_without_interval_counts_until_close() -> Outcome {
-    let mut b = take!(failure_count(2, None));
+pub fn failure_count_without_interval_counts_until_close<B: Driver<FailureCount>>() -> Outcome {
+    let mut b: B = take!(failure_count(2, None));
     check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
     check_eq!(take!(call(&mut b, t(10_000), Call::Success)), None);
     check_eq!(
@@ -1041,29 +1085,29 @@ pub fn failure_count_without_interval_counts_until_close() -> Outcome {
         take!(call(&mut b, t(1_000_100), Call::Success)),
         moved(State::HalfOpen, State::Closed)
     );
-    check_eq!(b.policy().window(t(1_000_100)).failures, 0);
+    check_eq!(b.window(t(1_000_100)).failures, 0);
     check_eq!(take!(call(&mut b, t(1_000_101), Call::Failure)), None);
     Ok(())
 }
 
 /// Closed | a run begun in an earlier interval | forgotten: the run restarts
-pub fn consecutive_run_older_than_interval_is_forgotten() -> Outcome {
+pub fn consecutive_run_older_than_interval_is_forgotten<B: Driver<ConsecutiveFailures>>() -> Outcome
+{
     let policy = take!(take!(ConsecutiveFailures::new(3)).interval(d(60)));
     check_eq!(policy.counting_interval(), Some(d(60)));
-    let mut b = take!(CircuitBreaker::new(open_for_100(), policy));
+    let mut b = take!(B::build(open_for_100(), policy));
     check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
     check_eq!(take!(call(&mut b, t(30), Call::Failure)), None);
     // 60: a new interval, the run of two is forgotten.
     check_eq!(take!(call(&mut b, t(60), Call::Failure)), None);
-    check_eq!(b.policy().window(t(60)).failures, 1);
+    check_eq!(b.window(t(60)).failures, 1);
     check_eq!(take!(call(&mut b, t(61), Call::Failure)), None);
     check_eq!(
         take!(call(&mut b, t(62), Call::Failure)),
         moved(State::Closed, State::Open)
     );
     // Off by default: the same run without an interval trips.
-    let mut plain: CircuitBreaker<_> = take!(consecutive(3, open_for_100()));
-    check_eq!(plain.policy().counting_interval(), None);
+    let mut plain: B = take!(consecutive(3, open_for_100()));
     for at in [0, 30] {
         check_eq!(take!(call(&mut plain, t(at), Call::Failure)), None);
     }
@@ -1075,7 +1119,7 @@ pub fn consecutive_run_older_than_interval_is_forgotten() -> Outcome {
 }
 
 /// The breaker open until 100 with K = 2 probes, S = 2 successes, under `rule`.
-fn half_open_k2(rule: ProbeRule) -> Option<CircuitBreaker<ConsecutiveFailures>> {
+fn half_open_k2<B: Driver<ConsecutiveFailures>>(rule: ProbeRule) -> Option<B> {
     let config = open_for_100()
         .half_open_probes(2)
         .half_open_successes(2)
@@ -1087,8 +1131,8 @@ fn half_open_k2(rule: ProbeRule) -> Option<CircuitBreaker<ConsecutiveFailures>> 
 
 /// HalfOpen, InFlight | a probe reports success | its slot is free again
 /// (the timeline of `ProbeRule`'s docs, left column)
-pub fn half_open_in_flight_rule_frees_reported_slots() -> Outcome {
-    let mut b = take!(half_open_k2(ProbeRule::InFlight));
+pub fn half_open_in_flight_rule_frees_reported_slots<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b: B = take!(half_open_k2(ProbeRule::InFlight));
     let a = take!(b.try_acquire(t(100)));
     let p2 = take!(b.try_acquire(t(100)));
     check!(b.try_acquire(t(101)).is_err());
@@ -1106,8 +1150,8 @@ pub fn half_open_in_flight_rule_frees_reported_slots() -> Outcome {
 
 /// HalfOpen, PerRound | K probes admitted this round, some reported | refused
 /// until the round ends (the timeline of `ProbeRule`'s docs, right column)
-pub fn half_open_per_round_rule_admits_k_per_round() -> Outcome {
-    let mut b = take!(half_open_k2(ProbeRule::PerRound));
+pub fn half_open_per_round_rule_admits_k_per_round<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b: B = take!(half_open_k2(ProbeRule::PerRound));
     let a = take!(b.try_acquire(t(100)));
     let p2 = take!(b.try_acquire(t(100)));
     check!(b.try_acquire(t(101)).is_err());
@@ -1124,7 +1168,7 @@ pub fn half_open_per_round_rule_admits_k_per_round() -> Outcome {
         moved(State::HalfOpen, State::Closed)
     );
     // A failed probe ends the round; the next round admits K again.
-    let mut b = take!(half_open_k2(ProbeRule::PerRound));
+    let mut b: B = take!(half_open_k2(ProbeRule::PerRound));
     let a = take!(b.try_acquire(t(100)));
     check_eq!(
         b.record(a, Call::Failure, t(101)),
@@ -1139,8 +1183,8 @@ pub fn half_open_per_round_rule_admits_k_per_round() -> Outcome {
 
 /// HalfOpen, PerRound | an ignored probe, or probes written off after the
 /// probe timeout | their slots come back: a round never stalls
-pub fn per_round_slots_come_back_when_ignored_or_lost() -> Outcome {
-    let mut b = take!(half_open_k2(ProbeRule::PerRound));
+pub fn per_round_slots_come_back_when_ignored_or_lost<B: Driver<ConsecutiveFailures>>() -> Outcome {
+    let mut b: B = take!(half_open_k2(ProbeRule::PerRound));
     let a = take!(b.try_acquire(t(100)));
     let _lost = take!(b.try_acquire(t(100)));
     check_eq!(b.record(a, Call::Ignored, t(101)), None);

@@ -1125,12 +1125,14 @@ const ROWS: &[Row] = &[
 const SYNC_ROWS: &[Row] = &[
     row!(
         "SharedCircuitBreaker",
-        "half_open_probes = 2048",
-        "ConfigError(half_open_probes), range 1..=2047",
+        "half_open_probes = half_open_successes = 65535",
+        "ConfigError(half_open_probes): 16 + 16 bits do not fit the 29-bit payload",
         || {
             config_err(
                 breaker::SharedCircuitBreaker::new(
-                    cfg().half_open_probes(2048),
+                    cfg()
+                        .half_open_probes(u16::MAX)
+                        .half_open_successes(u16::MAX),
                     ok(ConsecutiveFailures::new(1))?,
                 ),
                 "half_open_probes",
@@ -1139,15 +1141,43 @@ const SYNC_ROWS: &[Row] = &[
     ),
     row!(
         "SharedCircuitBreaker",
-        "half_open_successes = 2048",
+        "half_open_probes = 8192, half_open_successes = 65535",
         "ConfigError(half_open_successes)",
         || {
             config_err(
                 breaker::SharedCircuitBreaker::new(
-                    cfg().half_open_successes(2048),
+                    cfg().half_open_probes(8192).half_open_successes(u16::MAX),
                     ok(ConsecutiveFailures::new(1))?,
                 ),
                 "half_open_successes",
+            )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "linear break duration still growing at trip u32::MAX",
+        "ConfigError(open_duration)",
+        || {
+            config_err(
+                breaker::SharedCircuitBreaker::new(
+                    cfg().open_duration_linear(d(1), d(1), Duration::MAX),
+                    ok(ConsecutiveFailures::new(1))?,
+                ),
+                "open_duration",
+            )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "ConsecutiveFailures 2^28 with a counting interval",
+        "ConfigError(failure_threshold)",
+        || {
+            config_err(
+                breaker::SharedCircuitBreaker::new(
+                    cfg(),
+                    ok(ok(ConsecutiveFailures::new(1 << 28))?.interval(d(5)))?,
+                ),
+                "failure_threshold",
             )
         }
     ),
@@ -1167,7 +1197,7 @@ const SYNC_ROWS: &[Row] = &[
     ),
     row!(
         "SharedCircuitBreaker",
-        "TimeWindow policy (no shared form)",
+        "Unshared, the Policy::Shared of a policy with no shared form",
         "ConfigError(policy)",
         || {
             config_err(
@@ -1177,6 +1207,36 @@ const SYNC_ROWS: &[Row] = &[
                 ),
                 "policy",
             )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "TimeWindow of 4096 buckets",
+        "ConfigError(TimeWindow::<B>), range 1..=4095",
+        || {
+            config_err(
+                breaker::SharedCircuitBreaker::new(
+                    cfg(),
+                    ok(TimeWindow::<4096>::new(d(4096), 50, 1))?,
+                ),
+                "TimeWindow::<B>",
+            )
+        }
+    ),
+    row!(
+        "SharedCircuitBreaker",
+        "TimeWindow of 1 bucket, u64::MAX, then 0",
+        "valid; judged at the latest epoch",
+        || {
+            let b = ok(breaker::SharedCircuitBreaker::new(
+                cfg(),
+                ok(TimeWindow::<1>::new(d(1), 100, 1))?,
+            ))?;
+            let p = ok(b.try_acquire(MAX))?;
+            expect(b.record(p, Outcome::Success, MAX), None)?;
+            let p = ok(b.try_acquire(t(0)))?;
+            expect(b.record(p, Outcome::Success, t(0)), None)?;
+            expect(b.window(MAX).calls, 2)
         }
     ),
     row!(
