@@ -264,12 +264,13 @@ where
 /// assert_eq!(budget.available(clock.now()), 10 - 5);
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
-pub struct Retry<G = Infallible, B = Infallible> {
+pub struct Retry<G = Infallible, B = Infallible, O = ()> {
     schedule: Backoff,
     breaker: Option<G>,
     budget: Option<B>,
     timeout: Option<Duration>,
     deadline: Option<Duration>,
+    observer: O,
 }
 
 impl Retry {
@@ -281,23 +282,25 @@ impl Retry {
             budget: None,
             timeout: None,
             deadline: None,
+            observer: (),
         }
     }
 }
 
-impl<G: Gate, B: Budget> Retry<G, B> {
+impl<G: Gate, B: Budget, O: Observe> Retry<G, B, O> {
     /// Ask `breaker` before every call and record every outcome in it. An
     /// open breaker is not called: its `retry_after` becomes the hint for
     /// the next delay. Pass `&mut breaker`, or a shared handle that
     /// implements [`Gate`] (`&fusebox_std::Breaker` on a
     /// server).
-    pub fn breaker<H: Gate>(self, breaker: H) -> Retry<H, B> {
+    pub fn breaker<H: Gate>(self, breaker: H) -> Retry<H, B, O> {
         Retry {
             schedule: self.schedule,
             breaker: Some(breaker),
             budget: self.budget,
             timeout: self.timeout,
             deadline: self.deadline,
+            observer: self.observer,
         }
     }
 
@@ -307,13 +310,29 @@ impl<G: Gate, B: Budget> Retry<G, B> {
     /// [`ConcurrentRetryBudget`]), or a shared handle that implements
     /// [`Budget`] (`&fusebox_std::RetryBudget` on a server, where one
     /// budget serves every request).
-    pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C> {
+    pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C, O> {
         Retry {
             schedule: self.schedule,
             breaker: self.breaker,
             budget: Some(budget),
             timeout: self.timeout,
             deadline: self.deadline,
+            observer: self.observer,
+        }
+    }
+
+    /// Hand every attempt's future to `observer` before it runs, with the
+    /// attempt's number and the delay slept before it (see [`Observe`]):
+    /// the std adapter opens a tracing span per attempt and counts the
+    /// retries there. The default, `()`, runs the attempt as it is.
+    pub fn observe<P: Observe>(self, observer: P) -> Retry<G, B, P> {
+        Retry {
+            schedule: self.schedule,
+            breaker: self.breaker,
+            budget: self.budget,
+            timeout: self.timeout,
+            deadline: self.deadline,
+            observer,
         }
     }
 
@@ -354,6 +373,8 @@ impl<G: Gate, B: Budget> Retry<G, B> {
             let mut latest = clock.now();
             let end = self.deadline.map(|d| time::add(latest, d));
             let mut attempts: u32 = 0;
+            // Slept since the last attempt (the observer's `slept`).
+            let mut slept = Duration::from_ticks(0);
             // The budget's request and retry events; dropping it (the run
             // returned, or its future was dropped) reports them finished.
             let mut flight = Flight::begin(self.budget.take(), clock);
@@ -373,7 +394,11 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                         // One await point for the attempt, raced or not, so the
                         // future holds one attempt's state.
                         let result = {
-                            let work = pin!(op(attempts));
+                            let work = pin!(self.observer.attempt(
+                                attempts,
+                                core::mem::replace(&mut slept, Duration::from_ticks(0)),
+                                op(attempts)
+                            ));
                             let timer = pin!(async {
                                 match limit {
                                     Some(limit) => sleep(&mut delay, limit).await,
@@ -425,6 +450,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                     }
                 };
                 sleep(&mut delay, wait).await;
+                slept = Duration::from_ticks(slept.as_ticks().saturating_add(wait.as_ticks()));
             }
         }
     }
@@ -502,6 +528,60 @@ impl<B: Budget, K: Clock> Drop for Flight<'_, B, K> {
         if let Some(b) = self.budget.as_mut() {
             b.request_finished(now);
         }
+    }
+}
+
+/// What the runner tells an observer of each attempt: the std adapter
+/// opens a tracing span around it (with the attempt number and the delay
+/// slept) and counts the retries. Implemented by `()`, which runs the
+/// attempt as it is; nothing is allocated either way.
+///
+/// An observer wraps the attempt's future rather than receiving a
+/// callback, so the wrapper (a span) is in force while the operation runs;
+/// the wrapped future must be polled exactly as the operation's.
+///
+/// ```
+/// use core::future::Future;
+/// use fusebox::retry::Observe;
+/// use fusebox::time::Duration;
+///
+/// /// Counts the retries (attempts after the first).
+/// #[derive(Default)]
+/// struct Retries(u32);
+///
+/// impl Observe for Retries {
+///     type Attempt<F: Future> = F;
+///     fn attempt<F: Future>(&mut self, attempt: u32, _slept: Duration, work: F) -> F {
+///         if attempt > 1 {
+///             self.0 += 1;
+///         }
+///         work
+///     }
+/// }
+/// ```
+pub trait Observe {
+    /// The attempt's future as the observer hands it back.
+    type Attempt<F: Future>: Future<Output = F::Output>;
+    /// Attempt number `attempt` (1 for the first call) starts, `slept`
+    /// after the previous one ended (the backoff delays slept since, zero
+    /// for the first; a breaker's refusal between them adds its delay);
+    /// `work` is the operation's future for it.
+    fn attempt<F: Future>(&mut self, attempt: u32, slept: Duration, work: F) -> Self::Attempt<F>;
+}
+
+impl Observe for () {
+    type Attempt<F: Future> = F;
+    #[inline]
+    fn attempt<F: Future>(&mut self, _: u32, _: Duration, work: F) -> F {
+        work
+    }
+}
+
+impl<T: Observe + ?Sized> Observe for &mut T {
+    type Attempt<F: Future> = T::Attempt<F>;
+    #[inline]
+    fn attempt<F: Future>(&mut self, attempt: u32, slept: Duration, work: F) -> T::Attempt<F> {
+        (**self).attempt(attempt, slept, work)
     }
 }
 

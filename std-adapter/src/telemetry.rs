@@ -312,20 +312,140 @@ pub(crate) fn in_call_span<F: std::future::Future>(
     call
 }
 
-/// `run` (a retry runner's whole run) under a DEBUG span `retry`
-/// (feature `tracing`; else `run` itself).
+/// `run` (a retry runner's whole run) under a DEBUG span `retry`, with
+/// the runner's name if it has one (feature `tracing`; else `run` itself).
 #[cfg(feature = "tokio")]
 #[inline]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn in_retry_span<F: std::future::Future>(
+    telemetry: Option<&RetryTelemetry>,
     run: F,
 ) -> impl std::future::Future<Output = F::Output> {
     #[cfg(feature = "tracing")]
     {
         use tracing::Instrument as _;
-        run.instrument(tracing::debug_span!("retry"))
+        let span = match telemetry {
+            Some(t) => tracing::debug_span!("retry", name = t.0.name.as_str()),
+            None => tracing::debug_span!("retry"),
+        };
+        run.instrument(span)
     }
     #[cfg(not(feature = "tracing"))]
     run
+}
+
+/// A retry runner's name and its registered series, built once and shared
+/// by every run ([`Retry::telemetry`](crate::Retry::telemetry)): a clone
+/// shares the series. Runs without one still get their spans, unnamed,
+/// and count nothing.
+///
+/// | what | feature | name | fields / labels |
+/// |---|---|---|---|
+/// | span around a run | `tracing` | `retry` (DEBUG) | `name` |
+/// | span around each attempt | `tracing` | `attempt` (DEBUG) | `attempt` (1 for the first call), `slept_s` (the backoff delay slept before it, seconds) |
+/// | counter | `metrics` | `fusebox_retry_attempts_total` | `name`: the operation's calls |
+/// | counter | `metrics` | `fusebox_retry_retries_total` | `name`: the calls after a run's first |
+///
+/// ```
+/// use fusebox::backoff::{Backoff, Config};
+/// use fusebox::time::Duration;
+/// use fusebox_std::Retry;
+/// use fusebox_std::telemetry::RetryTelemetry;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let payments = RetryTelemetry::new("payments")?; // once, at start-up
+/// let schedule = Backoff::new(Config::constant(Duration::from_millis(10)).max_attempts(5), 1)?;
+/// let value = Retry::new(schedule)
+///     .telemetry(&payments)
+///     .run(async |attempt| if attempt < 3 { Err("busy") } else { Ok(attempt) }, |_| fusebox::retry::Verdict::Retry)
+///     .await?;
+/// assert_eq!(value, 3);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RetryTelemetry(std::sync::Arc<RetryInner>);
+
+struct RetryInner {
+    name: Name,
+    #[cfg(feature = "metrics")]
+    attempts: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    retries: metrics::Counter,
+}
+
+impl std::fmt::Debug for RetryTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RetryTelemetry").field(&self.0.name).finish()
+    }
+}
+
+impl RetryTelemetry {
+    /// Register the series of retry runner `name`.
+    ///
+    /// # Errors
+    /// [`BuildError::Name`](crate::BuildError::Name) if the name is not a
+    /// valid [`Name`].
+    pub fn new(name: &str) -> Result<Self, crate::BuildError> {
+        let name = Name::new(name)?;
+        #[cfg(feature = "metrics")]
+        let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
+        Ok(Self(std::sync::Arc::new(RetryInner {
+            #[cfg(feature = "metrics")]
+            attempts: metrics::counter!("fusebox_retry_attempts_total", "name" => n.clone()),
+            #[cfg(feature = "metrics")]
+            retries: metrics::counter!("fusebox_retry_retries_total", "name" => n),
+            name,
+        })))
+    }
+
+    /// The runner's name.
+    pub fn name(&self) -> &Name {
+        &self.0.name
+    }
+}
+
+/// The std runner's observer of attempts: a span per attempt (feature
+/// `tracing`) and the counters of its [`RetryTelemetry`], if any.
+#[cfg(feature = "tokio")]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) struct Attempts(pub(crate) Option<RetryTelemetry>);
+
+#[cfg(feature = "tokio")]
+impl fusebox::retry::Observe for Attempts {
+    #[cfg(feature = "tracing")]
+    type Attempt<F: std::future::Future> = tracing::instrument::Instrumented<F>;
+    #[cfg(not(feature = "tracing"))]
+    type Attempt<F: std::future::Future> = F;
+
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    fn attempt<F: std::future::Future>(
+        &mut self,
+        attempt: u32,
+        slept: Duration,
+        work: F,
+    ) -> Self::Attempt<F> {
+        #[cfg(feature = "metrics")]
+        if let Some(t) = &self.0 {
+            t.0.attempts.increment(1);
+            if attempt > 1 {
+                t.0.retries.increment(1);
+            }
+        }
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument as _;
+            work.instrument(tracing::debug_span!(
+                "attempt",
+                attempt,
+                slept_s = to_secs(slept)
+            ))
+        }
+        #[cfg(not(feature = "tracing"))]
+        work
+    }
 }
 
 /// A duration in seconds, for a field.

@@ -22,6 +22,10 @@ struct Captured {
     level: Level,
     /// The span the event is in, with its `name` field.
     span: Option<(&'static str, String)>,
+    /// The other fields of that span.
+    span_fields: BTreeMap<String, String>,
+    /// The names of the spans the event is in, outermost first.
+    scope: Vec<&'static str>,
     message: String,
     fields: BTreeMap<String, String>,
 }
@@ -48,8 +52,9 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// The `name` field of each span, kept in the span's extensions.
-struct SpanName(String);
+/// The `name` field of each span and its other fields, kept in the
+/// span's extensions.
+struct SpanName(String, BTreeMap<String, String>);
 
 impl<S> Layer<S> for Capture
 where
@@ -64,23 +69,35 @@ where
         let mut c = Captured {
             level: Level::TRACE,
             span: None,
+            span_fields: BTreeMap::new(),
+            scope: Vec::new(),
             message: String::new(),
             fields: BTreeMap::new(),
         };
         attrs.record(&mut Fields(&mut c));
         if let Some(span) = ctx.span(id) {
             let name = c.fields.remove("name").unwrap_or_default();
-            span.extensions_mut().insert(SpanName(name));
+            span.extensions_mut().insert(SpanName(name, c.fields));
         }
     }
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let span = ctx.event_span(event);
-        let span_name = span
+        let (span_name, span_fields) = span
             .as_ref()
-            .and_then(|s| s.extensions().get::<SpanName>().map(|n| n.0.clone()))
+            .and_then(|s| {
+                s.extensions()
+                    .get::<SpanName>()
+                    .map(|n| (n.0.clone(), n.1.clone()))
+            })
+            .unwrap_or_default();
+        let scope = ctx
+            .event_scope(event)
+            .map(|s| s.from_root().map(|s| s.name()).collect())
             .unwrap_or_default();
         let mut c = Captured {
             span: span.map(|s| (s.name(), span_name)),
+            span_fields,
+            scope,
             level: *event.metadata().level(),
             message: String::new(),
             fields: BTreeMap::new(),
@@ -642,21 +659,33 @@ fn a_breaker_call_runs_in_a_span() {
     assert_eq!(events[1].span, None);
 }
 
-/// A retry run is in a span `retry`: what the attempts log is in it.
+/// A retry run is in a span `retry` with the runner's name, each attempt
+/// in a span `attempt` with its number and the delay slept before it; the
+/// runner counts its attempts and retries.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_retry_run_is_in_a_span() {
+async fn a_retry_run_is_in_spans_per_attempt_and_counts_retries() {
     use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox_std::telemetry::RetryTelemetry;
 
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
     let capture = Capture::default();
     let _events =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
-    let schedule = Backoff::new(
-        BackoffConfig::constant(Duration::from_millis(200)).max_attempts(5),
-        1,
-    )
-    .unwrap();
-    let value = fusebox_std::Retry::new(schedule)
+    let telemetry =
+        metrics::with_local_recorder(&recorder, || RetryTelemetry::new("inventory").unwrap());
+    // 200 ms, then 400 ms, then 800 ms (exponential, no jitter).
+    let schedule = || {
+        Backoff::new(
+            BackoffConfig::exponential(Duration::from_millis(200), 2, Duration::from_secs(5))
+                .max_attempts(5),
+            1,
+        )
+        .unwrap()
+    };
+    let value = fusebox_std::Retry::new(schedule())
         .clock(fusebox_std::TokioClock::new())
+        .telemetry(&telemetry)
         .run(
             async |attempt| {
                 tracing::info!(attempt, "attempt made");
@@ -677,18 +706,188 @@ async fn a_retry_run_is_in_a_span() {
         .iter()
         .map(|e| {
             (
-                e.span.as_ref().map(|s| s.0),
+                e.scope.clone(),
+                e.span_fields.get("attempt").cloned(),
+                e.span_fields.get("slept_s").cloned(),
                 e.fields.get("attempt").cloned(),
             )
         })
         .collect();
+    let s = |x: &str| Some(x.to_owned());
     assert_eq!(
         seen,
         [
-            (Some("retry"), Some("1".to_owned())),
-            (Some("retry"), Some("2".to_owned())),
-            (Some("retry"), Some("3".to_owned())),
-            (None, None),
+            (vec!["retry", "attempt"], s("1"), s("0.0"), s("1")),
+            (vec!["retry", "attempt"], s("2"), s("0.2"), s("2")),
+            (vec!["retry", "attempt"], s("3"), s("0.4"), s("3")),
+            (vec![], None, None, None),
         ]
     );
+    // The attempt span's parent is the run's, named.
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_retry_attempts_total{name=inventory}"),
+        3
+    );
+    assert_eq!(
+        counter(&v, "fusebox_retry_retries_total{name=inventory}"),
+        2
+    );
+
+    // A second run that gives up after 2 attempts adds to the same series.
+    let r = fusebox_std::Retry::new(schedule())
+        .clock(fusebox_std::TokioClock::new())
+        .telemetry(&telemetry)
+        .run(
+            async |attempt| {
+                if attempt < 2 {
+                    Err::<u32, _>("busy")
+                } else {
+                    Err("gone")
+                }
+            },
+            |e| {
+                if *e == "gone" {
+                    fusebox::retry::Verdict::Permanent
+                } else {
+                    fusebox::retry::Verdict::Retry
+                }
+            },
+        )
+        .await;
+    assert!(r.is_err());
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_retry_attempts_total{name=inventory}"),
+        2
+    );
+    assert_eq!(
+        counter(&v, "fusebox_retry_retries_total{name=inventory}"),
+        1
+    );
+}
+
+/// The run's span carries the runner's name; a run without telemetry is
+/// in an unnamed span and its attempts in theirs.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_retry_run_names_its_span() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox_std::telemetry::RetryTelemetry;
+
+    let capture = Capture::default();
+    let _events = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(capture.clone())
+            .with(RunName::default()),
+    );
+    let telemetry = RetryTelemetry::new("ledger").unwrap();
+    for t in [Some(&telemetry), None] {
+        let schedule = Backoff::new(BackoffConfig::constant(Duration::from_millis(5)), 1).unwrap();
+        let mut retry = fusebox_std::Retry::new(schedule).clock(fusebox_std::TokioClock::new());
+        if let Some(t) = t {
+            retry = retry.telemetry(t);
+        }
+        let value = retry
+            .run(
+                async |attempt| {
+                    tracing::info!("in attempt");
+                    Ok::<_, ()>(attempt)
+                },
+                |_| fusebox::retry::Verdict::Retry,
+            )
+            .await
+            .unwrap();
+        assert_eq!(value, 1);
+    }
+    let events = capture.take();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e.scope, ["retry", "attempt"]);
+        assert_eq!(e.span_fields.get("attempt").map(String::as_str), Some("1"));
+    }
+    assert_eq!(
+        *RUN_NAMES.lock().unwrap(),
+        [Some("ledger".to_owned()), None]
+    );
+}
+
+static RUN_NAMES: Mutex<Vec<Option<String>>> = Mutex::new(Vec::new());
+
+/// Keeps the `name` of every `retry` span made (in [`RUN_NAMES`]).
+#[derive(Default)]
+struct RunName;
+
+impl<S: Subscriber> Layer<S> for RunName {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: Context<'_, S>,
+    ) {
+        if attrs.metadata().name() == "retry" {
+            let mut c = Captured {
+                level: Level::TRACE,
+                span: None,
+                span_fields: BTreeMap::new(),
+                scope: Vec::new(),
+                message: String::new(),
+                fields: BTreeMap::new(),
+            };
+            attrs.record(&mut Fields(&mut c));
+            RUN_NAMES.lock().unwrap().push(c.fields.remove("name"));
+        }
+    }
+}
+
+/// A retry run with a breaker, a budget and telemetry is `Send`: it can
+/// be spawned on a multi-threaded runtime.
+#[test]
+fn a_retry_run_with_telemetry_can_be_spawned() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox_std::telemetry::RetryTelemetry;
+    use fusebox_std::{RetryBudget, TokioClock};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let telemetry = RetryTelemetry::new("spawned").unwrap();
+    let breaker = Breaker::builder("spawned")
+        .unwrap()
+        .clock(TokioClock::new())
+        .build(Config::new(), ConsecutiveFailures::new(5).unwrap())
+        .unwrap();
+    let budget = RetryBudget::<10, _>::with_clock(
+        "spawned",
+        20,
+        3,
+        Duration::from_secs(10),
+        TokioClock::new(),
+    )
+    .unwrap();
+    let task = rt.spawn(async move {
+        let schedule = Backoff::new(
+            BackoffConfig::constant(Duration::from_millis(1)).max_attempts(4),
+            1,
+        )
+        .unwrap();
+        fusebox_std::Retry::new(schedule)
+            .breaker(&breaker)
+            .budget(&budget)
+            .telemetry(&telemetry)
+            .run(
+                async |attempt| {
+                    tokio::task::yield_now().await;
+                    if attempt < 2 {
+                        Err("busy")
+                    } else {
+                        Ok(attempt)
+                    }
+                },
+                |_| fusebox::retry::Verdict::Retry,
+            )
+            .await
+    });
+    assert_eq!(rt.block_on(task).unwrap(), Ok(2));
 }
