@@ -649,3 +649,93 @@ impl LimitTelemetry {
         );
     }
 }
+
+/// What a named [`Singleflight`](crate::Singleflight) reports (an unnamed
+/// one reports nothing): runs made, callers coalesced into another's run,
+/// refusals by reason.
+#[cfg(feature = "tokio")]
+#[derive(Clone, Default)]
+pub(crate) struct FlightTelemetry {
+    name: Option<Name>,
+    #[cfg(feature = "metrics")]
+    runs: Option<metrics::Counter>,
+    #[cfg(feature = "metrics")]
+    coalesced: Option<metrics::Counter>,
+    /// `full`, `leader_dropped`.
+    #[cfg(feature = "metrics")]
+    rejected: Option<[metrics::Counter; 2]>,
+}
+
+/// The reasons of a [`FlightTelemetry`] refusal, as labels.
+#[cfg(all(feature = "tokio", any(feature = "metrics", feature = "tracing")))]
+const FLIGHT_REASONS: [&str; 2] = ["full", "leader_dropped"];
+
+#[cfg(feature = "tokio")]
+impl FlightTelemetry {
+    /// Register the series of the table `name`.
+    pub(crate) fn new(name: Name) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
+            Self {
+                runs: Some(metrics::counter!("fusebox_singleflight_runs_total", "name" => n.clone())),
+                coalesced: Some(
+                    metrics::counter!("fusebox_singleflight_calls_coalesced_total", "name" => n.clone()),
+                ),
+                rejected: Some(FLIGHT_REASONS.map(|r| {
+                    metrics::counter!("fusebox_singleflight_calls_rejected_total", "name" => n.clone(), "reason" => r)
+                })),
+                name: Some(name),
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        Self { name: Some(name) }
+    }
+
+    /// The table's name, if it has one.
+    pub(crate) fn name(&self) -> Option<&Name> {
+        self.name.as_ref()
+    }
+
+    /// A caller ran its own future (as leader, or alone when full).
+    #[inline]
+    pub(crate) fn ran(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = &self.runs {
+            c.increment(1);
+        }
+    }
+
+    /// A caller got the value of another caller's run.
+    #[inline]
+    pub(crate) fn coalesced(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = &self.coalesced {
+            c.increment(1);
+        }
+    }
+
+    /// A caller was refused: reason 0 `full`, 1 `leader_dropped`.
+    #[inline]
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "tracing")),
+        allow(unused_variables)
+    )]
+    pub(crate) fn rejected(&self, reason: usize) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = self.rejected.as_ref().and_then(|r| r.get(reason)) {
+            c.increment(1);
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(name) = &self.name {
+            let why = FLIGHT_REASONS.get(reason).copied().unwrap_or("");
+            tracing::debug!(
+                name = name.as_str(),
+                reason = why,
+                "singleflight {} refused a call: {}",
+                name,
+                why,
+            );
+        }
+    }
+}

@@ -283,7 +283,13 @@ fn an_observer_sees_every_attempt_and_the_delay_slept() {
             .run(
                 &mut delay,
                 &time,
-                async |attempt| if attempt < 3 { Err(Answer::Flaky) } else { Ok(attempt) },
+                async |attempt| {
+                    if attempt < 3 {
+                        Err(Answer::Flaky)
+                    } else {
+                        Ok(attempt)
+                    }
+                },
                 classify,
             ),
     );

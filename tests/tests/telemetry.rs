@@ -891,3 +891,72 @@ fn a_retry_run_with_telemetry_can_be_spawned() {
     });
     assert_eq!(rt.block_on(task).unwrap(), Ok(2));
 }
+
+/// A named `Singleflight` counts its runs and the callers coalesced into
+/// another's run, and reports a refusal (a DEBUG event and a counter by
+/// reason).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_singleflight_counts_runs_and_coalesced_callers() {
+    use fusebox_std::Singleflight;
+    use fusebox_std::singleflight::{FlightError, WhenFull};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let flights: Singleflight<u32, u32> = metrics::with_local_recorder(&recorder, || {
+        Singleflight::new(1)
+            .when_full(WhenFull::Reject)
+            .name("users")
+            .unwrap()
+    });
+    let slow = |v| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        v
+    };
+    // Three callers of key 1: one run, two coalesced; key 2 meanwhile is
+    // refused (one key in flight at most).
+    let (a, b, c, d) = tokio::join!(
+        flights.run(1, || slow(7)),
+        flights.run(1, || slow(8)),
+        flights.run(1, || slow(9)),
+        flights.run(2, || slow(10)),
+    );
+    assert_eq!((a, b, c, d), (Ok(7), Ok(7), Ok(7), Err(FlightError::Full)));
+    // Alone, later: a run.
+    assert_eq!(flights.run(2, || slow(11)).await, Ok(11));
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_singleflight_runs_total{name=users}"),
+        2
+    );
+    assert_eq!(
+        counter(&v, "fusebox_singleflight_calls_coalesced_total{name=users}"),
+        2
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_singleflight_calls_rejected_total{name=users,reason=full}"
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_singleflight_calls_rejected_total{name=users,reason=leader_dropped}"
+        ),
+        0
+    );
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [(Level::DEBUG, "singleflight users refused a call: full")]
+    );
+    assert_eq!(events[0].fields["reason"], "full");
+}
