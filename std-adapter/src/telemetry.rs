@@ -466,6 +466,19 @@ pub(crate) enum Kind {
     /// [`AdaptiveLimiter`](crate::AdaptiveLimiter): reason `full`; gauges
     /// `in_flight`, `limit`.
     Adaptive,
+    /// [`KeyedLimiter`](crate::KeyedLimiter): reasons `rate_limited`,
+    /// `table_full`, `exceeds_burst`.
+    Keyed,
+    /// [`RetryBudget`](crate::RetryBudget): retries admitted, refused
+    /// (`exhausted`); gauge `tokens`; counter of deposits.
+    Budget,
+    /// [`ConcurrentRetryBudget`](crate::ConcurrentRetryBudget): retries
+    /// admitted, refused (`exhausted`); gauges retries and requests in
+    /// flight.
+    ConcurrentBudget,
+    /// [`DedupTable`](crate::DedupTable): new work admitted, refused
+    /// (`in_flight`, `full`); counter of stored results replayed.
+    Dedup,
 }
 
 impl Kind {
@@ -475,6 +488,18 @@ impl Kind {
             Kind::Rate => "rate limiter",
             Kind::Bulkhead => "bulkhead",
             Kind::Adaptive => "adaptive limiter",
+            Kind::Keyed => "keyed limiter",
+            Kind::Budget => "retry budget",
+            Kind::ConcurrentBudget => "concurrent retry budget",
+            Kind::Dedup => "dedup table",
+        }
+    }
+    /// What is refused: a call, or a retry (the budgets).
+    #[cfg(feature = "tracing")]
+    const fn noun(self) -> &'static str {
+        match self {
+            Kind::Budget | Kind::ConcurrentBudget => "retry",
+            _ => "call",
         }
     }
     #[cfg(any(feature = "metrics", feature = "tracing"))]
@@ -483,16 +508,21 @@ impl Kind {
             Kind::Rate => &["rate_limited", "exceeds_burst"],
             Kind::Bulkhead => &["full", "queue_full", "timed_out"],
             Kind::Adaptive => &["full"],
+            Kind::Keyed => &["rate_limited", "table_full", "exceeds_burst"],
+            Kind::Budget | Kind::ConcurrentBudget => &["exhausted"],
+            Kind::Dedup => &["in_flight", "full"],
         }
     }
-    /// admitted, rejected, first gauge, second gauge.
+    /// admitted, rejected, first gauge, second gauge, other counter ("":
+    /// none).
     #[cfg(feature = "metrics")]
-    const fn names(self) -> [&'static str; 4] {
+    const fn names(self) -> [&'static str; 5] {
         match self {
             Kind::Rate => [
                 "fusebox_rate_limiter_calls_admitted_total",
                 "fusebox_rate_limiter_calls_rejected_total",
                 "fusebox_rate_limiter_tokens",
+                "",
                 "",
             ],
             Kind::Bulkhead => [
@@ -500,12 +530,42 @@ impl Kind {
                 "fusebox_bulkhead_calls_rejected_total",
                 "fusebox_bulkhead_in_flight",
                 "fusebox_bulkhead_queue_length",
+                "",
             ],
             Kind::Adaptive => [
                 "fusebox_adaptive_limiter_calls_admitted_total",
                 "fusebox_adaptive_limiter_calls_rejected_total",
                 "fusebox_adaptive_limiter_in_flight",
                 "fusebox_adaptive_limiter_limit",
+                "",
+            ],
+            Kind::Keyed => [
+                "fusebox_keyed_limiter_calls_admitted_total",
+                "fusebox_keyed_limiter_calls_rejected_total",
+                "",
+                "",
+                "",
+            ],
+            Kind::Budget => [
+                "fusebox_retry_budget_retries_admitted_total",
+                "fusebox_retry_budget_retries_rejected_total",
+                "fusebox_retry_budget_tokens",
+                "",
+                "fusebox_retry_budget_deposits_total",
+            ],
+            Kind::ConcurrentBudget => [
+                "fusebox_concurrent_retry_budget_retries_admitted_total",
+                "fusebox_concurrent_retry_budget_retries_rejected_total",
+                "fusebox_concurrent_retry_budget_retries_in_flight",
+                "fusebox_concurrent_retry_budget_requests_in_flight",
+                "",
+            ],
+            Kind::Dedup => [
+                "fusebox_dedup_calls_admitted_total",
+                "fusebox_dedup_calls_rejected_total",
+                "",
+                "",
+                "fusebox_dedup_calls_replayed_total",
             ],
         }
     }
@@ -527,6 +587,10 @@ pub(crate) struct LimitTelemetry {
     /// the rate limiter.
     #[cfg(feature = "metrics")]
     second: metrics::Gauge,
+    /// Deposits (retry budget) or results replayed (dedup); a no-op
+    /// counter for the others.
+    #[cfg(feature = "metrics")]
+    other: metrics::Counter,
 }
 
 impl std::fmt::Debug for LimitTelemetry {
@@ -542,7 +606,14 @@ impl LimitTelemetry {
         #[cfg(feature = "metrics")]
         {
             let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
-            let [admitted, rejected, level, second] = kind.names();
+            let [admitted, rejected, level, second, other] = kind.names();
+            let gauge = |g: &'static str| {
+                if g.is_empty() {
+                    metrics::Gauge::noop()
+                } else {
+                    metrics::gauge!(g, "name" => n.clone())
+                }
+            };
             Self {
                 #[cfg(feature = "tracing")]
                 kind,
@@ -552,11 +623,12 @@ impl LimitTelemetry {
                     .iter()
                     .map(|r| metrics::counter!(rejected, "name" => n.clone(), "reason" => *r))
                     .collect(),
-                level: metrics::gauge!(level, "name" => n.clone()),
-                second: if second.is_empty() {
-                    metrics::Gauge::noop()
+                level: gauge(level),
+                second: gauge(second),
+                other: if other.is_empty() {
+                    metrics::Counter::noop()
                 } else {
-                    metrics::gauge!(second, "name" => n)
+                    metrics::counter!(other, "name" => n.clone())
                 },
             }
         }
@@ -587,6 +659,13 @@ impl LimitTelemetry {
         self.level.set(f64::from(level()));
     }
 
+    /// The other counter's event (a deposit, a result replayed).
+    #[inline]
+    pub(crate) fn other(&self) {
+        #[cfg(feature = "metrics")]
+        self.other.increment(1);
+    }
+
     /// The second gauge changed (queue length, limit).
     #[inline]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
@@ -612,18 +691,20 @@ impl LimitTelemetry {
                     name = name.as_str(),
                     reason = why,
                     retry_after_s = to_secs(d),
-                    "{} {} refused a call: {}, retry after {} s",
+                    "{} {} refused a {}: {}, retry after {} s",
                     self.kind.words(),
                     name,
+                    self.kind.noun(),
                     why,
                     to_secs(d),
                 ),
                 None => tracing::debug!(
                     name = name.as_str(),
                     reason = why,
-                    "{} {} refused a call: {}",
+                    "{} {} refused a {}: {}",
                     self.kind.words(),
                     name,
+                    self.kind.noun(),
                     why,
                 ),
             }

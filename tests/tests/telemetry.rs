@@ -960,3 +960,320 @@ async fn a_singleflight_counts_runs_and_coalesced_callers() {
     );
     assert_eq!(events[0].fields["reason"], "full");
 }
+
+/// The keyed limiter: admissions, refusals by reason (the key's wait, a
+/// full table, a request over the burst).
+#[test]
+fn a_keyed_limiter_in_events_and_metrics() {
+    use fusebox::rate::{Quota, WhenFull};
+    use fusebox_std::KeyedLimiter;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // One token a second, a burst of 1; two keys at most, new keys refused.
+    let quota = Quota::new(1, Duration::from_secs(1), 1).unwrap();
+    let limiter = metrics::with_local_recorder(&recorder, || {
+        KeyedLimiter::<u32, 2, _>::with_clock("clients", quota, WhenFull::RejectNew, clock.clone())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        limiter.try_acquire(1).unwrap();
+        limiter.try_acquire(2).unwrap();
+        clock.advance(ms(400));
+        assert!(limiter.try_acquire(1).is_err());
+        assert!(limiter.try_acquire(3).is_err());
+        assert!(limiter.try_acquire_n(2, 2).is_err());
+    });
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::DEBUG,
+                "keyed limiter clients refused a call: rate_limited, retry after 0.6 s"
+            ),
+            (
+                Level::DEBUG,
+                "keyed limiter clients refused a call: table_full"
+            ),
+            (
+                Level::DEBUG,
+                "keyed limiter clients refused a call: exceeds_burst"
+            ),
+        ]
+    );
+    assert_eq!(events[0].fields["retry_after_s"], "0.6");
+    assert_eq!(events[1].fields["reason"], "table_full");
+    let v = values(&snapshots);
+    let n = "name=clients";
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_keyed_limiter_calls_admitted_total{{{n}}}")
+        ),
+        2
+    );
+    for reason in ["rate_limited", "table_full", "exceeds_burst"] {
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_keyed_limiter_calls_rejected_total{{{n},reason={reason}}}")
+            ),
+            1,
+            "{reason}"
+        );
+    }
+}
+
+/// The retry budget: retries admitted and refused, deposits, and the
+/// tokens left.
+#[test]
+fn a_retry_budget_in_events_and_metrics() {
+    use fusebox_std::RetryBudget;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // 50 % of the successes, no floor (a floor of 0 per second).
+    let budget = metrics::with_local_recorder(&recorder, || {
+        RetryBudget::<10, _>::with_clock("ledger", 50, 0, Duration::from_secs(10), clock.clone())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..4 {
+            budget.deposit();
+        }
+        // (A snapshot of the debugging recorder takes the counters' values
+        // since the last one.)
+        let v = values(&snapshots);
+        assert_eq!(gauge(&v, "fusebox_retry_budget_tokens{name=ledger}"), 2.0);
+        assert_eq!(
+            counter(&v, "fusebox_retry_budget_deposits_total{name=ledger}"),
+            4
+        );
+        assert!(budget.try_withdraw());
+        assert!(budget.try_withdraw());
+        assert!(!budget.try_withdraw());
+    });
+    let events = capture.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].level, Level::DEBUG);
+    assert_eq!(
+        events[0].message,
+        "retry budget ledger refused a retry: exhausted"
+    );
+    let v = values(&snapshots);
+    let n = "name=ledger";
+    assert_eq!(
+        counter(&v, &format!("fusebox_retry_budget_deposits_total{{{n}}}")),
+        0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_retry_budget_retries_admitted_total{{{n}}}")
+        ),
+        2
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_retry_budget_retries_rejected_total{{{n},reason=exhausted}}")
+        ),
+        1
+    );
+    assert_eq!(
+        gauge(&v, &format!("fusebox_retry_budget_tokens{{{n}}}")),
+        0.0
+    );
+}
+
+/// The concurrency retry budget through the retry runner: requests and
+/// retries in flight as gauges, a refused retry counted and logged.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_concurrent_retry_budget_in_events_and_metrics() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox::retry::{Stopped, Verdict};
+    use fusebox_std::{ConcurrentRetryBudget, RetryFailed};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    // 0 % of the requests, at least one retry in flight.
+    let budget = metrics::with_local_recorder(&recorder, || {
+        ConcurrentRetryBudget::new("search", 0, 1).unwrap()
+    });
+    let n = "name=search";
+    let schedule = || {
+        Backoff::new(
+            BackoffConfig::constant(Duration::from_millis(10)).max_attempts(5),
+            1,
+        )
+        .unwrap()
+    };
+    // A run inside its first retry holds the one retry in flight; a second
+    // run's retry is refused.
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate_rx));
+    let first = fusebox_std::Retry::new(schedule())
+        .clock(fusebox_std::TokioClock::new())
+        .budget(&budget)
+        .run(
+            async |attempt| {
+                if attempt == 1 {
+                    return Err("busy");
+                }
+                let rx = gate.lock().unwrap().take();
+                if let Some(rx) = rx {
+                    let _ = rx.await;
+                }
+                Ok(attempt)
+            },
+            |_| Verdict::Retry,
+        );
+    let mut first = std::pin::pin!(first);
+    tokio::select! {
+        _ = first.as_mut() => panic!("the first run waits at its gate"),
+        () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+    }
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_retries_in_flight{{{n}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        gauge(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_requests_in_flight{{{n}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_retries_admitted_total{{{n}}}")
+        ),
+        1
+    );
+    let second = fusebox_std::Retry::new(schedule())
+        .clock(fusebox_std::TokioClock::new())
+        .budget(&budget)
+        .run(async |_| Err::<u32, _>("busy"), |_| Verdict::Retry)
+        .await;
+    let Err(RetryFailed::GaveUp(e)) = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!(e.stopped, Stopped::Budget);
+    gate_tx.send(()).unwrap();
+    assert_eq!(first.await, Ok(2));
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_retries_admitted_total{{{n}}}")
+        ),
+        0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!(
+                "fusebox_concurrent_retry_budget_retries_rejected_total{{{n},reason=exhausted}}"
+            )
+        ),
+        1
+    );
+    for g in ["retries_in_flight", "requests_in_flight"] {
+        assert_eq!(
+            gauge(&v, &format!("fusebox_concurrent_retry_budget_{g}{{{n}}}")),
+            0.0,
+            "{g}"
+        );
+    }
+    let lines: Vec<String> = capture.take().into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        lines,
+        ["concurrent retry budget search refused a retry: exhausted"]
+    );
+}
+
+/// The dedup table: new work admitted, duplicates refused (in flight,
+/// table full), stored results replayed.
+#[test]
+fn a_dedup_table_in_events_and_metrics() {
+    use fusebox::dedup::Config as DedupConfig;
+    use fusebox_std::{Begin, DedupTable};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let table = metrics::with_local_recorder(&recorder, || {
+        DedupTable::<u32, u8, 1, _>::with_clock("orders", DedupConfig::new(), clock.clone())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        let Begin::New(work) = table.begin(7) else {
+            panic!("first sight")
+        };
+        assert!(matches!(table.begin(7), Begin::InFlight));
+        work.complete(1).unwrap();
+        assert!(matches!(table.begin(7), Begin::Done(1)));
+        assert!(matches!(table.begin(7), Begin::Done(1)));
+        // One slot, held by a live result: another key is shed.
+        assert!(matches!(table.begin(8), Begin::Full));
+    });
+    let lines: Vec<(Level, String)> = capture
+        .take()
+        .into_iter()
+        .map(|e| (e.level, e.message))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::DEBUG,
+                "dedup table orders refused a call: in_flight".to_owned()
+            ),
+            (
+                Level::DEBUG,
+                "dedup table orders refused a call: full".to_owned()
+            ),
+        ]
+    );
+    let v = values(&snapshots);
+    let n = "name=orders";
+    assert_eq!(
+        counter(&v, &format!("fusebox_dedup_calls_admitted_total{{{n}}}")),
+        1
+    );
+    assert_eq!(
+        counter(&v, &format!("fusebox_dedup_calls_replayed_total{{{n}}}")),
+        2
+    );
+    for reason in ["in_flight", "full"] {
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_dedup_calls_rejected_total{{{n},reason={reason}}}")
+            ),
+            1,
+            "{reason}"
+        );
+    }
+}
