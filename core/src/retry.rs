@@ -322,9 +322,9 @@ impl<G: Gate, B: Budget, O: Observe> Retry<G, B, O> {
     }
 
     /// Hand every attempt's future to `observer` before it runs, with the
-    /// attempt's number and the delay slept before it (see [`Observe`]):
-    /// the std adapter opens a tracing span per attempt and counts the
-    /// retries there. The default, `()`, runs the attempt as it is.
+    /// attempt's number, and tell it every delay before sleeping it (see
+    /// [`Observe`]): the std adapter opens a tracing span per attempt and
+    /// counts the retries there. The default, `()`, does nothing.
     pub fn observe<P: Observe>(self, observer: P) -> Retry<G, B, P> {
         Retry {
             schedule: self.schedule,
@@ -373,8 +373,6 @@ impl<G: Gate, B: Budget, O: Observe> Retry<G, B, O> {
             let mut latest = clock.now();
             let end = self.deadline.map(|d| time::add(latest, d));
             let mut attempts: u32 = 0;
-            // Slept since the last attempt (the observer's `slept`).
-            let mut slept = Duration::from_ticks(0);
             // The budget's request and retry events; dropping it (the run
             // returned, or its future was dropped) reports them finished.
             let mut flight = Flight::begin(self.budget.take(), clock);
@@ -394,11 +392,7 @@ impl<G: Gate, B: Budget, O: Observe> Retry<G, B, O> {
                         // One await point for the attempt, raced or not, so the
                         // future holds one attempt's state.
                         let result = {
-                            let work = pin!(self.observer.attempt(
-                                attempts,
-                                core::mem::replace(&mut slept, Duration::from_ticks(0)),
-                                op(attempts)
-                            ));
+                            let work = pin!(self.observer.attempt(attempts, op(attempts)));
                             let timer = pin!(async {
                                 match limit {
                                     Some(limit) => sleep(&mut delay, limit).await,
@@ -449,8 +443,8 @@ impl<G: Gate, B: Budget, O: Observe> Retry<G, B, O> {
                         });
                     }
                 };
+                self.observer.sleeping(wait);
                 sleep(&mut delay, wait).await;
-                slept = Duration::from_ticks(slept.as_ticks().saturating_add(wait.as_ticks()));
             }
         }
     }
@@ -531,48 +525,56 @@ impl<B: Budget, K: Clock> Drop for Flight<'_, B, K> {
     }
 }
 
-/// What the runner tells an observer of each attempt: the std adapter
-/// opens a tracing span around it (with the attempt number and the delay
-/// slept) and counts the retries. Implemented by `()`, which runs the
-/// attempt as it is; nothing is allocated either way.
+/// What the runner tells an observer: each attempt, whose future the
+/// observer may wrap, and each backoff delay before it sleeps. The std
+/// adapter opens a tracing span around each attempt (with its number and
+/// the delay slept before it) and counts the retries. Implemented by `()`,
+/// which does nothing and costs nothing; nothing is allocated either way.
 ///
 /// An observer wraps the attempt's future rather than receiving a
 /// callback, so the wrapper (a span) is in force while the operation runs;
-/// the wrapped future must be polled exactly as the operation's.
+/// the wrapper must poll the operation's future as it is polled.
 ///
 /// ```
 /// use core::future::Future;
 /// use fusebox::retry::Observe;
 /// use fusebox::time::Duration;
 ///
-/// /// Counts the retries (attempts after the first).
+/// /// Counts the retries (attempts after the first) and the ticks slept.
 /// #[derive(Default)]
-/// struct Retries(u32);
+/// struct Tally { retries: u32, slept: u64 }
 ///
-/// impl Observe for Retries {
+/// impl Observe for Tally {
 ///     type Attempt<F: Future> = F;
-///     fn attempt<F: Future>(&mut self, attempt: u32, _slept: Duration, work: F) -> F {
+///     fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> F {
 ///         if attempt > 1 {
-///             self.0 += 1;
+///             self.retries += 1;
 ///         }
 ///         work
+///     }
+///     fn sleeping(&mut self, delay: Duration) {
+///         self.slept += delay.as_ticks();
 ///     }
 /// }
 /// ```
 pub trait Observe {
     /// The attempt's future as the observer hands it back.
     type Attempt<F: Future>: Future<Output = F::Output>;
-    /// Attempt number `attempt` (1 for the first call) starts, `slept`
-    /// after the previous one ended (the backoff delays slept since, zero
-    /// for the first; a breaker's refusal between them adds its delay);
-    /// `work` is the operation's future for it.
-    fn attempt<F: Future>(&mut self, attempt: u32, slept: Duration, work: F) -> Self::Attempt<F>;
+    /// Attempt number `attempt` (1 for the first call) starts; `work` is
+    /// the operation's future for it.
+    fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> Self::Attempt<F>;
+    /// The runner sleeps `delay` now, before its next try (an attempt, or
+    /// a breaker's refusal). Does nothing by default.
+    #[inline]
+    fn sleeping(&mut self, delay: Duration) {
+        let _ = delay;
+    }
 }
 
 impl Observe for () {
     type Attempt<F: Future> = F;
     #[inline]
-    fn attempt<F: Future>(&mut self, _: u32, _: Duration, work: F) -> F {
+    fn attempt<F: Future>(&mut self, _: u32, work: F) -> F {
         work
     }
 }
@@ -580,8 +582,12 @@ impl Observe for () {
 impl<T: Observe + ?Sized> Observe for &mut T {
     type Attempt<F: Future> = T::Attempt<F>;
     #[inline]
-    fn attempt<F: Future>(&mut self, attempt: u32, slept: Duration, work: F) -> T::Attempt<F> {
-        (**self).attempt(attempt, slept, work)
+    fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> T::Attempt<F> {
+        (**self).attempt(attempt, work)
+    }
+    #[inline]
+    fn sleeping(&mut self, delay: Duration) {
+        (**self).sleeping(delay);
     }
 }
 

@@ -255,7 +255,10 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
             return Err(RetryFailed::NoRuntime);
         }
         let span = self.telemetry.clone();
-        let runner = self.runner.observe(Attempts(self.telemetry));
+        let runner = self.runner.observe(Attempts {
+            telemetry: self.telemetry,
+            slept: fusebox::time::Duration::from_ticks(0),
+        });
         crate::telemetry::in_retry_span(
             span.as_ref(),
             runner.run(TokioDelay, &self.clock, op, classify),

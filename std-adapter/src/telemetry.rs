@@ -5,20 +5,24 @@
 //!
 //! | event | level | fields |
 //! |---|---|---|
-//! | breaker transition into Open or ForcedOpen | WARN | `name`, `from`, `to`, `retry_after_s`, `failures`, `slow`, `calls`, `trips` |
+//! | breaker transition into Open or ForcedOpen | WARN | `name`, `from`, `to`, `reason` ([`TransitionReason`](fusebox::breaker::TransitionReason)), `retry_after_s`, `failures`, `slow`, `calls`, `trips` |
 //! | any other breaker transition | INFO | the same |
 //! | breaker refusal | DEBUG | `name`, `state`, `retry_after_s` |
-//! | rate limiter, bulkhead or adaptive limiter refusal | DEBUG | `name`, `reason` (as the metric's label), `retry_after_s` (rate limiter) |
+//! | rate limiter, keyed limiter, bulkhead, adaptive limiter, retry budget, concurrent retry budget, dedup table or named `Singleflight` refusal | DEBUG | `name`, `reason` (as the metric's label), `retry_after_s` (rate and keyed limiters) |
 //! | adaptive limit change | DEBUG | `name`, `from`, `to` |
 //! | span `call` around the future of [`Breaker::call`](crate::Breaker::call) | DEBUG | `name` |
-//! | span `retry` around a run of [`retry()`](crate::retry) / `Retry::run` (feature `tokio`) | DEBUG | |
+//! | span `retry` around a run of [`retry()`](crate::retry) / `Retry::run` (feature `tokio`) | DEBUG | `name` (with a [`RetryTelemetry`]) |
+//! | span `attempt` around each attempt of a run, inside `retry` | DEBUG | `attempt` (1 for the first call), `slept_s` (the backoff delays slept since the previous attempt) |
 //!
-//! The messages read as the firmware's `defmt` lines: examples-rp2040's
-//! gateway logs `uplink Closed -> Open: host unreachable, frames dropped`
-//! and `uplink: frame 7 refused by the breaker`:
+//! A transition's message starts as the firmware's `defmt` lines do,
+//! `<name> <from> -> <to>: <reason>`, the reason's words from the core's
+//! [`TransitionReason::as_str`](fusebox::breaker::TransitionReason::as_str)
+//! (examples-rp2040's gateway logs `uplink Closed -> Open: tripped; frames
+//! dropped`), then gives the counts; a refusal reads as the gateway's
+//! `uplink: frame 7 refused by the breaker`:
 //!
 //! ```text
-//! WARN fusebox_std::telemetry: payments Closed -> Open: 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
+//! WARN fusebox_std::telemetry: payments Closed -> Open: tripped, 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open reason="tripped" retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
 //! DEBUG fusebox_std::telemetry: payments refused by the breaker: Open, retry after 29.5 s name="payments" state=Open retry_after_s=29.5
 //! ```
 //!
@@ -55,13 +59,31 @@
 //! | `fusebox_adaptive_limiter_calls_rejected_total` | counter | `name`, `reason` (`full`) | refused |
 //! | `fusebox_adaptive_limiter_in_flight` | gauge | `name` | permits live, set at each admission and recorded outcome |
 //! | `fusebox_adaptive_limiter_limit` | gauge | `name` | the current limit |
+//! | `fusebox_keyed_limiter_calls_admitted_total` | counter | `name` | `try_acquire` / `try_acquire_n` admitted, any key |
+//! | `fusebox_keyed_limiter_calls_rejected_total` | counter | `name`, `reason` (`rate_limited`, `table_full`, `exceeds_burst`) | refused |
+//! | `fusebox_retry_budget_retries_admitted_total` | counter | `name` | withdrawals that got a retry |
+//! | `fusebox_retry_budget_retries_rejected_total` | counter | `name`, `reason` (`exhausted`) | withdrawals refused (no budget, no retry) |
+//! | `fusebox_retry_budget_deposits_total` | counter | `name` | successes deposited |
+//! | `fusebox_retry_budget_tokens` | gauge | `name` | whole retries available, set at each deposit and withdrawal |
+//! | `fusebox_concurrent_retry_budget_retries_admitted_total` | counter | `name` | retries let start |
+//! | `fusebox_concurrent_retry_budget_retries_rejected_total` | counter | `name`, `reason` (`exhausted`) | retries refused |
+//! | `fusebox_concurrent_retry_budget_retries_in_flight` | gauge | `name` | retries in flight, set at each retry's start and end |
+//! | `fusebox_concurrent_retry_budget_requests_in_flight` | gauge | `name` | requests in flight, set at each request's start and end |
+//! | `fusebox_dedup_calls_admitted_total` | counter | `name` | `begin` answered `New` (the work runs) |
+//! | `fusebox_dedup_calls_rejected_total` | counter | `name`, `reason` (`in_flight`, `full`) | `begin` answered `InFlight` or `Full` |
+//! | `fusebox_dedup_calls_replayed_total` | counter | `name` | `begin` answered `Done` (the stored result) |
+//! | `fusebox_retry_attempts_total` | counter | `name` | calls of the operation by runs with a [`RetryTelemetry`] |
+//! | `fusebox_retry_retries_total` | counter | `name` | the attempts after each run's first |
+//! | `fusebox_singleflight_runs_total` | counter | `name` | callers of a named [`Singleflight`](crate::Singleflight) (or `CoalesceLayer`) that ran their own future |
+//! | `fusebox_singleflight_calls_coalesced_total` | counter | `name` | callers that got another caller's value |
+//! | `fusebox_singleflight_calls_rejected_total` | counter | `name`, `reason` (`full`, `leader_dropped`) | callers refused |
 //!
-//! Not reported yet: the keyed limiter, the retry budget, the dedup table,
-//! a retry counter, `Singleflight`'s coalesced callers, and a span per
-//! retry attempt with its number and the delay slept (wrapping the
-//! operation in another async closure makes rustc lose the `Send` of its
-//! futures, "implementation of `Send` is not general enough"; the core
-//! runner would have to open the span itself).
+//! Not reported: the latency handles ([`HedgePolicy`](crate::HedgePolicy),
+//! [`AdaptiveTimeout`](crate::AdaptiveTimeout)) keep their counts as
+//! atomics (`stats()`), and the keyed limiter and the dedup table have no
+//! size gauge (counting their entries takes every shard's lock). The
+//! gauges of the retry budget read its slices once more under its lock at
+//! each deposit (with `metrics` on).
 //!
 //! # What it costs
 //!
@@ -272,15 +294,17 @@ impl BreakerTelemetry {
                         name = name.as_str(),
                         from = ?t.from,
                         to = ?t.to,
+                        reason = t.reason().as_str(),
                         retry_after_s,
                         failures = m.failures,
                         slow = m.slow,
                         calls,
                         trips = m.trips,
-                        "{} {:?} -> {:?}: {} of {} calls failed, {} slow",
+                        "{} {:?} -> {:?}: {}, {} of {} calls failed, {} slow",
                         name,
                         t.from,
                         t.to,
+                        t.reason(),
                         m.failures,
                         calls,
                         m.slow,
@@ -410,7 +434,11 @@ impl RetryTelemetry {
 /// `tracing`) and the counters of its [`RetryTelemetry`], if any.
 #[cfg(feature = "tokio")]
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) struct Attempts(pub(crate) Option<RetryTelemetry>);
+pub(crate) struct Attempts {
+    pub(crate) telemetry: Option<RetryTelemetry>,
+    /// The delays slept since the last attempt.
+    pub(crate) slept: Duration,
+}
 
 #[cfg(feature = "tokio")]
 impl fusebox::retry::Observe for Attempts {
@@ -421,14 +449,10 @@ impl fusebox::retry::Observe for Attempts {
 
     #[inline]
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    fn attempt<F: std::future::Future>(
-        &mut self,
-        attempt: u32,
-        slept: Duration,
-        work: F,
-    ) -> Self::Attempt<F> {
+    fn attempt<F: std::future::Future>(&mut self, attempt: u32, work: F) -> Self::Attempt<F> {
+        let slept = core::mem::replace(&mut self.slept, Duration::from_ticks(0));
         #[cfg(feature = "metrics")]
-        if let Some(t) = &self.0 {
+        if let Some(t) = &self.telemetry {
             t.0.attempts.increment(1);
             if attempt > 1 {
                 t.0.retries.increment(1);
@@ -444,7 +468,15 @@ impl fusebox::retry::Observe for Attempts {
             ))
         }
         #[cfg(not(feature = "tracing"))]
-        work
+        {
+            let _ = slept;
+            work
+        }
+    }
+
+    #[inline]
+    fn sleeping(&mut self, delay: Duration) {
+        self.slept = Duration::from_ticks(self.slept.as_ticks().saturating_add(delay.as_ticks()));
     }
 }
 

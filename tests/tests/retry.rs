@@ -252,12 +252,16 @@ fn an_observer_sees_every_attempt_and_the_delay_slept() {
             self.0.as_mut().poll(cx)
         }
     }
-    struct Seen(Vec<(u32, u64)>, std::rc::Rc<Cell<u32>>);
+    /// (attempt, ticks slept since the previous one), the delays told.
+    struct Seen(Vec<(u32, u64)>, std::rc::Rc<Cell<u32>>, u64);
     impl fusebox::retry::Observe for Seen {
         type Attempt<F: Future> = Polled<F>;
-        fn attempt<F: Future>(&mut self, attempt: u32, slept: Duration, work: F) -> Polled<F> {
-            self.0.push((attempt, slept.as_ticks()));
+        fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> Polled<F> {
+            self.0.push((attempt, std::mem::take(&mut self.2)));
             Polled(Box::pin(work), std::rc::Rc::clone(&self.1))
+        }
+        fn sleeping(&mut self, delay: Duration) {
+            self.2 += delay.as_ticks();
         }
     }
 
@@ -274,7 +278,7 @@ fn an_observer_sees_every_attempt_and_the_delay_slept() {
     )
     .unwrap();
     let polls = std::rc::Rc::new(Cell::new(0));
-    let mut seen = Seen(Vec::new(), std::rc::Rc::clone(&polls));
+    let mut seen = Seen(Vec::new(), std::rc::Rc::clone(&polls), 0);
     let schedule = Backoff::new(Config::constant(d(10)).max_attempts(6), 0).unwrap();
     let r = block_on(
         Retry::new(schedule)

@@ -197,12 +197,13 @@ fn a_breaker_trip_in_events_and_metrics() {
         assert_eq!(trip.level, Level::WARN);
         assert_eq!(
             trip.message,
-            "payments Closed -> Open: 3 of 4 calls failed, 0 slow"
+            "payments Closed -> Open: tripped, 3 of 4 calls failed, 0 slow"
         );
         let f = |k: &str| trip.fields.get(k).map(String::as_str);
         assert_eq!(f("name"), Some("payments"));
         assert_eq!(f("from"), Some("Closed"));
         assert_eq!(f("to"), Some("Open"));
+        assert_eq!(f("reason"), Some("tripped"));
         assert_eq!(f("retry_after_s"), Some("30.0"));
         assert_eq!(f("failures"), Some("3"));
         assert_eq!(f("calls"), Some("4"));
@@ -300,19 +301,19 @@ fn a_breaker_trip_in_events_and_metrics() {
             [
                 (
                     Level::INFO,
-                    "payments Open -> HalfOpen: 3 of 4 calls failed, 0 slow"
+                    "payments Open -> HalfOpen: probing, 3 of 4 calls failed, 0 slow"
                 ),
                 (
                     Level::WARN,
-                    "payments HalfOpen -> Open: 3 of 5 calls failed, 1 slow"
+                    "payments HalfOpen -> Open: probe failed, 3 of 5 calls failed, 1 slow"
                 ),
                 (
                     Level::INFO,
-                    "payments Open -> HalfOpen: 3 of 5 calls failed, 1 slow"
+                    "payments Open -> HalfOpen: probing, 3 of 5 calls failed, 1 slow"
                 ),
                 (
                     Level::INFO,
-                    "payments HalfOpen -> Closed: 3 of 6 calls failed, 1 slow"
+                    "payments HalfOpen -> Closed: probes passed, 3 of 6 calls failed, 1 slow"
                 ),
             ]
         );
@@ -383,12 +384,12 @@ fn an_isolated_breaker_refuses_with_reason_forced_open() {
         [
             (
                 Level::WARN,
-                "db Closed -> ForcedOpen: 0 of 0 calls failed, 0 slow"
+                "db Closed -> ForcedOpen: isolated, 0 of 0 calls failed, 0 slow"
             ),
             (Level::DEBUG, "db refused by the breaker: ForcedOpen"),
             (
                 Level::INFO,
-                "db ForcedOpen -> Closed: 0 of 0 calls failed, 0 slow"
+                "db ForcedOpen -> Closed: released, 0 of 0 calls failed, 0 slow"
             ),
         ]
     );
@@ -1275,5 +1276,75 @@ fn a_dedup_table_in_events_and_metrics() {
             1,
             "{reason}"
         );
+    }
+}
+
+/// Every transition a breaker makes is logged as
+/// `<name> <from> -> <to>: <reason>, ...`, the reason's words from the
+/// core's `TransitionReason::as_str` (which the firmware's `defmt` lines
+/// print too), for each reason.
+#[test]
+fn transition_messages_start_with_the_cores_words() {
+    use fusebox::breaker::{Transition, TransitionReason};
+
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let hooks = fusebox_std::Hooks::new().on_transition(move |_, t, _| log.lock().unwrap().push(t));
+    let breaker = Breaker::builder("ledger")
+        .unwrap()
+        .clock(clock.clone())
+        .hooks(hooks)
+        .build(
+            Config::new().open_duration(Duration::from_secs(1)),
+            ConsecutiveFailures::new(1).unwrap(),
+        )
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        breaker.try_acquire().unwrap().failure(); // tripped
+        clock.advance(Duration::from_secs(1));
+        breaker.try_acquire().unwrap().failure(); // probing, probe failed
+        clock.advance(Duration::from_secs(1));
+        breaker.try_acquire().unwrap().success(); // probing, probes passed
+        breaker.try_acquire().unwrap().failure(); // tripped
+        breaker.reset(); // reset
+        breaker.isolate(); // isolated
+        breaker.reset(); // released
+        breaker.force_closed(); // forced closed
+        breaker.reset(); // released
+    });
+    let transitions: Vec<Transition> = seen.lock().unwrap().clone();
+    let reasons: Vec<TransitionReason> = transitions.iter().map(Transition::reason).collect();
+    use TransitionReason::*;
+    assert_eq!(
+        reasons,
+        [
+            Tripped,
+            Probing,
+            ProbeFailed,
+            Probing,
+            ProbesPassed,
+            Tripped,
+            Reset,
+            Isolated,
+            Released,
+            ForcedClosed,
+            Released
+        ]
+    );
+    let events = capture.take();
+    assert_eq!(events.len(), transitions.len());
+    for (e, t) in events.iter().zip(&transitions) {
+        let head = format!(
+            "ledger {:?} -> {:?}: {}, ",
+            t.from,
+            t.to,
+            t.reason().as_str()
+        );
+        assert!(e.message.starts_with(&head), "{} / {head}", e.message);
+        assert_eq!(e.fields["reason"], t.reason().as_str());
+        assert_eq!(t.reason().to_string(), t.reason().as_str());
     }
 }
