@@ -779,7 +779,7 @@ async fn a_retry_run_names_its_span() {
     let _events = tracing::subscriber::set_default(
         tracing_subscriber::registry()
             .with(capture.clone())
-            .with(RunName::default()),
+            .with(RunName),
     );
     let telemetry = RetryTelemetry::new("ledger").unwrap();
     for t in [Some(&telemetry), None] {

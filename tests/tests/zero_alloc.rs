@@ -802,7 +802,9 @@ mod handles {
                             f.run(i + 1, || async { i + 2 }),
                         )
                     });
-                    black_box(r);
+                    // Led, coalesced, refused (one key in flight at most).
+                    let full = Err(fusebox_std::singleflight::FlightError::Full);
+                    assert_eq!(black_box(r), (Ok(i), Ok(i), full));
                 }
             })
         };
