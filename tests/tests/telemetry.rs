@@ -1348,3 +1348,55 @@ fn transition_messages_start_with_the_cores_words() {
         assert_eq!(t.reason().to_string(), t.reason().as_str());
     }
 }
+
+/// A named `CoalesceLayer` counts the requests that shared another's trip.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_named_coalesce_layer_counts_coalesced_requests() {
+    use axum::body::Bytes;
+    use axum::http;
+    use http_body_util::Full;
+    use tower::{Layer as _, ServiceExt as _};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let layer = metrics::with_local_recorder(&recorder, || {
+        fusebox_std::tower::CoalesceLayer::new()
+            .name("catalog")
+            .unwrap()
+    });
+    let trips = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = Arc::clone(&trips);
+    let upstream = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        let count = Arc::clone(&count);
+        async move {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from("ok"))))
+        }
+    });
+    let service = layer.layer(upstream);
+    let get = || {
+        service.clone().oneshot(
+            http::Request::get("/items/7")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+    };
+    let (a, b, c) = tokio::join!(get(), get(), get());
+    for r in [a, b, c] {
+        assert_eq!(r.unwrap().status(), http::StatusCode::OK);
+    }
+    assert_eq!(trips.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_singleflight_runs_total{name=catalog}"),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_singleflight_calls_coalesced_total{name=catalog}"
+        ),
+        2
+    );
+}
