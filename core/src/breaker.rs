@@ -201,6 +201,97 @@ pub struct Transition {
     pub to: State,
 }
 
+impl Transition {
+    /// Why the breaker made this transition, as far as its two states tell
+    /// (a reset out of half-open reads as probes passed).
+    ///
+    /// ```
+    /// use fusebox::breaker::{State, Transition, TransitionReason};
+    ///
+    /// let t = Transition { from: State::Closed, to: State::Open };
+    /// assert_eq!(t.reason(), TransitionReason::Tripped);
+    /// assert_eq!(t.reason().as_str(), "tripped");
+    /// ```
+    pub const fn reason(&self) -> TransitionReason {
+        match (self.from, self.to) {
+            (State::HalfOpen, State::Open) => TransitionReason::ProbeFailed,
+            (_, State::Open) => TransitionReason::Tripped,
+            (_, State::HalfOpen) => TransitionReason::Probing,
+            (State::HalfOpen, State::Closed) => TransitionReason::ProbesPassed,
+            (State::ForcedOpen | State::ForcedClosed, State::Closed) => TransitionReason::Released,
+            (_, State::Closed) => TransitionReason::Reset,
+            (_, State::ForcedOpen) => TransitionReason::Isolated,
+            (_, State::ForcedClosed) => TransitionReason::ForcedClosed,
+        }
+    }
+}
+
+/// The reasons, their docs and their words, written once: the enum,
+/// [`TransitionReason::as_str`] and its `defmt::Format` (each word an
+/// interned `defmt` literal, so the firmware's flash holds none of them)
+/// are all made from this list.
+macro_rules! transition_reasons {
+    ($( $(#[doc = $doc:literal])* $variant:ident => $words:literal, )*) => {
+        /// Why a breaker made a [`Transition`], in the words fusebox's logs
+        /// use: fusebox-std's tracing events (`payments Closed -> Open:
+        /// tripped, 3 of 4 calls failed, 0 slow`) and the firmware's
+        /// `defmt` lines (`uplink Closed -> Open: tripped; host
+        /// unreachable, frames dropped`) both print `<name> <from> -> <to>:
+        /// <reason>`, the reason's words from one list in this crate
+        /// ([`as_str`](Self::as_str), [`Display`](core::fmt::Display) and
+        /// `defmt::Format` write the same words).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum TransitionReason {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl TransitionReason {
+            /// The words: `tripped`, `probe failed`, `probing`, `probes
+            /// passed`, `isolated`, `forced closed`, `released`, `reset`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $words, )*
+                }
+            }
+        }
+
+        #[cfg(feature = "defmt")]
+        impl defmt::Format for TransitionReason {
+            fn format(&self, f: defmt::Formatter<'_>) {
+                match self {
+                    $( Self::$variant => defmt::write!(f, $words), )*
+                }
+            }
+        }
+    };
+}
+
+transition_reasons! {
+    /// Closed to open: the failure policy (or the slow-call rate) tripped.
+    Tripped => "tripped",
+    /// Half-open to open: a probe failed (or was slow, or timed out).
+    ProbeFailed => "probe failed",
+    /// Open to half-open: the open duration is over; probes go through.
+    Probing => "probing",
+    /// Half-open to closed: the probes passed.
+    ProbesPassed => "probes passed",
+    /// Into forced-open: [`CircuitBreaker::isolate`].
+    Isolated => "isolated",
+    /// Into forced-closed: [`CircuitBreaker::force_closed`].
+    ForcedClosed => "forced closed",
+    /// Forced-open or forced-closed to closed: released by
+    /// [`CircuitBreaker::reset`].
+    Released => "released",
+    /// Open to closed: [`CircuitBreaker::reset`].
+    Reset => "reset",
+}
+
+impl core::fmt::Display for TransitionReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What became of a call made under a [`Permit`].
 ///
 /// ```

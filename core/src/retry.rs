@@ -266,12 +266,13 @@ where
 /// assert_eq!(budget.available(clock.now()), 10 - 5);
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
-pub struct Retry<G = Infallible, B = Infallible> {
+pub struct Retry<G = Infallible, B = Infallible, O = ()> {
     schedule: Backoff,
     breaker: Option<G>,
     budget: Option<B>,
     timeout: Option<Duration>,
     deadline: Option<Duration>,
+    observer: O,
 }
 
 impl Retry {
@@ -283,23 +284,25 @@ impl Retry {
             budget: None,
             timeout: None,
             deadline: None,
+            observer: (),
         }
     }
 }
 
-impl<G: Gate, B: Budget> Retry<G, B> {
+impl<G: Gate, B: Budget, O: Observe> Retry<G, B, O> {
     /// Ask `breaker` before every call and record every outcome in it. An
     /// open breaker is not called: its `retry_after` becomes the hint for
     /// the next delay. Pass `&mut breaker`, or a shared handle that
     /// implements [`Gate`] (`&fusebox_std::Breaker` on a
     /// server).
-    pub fn breaker<H: Gate>(self, breaker: H) -> Retry<H, B> {
+    pub fn breaker<H: Gate>(self, breaker: H) -> Retry<H, B, O> {
         Retry {
             schedule: self.schedule,
             breaker: Some(breaker),
             budget: self.budget,
             timeout: self.timeout,
             deadline: self.deadline,
+            observer: self.observer,
         }
     }
 
@@ -309,13 +312,29 @@ impl<G: Gate, B: Budget> Retry<G, B> {
     /// [`ConcurrentRetryBudget`]), or a shared handle that implements
     /// [`Budget`] (`&fusebox_std::RetryBudget` on a server, where one
     /// budget serves every request).
-    pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C> {
+    pub fn budget<C: Budget>(self, budget: C) -> Retry<G, C, O> {
         Retry {
             schedule: self.schedule,
             breaker: self.breaker,
             budget: Some(budget),
             timeout: self.timeout,
             deadline: self.deadline,
+            observer: self.observer,
+        }
+    }
+
+    /// Hand every attempt's future to `observer` before it runs, with the
+    /// attempt's number, and tell it every delay before sleeping it (see
+    /// [`Observe`]): the std adapter opens a tracing span per attempt and
+    /// counts the retries there. The default, `()`, does nothing.
+    pub fn observe<P: Observe>(self, observer: P) -> Retry<G, B, P> {
+        Retry {
+            schedule: self.schedule,
+            breaker: self.breaker,
+            budget: self.budget,
+            timeout: self.timeout,
+            deadline: self.deadline,
+            observer,
         }
     }
 
@@ -384,7 +403,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                         // One await point for the attempt, raced or not, so the
                         // future holds one attempt's state.
                         let result = {
-                            let work = pin!(op(attempts));
+                            let work = pin!(self.observer.attempt(attempts, op(attempts)));
                             let timer = pin!(async {
                                 match limit {
                                     Some(limit) => sleep(&mut delay, limit).await,
@@ -435,6 +454,7 @@ impl<G: Gate, B: Budget> Retry<G, B> {
                         });
                     }
                 };
+                self.observer.sleeping(wait);
                 sleep(&mut delay, wait).await;
             }
         }
@@ -535,6 +555,72 @@ impl<B: Budget, K: Clock> Drop for Flight<'_, B, K> {
         if let Some(b) = self.budget.as_mut() {
             b.request_finished(now);
         }
+    }
+}
+
+/// What the runner tells an observer: each attempt, whose future the
+/// observer may wrap, and each backoff delay before it sleeps. The std
+/// adapter opens a tracing span around each attempt (with its number and
+/// the delay slept before it) and counts the retries. Implemented by `()`,
+/// which does nothing and costs nothing; nothing is allocated either way.
+///
+/// An observer wraps the attempt's future rather than receiving a
+/// callback, so the wrapper (a span) is in force while the operation runs;
+/// the wrapper must poll the operation's future as it is polled.
+///
+/// ```
+/// use core::future::Future;
+/// use fusebox::retry::Observe;
+/// use fusebox::time::Duration;
+///
+/// /// Counts the retries (attempts after the first) and the ticks slept.
+/// #[derive(Default)]
+/// struct Tally { retries: u32, slept: u64 }
+///
+/// impl Observe for Tally {
+///     type Attempt<F: Future> = F;
+///     fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> F {
+///         if attempt > 1 {
+///             self.retries += 1;
+///         }
+///         work
+///     }
+///     fn sleeping(&mut self, delay: Duration) {
+///         self.slept += delay.as_ticks();
+///     }
+/// }
+/// ```
+pub trait Observe {
+    /// The attempt's future as the observer hands it back.
+    type Attempt<F: Future>: Future<Output = F::Output>;
+    /// Attempt number `attempt` (1 for the first call) starts; `work` is
+    /// the operation's future for it.
+    fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> Self::Attempt<F>;
+    /// The runner sleeps `delay` now, before its next try (an attempt, or
+    /// a breaker's refusal). Does nothing by default.
+    #[inline]
+    fn sleeping(&mut self, delay: Duration) {
+        let _ = delay;
+    }
+}
+
+impl Observe for () {
+    type Attempt<F: Future> = F;
+    #[inline]
+    fn attempt<F: Future>(&mut self, _: u32, work: F) -> F {
+        work
+    }
+}
+
+impl<T: Observe + ?Sized> Observe for &mut T {
+    type Attempt<F: Future> = T::Attempt<F>;
+    #[inline]
+    fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> T::Attempt<F> {
+        (**self).attempt(attempt, work)
+    }
+    #[inline]
+    fn sleeping(&mut self, delay: Duration) {
+        (**self).sleeping(delay);
     }
 }
 

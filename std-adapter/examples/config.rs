@@ -55,6 +55,11 @@ fn run() -> Result<(), LoadError> {
         );
     }
     let budget = file.retry_budget::<10>("default")?;
+    let concurrent = file.concurrent_retry_budget("default")?;
+    println!(
+        "concurrent retry budget: {} retries in flight with no request in flight",
+        concurrent.limit()
+    );
     let backoff = file.backoff("default", 7)?;
     let table = file.dedup::<u64, u16, IDEMPOTENCY_KEYS>("idempotency", Seed::new(1, 2))?;
     println!(

@@ -21,7 +21,8 @@
 //! ```
 //!
 //! The sections are `breaker`, `limiter`, `keyed_limiter`, `retry_budget`,
-//! `bulkhead`, `adaptive_limit`, `backoff` and `dedup`; the fields of each
+//! `concurrent_retry_budget`, `bulkhead`, `adaptive_limit`, `backoff` and
+//! `dedup`; the fields of each
 //! are listed in `fusebox::config`. Loading parses the file (unknown fields,
 //! wrong units and missing fields fail with the path of the field, through
 //! `serde_path_to_error`), then checks every entry with the core's own
@@ -54,8 +55,8 @@ use fusebox::backoff::Backoff;
 use fusebox::breaker::CircuitBreaker;
 use fusebox::bulkhead::{AdaptiveLimit, LocalBulkhead};
 use fusebox::config::{
-    AdaptiveLimitSpec, BackoffSpec, BreakerPolicy, BreakerSpec, BulkheadSpec, DedupSpec, Invalid,
-    KeyedLimiterSpec, LimiterSpec, RetryBudgetSpec,
+    AdaptiveLimitSpec, BackoffSpec, BreakerPolicy, BreakerSpec, BulkheadSpec,
+    ConcurrentRetryBudgetSpec, DedupSpec, Invalid, KeyedLimiterSpec, LimiterSpec, RetryBudgetSpec,
 };
 use fusebox::dedup::DedupTable;
 use fusebox::hash::Seed;
@@ -170,6 +171,9 @@ pub struct ConfigFile {
     /// Retry budgets.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub retry_budget: BTreeMap<String, RetryBudgetSpec>,
+    /// Concurrency retry budgets (Envoy's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub concurrent_retry_budget: BTreeMap<String, ConcurrentRetryBudgetSpec>,
     /// Bulkheads.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub bulkhead: BTreeMap<String, BulkheadSpec>,
@@ -331,6 +335,11 @@ impl ConfigFile {
             KeyedLimiterSpec::check,
         )?;
         each("retry_budget", &self.retry_budget, RetryBudgetSpec::check)?;
+        each(
+            "concurrent_retry_budget",
+            &self.concurrent_retry_budget,
+            ConcurrentRetryBudgetSpec::check,
+        )?;
         each("bulkhead", &self.bulkhead, BulkheadSpec::check)?;
         each(
             "adaptive_limit",
@@ -386,6 +395,21 @@ impl ConfigFile {
         entry(&self.retry_budget, "retry_budget", name)?
             .build()
             .map_err(|e| LoadError::invalid("retry_budget", name, &e))
+    }
+
+    /// The concurrency retry budget `name`, with no request in flight
+    /// (`fusebox_std::ConcurrentRetryBudget::new` takes its two fields).
+    pub fn concurrent_retry_budget(
+        &self,
+        name: &str,
+    ) -> Result<fusebox::rate::ConcurrentRetryBudget, LoadError> {
+        entry(
+            &self.concurrent_retry_budget,
+            "concurrent_retry_budget",
+            name,
+        )?
+        .build()
+        .map_err(|e| LoadError::invalid("concurrent_retry_budget", name, &e))
     }
 
     /// The bulkhead `name` (a `&mut` one; `limit` of the spec gives the

@@ -41,9 +41,11 @@
 //!   (`fusebox_std::redis`).
 //! - `serde`: configuration from TOML, YAML or JSON files
 //!   (`fusebox_std::config`).
-//! - `tracing`, `metrics`: an event on every breaker transition and
-//!   refusal, and counters, gauges and a call-duration histogram through
-//!   the `metrics` facade; [`telemetry`] lists them and what they cost.
+//! - `tracing`, `metrics`: an event on every breaker transition and every
+//!   refusal of every handle, spans around `Breaker::call`, retry runs and
+//!   each attempt, and counters, gauges and a call-duration histogram
+//!   through the `metrics` facade; [`telemetry`] lists them and what they
+//!   cost.
 //!
 //! ```
 //! use fusebox::breaker::{Config, ConsecutiveFailures};

@@ -8,6 +8,7 @@ use fusebox::backoff::Backoff;
 use fusebox::retry::{self as core_retry, Budget, Gate, RetryError, Verdict};
 use fusebox::time::{Clock, Duration};
 
+use crate::telemetry::{Attempts, RetryTelemetry};
 use crate::{FastClock, NoRuntime, TokioDelay};
 
 /// Run `op` until it succeeds or `schedule` stops, sleeping the schedule's
@@ -149,6 +150,7 @@ impl RetryAfterHint for fusebox::breaker::Rejected {
 pub struct Retry<G = Infallible, B = Infallible, K = FastClock> {
     runner: core_retry::Retry<G, B>,
     clock: K,
+    telemetry: Option<RetryTelemetry>,
 }
 
 impl<G, B, K: std::fmt::Debug> std::fmt::Debug for Retry<G, B, K> {
@@ -166,6 +168,7 @@ impl Retry {
         Self {
             runner: core_retry::Retry::new(schedule),
             clock: FastClock::new(),
+            telemetry: None,
         }
     }
 }
@@ -177,6 +180,7 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
         Retry {
             runner: self.runner,
             clock,
+            telemetry: self.telemetry,
         }
     }
 
@@ -187,6 +191,7 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
         Retry {
             runner: self.runner.breaker(breaker),
             clock: self.clock,
+            telemetry: self.telemetry,
         }
     }
 
@@ -196,6 +201,7 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
         Retry {
             runner: self.runner.budget(budget),
             clock: self.clock,
+            telemetry: self.telemetry,
         }
     }
 
@@ -205,6 +211,7 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
         Self {
             runner: self.runner.timeout(timeout),
             clock: self.clock,
+            telemetry: self.telemetry,
         }
     }
 
@@ -213,6 +220,17 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
         Self {
             runner: self.runner.deadline(deadline),
             clock: self.clock,
+            telemetry: self.telemetry,
+        }
+    }
+
+    /// Name the runs after `telemetry` (spans `retry` and `attempt`) and
+    /// count their attempts and retries in its series (see
+    /// [`RetryTelemetry`]). Cloning it does not allocate.
+    pub fn telemetry(self, telemetry: &RetryTelemetry) -> Self {
+        Self {
+            telemetry: Some(telemetry.clone()),
+            ..self
         }
     }
 
@@ -236,9 +254,17 @@ impl<G: Gate, B: Budget, K: Clock> Retry<G, B, K> {
         if crate::name::check_runtime().is_err() {
             return Err(RetryFailed::NoRuntime);
         }
-        crate::telemetry::in_retry_span(self.runner.run(TokioDelay, &self.clock, op, classify))
-            .await
-            .map_err(RetryFailed::GaveUp)
+        let span = self.telemetry.clone();
+        let runner = self.runner.observe(Attempts {
+            telemetry: self.telemetry,
+            slept: fusebox::time::Duration::from_ticks(0),
+        });
+        crate::telemetry::in_retry_span(
+            span.as_ref(),
+            runner.run(TokioDelay, &self.clock, op, classify),
+        )
+        .await
+        .map_err(RetryFailed::GaveUp)
     }
 
     /// [`run`](Self::run) with every error retryable, after at least the

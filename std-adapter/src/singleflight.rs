@@ -38,6 +38,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use crate::telemetry::FlightTelemetry;
+use crate::{BuildError, Name};
+
 /// What waiters do when the leader's future is dropped before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnLeaderDrop {
@@ -108,6 +111,7 @@ struct Inner<K, V> {
     on_drop: OnLeaderDrop,
     when_full: WhenFull,
     share_if: fn(&V) -> bool,
+    telemetry: FlightTelemetry,
 }
 
 /// Request coalescing by key (see the [module docs](self)). `Clone` shares
@@ -130,6 +134,7 @@ impl<K, V> std::fmt::Debug for Singleflight<K, V> {
             .field("max_keys", &self.inner.max_keys)
             .field("on_drop", &self.inner.on_drop)
             .field("when_full", &self.inner.when_full)
+            .field("name", &self.inner.telemetry.name())
             .finish_non_exhaustive()
     }
 }
@@ -180,6 +185,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
             OnLeaderDrop::TakeOver,
             WhenFull::RunAlone,
             always::<V>,
+            FlightTelemetry::default(),
         )
     }
 
@@ -188,6 +194,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
         on_drop: OnLeaderDrop,
         when_full: WhenFull,
         share_if: fn(&V) -> bool,
+        telemetry: FlightTelemetry,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -196,6 +203,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
                 on_drop,
                 when_full,
                 share_if,
+                telemetry,
             }),
         }
     }
@@ -203,13 +211,25 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
     /// What waiters do when the leader is dropped.
     pub fn on_leader_drop(self, on_drop: OnLeaderDrop) -> Self {
         let i = &self.inner;
-        Self::with(i.max_keys, on_drop, i.when_full, i.share_if)
+        Self::with(
+            i.max_keys,
+            on_drop,
+            i.when_full,
+            i.share_if,
+            i.telemetry.clone(),
+        )
     }
 
     /// What a new key does when `max_keys` are in flight.
     pub fn when_full(self, when_full: WhenFull) -> Self {
         let i = &self.inner;
-        Self::with(i.max_keys, i.on_drop, when_full, i.share_if)
+        Self::with(
+            i.max_keys,
+            i.on_drop,
+            when_full,
+            i.share_if,
+            i.telemetry.clone(),
+        )
     }
 
     /// Share a leader's value with its waiters only if `share` says so;
@@ -217,7 +237,33 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
     /// per [`OnLeaderDrop`]).
     pub fn share_if(self, share: fn(&V) -> bool) -> Self {
         let i = &self.inner;
-        Self::with(i.max_keys, i.on_drop, i.when_full, share)
+        Self::with(
+            i.max_keys,
+            i.on_drop,
+            i.when_full,
+            share,
+            i.telemetry.clone(),
+        )
+    }
+
+    /// Name the table and register its series (features `metrics`,
+    /// `tracing`; [`telemetry`](crate::telemetry) lists them): runs made
+    /// (`fusebox_singleflight_runs_total`), callers that got another's
+    /// value (`fusebox_singleflight_calls_coalesced_total`), refusals by
+    /// reason (`fusebox_singleflight_calls_rejected_total`, a DEBUG event
+    /// each). An unnamed table reports nothing.
+    ///
+    /// # Errors
+    /// [`BuildError::Name`] if `name` is not a valid [`Name`].
+    pub fn name(self, name: &str) -> Result<Self, BuildError> {
+        Ok(self.named(Name::new(name)?))
+    }
+
+    /// [`name`](Self::name) with a checked name.
+    pub(crate) fn named(self, name: Name) -> Self {
+        let i = &self.inner;
+        let telemetry = FlightTelemetry::new(name);
+        Self::with(i.max_keys, i.on_drop, i.when_full, i.share_if, telemetry)
     }
 
     /// Keys in flight now.
@@ -254,14 +300,22 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
                 Step::Wait(rx) => rx,
                 Step::Full => {
                     return match (sf.when_full, f.take()) {
-                        (WhenFull::RunAlone, Some(f)) => Ok(f().await),
-                        _ => Err(FlightError::Full),
+                        (WhenFull::RunAlone, Some(f)) => {
+                            sf.telemetry.ran();
+                            Ok(f().await)
+                        }
+                        _ => {
+                            sf.telemetry.rejected(0);
+                            Err(FlightError::Full)
+                        }
                     };
                 }
                 Step::Lead(id) => {
                     let Some(f) = f.take() else {
+                        sf.telemetry.rejected(1);
                         return Err(FlightError::LeaderDropped);
                     };
+                    sf.telemetry.ran();
                     let mut lead = Lead {
                         sf,
                         key: Some(key),
@@ -281,8 +335,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Singleflight<K, V> {
                 Err(_) => Slot::Gone,
             };
             match slot {
-                Slot::Done(v) => return Ok(v),
+                Slot::Done(v) => {
+                    sf.telemetry.coalesced();
+                    return Ok(v);
+                }
                 Slot::Gone if sf.on_drop == OnLeaderDrop::Fail => {
+                    sf.telemetry.rejected(1);
                     return Err(FlightError::LeaderDropped);
                 }
                 // Contend again: the first to lock the table leads.

@@ -5,20 +5,24 @@
 //!
 //! | event | level | fields |
 //! |---|---|---|
-//! | breaker transition into Open or ForcedOpen | WARN | `name`, `from`, `to`, `retry_after_s`, `failures`, `slow`, `calls`, `trips` |
+//! | breaker transition into Open or ForcedOpen | WARN | `name`, `from`, `to`, `reason` ([`TransitionReason`](fusebox::breaker::TransitionReason)), `retry_after_s`, `failures`, `slow`, `calls`, `trips` |
 //! | any other breaker transition | INFO | the same |
 //! | breaker refusal | DEBUG | `name`, `state`, `retry_after_s` |
-//! | rate limiter, bulkhead or adaptive limiter refusal | DEBUG | `name`, `reason` (as the metric's label), `retry_after_s` (rate limiter) |
+//! | rate limiter, keyed limiter, bulkhead, adaptive limiter, retry budget, concurrent retry budget, dedup table or named `Singleflight` refusal | DEBUG | `name`, `reason` (as the metric's label), `retry_after_s` (rate and keyed limiters) |
 //! | adaptive limit change | DEBUG | `name`, `from`, `to` |
 //! | span `call` around the future of [`Breaker::call`](crate::Breaker::call) | DEBUG | `name` |
-//! | span `retry` around a run of [`retry()`](crate::retry) / `Retry::run` (feature `tokio`) | DEBUG | |
+//! | span `retry` around a run of [`retry()`](crate::retry) / `Retry::run` (feature `tokio`) | DEBUG | `name` (with a [`RetryTelemetry`]) |
+//! | span `attempt` around each attempt of a run, inside `retry` | DEBUG | `attempt` (1 for the first call), `slept_s` (the backoff delays slept since the previous attempt) |
 //!
-//! The messages read as the firmware's `defmt` lines: examples-rp2040's
-//! gateway logs `uplink Closed -> Open: host unreachable, frames dropped`
-//! and `uplink: frame 7 refused by the breaker`:
+//! A transition's message starts as the firmware's `defmt` lines do,
+//! `<name> <from> -> <to>: <reason>`, the reason's words from the core's
+//! [`TransitionReason::as_str`](fusebox::breaker::TransitionReason::as_str)
+//! (examples-rp2040's gateway logs `uplink Closed -> Open: tripped; frames
+//! dropped`), then gives the counts; a refusal reads as the gateway's
+//! `uplink: frame 7 refused by the breaker`:
 //!
 //! ```text
-//! WARN fusebox_std::telemetry: payments Closed -> Open: 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
+//! WARN fusebox_std::telemetry: payments Closed -> Open: tripped, 3 of 4 calls failed, 0 slow name="payments" from=Closed to=Open reason="tripped" retry_after_s=30.0 failures=3 slow=0 calls=4 trips=1
 //! DEBUG fusebox_std::telemetry: payments refused by the breaker: Open, retry after 29.5 s name="payments" state=Open retry_after_s=29.5
 //! ```
 //!
@@ -55,13 +59,31 @@
 //! | `fusebox_adaptive_limiter_calls_rejected_total` | counter | `name`, `reason` (`full`) | refused |
 //! | `fusebox_adaptive_limiter_in_flight` | gauge | `name` | permits live, set at each admission and recorded outcome |
 //! | `fusebox_adaptive_limiter_limit` | gauge | `name` | the current limit |
+//! | `fusebox_keyed_limiter_calls_admitted_total` | counter | `name` | `try_acquire` / `try_acquire_n` admitted, any key |
+//! | `fusebox_keyed_limiter_calls_rejected_total` | counter | `name`, `reason` (`rate_limited`, `table_full`, `exceeds_burst`) | refused |
+//! | `fusebox_retry_budget_retries_admitted_total` | counter | `name` | withdrawals that got a retry |
+//! | `fusebox_retry_budget_retries_rejected_total` | counter | `name`, `reason` (`exhausted`) | withdrawals refused (no budget, no retry) |
+//! | `fusebox_retry_budget_deposits_total` | counter | `name` | successes deposited |
+//! | `fusebox_retry_budget_tokens` | gauge | `name` | whole retries available, set at each deposit and withdrawal |
+//! | `fusebox_concurrent_retry_budget_retries_admitted_total` | counter | `name` | retries let start |
+//! | `fusebox_concurrent_retry_budget_retries_rejected_total` | counter | `name`, `reason` (`exhausted`) | retries refused |
+//! | `fusebox_concurrent_retry_budget_retries_in_flight` | gauge | `name` | retries in flight, set at each retry's start and end |
+//! | `fusebox_concurrent_retry_budget_requests_in_flight` | gauge | `name` | requests in flight, set at each request's start and end |
+//! | `fusebox_dedup_calls_admitted_total` | counter | `name` | `begin` answered `New` (the work runs) |
+//! | `fusebox_dedup_calls_rejected_total` | counter | `name`, `reason` (`in_flight`, `full`) | `begin` answered `InFlight` or `Full` |
+//! | `fusebox_dedup_calls_replayed_total` | counter | `name` | `begin` answered `Done` (the stored result) |
+//! | `fusebox_retry_attempts_total` | counter | `name` | calls of the operation by runs with a [`RetryTelemetry`] |
+//! | `fusebox_retry_retries_total` | counter | `name` | the attempts after each run's first |
+//! | `fusebox_singleflight_runs_total` | counter | `name` | callers of a named [`Singleflight`](crate::Singleflight) (or `CoalesceLayer`) that ran their own future |
+//! | `fusebox_singleflight_calls_coalesced_total` | counter | `name` | callers that got another caller's value |
+//! | `fusebox_singleflight_calls_rejected_total` | counter | `name`, `reason` (`full`, `leader_dropped`) | callers refused |
 //!
-//! Not reported yet: the keyed limiter, the retry budget, the dedup table,
-//! a retry counter, `Singleflight`'s coalesced callers, and a span per
-//! retry attempt with its number and the delay slept (wrapping the
-//! operation in another async closure makes rustc lose the `Send` of its
-//! futures, "implementation of `Send` is not general enough"; the core
-//! runner would have to open the span itself).
+//! Not reported: the latency handles ([`HedgePolicy`](crate::HedgePolicy),
+//! [`AdaptiveTimeout`](crate::AdaptiveTimeout)) keep their counts as
+//! atomics (`stats()`), and the keyed limiter and the dedup table have no
+//! size gauge (counting their entries takes every shard's lock). The
+//! gauges of the retry budget read its slices once more under its lock at
+//! each deposit (with `metrics` on).
 //!
 //! # What it costs
 //!
@@ -272,15 +294,17 @@ impl BreakerTelemetry {
                         name = name.as_str(),
                         from = ?t.from,
                         to = ?t.to,
+                        reason = t.reason().as_str(),
                         retry_after_s,
                         failures = m.failures,
                         slow = m.slow,
                         calls,
                         trips = m.trips,
-                        "{} {:?} -> {:?}: {} of {} calls failed, {} slow",
+                        "{} {:?} -> {:?}: {}, {} of {} calls failed, {} slow",
                         name,
                         t.from,
                         t.to,
+                        t.reason(),
                         m.failures,
                         calls,
                         m.slow,
@@ -312,20 +336,148 @@ pub(crate) fn in_call_span<F: std::future::Future>(
     call
 }
 
-/// `run` (a retry runner's whole run) under a DEBUG span `retry`
-/// (feature `tracing`; else `run` itself).
+/// `run` (a retry runner's whole run) under a DEBUG span `retry`, with
+/// the runner's name if it has one (feature `tracing`; else `run` itself).
 #[cfg(feature = "tokio")]
 #[inline]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn in_retry_span<F: std::future::Future>(
+    telemetry: Option<&RetryTelemetry>,
     run: F,
 ) -> impl std::future::Future<Output = F::Output> {
     #[cfg(feature = "tracing")]
     {
         use tracing::Instrument as _;
-        run.instrument(tracing::debug_span!("retry"))
+        let span = match telemetry {
+            Some(t) => tracing::debug_span!("retry", name = t.0.name.as_str()),
+            None => tracing::debug_span!("retry"),
+        };
+        run.instrument(span)
     }
     #[cfg(not(feature = "tracing"))]
     run
+}
+
+/// A retry runner's name and its registered series, built once and shared
+/// by every run ([`Retry::telemetry`](crate::Retry::telemetry)): a clone
+/// shares the series. Runs without one still get their spans, unnamed,
+/// and count nothing.
+///
+/// | what | feature | name | fields / labels |
+/// |---|---|---|---|
+/// | span around a run | `tracing` | `retry` (DEBUG) | `name` |
+/// | span around each attempt | `tracing` | `attempt` (DEBUG) | `attempt` (1 for the first call), `slept_s` (the backoff delay slept before it, seconds) |
+/// | counter | `metrics` | `fusebox_retry_attempts_total` | `name`: the operation's calls |
+/// | counter | `metrics` | `fusebox_retry_retries_total` | `name`: the calls after a run's first |
+///
+/// ```
+/// use fusebox::backoff::{Backoff, Config};
+/// use fusebox::time::Duration;
+/// use fusebox_std::Retry;
+/// use fusebox_std::telemetry::RetryTelemetry;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let payments = RetryTelemetry::new("payments")?; // once, at start-up
+/// let schedule = Backoff::new(Config::constant(Duration::from_millis(10)).max_attempts(5), 1)?;
+/// let value = Retry::new(schedule)
+///     .telemetry(&payments)
+///     .run(async |attempt| if attempt < 3 { Err("busy") } else { Ok(attempt) }, |_| fusebox::retry::Verdict::Retry)
+///     .await?;
+/// assert_eq!(value, 3);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RetryTelemetry(std::sync::Arc<RetryInner>);
+
+struct RetryInner {
+    name: Name,
+    #[cfg(feature = "metrics")]
+    attempts: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    retries: metrics::Counter,
+}
+
+impl std::fmt::Debug for RetryTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RetryTelemetry").field(&self.0.name).finish()
+    }
+}
+
+impl RetryTelemetry {
+    /// Register the series of retry runner `name`.
+    ///
+    /// # Errors
+    /// [`BuildError::Name`](crate::BuildError::Name) if the name is not a
+    /// valid [`Name`].
+    pub fn new(name: &str) -> Result<Self, crate::BuildError> {
+        let name = Name::new(name)?;
+        #[cfg(feature = "metrics")]
+        let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
+        Ok(Self(std::sync::Arc::new(RetryInner {
+            #[cfg(feature = "metrics")]
+            attempts: metrics::counter!("fusebox_retry_attempts_total", "name" => n.clone()),
+            #[cfg(feature = "metrics")]
+            retries: metrics::counter!("fusebox_retry_retries_total", "name" => n),
+            name,
+        })))
+    }
+
+    /// The runner's name.
+    pub fn name(&self) -> &Name {
+        &self.0.name
+    }
+}
+
+/// The std runner's observer of attempts: a span per attempt (feature
+/// `tracing`) and the counters of its [`RetryTelemetry`], if any.
+#[cfg(feature = "tokio")]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) struct Attempts {
+    pub(crate) telemetry: Option<RetryTelemetry>,
+    /// The delays slept since the last attempt.
+    pub(crate) slept: Duration,
+}
+
+#[cfg(feature = "tokio")]
+impl fusebox::retry::Observe for Attempts {
+    #[cfg(feature = "tracing")]
+    type Attempt<F: std::future::Future> = tracing::instrument::Instrumented<F>;
+    #[cfg(not(feature = "tracing"))]
+    type Attempt<F: std::future::Future> = F;
+
+    #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    fn attempt<F: std::future::Future>(&mut self, attempt: u32, work: F) -> Self::Attempt<F> {
+        let slept = core::mem::replace(&mut self.slept, Duration::from_ticks(0));
+        #[cfg(feature = "metrics")]
+        if let Some(t) = &self.telemetry {
+            t.0.attempts.increment(1);
+            if attempt > 1 {
+                t.0.retries.increment(1);
+            }
+        }
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument as _;
+            work.instrument(tracing::debug_span!(
+                "attempt",
+                attempt,
+                slept_s = to_secs(slept)
+            ))
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            let _ = slept;
+            work
+        }
+    }
+
+    #[inline]
+    fn sleeping(&mut self, delay: Duration) {
+        self.slept = Duration::from_ticks(self.slept.as_ticks().saturating_add(delay.as_ticks()));
+    }
 }
 
 /// A duration in seconds, for a field.
@@ -346,6 +498,19 @@ pub(crate) enum Kind {
     /// [`AdaptiveLimiter`](crate::AdaptiveLimiter): reason `full`; gauges
     /// `in_flight`, `limit`.
     Adaptive,
+    /// [`KeyedLimiter`](crate::KeyedLimiter): reasons `rate_limited`,
+    /// `table_full`, `exceeds_burst`.
+    Keyed,
+    /// [`RetryBudget`](crate::RetryBudget): retries admitted, refused
+    /// (`exhausted`); gauge `tokens`; counter of deposits.
+    Budget,
+    /// [`ConcurrentRetryBudget`](crate::ConcurrentRetryBudget): retries
+    /// admitted, refused (`exhausted`); gauges retries and requests in
+    /// flight.
+    ConcurrentBudget,
+    /// [`DedupTable`](crate::DedupTable): new work admitted, refused
+    /// (`in_flight`, `full`); counter of stored results replayed.
+    Dedup,
 }
 
 impl Kind {
@@ -355,6 +520,18 @@ impl Kind {
             Kind::Rate => "rate limiter",
             Kind::Bulkhead => "bulkhead",
             Kind::Adaptive => "adaptive limiter",
+            Kind::Keyed => "keyed limiter",
+            Kind::Budget => "retry budget",
+            Kind::ConcurrentBudget => "concurrent retry budget",
+            Kind::Dedup => "dedup table",
+        }
+    }
+    /// What is refused: a call, or a retry (the budgets).
+    #[cfg(feature = "tracing")]
+    const fn noun(self) -> &'static str {
+        match self {
+            Kind::Budget | Kind::ConcurrentBudget => "retry",
+            _ => "call",
         }
     }
     #[cfg(any(feature = "metrics", feature = "tracing"))]
@@ -363,16 +540,21 @@ impl Kind {
             Kind::Rate => &["rate_limited", "exceeds_burst"],
             Kind::Bulkhead => &["full", "queue_full", "timed_out"],
             Kind::Adaptive => &["full"],
+            Kind::Keyed => &["rate_limited", "table_full", "exceeds_burst"],
+            Kind::Budget | Kind::ConcurrentBudget => &["exhausted"],
+            Kind::Dedup => &["in_flight", "full"],
         }
     }
-    /// admitted, rejected, first gauge, second gauge.
+    /// admitted, rejected, first gauge, second gauge, other counter ("":
+    /// none).
     #[cfg(feature = "metrics")]
-    const fn names(self) -> [&'static str; 4] {
+    const fn names(self) -> [&'static str; 5] {
         match self {
             Kind::Rate => [
                 "fusebox_rate_limiter_calls_admitted_total",
                 "fusebox_rate_limiter_calls_rejected_total",
                 "fusebox_rate_limiter_tokens",
+                "",
                 "",
             ],
             Kind::Bulkhead => [
@@ -380,12 +562,42 @@ impl Kind {
                 "fusebox_bulkhead_calls_rejected_total",
                 "fusebox_bulkhead_in_flight",
                 "fusebox_bulkhead_queue_length",
+                "",
             ],
             Kind::Adaptive => [
                 "fusebox_adaptive_limiter_calls_admitted_total",
                 "fusebox_adaptive_limiter_calls_rejected_total",
                 "fusebox_adaptive_limiter_in_flight",
                 "fusebox_adaptive_limiter_limit",
+                "",
+            ],
+            Kind::Keyed => [
+                "fusebox_keyed_limiter_calls_admitted_total",
+                "fusebox_keyed_limiter_calls_rejected_total",
+                "",
+                "",
+                "",
+            ],
+            Kind::Budget => [
+                "fusebox_retry_budget_retries_admitted_total",
+                "fusebox_retry_budget_retries_rejected_total",
+                "fusebox_retry_budget_tokens",
+                "",
+                "fusebox_retry_budget_deposits_total",
+            ],
+            Kind::ConcurrentBudget => [
+                "fusebox_concurrent_retry_budget_retries_admitted_total",
+                "fusebox_concurrent_retry_budget_retries_rejected_total",
+                "fusebox_concurrent_retry_budget_retries_in_flight",
+                "fusebox_concurrent_retry_budget_requests_in_flight",
+                "",
+            ],
+            Kind::Dedup => [
+                "fusebox_dedup_calls_admitted_total",
+                "fusebox_dedup_calls_rejected_total",
+                "",
+                "",
+                "fusebox_dedup_calls_replayed_total",
             ],
         }
     }
@@ -407,6 +619,10 @@ pub(crate) struct LimitTelemetry {
     /// the rate limiter.
     #[cfg(feature = "metrics")]
     second: metrics::Gauge,
+    /// Deposits (retry budget) or results replayed (dedup); a no-op
+    /// counter for the others.
+    #[cfg(feature = "metrics")]
+    other: metrics::Counter,
 }
 
 impl std::fmt::Debug for LimitTelemetry {
@@ -422,7 +638,14 @@ impl LimitTelemetry {
         #[cfg(feature = "metrics")]
         {
             let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
-            let [admitted, rejected, level, second] = kind.names();
+            let [admitted, rejected, level, second, other] = kind.names();
+            let gauge = |g: &'static str| {
+                if g.is_empty() {
+                    metrics::Gauge::noop()
+                } else {
+                    metrics::gauge!(g, "name" => n.clone())
+                }
+            };
             Self {
                 #[cfg(feature = "tracing")]
                 kind,
@@ -432,11 +655,12 @@ impl LimitTelemetry {
                     .iter()
                     .map(|r| metrics::counter!(rejected, "name" => n.clone(), "reason" => *r))
                     .collect(),
-                level: metrics::gauge!(level, "name" => n.clone()),
-                second: if second.is_empty() {
-                    metrics::Gauge::noop()
+                level: gauge(level),
+                second: gauge(second),
+                other: if other.is_empty() {
+                    metrics::Counter::noop()
                 } else {
-                    metrics::gauge!(second, "name" => n)
+                    metrics::counter!(other, "name" => n.clone())
                 },
             }
         }
@@ -475,6 +699,13 @@ impl LimitTelemetry {
         self.level.set(f64::from(level()));
     }
 
+    /// The other counter's event (a deposit, a result replayed).
+    #[inline]
+    pub(crate) fn other(&self) {
+        #[cfg(feature = "metrics")]
+        self.other.increment(1);
+    }
+
     /// The second gauge changed (queue length, limit).
     #[inline]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
@@ -500,18 +731,20 @@ impl LimitTelemetry {
                     name = name.as_str(),
                     reason = why,
                     retry_after_s = to_secs(d),
-                    "{} {} refused a call: {}, retry after {} s",
+                    "{} {} refused a {}: {}, retry after {} s",
                     self.kind.words(),
                     name,
+                    self.kind.noun(),
                     why,
                     to_secs(d),
                 ),
                 None => tracing::debug!(
                     name = name.as_str(),
                     reason = why,
-                    "{} {} refused a call: {}",
+                    "{} {} refused a {}: {}",
                     self.kind.words(),
                     name,
+                    self.kind.noun(),
                     why,
                 ),
             }
@@ -535,5 +768,95 @@ impl LimitTelemetry {
             c.from,
             c.to,
         );
+    }
+}
+
+/// What a named [`Singleflight`](crate::Singleflight) reports (an unnamed
+/// one reports nothing): runs made, callers coalesced into another's run,
+/// refusals by reason.
+#[cfg(feature = "tokio")]
+#[derive(Clone, Default)]
+pub(crate) struct FlightTelemetry {
+    name: Option<Name>,
+    #[cfg(feature = "metrics")]
+    runs: Option<metrics::Counter>,
+    #[cfg(feature = "metrics")]
+    coalesced: Option<metrics::Counter>,
+    /// `full`, `leader_dropped`.
+    #[cfg(feature = "metrics")]
+    rejected: Option<[metrics::Counter; 2]>,
+}
+
+/// The reasons of a [`FlightTelemetry`] refusal, as labels.
+#[cfg(all(feature = "tokio", any(feature = "metrics", feature = "tracing")))]
+const FLIGHT_REASONS: [&str; 2] = ["full", "leader_dropped"];
+
+#[cfg(feature = "tokio")]
+impl FlightTelemetry {
+    /// Register the series of the table `name`.
+    pub(crate) fn new(name: Name) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            let n = metrics::SharedString::from_shared(std::sync::Arc::<str>::from(name.as_str()));
+            Self {
+                runs: Some(metrics::counter!("fusebox_singleflight_runs_total", "name" => n.clone())),
+                coalesced: Some(
+                    metrics::counter!("fusebox_singleflight_calls_coalesced_total", "name" => n.clone()),
+                ),
+                rejected: Some(FLIGHT_REASONS.map(|r| {
+                    metrics::counter!("fusebox_singleflight_calls_rejected_total", "name" => n.clone(), "reason" => r)
+                })),
+                name: Some(name),
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        Self { name: Some(name) }
+    }
+
+    /// The table's name, if it has one.
+    pub(crate) fn name(&self) -> Option<&Name> {
+        self.name.as_ref()
+    }
+
+    /// A caller ran its own future (as leader, or alone when full).
+    #[inline]
+    pub(crate) fn ran(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = &self.runs {
+            c.increment(1);
+        }
+    }
+
+    /// A caller got the value of another caller's run.
+    #[inline]
+    pub(crate) fn coalesced(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = &self.coalesced {
+            c.increment(1);
+        }
+    }
+
+    /// A caller was refused: reason 0 `full`, 1 `leader_dropped`.
+    #[inline]
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "tracing")),
+        allow(unused_variables)
+    )]
+    pub(crate) fn rejected(&self, reason: usize) {
+        #[cfg(feature = "metrics")]
+        if let Some(c) = self.rejected.as_ref().and_then(|r| r.get(reason)) {
+            c.increment(1);
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(name) = &self.name {
+            let why = FLIGHT_REASONS.get(reason).copied().unwrap_or("");
+            tracing::debug!(
+                name = name.as_str(),
+                reason = why,
+                "singleflight {} refused a call: {}",
+                name,
+                why,
+            );
+        }
     }
 }

@@ -236,6 +236,11 @@ fn every_example_file_loads_builds_and_says_the_same() {
             file.bulkhead(upstream).unwrap();
         }
         file.retry_budget::<10>("default").unwrap();
+        let concurrent = file.concurrent_retry_budget("default").unwrap();
+        assert_eq!(
+            concurrent,
+            fusebox::rate::ConcurrentRetryBudget::new(20, 3).unwrap()
+        );
         file.backoff("default", 1).unwrap();
         file.dedup::<u64, u16, 4096>("idempotency", Seed::new(1, 2))
             .unwrap();
@@ -316,7 +321,7 @@ fn bad_files_say_what_is_wrong_and_where() {
             "unknown section",
             Toml,
             "[breakers.payments]\npolicy = \"consecutive_failures\"\n",
-            "breakers: unknown field `breakers`, expected one of `breaker`, `limiter`, `keyed_limiter`, `retry_budget`, `bulkhead`, `adaptive_limit`, `backoff`, `dedup` (line 1)",
+            "breakers: unknown field `breakers`, expected one of `breaker`, `limiter`, `keyed_limiter`, `retry_budget`, `concurrent_retry_budget`, `bulkhead`, `adaptive_limit`, `backoff`, `dedup` (line 1)",
         ),
         (
             "wrong unit",
@@ -389,6 +394,24 @@ fn bad_files_say_what_is_wrong_and_where() {
             Toml,
             "[retry_budget.default]\npercent = \"20%\"\nfloor = \"1/3s\"\nttl = \"10s\"\n",
             "retry_budget.default.floor: must be a whole number of retries per second, e.g. \"10/s\", got \"1/3s\"",
+        ),
+        (
+            "a concurrency budget over 100 %",
+            Toml,
+            "[concurrent_retry_budget.default]\nbudget_percent = \"150%\"\nmin_retry_concurrency = 3\n",
+            "concurrent_retry_budget.default.budget_percent: must be in 0..=100 (percent of the requests in flight), got 150",
+        ),
+        (
+            "a concurrency budget without its minimum",
+            Yaml,
+            "concurrent_retry_budget:\n  default: { budget_percent: 20% }\n",
+            "concurrent_retry_budget.default: missing field `min_retry_concurrency` (line 2)",
+        ),
+        (
+            "a concurrency budget's unknown field",
+            Json,
+            r#"{"concurrent_retry_budget": {"default": {"budget_percent": 20, "min_retry_concurrency": 3, "max_retries": 5}}}"#,
+            "concurrent_retry_budget.default.max_retries: unknown field `max_retries`, expected `budget_percent` or `min_retry_concurrency` (line 1)",
         ),
         (
             "an unknown policy",

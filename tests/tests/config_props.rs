@@ -5,8 +5,8 @@
 use fusebox::breaker::{ConsecutiveFailures, CountWindow, TimeWindow};
 use fusebox::config::units::{Factor, HumanDuration, Percent, Rate};
 use fusebox::config::{
-    AdaptiveLimitSpec, BackoffSpec, BreakerSpec, DedupSpec, JitterSpec, PolicyKind,
-    RetryBudgetSpec, ScheduleSpec, WindowSpec,
+    AdaptiveLimitSpec, BackoffSpec, BreakerSpec, ConcurrentRetryBudgetSpec, DedupSpec, JitterSpec,
+    PolicyKind, RetryBudgetSpec, ScheduleSpec, WindowSpec,
 };
 use fusebox::hash::Seed;
 use fusebox::time::Duration;
@@ -149,6 +149,7 @@ fn file() -> impl Strategy<Value = ConfigFile> {
             opt(percent()),
             opt(duration()),
         ),
+        (percent(), 0u32..10),
     )
         .prop_map(
             |(
@@ -160,6 +161,7 @@ fn file() -> impl Strategy<Value = ConfigFile> {
                 bo,
                 (ift, dt, cap),
                 (min, max, initial, inc, back, lt),
+                (cp, cmin),
             )| {
                 let mut f = ConfigFile::default();
                 f.breaker.insert("count".into(), cw);
@@ -174,6 +176,13 @@ fn file() -> impl Strategy<Value = ConfigFile> {
                         floor,
                         ttl,
                         slices,
+                    },
+                );
+                f.concurrent_retry_budget.insert(
+                    "c".into(),
+                    ConcurrentRetryBudgetSpec {
+                        budget_percent: cp,
+                        min_retry_concurrency: cmin,
                     },
                 );
                 f.backoff.insert("r".into(), bo);
@@ -272,6 +281,9 @@ proptest! {
         }
         let a = &f.adaptive_limit["a"];
         prop_assert_eq!(a.check(), a.build().map(drop));
+        let c = &f.concurrent_retry_budget["c"];
+        prop_assert_eq!(c.check(), c.build().map(drop));
+        prop_assert_eq!(c.check().is_ok(), c.budget_percent.0 <= 100);
     }
 
     /// Whatever the values (valid or not), a file writes back to itself in

@@ -286,3 +286,75 @@ fn a_dropped_run_frees_its_probe_at_once() {
     let probe = breaker.try_acquire(time.now());
     assert!(probe.is_ok(), "the next probe is admitted: {probe:?}");
 }
+
+/// An observer sees each attempt's number and the delays slept since the
+/// previous one (a breaker's refusal in between adds its delay), and the
+/// attempt runs inside its wrapper.
+#[test]
+fn an_observer_sees_every_attempt_and_the_delay_slept() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Wraps each attempt: counts its polls.
+    struct Polled<F>(Pin<Box<F>>, std::rc::Rc<Cell<u32>>);
+    impl<F: Future> Future for Polled<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.1.set(self.1.get() + 1);
+            self.0.as_mut().poll(cx)
+        }
+    }
+    /// (attempt, ticks slept since the previous one), the delays told.
+    struct Seen(Vec<(u32, u64)>, std::rc::Rc<Cell<u32>>, u64);
+    impl fusebox::retry::Observe for Seen {
+        type Attempt<F: Future> = Polled<F>;
+        fn attempt<F: Future>(&mut self, attempt: u32, work: F) -> Polled<F> {
+            self.0.push((attempt, std::mem::take(&mut self.2)));
+            Polled(Box::pin(work), std::rc::Rc::clone(&self.1))
+        }
+        fn sleeping(&mut self, delay: Duration) {
+            self.2 += delay.as_ticks();
+        }
+    }
+
+    let time = Time(Cell::new(0));
+    let mut delay = FakeDelay {
+        time: &time,
+        slept: Vec::new(),
+    };
+    // Two failures open the breaker for 50 ticks; the schedule's delays
+    // are 10 ticks, raised to the refusal's retry-after.
+    let mut breaker = fusebox::breaker::CircuitBreaker::new(
+        fusebox::breaker::Config::new().open_duration(d(50)),
+        fusebox::breaker::ConsecutiveFailures::new(2).unwrap(),
+    )
+    .unwrap();
+    let polls = std::rc::Rc::new(Cell::new(0));
+    let mut seen = Seen(Vec::new(), std::rc::Rc::clone(&polls), 0);
+    let schedule = Backoff::new(Config::constant(d(10)).max_attempts(6), 0).unwrap();
+    let r = block_on(
+        Retry::new(schedule)
+            .breaker(&mut breaker)
+            .observe(&mut seen)
+            .run(
+                &mut delay,
+                &time,
+                async |attempt| {
+                    if attempt < 3 {
+                        Err(Answer::Flaky)
+                    } else {
+                        Ok(attempt)
+                    }
+                },
+                classify,
+            ),
+    );
+    assert_eq!(r, Ok(3));
+    // Attempt 1 at 0; 10 slept; attempt 2 fails and opens the breaker
+    // (until 60); 10 slept, refused (retry after 40), 40 slept: attempt
+    // 3 after 50 ticks asleep.
+    assert_eq!(delay.slept, [10, 10, 40]);
+    assert_eq!(seen.0, [(1, 0), (2, 10), (3, 50)]);
+    assert_eq!(polls.get(), 3, "each attempt ran inside its wrapper");
+}

@@ -22,6 +22,10 @@ struct Captured {
     level: Level,
     /// The span the event is in, with its `name` field.
     span: Option<(&'static str, String)>,
+    /// The other fields of that span.
+    span_fields: BTreeMap<String, String>,
+    /// The names of the spans the event is in, outermost first.
+    scope: Vec<&'static str>,
     message: String,
     fields: BTreeMap<String, String>,
 }
@@ -48,8 +52,9 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// The `name` field of each span, kept in the span's extensions.
-struct SpanName(String);
+/// The `name` field of each span and its other fields, kept in the
+/// span's extensions.
+struct SpanName(String, BTreeMap<String, String>);
 
 impl<S> Layer<S> for Capture
 where
@@ -64,23 +69,35 @@ where
         let mut c = Captured {
             level: Level::TRACE,
             span: None,
+            span_fields: BTreeMap::new(),
+            scope: Vec::new(),
             message: String::new(),
             fields: BTreeMap::new(),
         };
         attrs.record(&mut Fields(&mut c));
         if let Some(span) = ctx.span(id) {
             let name = c.fields.remove("name").unwrap_or_default();
-            span.extensions_mut().insert(SpanName(name));
+            span.extensions_mut().insert(SpanName(name, c.fields));
         }
     }
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let span = ctx.event_span(event);
-        let span_name = span
+        let (span_name, span_fields) = span
             .as_ref()
-            .and_then(|s| s.extensions().get::<SpanName>().map(|n| n.0.clone()))
+            .and_then(|s| {
+                s.extensions()
+                    .get::<SpanName>()
+                    .map(|n| (n.0.clone(), n.1.clone()))
+            })
+            .unwrap_or_default();
+        let scope = ctx
+            .event_scope(event)
+            .map(|s| s.from_root().map(|s| s.name()).collect())
             .unwrap_or_default();
         let mut c = Captured {
             span: span.map(|s| (s.name(), span_name)),
+            span_fields,
+            scope,
             level: *event.metadata().level(),
             message: String::new(),
             fields: BTreeMap::new(),
@@ -180,12 +197,13 @@ fn a_breaker_trip_in_events_and_metrics() {
         assert_eq!(trip.level, Level::WARN);
         assert_eq!(
             trip.message,
-            "payments Closed -> Open: 3 of 4 calls failed, 0 slow"
+            "payments Closed -> Open: tripped, 3 of 4 calls failed, 0 slow"
         );
         let f = |k: &str| trip.fields.get(k).map(String::as_str);
         assert_eq!(f("name"), Some("payments"));
         assert_eq!(f("from"), Some("Closed"));
         assert_eq!(f("to"), Some("Open"));
+        assert_eq!(f("reason"), Some("tripped"));
         assert_eq!(f("retry_after_s"), Some("30.0"));
         assert_eq!(f("failures"), Some("3"));
         assert_eq!(f("calls"), Some("4"));
@@ -283,19 +301,19 @@ fn a_breaker_trip_in_events_and_metrics() {
             [
                 (
                     Level::INFO,
-                    "payments Open -> HalfOpen: 3 of 4 calls failed, 0 slow"
+                    "payments Open -> HalfOpen: probing, 3 of 4 calls failed, 0 slow"
                 ),
                 (
                     Level::WARN,
-                    "payments HalfOpen -> Open: 3 of 5 calls failed, 1 slow"
+                    "payments HalfOpen -> Open: probe failed, 3 of 5 calls failed, 1 slow"
                 ),
                 (
                     Level::INFO,
-                    "payments Open -> HalfOpen: 3 of 5 calls failed, 1 slow"
+                    "payments Open -> HalfOpen: probing, 3 of 5 calls failed, 1 slow"
                 ),
                 (
                     Level::INFO,
-                    "payments HalfOpen -> Closed: 3 of 6 calls failed, 1 slow"
+                    "payments HalfOpen -> Closed: probes passed, 3 of 6 calls failed, 1 slow"
                 ),
             ]
         );
@@ -366,12 +384,12 @@ fn an_isolated_breaker_refuses_with_reason_forced_open() {
         [
             (
                 Level::WARN,
-                "db Closed -> ForcedOpen: 0 of 0 calls failed, 0 slow"
+                "db Closed -> ForcedOpen: isolated, 0 of 0 calls failed, 0 slow"
             ),
             (Level::DEBUG, "db refused by the breaker: ForcedOpen"),
             (
                 Level::INFO,
-                "db ForcedOpen -> Closed: 0 of 0 calls failed, 0 slow"
+                "db ForcedOpen -> Closed: released, 0 of 0 calls failed, 0 slow"
             ),
         ]
     );
@@ -642,21 +660,33 @@ fn a_breaker_call_runs_in_a_span() {
     assert_eq!(events[1].span, None);
 }
 
-/// A retry run is in a span `retry`: what the attempts log is in it.
+/// A retry run is in a span `retry` with the runner's name, each attempt
+/// in a span `attempt` with its number and the delay slept before it; the
+/// runner counts its attempts and retries.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_retry_run_is_in_a_span() {
+async fn a_retry_run_is_in_spans_per_attempt_and_counts_retries() {
     use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox_std::telemetry::RetryTelemetry;
 
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
     let capture = Capture::default();
     let _events =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
-    let schedule = Backoff::new(
-        BackoffConfig::constant(Duration::from_millis(200)).max_attempts(5),
-        1,
-    )
-    .unwrap();
-    let value = fusebox_std::Retry::new(schedule)
+    let telemetry =
+        metrics::with_local_recorder(&recorder, || RetryTelemetry::new("inventory").unwrap());
+    // 200 ms, then 400 ms, then 800 ms (exponential, no jitter).
+    let schedule = || {
+        Backoff::new(
+            BackoffConfig::exponential(Duration::from_millis(200), 2, Duration::from_secs(5))
+                .max_attempts(5),
+            1,
+        )
+        .unwrap()
+    };
+    let value = fusebox_std::Retry::new(schedule())
         .clock(fusebox_std::TokioClock::new())
+        .telemetry(&telemetry)
         .run(
             async |attempt| {
                 tracing::info!(attempt, "attempt made");
@@ -677,19 +707,697 @@ async fn a_retry_run_is_in_a_span() {
         .iter()
         .map(|e| {
             (
-                e.span.as_ref().map(|s| s.0),
+                e.scope.clone(),
+                e.span_fields.get("attempt").cloned(),
+                e.span_fields.get("slept_s").cloned(),
                 e.fields.get("attempt").cloned(),
             )
         })
         .collect();
+    let s = |x: &str| Some(x.to_owned());
     assert_eq!(
         seen,
         [
-            (Some("retry"), Some("1".to_owned())),
-            (Some("retry"), Some("2".to_owned())),
-            (Some("retry"), Some("3".to_owned())),
-            (None, None),
+            (vec!["retry", "attempt"], s("1"), s("0.0"), s("1")),
+            (vec!["retry", "attempt"], s("2"), s("0.2"), s("2")),
+            (vec!["retry", "attempt"], s("3"), s("0.4"), s("3")),
+            (vec![], None, None, None),
         ]
+    );
+    // The attempt span's parent is the run's, named.
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_retry_attempts_total{name=inventory}"),
+        3
+    );
+    assert_eq!(
+        counter(&v, "fusebox_retry_retries_total{name=inventory}"),
+        2
+    );
+
+    // A second run that gives up after 2 attempts adds to the same series.
+    let r = fusebox_std::Retry::new(schedule())
+        .clock(fusebox_std::TokioClock::new())
+        .telemetry(&telemetry)
+        .run(
+            async |attempt| {
+                if attempt < 2 {
+                    Err::<u32, _>("busy")
+                } else {
+                    Err("gone")
+                }
+            },
+            |e| {
+                if *e == "gone" {
+                    fusebox::retry::Verdict::Permanent
+                } else {
+                    fusebox::retry::Verdict::Retry
+                }
+            },
+        )
+        .await;
+    assert!(r.is_err());
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_retry_attempts_total{name=inventory}"),
+        2
+    );
+    assert_eq!(
+        counter(&v, "fusebox_retry_retries_total{name=inventory}"),
+        1
+    );
+}
+
+/// The run's span carries the runner's name; a run without telemetry is
+/// in an unnamed span and its attempts in theirs.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_retry_run_names_its_span() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox_std::telemetry::RetryTelemetry;
+
+    let capture = Capture::default();
+    let _events = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(capture.clone())
+            .with(RunName),
+    );
+    let telemetry = RetryTelemetry::new("ledger").unwrap();
+    for t in [Some(&telemetry), None] {
+        let schedule = Backoff::new(BackoffConfig::constant(Duration::from_millis(5)), 1).unwrap();
+        let mut retry = fusebox_std::Retry::new(schedule).clock(fusebox_std::TokioClock::new());
+        if let Some(t) = t {
+            retry = retry.telemetry(t);
+        }
+        let value = retry
+            .run(
+                async |attempt| {
+                    tracing::info!("in attempt");
+                    Ok::<_, ()>(attempt)
+                },
+                |_| fusebox::retry::Verdict::Retry,
+            )
+            .await
+            .unwrap();
+        assert_eq!(value, 1);
+    }
+    let events = capture.take();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e.scope, ["retry", "attempt"]);
+        assert_eq!(e.span_fields.get("attempt").map(String::as_str), Some("1"));
+    }
+    assert_eq!(
+        *RUN_NAMES.lock().unwrap(),
+        [Some("ledger".to_owned()), None]
+    );
+}
+
+static RUN_NAMES: Mutex<Vec<Option<String>>> = Mutex::new(Vec::new());
+
+/// Keeps the `name` of every `retry` span made (in [`RUN_NAMES`]).
+#[derive(Default)]
+struct RunName;
+
+impl<S: Subscriber> Layer<S> for RunName {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: Context<'_, S>,
+    ) {
+        if attrs.metadata().name() == "retry" {
+            let mut c = Captured {
+                level: Level::TRACE,
+                span: None,
+                span_fields: BTreeMap::new(),
+                scope: Vec::new(),
+                message: String::new(),
+                fields: BTreeMap::new(),
+            };
+            attrs.record(&mut Fields(&mut c));
+            RUN_NAMES.lock().unwrap().push(c.fields.remove("name"));
+        }
+    }
+}
+
+/// A retry run with a breaker, a budget and telemetry is `Send`: it can
+/// be spawned on a multi-threaded runtime.
+#[test]
+fn a_retry_run_with_telemetry_can_be_spawned() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox_std::telemetry::RetryTelemetry;
+    use fusebox_std::{RetryBudget, TokioClock};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let telemetry = RetryTelemetry::new("spawned").unwrap();
+    let breaker = Breaker::builder("spawned")
+        .unwrap()
+        .clock(TokioClock::new())
+        .build(Config::new(), ConsecutiveFailures::new(5).unwrap())
+        .unwrap();
+    let budget = RetryBudget::<10, _>::with_clock(
+        "spawned",
+        20,
+        3,
+        Duration::from_secs(10),
+        TokioClock::new(),
+    )
+    .unwrap();
+    let task = rt.spawn(async move {
+        let schedule = Backoff::new(
+            BackoffConfig::constant(Duration::from_millis(1)).max_attempts(4),
+            1,
+        )
+        .unwrap();
+        fusebox_std::Retry::new(schedule)
+            .breaker(&breaker)
+            .budget(&budget)
+            .telemetry(&telemetry)
+            .run(
+                async |attempt| {
+                    tokio::task::yield_now().await;
+                    if attempt < 2 {
+                        Err("busy")
+                    } else {
+                        Ok(attempt)
+                    }
+                },
+                |_| fusebox::retry::Verdict::Retry,
+            )
+            .await
+    });
+    assert_eq!(rt.block_on(task).unwrap(), Ok(2));
+}
+
+/// A named `Singleflight` counts its runs and the callers coalesced into
+/// another's run, and reports a refusal (a DEBUG event and a counter by
+/// reason).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_singleflight_counts_runs_and_coalesced_callers() {
+    use fusebox_std::Singleflight;
+    use fusebox_std::singleflight::{FlightError, WhenFull};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let flights: Singleflight<u32, u32> = metrics::with_local_recorder(&recorder, || {
+        Singleflight::new(1)
+            .when_full(WhenFull::Reject)
+            .name("users")
+            .unwrap()
+    });
+    let slow = |v| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        v
+    };
+    // Three callers of key 1: one run, two coalesced; key 2 meanwhile is
+    // refused (one key in flight at most).
+    let (a, b, c, d) = tokio::join!(
+        flights.run(1, || slow(7)),
+        flights.run(1, || slow(8)),
+        flights.run(1, || slow(9)),
+        flights.run(2, || slow(10)),
+    );
+    assert_eq!((a, b, c, d), (Ok(7), Ok(7), Ok(7), Err(FlightError::Full)));
+    // Alone, later: a run.
+    assert_eq!(flights.run(2, || slow(11)).await, Ok(11));
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_singleflight_runs_total{name=users}"),
+        2
+    );
+    assert_eq!(
+        counter(&v, "fusebox_singleflight_calls_coalesced_total{name=users}"),
+        2
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_singleflight_calls_rejected_total{name=users,reason=full}"
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_singleflight_calls_rejected_total{name=users,reason=leader_dropped}"
+        ),
+        0
+    );
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [(Level::DEBUG, "singleflight users refused a call: full")]
+    );
+    assert_eq!(events[0].fields["reason"], "full");
+}
+
+/// The keyed limiter: admissions, refusals by reason (the key's wait, a
+/// full table, a request over the burst).
+#[test]
+fn a_keyed_limiter_in_events_and_metrics() {
+    use fusebox::rate::{Quota, WhenFull};
+    use fusebox_std::KeyedLimiter;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // One token a second, a burst of 1; two keys at most, new keys refused.
+    let quota = Quota::new(1, Duration::from_secs(1), 1).unwrap();
+    let limiter = metrics::with_local_recorder(&recorder, || {
+        KeyedLimiter::<u32, 2, _>::with_clock("clients", quota, WhenFull::RejectNew, clock.clone())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        limiter.try_acquire(1).unwrap();
+        limiter.try_acquire(2).unwrap();
+        clock.advance(ms(400));
+        assert!(limiter.try_acquire(1).is_err());
+        assert!(limiter.try_acquire(3).is_err());
+        assert!(limiter.try_acquire_n(2, 2).is_err());
+    });
+    let events = capture.take();
+    let lines: Vec<(Level, &str)> = events
+        .iter()
+        .map(|e| (e.level, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::DEBUG,
+                "keyed limiter clients refused a call: rate_limited, retry after 0.6 s"
+            ),
+            (
+                Level::DEBUG,
+                "keyed limiter clients refused a call: table_full"
+            ),
+            (
+                Level::DEBUG,
+                "keyed limiter clients refused a call: exceeds_burst"
+            ),
+        ]
+    );
+    assert_eq!(events[0].fields["retry_after_s"], "0.6");
+    assert_eq!(events[1].fields["reason"], "table_full");
+    let v = values(&snapshots);
+    let n = "name=clients";
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_keyed_limiter_calls_admitted_total{{{n}}}")
+        ),
+        2
+    );
+    for reason in ["rate_limited", "table_full", "exceeds_burst"] {
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_keyed_limiter_calls_rejected_total{{{n},reason={reason}}}")
+            ),
+            1,
+            "{reason}"
+        );
+    }
+}
+
+/// The retry budget: retries admitted and refused, deposits, and the
+/// tokens left.
+#[test]
+fn a_retry_budget_in_events_and_metrics() {
+    use fusebox_std::RetryBudget;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    // 50 % of the successes, no floor (a floor of 0 per second).
+    let budget = metrics::with_local_recorder(&recorder, || {
+        RetryBudget::<10, _>::with_clock("ledger", 50, 0, Duration::from_secs(10), clock.clone())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..4 {
+            budget.deposit();
+        }
+        // (A snapshot of the debugging recorder takes the counters' values
+        // since the last one.)
+        let v = values(&snapshots);
+        assert_eq!(gauge(&v, "fusebox_retry_budget_tokens{name=ledger}"), 2.0);
+        assert_eq!(
+            counter(&v, "fusebox_retry_budget_deposits_total{name=ledger}"),
+            4
+        );
+        assert!(budget.try_withdraw());
+        assert!(budget.try_withdraw());
+        assert!(!budget.try_withdraw());
+    });
+    let events = capture.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].level, Level::DEBUG);
+    assert_eq!(
+        events[0].message,
+        "retry budget ledger refused a retry: exhausted"
+    );
+    let v = values(&snapshots);
+    let n = "name=ledger";
+    assert_eq!(
+        counter(&v, &format!("fusebox_retry_budget_deposits_total{{{n}}}")),
+        0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_retry_budget_retries_admitted_total{{{n}}}")
+        ),
+        2
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_retry_budget_retries_rejected_total{{{n},reason=exhausted}}")
+        ),
+        1
+    );
+    assert_eq!(
+        gauge(&v, &format!("fusebox_retry_budget_tokens{{{n}}}")),
+        0.0
+    );
+}
+
+/// The concurrency retry budget through the retry runner: requests and
+/// retries in flight as gauges, a refused retry counted and logged.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_concurrent_retry_budget_in_events_and_metrics() {
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
+    use fusebox::retry::{Stopped, Verdict};
+    use fusebox_std::{ConcurrentRetryBudget, RetryFailed};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let _events =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    // 0 % of the requests, at least one retry in flight.
+    let budget = metrics::with_local_recorder(&recorder, || {
+        ConcurrentRetryBudget::new("search", 0, 1).unwrap()
+    });
+    let n = "name=search";
+    let schedule = || {
+        Backoff::new(
+            BackoffConfig::constant(Duration::from_millis(10)).max_attempts(5),
+            1,
+        )
+        .unwrap()
+    };
+    // A run inside its first retry holds the one retry in flight; a second
+    // run's retry is refused.
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate_rx));
+    let first = fusebox_std::Retry::new(schedule())
+        .clock(fusebox_std::TokioClock::new())
+        .budget(&budget)
+        .run(
+            async |attempt| {
+                if attempt == 1 {
+                    return Err("busy");
+                }
+                let rx = gate.lock().unwrap().take();
+                if let Some(rx) = rx {
+                    let _ = rx.await;
+                }
+                Ok(attempt)
+            },
+            |_| Verdict::Retry,
+        );
+    let mut first = std::pin::pin!(first);
+    tokio::select! {
+        _ = first.as_mut() => panic!("the first run waits at its gate"),
+        () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+    }
+    let v = values(&snapshots);
+    assert_eq!(
+        gauge(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_retries_in_flight{{{n}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        gauge(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_requests_in_flight{{{n}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_retries_admitted_total{{{n}}}")
+        ),
+        1
+    );
+    let second = fusebox_std::Retry::new(schedule())
+        .clock(fusebox_std::TokioClock::new())
+        .budget(&budget)
+        .run(async |_| Err::<u32, _>("busy"), |_| Verdict::Retry)
+        .await;
+    let Err(RetryFailed::GaveUp(e)) = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!(e.stopped, Stopped::Budget);
+    gate_tx.send(()).unwrap();
+    assert_eq!(first.await, Ok(2));
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(
+            &v,
+            &format!("fusebox_concurrent_retry_budget_retries_admitted_total{{{n}}}")
+        ),
+        0
+    );
+    assert_eq!(
+        counter(
+            &v,
+            &format!(
+                "fusebox_concurrent_retry_budget_retries_rejected_total{{{n},reason=exhausted}}"
+            )
+        ),
+        1
+    );
+    for g in ["retries_in_flight", "requests_in_flight"] {
+        assert_eq!(
+            gauge(&v, &format!("fusebox_concurrent_retry_budget_{g}{{{n}}}")),
+            0.0,
+            "{g}"
+        );
+    }
+    let lines: Vec<String> = capture.take().into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        lines,
+        ["concurrent retry budget search refused a retry: exhausted"]
+    );
+}
+
+/// The dedup table: new work admitted, duplicates refused (in flight,
+/// table full), stored results replayed.
+#[test]
+fn a_dedup_table_in_events_and_metrics() {
+    use fusebox::dedup::Config as DedupConfig;
+    use fusebox_std::{Begin, DedupTable};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let table = metrics::with_local_recorder(&recorder, || {
+        DedupTable::<u32, u8, 1, _>::with_clock("orders", DedupConfig::new(), clock.clone())
+            .unwrap()
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        let Begin::New(work) = table.begin(7) else {
+            panic!("first sight")
+        };
+        assert!(matches!(table.begin(7), Begin::InFlight));
+        work.complete(1).unwrap();
+        assert!(matches!(table.begin(7), Begin::Done(1)));
+        assert!(matches!(table.begin(7), Begin::Done(1)));
+        // One slot, held by a live result: another key is shed.
+        assert!(matches!(table.begin(8), Begin::Full));
+    });
+    let lines: Vec<(Level, String)> = capture
+        .take()
+        .into_iter()
+        .map(|e| (e.level, e.message))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::DEBUG,
+                "dedup table orders refused a call: in_flight".to_owned()
+            ),
+            (
+                Level::DEBUG,
+                "dedup table orders refused a call: full".to_owned()
+            ),
+        ]
+    );
+    let v = values(&snapshots);
+    let n = "name=orders";
+    assert_eq!(
+        counter(&v, &format!("fusebox_dedup_calls_admitted_total{{{n}}}")),
+        1
+    );
+    assert_eq!(
+        counter(&v, &format!("fusebox_dedup_calls_replayed_total{{{n}}}")),
+        2
+    );
+    for reason in ["in_flight", "full"] {
+        assert_eq!(
+            counter(
+                &v,
+                &format!("fusebox_dedup_calls_rejected_total{{{n},reason={reason}}}")
+            ),
+            1,
+            "{reason}"
+        );
+    }
+}
+
+/// Every transition a breaker makes is logged as
+/// `<name> <from> -> <to>: <reason>, ...`, the reason's words from the
+/// core's `TransitionReason::as_str` (which the firmware's `defmt` lines
+/// print too), for each reason.
+#[test]
+fn transition_messages_start_with_the_cores_words() {
+    use fusebox::breaker::{Transition, TransitionReason};
+
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let hooks = fusebox_std::Hooks::new().on_transition(move |_, t, _| log.lock().unwrap().push(t));
+    let breaker = Breaker::builder("ledger")
+        .unwrap()
+        .clock(clock.clone())
+        .hooks(hooks)
+        .build(
+            Config::new().open_duration(Duration::from_secs(1)),
+            ConsecutiveFailures::new(1).unwrap(),
+        )
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        breaker.try_acquire().unwrap().failure(); // tripped
+        clock.advance(Duration::from_secs(1));
+        breaker.try_acquire().unwrap().failure(); // probing, probe failed
+        clock.advance(Duration::from_secs(1));
+        breaker.try_acquire().unwrap().success(); // probing, probes passed
+        breaker.try_acquire().unwrap().failure(); // tripped
+        breaker.reset(); // reset
+        breaker.isolate(); // isolated
+        breaker.reset(); // released
+        breaker.force_closed(); // forced closed
+        breaker.reset(); // released
+    });
+    let transitions: Vec<Transition> = seen.lock().unwrap().clone();
+    let reasons: Vec<TransitionReason> = transitions.iter().map(Transition::reason).collect();
+    use TransitionReason::*;
+    assert_eq!(
+        reasons,
+        [
+            Tripped,
+            Probing,
+            ProbeFailed,
+            Probing,
+            ProbesPassed,
+            Tripped,
+            Reset,
+            Isolated,
+            Released,
+            ForcedClosed,
+            Released
+        ]
+    );
+    let events = capture.take();
+    assert_eq!(events.len(), transitions.len());
+    for (e, t) in events.iter().zip(&transitions) {
+        let head = format!(
+            "ledger {:?} -> {:?}: {}, ",
+            t.from,
+            t.to,
+            t.reason().as_str()
+        );
+        assert!(e.message.starts_with(&head), "{} / {head}", e.message);
+        assert_eq!(e.fields["reason"], t.reason().as_str());
+        assert_eq!(t.reason().to_string(), t.reason().as_str());
+    }
+}
+
+/// A named `CoalesceLayer` counts the requests that shared another's trip.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_named_coalesce_layer_counts_coalesced_requests() {
+    use axum::body::Bytes;
+    use axum::http;
+    use http_body_util::Full;
+    use tower::{Layer as _, ServiceExt as _};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let layer = metrics::with_local_recorder(&recorder, || {
+        fusebox_std::tower::CoalesceLayer::new()
+            .name("catalog")
+            .unwrap()
+    });
+    let trips = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = Arc::clone(&trips);
+    let upstream = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        let count = Arc::clone(&count);
+        async move {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from("ok"))))
+        }
+    });
+    let service = layer.layer(upstream);
+    let get = || {
+        service.clone().oneshot(
+            http::Request::get("/items/7")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+    };
+    let (a, b, c) = tokio::join!(get(), get(), get());
+    for r in [a, b, c] {
+        assert_eq!(r.unwrap().status(), http::StatusCode::OK);
+    }
+    assert_eq!(trips.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_singleflight_runs_total{name=catalog}"),
+        1
+    );
+    assert_eq!(
+        counter(
+            &v,
+            "fusebox_singleflight_calls_coalesced_total{name=catalog}"
+        ),
+        2
     );
 }
 

@@ -448,6 +448,7 @@ mod handles {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::task::{Context, Poll, Waker};
 
+    use fusebox::backoff::{Backoff, Config as BackoffConfig};
     use fusebox::breaker::{
         Config as BreakerConfig, ConsecutiveFailures, CountWindow, FailureCount,
         Outcome as BreakerOutcome, Policy, State, TimeWindow,
@@ -456,9 +457,10 @@ mod handles {
     use fusebox::dedup::Config;
     use fusebox::rate::{Quota, WhenFull};
     use fusebox::time::{Duration, Instant};
+    use fusebox_std::telemetry::RetryTelemetry;
     use fusebox_std::{
-        AdaptiveLimiter, AdaptiveTimeout, Begin, Breaker, Bulkhead, DedupTable, HedgePolicy, Hooks,
-        KeyedLimiter, ManualClock, RateLimiter, RetryBudget,
+        AdaptiveLimiter, AdaptiveTimeout, Begin, Breaker, Bulkhead, ConcurrentRetryBudget,
+        DedupTable, HedgePolicy, Hooks, KeyedLimiter, ManualClock, RateLimiter, Retry, RetryBudget,
     };
 
     use super::{allocations, sinks};
@@ -799,6 +801,98 @@ mod handles {
         );
         report.push(("RateLimiter::until_ready", b, c));
 
+        // The concurrency retry budget, through the runner's `Budget`
+        // events (its in-flight gauges set at each).
+        let (b, c) = measure(
+            || ConcurrentRetryBudget::new("concurrent", 20, 2).expect("valid"),
+            |r| {
+                use fusebox::retry::Budget as _;
+                let mut r = r;
+                for i in 0..200u64 {
+                    let now = Instant::from_ticks(i);
+                    r.request_started(now);
+                    if black_box(r.try_withdraw(now)) {
+                        r.retry_finished(now);
+                    }
+                    // Some requests stay in flight, so some withdrawals
+                    // are refused.
+                    if i % 3 != 0 {
+                        r.request_finished(now);
+                    }
+                    r.deposit(now);
+                    black_box((r.limit(), r.requests_in_flight(), r.retries_in_flight()));
+                }
+            },
+        );
+        report.push(("ConcurrentRetryBudget", b, c));
+
+        // A retry run with its telemetry (a span per run and per attempt,
+        // two counters): three attempts, zero delays, on the runtime built
+        // above. The runtime's `block_on` and tokio's timer allocate
+        // nothing for it either.
+        let telemetry = RetryTelemetry::new("runs").expect("name");
+        let run = || {
+            let schedule =
+                Backoff::new(BackoffConfig::constant(Duration::from_ticks(0)), 1).expect("valid");
+            let r = rt.block_on(
+                Retry::new(schedule)
+                    .clock(clock.clone())
+                    .telemetry(&telemetry)
+                    .run(
+                        async |attempt| {
+                            if attempt < 3 {
+                                Err(attempt)
+                            } else {
+                                Ok(attempt)
+                            }
+                        },
+                        |_| fusebox::retry::Verdict::Retry,
+                    ),
+            );
+            assert_eq!(black_box(r), Ok(3));
+        };
+        run(); // the timer's first use
+        report.push(("Retry::run with RetryTelemetry", 0, allocations(run)));
+
+        // `Singleflight` allocates per run by design (a map entry and a
+        // channel per key in flight); naming it (its counters, a refusal's
+        // event) adds nothing to that.
+        let flights = |named: bool| {
+            let f = fusebox_std::Singleflight::<u64, u64>::new(1)
+                .when_full(fusebox_std::singleflight::WhenFull::Reject);
+            if named {
+                f.name("flights").expect("name")
+            } else {
+                f
+            }
+        };
+        let per_runs = |f: &fusebox_std::Singleflight<u64, u64>| {
+            allocations(|| {
+                for i in 0..50u64 {
+                    let r = rt.block_on(async {
+                        tokio::join!(
+                            f.run(i, || async {
+                                tokio::task::yield_now().await;
+                                i
+                            }),
+                            f.run(i, || async { i + 1 }),
+                            f.run(i + 1, || async { i + 2 }),
+                        )
+                    });
+                    // Led, coalesced, refused (one key in flight at most).
+                    let full = Err(fusebox_std::singleflight::FlightError::Full);
+                    assert_eq!(black_box(r), (Ok(i), Ok(i), full));
+                }
+            })
+        };
+        let (plain, named) = (flights(false), flights(true));
+        let (plain, named) = (per_runs(&plain), per_runs(&named));
+        assert!(plain > 0, "the runs allocate their table entries");
+        assert_eq!(
+            named, plain,
+            "a named Singleflight allocates as an unnamed one"
+        );
+
         // The breakers reported through both: events with their fields
         // formatted, and metric values.
         assert!(seen(&sinks::EVENTS) > events + 100, "events");
@@ -810,15 +904,15 @@ mod handles {
         // `Arc`, the name's `Arc<str>` shared by every label, per series
         // the key's label list and this recorder's handle, and for the
         // limiters the boxed list of refusal counters. Breaker: 18 series,
-        // 38; rate limiter: 4 series, 11; bulkhead: 6, 15; adaptive
-        // limiter: 4, 11. The others allocate their one `Arc`. No call
-        // allocates.
+        // 38; bulkhead: 6, 15; rate limiter, keyed limiter, both retry
+        // budgets, adaptive limiter, dedup table: 4, 11. The latency
+        // handles allocate their one `Arc`. No call allocates.
         let to_build = |name: &str| match name {
             n if n.starts_with("Breaker") => 38,
-            n if n.starts_with("RateLimiter") => 11,
             "Bulkhead" => 15,
-            "AdaptiveLimiter" => 11,
-            _ => 1,
+            "HedgePolicy" | "AdaptiveTimeout" => 1,
+            n if n.starts_with("Retry::run") => 0,
+            _ => 11,
         };
         let wrong: Vec<_> = report
             .iter()

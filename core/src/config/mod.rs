@@ -17,6 +17,7 @@
 //! | [`LimiterSpec`] | [`rate::Quota`](crate::rate::Quota), [`rate::TokenBucket`](crate::rate::TokenBucket) | `rate`, `burst` |
 //! | [`KeyedLimiterSpec`] | [`rate::KeyedLimiter`](crate::rate::KeyedLimiter) | `rate`, `burst`, `capacity`, `when_full` |
 //! | [`RetryBudgetSpec`] | [`rate::RetryBudget`](crate::rate::RetryBudget) | `percent`, `floor`, `ttl`, `slices` |
+//! | [`ConcurrentRetryBudgetSpec`] | [`rate::ConcurrentRetryBudget`](crate::rate::ConcurrentRetryBudget) | `budget_percent`, `min_retry_concurrency` |
 //! | [`BulkheadSpec`] | [`bulkhead::LocalBulkhead`](crate::bulkhead::LocalBulkhead) (and the shared `Bulkhead`) | `max_concurrent_calls` |
 //! | [`AdaptiveLimitSpec`] | [`bulkhead::AimdConfig`](crate::bulkhead::AimdConfig) | `min`, `max`, `initial`, `increase`, `backoff`, `latency_target`, `decrease_cooldown` |
 //! | [`BackoffSpec`] | [`backoff::Config`](crate::backoff::Config) | `schedule`, `delay`, `initial`, `step`, `factor`, `cap`, `jitter`, `max_attempts`, `total_delay_budget`, `max_hint` |
@@ -74,7 +75,9 @@ pub use backoff::{BackoffSpec, JitterSpec, ScheduleSpec};
 pub use breaker::{BreakerPolicy, BreakerSpec, PolicyKind, WindowSpec};
 pub use bulkhead::{AdaptiveLimitSpec, BulkheadSpec};
 pub use dedup::{DedupSpec, EvictionSpec};
-pub use rate::{KeyedLimiterSpec, LimiterSpec, RetryBudgetSpec, WhenFullSpec};
+pub use rate::{
+    ConcurrentRetryBudgetSpec, KeyedLimiterSpec, LimiterSpec, RetryBudgetSpec, WhenFullSpec,
+};
 
 use core::fmt;
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::units::{HumanDuration, Percent, Rate};
 use super::{Got, Invalid, compiled, core};
 use crate::hash::Seed;
-use crate::rate::{KeyedLimiter, Quota, RetryBudget, TokenBucket, WhenFull};
+use crate::rate::{ConcurrentRetryBudget, KeyedLimiter, Quota, RetryBudget, TokenBucket, WhenFull};
 
 /// One token bucket in a file: `rate = "100/s"`, `burst = 20`.
 ///
@@ -189,5 +189,48 @@ impl RetryBudgetSpec {
             "ttl" => core(e, "ttl", Got::Duration(self.ttl.0)),
             _ => core(e, "slices", Got::Int(S as u64)),
         })
+    }
+}
+
+/// One concurrency retry budget in a file (Envoy's `retry_budget`).
+///
+/// ```toml
+/// budget_percent = "20%"       # retries in flight: at most this share of the requests in flight (0..=100 %)
+/// min_retry_concurrency = 3    # and at least this many, whatever the requests
+/// ```
+///
+/// ```
+/// use fusebox::config::ConcurrentRetryBudgetSpec;
+///
+/// let spec: ConcurrentRetryBudgetSpec =
+///     serde_json::from_str(r#"{ "budget_percent": "150%", "min_retry_concurrency": 3 }"#).unwrap();
+/// assert_eq!(
+///     spec.build().unwrap_err().to_string(),
+///     "budget_percent: must be in 0..=100 (percent of the requests in flight), got 150"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrentRetryBudgetSpec {
+    /// Retries in flight per 100 requests in flight.
+    pub budget_percent: Percent,
+    /// Retries in flight always allowed.
+    pub min_retry_concurrency: u32,
+}
+
+impl ConcurrentRetryBudgetSpec {
+    /// Every check ([`build`](Self::build) needs no compiled size).
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.build().map(drop)
+    }
+
+    /// The budget, with no request in flight.
+    pub fn build(&self) -> Result<ConcurrentRetryBudget, Invalid> {
+        let got = Got::Percent(self.budget_percent.0);
+        // Over 255 cannot reach the core's u8: refused with its words.
+        let percent = u8::try_from(self.budget_percent.0).unwrap_or(u8::MAX);
+        ConcurrentRetryBudget::new(percent, self.min_retry_concurrency)
+            .map_err(|e| core(e, "budget_percent", got))
     }
 }

@@ -102,13 +102,17 @@ async fn sensor_task(kill: Input<'static>) {
     }
 }
 
+/// `<name> <from> -> <to>: <reason>`, as fusebox-std's tracing events
+/// (the reason's words are the core's `TransitionReason`).
 fn log_transition(t: Transition) {
     match t.to {
-        State::Open | State::ForcedOpen => {
-            warn!("breaker {} -> {}: skipping the sensor", t.from, t.to)
-        }
-        State::HalfOpen => info!("breaker {} -> {}: probing the sensor", t.from, t.to),
-        _ => info!("breaker {} -> {}: sensor back", t.from, t.to),
+        State::Open | State::ForcedOpen => warn!(
+            "breaker {} -> {}: {}; skipping the sensor",
+            t.from,
+            t.to,
+            t.reason()
+        ),
+        _ => info!("breaker {} -> {}: {}", t.from, t.to, t.reason()),
     }
 }
 

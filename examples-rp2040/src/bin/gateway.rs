@@ -333,16 +333,24 @@ async fn sensor_task(mut bus: SensorBus) {
     }
 }
 
+/// `<name> <from> -> <to>: <reason>`, as fusebox-std's tracing events
+/// (the reason's words are the core's `TransitionReason`).
 fn log_sensor_transition(address: u8, t: Transition) {
     match t.to {
-        State::Open | State::ForcedOpen => {
-            warn!(
-                "sensor {=u8:#x} {} -> {}: marked down, polls skip it",
-                address, t.from, t.to
-            )
-        }
-        State::HalfOpen => info!("sensor {=u8:#x} {} -> {}: probing", address, t.from, t.to),
-        _ => info!("sensor {=u8:#x} {} -> {}: back", address, t.from, t.to),
+        State::Open | State::ForcedOpen => warn!(
+            "sensor {=u8:#x} {} -> {}: {}; marked down, polls skip it",
+            address,
+            t.from,
+            t.to,
+            t.reason()
+        ),
+        _ => info!(
+            "sensor {=u8:#x} {} -> {}: {}",
+            address,
+            t.from,
+            t.to,
+            t.reason()
+        ),
     }
 }
 
@@ -377,16 +385,16 @@ impl Gate for UplinkGate {
     }
 }
 
+/// `<name> <from> -> <to>: <reason>`, as fusebox-std's tracing events.
 fn log_uplink_transition(t: Transition) {
     match t.to {
-        State::Open | State::ForcedOpen => {
-            warn!(
-                "uplink {} -> {}: host unreachable, frames dropped",
-                t.from, t.to
-            )
-        }
-        State::HalfOpen => info!("uplink {} -> {}: probing the host", t.from, t.to),
-        _ => info!("uplink {} -> {}: host back", t.from, t.to),
+        State::Open | State::ForcedOpen => warn!(
+            "uplink {} -> {}: {}; host unreachable, frames dropped",
+            t.from,
+            t.to,
+            t.reason()
+        ),
+        _ => info!("uplink {} -> {}: {}", t.from, t.to, t.reason()),
     }
 }
 

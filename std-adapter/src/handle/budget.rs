@@ -6,6 +6,7 @@ use fusebox::rate;
 use fusebox::time::{Clock, Duration, Instant};
 
 use super::lock;
+use crate::telemetry::{Kind, LimitTelemetry};
 use crate::{BuildError, CoarseClock, Name};
 
 /// The seam: the core's [`rate::SharedRetryBudget`] (one
@@ -36,6 +37,7 @@ struct Inner<const S: usize, C> {
     name: Name,
     clock: C,
     cell: Cell<S>,
+    telemetry: LimitTelemetry,
 }
 
 /// A retry budget (Finagle's: each success deposits `percent` % of a
@@ -108,6 +110,7 @@ impl<const S: usize, C: Clock> RetryBudget<S, C> {
         let core = rate::RetryBudget::new(percent, floor, ttl)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                telemetry: LimitTelemetry::new(&name, Kind::Budget),
                 name,
                 clock,
                 cell: Cell(rate::SharedRetryBudget::from_budget(core)),
@@ -123,13 +126,29 @@ impl<const S: usize, C: Clock> RetryBudget<S, C> {
     /// Record a success (deposits `percent` % of a retry).
     #[inline]
     pub fn deposit(&self) {
-        self.inner.cell.deposit(self.inner.clock.now());
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        inner.cell.deposit(now);
+        inner.telemetry.other();
+        inner
+            .telemetry
+            .level(|| saturate(inner.cell.available(now)));
     }
 
     /// Take one retry from the budget, if it has one.
     #[inline]
     pub fn try_withdraw(&self) -> bool {
-        self.inner.cell.try_withdraw(self.inner.clock.now())
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let ok = inner.cell.try_withdraw(now);
+        if ok {
+            inner
+                .telemetry
+                .admitted(|| saturate(inner.cell.available(now)));
+        } else {
+            inner.telemetry.rejected(&inner.name, 0, None);
+        }
+        ok
     }
 
     /// Whole retries available now.
@@ -141,6 +160,16 @@ impl<const S: usize, C: Clock> RetryBudget<S, C> {
     pub fn slice_duration(&self) -> Duration {
         self.inner.cell.slice_duration()
     }
+}
+
+/// A count for a gauge.
+#[cfg(feature = "metrics")]
+fn saturate(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+#[cfg(not(feature = "metrics"))]
+fn saturate(_: u64) -> u32 {
+    0
 }
 
 /// The retry runner's budget: reads the budget's own clock (the runner's
@@ -194,6 +223,7 @@ pub struct ConcurrentRetryBudget {
 struct ConcurrentInner {
     name: Name,
     budget: Mutex<rate::ConcurrentRetryBudget>,
+    telemetry: LimitTelemetry,
 }
 
 impl std::fmt::Debug for ConcurrentRetryBudget {
@@ -223,6 +253,7 @@ impl ConcurrentRetryBudget {
         let core = rate::ConcurrentRetryBudget::new(budget_percent, min_retry_concurrency)?;
         Ok(Self {
             inner: Arc::new(ConcurrentInner {
+                telemetry: LimitTelemetry::new(&name, Kind::ConcurrentBudget),
                 name,
                 budget: Mutex::new(core),
             }),
@@ -260,7 +291,11 @@ impl ConcurrentRetryBudget {
 impl fusebox::retry::Budget for &ConcurrentRetryBudget {
     #[inline]
     fn request_started(&mut self, now: Instant) {
-        self.with(|b| fusebox::retry::Budget::request_started(b, now));
+        let n = self.with(|b| {
+            fusebox::retry::Budget::request_started(b, now);
+            b.requests_in_flight()
+        });
+        self.inner.telemetry.second(n);
     }
     #[inline]
     fn deposit(&mut self, now: Instant) {
@@ -268,14 +303,32 @@ impl fusebox::retry::Budget for &ConcurrentRetryBudget {
     }
     #[inline]
     fn try_withdraw(&mut self, now: Instant) -> bool {
-        self.with(|b| fusebox::retry::Budget::try_withdraw(b, now))
+        let (ok, retries) = self.with(|b| {
+            let ok = fusebox::retry::Budget::try_withdraw(b, now);
+            (ok, b.retries_in_flight())
+        });
+        let t = &self.inner.telemetry;
+        if ok {
+            t.admitted(|| retries);
+        } else {
+            t.rejected(&self.inner.name, 0, None);
+        }
+        ok
     }
     #[inline]
     fn retry_finished(&mut self, now: Instant) {
-        self.with(|b| fusebox::retry::Budget::retry_finished(b, now));
+        let n = self.with(|b| {
+            fusebox::retry::Budget::retry_finished(b, now);
+            b.retries_in_flight()
+        });
+        self.inner.telemetry.level(|| n);
     }
     #[inline]
     fn request_finished(&mut self, now: Instant) {
-        self.with(|b| fusebox::retry::Budget::request_finished(b, now));
+        let n = self.with(|b| {
+            fusebox::retry::Budget::request_finished(b, now);
+            b.requests_in_flight()
+        });
+        self.inner.telemetry.second(n);
     }
 }

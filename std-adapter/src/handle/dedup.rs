@@ -7,6 +7,7 @@ use fusebox::dedup::{self, Config, Metrics, SharedTicket, Stale};
 use fusebox::hash::Seed;
 use fusebox::time::{Clock, Instant};
 
+use crate::telemetry::{Kind, LimitTelemetry};
 use crate::{BuildError, CoarseClock, Name};
 
 /// The seam: the core's [`dedup::SharedDedupTable`] on `parking_lot`'s
@@ -50,6 +51,7 @@ struct Inner<K, V, const N: usize, C> {
     name: Name,
     clock: C,
     cell: Cell<K, V, N>,
+    telemetry: LimitTelemetry,
 }
 
 /// A fixed-capacity table of request keys (request dedup, idempotency
@@ -155,6 +157,7 @@ impl<K: Hash + Eq, V: Clone, const N: usize, C: Clock> DedupTable<K, V, N, C> {
         let table = dedup::SharedDedupTable::new(config, Seed::from_bytes(crate::os_seed()))?;
         Ok(Self {
             inner: Arc::new(Inner {
+                telemetry: LimitTelemetry::new(&name, Kind::Dedup),
                 name,
                 clock,
                 cell: Cell(table),
@@ -169,14 +172,27 @@ impl<K: Hash + Eq, V: Clone, const N: usize, C: Clock> DedupTable<K, V, N, C> {
 
     /// Ask whether the work `key` names must run now.
     pub fn begin(&self, key: K) -> Begin<'_, K, V, N, C> {
-        match self.inner.cell.begin(key, self.inner.clock.now()) {
-            Ok(ticket) => Begin::New(Pending {
-                ticket: Some(ticket),
-                owner: self,
-            }),
-            Err(Answer::Done(v)) => Begin::Done(v),
-            Err(Answer::Full) => Begin::Full,
-            Err(Answer::InFlight) => Begin::InFlight,
+        let inner = &*self.inner;
+        match inner.cell.begin(key, inner.clock.now()) {
+            Ok(ticket) => {
+                inner.telemetry.admitted(|| 0);
+                Begin::New(Pending {
+                    ticket: Some(ticket),
+                    owner: self,
+                })
+            }
+            Err(Answer::Done(v)) => {
+                inner.telemetry.other();
+                Begin::Done(v)
+            }
+            Err(Answer::Full) => {
+                inner.telemetry.rejected(&inner.name, 1, None);
+                Begin::Full
+            }
+            Err(Answer::InFlight) => {
+                inner.telemetry.rejected(&inner.name, 0, None);
+                Begin::InFlight
+            }
         }
     }
 

@@ -7,6 +7,7 @@ use fusebox::hash::Seed;
 use fusebox::rate::{self, ExceedsBurst, KeyedMetrics, KeyedRejected, Quota, WhenFull};
 use fusebox::time::{Clock, Duration, Instant};
 
+use crate::telemetry::{Kind, LimitTelemetry};
 use crate::{BuildError, CoarseClock, Name};
 
 /// The seam: the core's [`rate::SharedKeyedLimiter`] on `parking_lot`'s
@@ -41,6 +42,7 @@ struct Inner<K, const N: usize, C> {
     clock: C,
     quota: Quota,
     cell: Cell<K, N>,
+    telemetry: LimitTelemetry,
 }
 
 /// One token bucket per key (client, tenant, API key) in a table of `N`
@@ -113,12 +115,14 @@ impl<K: Hash + Eq, const N: usize, C: Clock> KeyedLimiter<K, N, C> {
         }
         let seed = Seed::from_bytes(crate::os_seed());
         let cell = Cell(rate::SharedKeyedLimiter::new(quota, seed, when_full));
+        let telemetry = LimitTelemetry::new(&name, Kind::Keyed);
         Ok(Self {
             inner: Arc::new(Inner {
                 name,
                 clock,
                 quota,
                 cell,
+                telemetry,
             }),
         })
     }
@@ -146,15 +150,30 @@ impl<K: Hash + Eq, const N: usize, C: Clock> KeyedLimiter<K, N, C> {
     /// [`WhenFull::RejectNew`].
     #[inline]
     pub fn try_acquire(&self, key: K) -> Result<(), KeyedRejected> {
-        self.inner.cell.try_acquire_n(key, 1, self.now())
+        self.try_acquire_n(key, 1)
     }
 
     /// Take `n` tokens from `key`'s bucket now, all or none.
     ///
     /// # Errors
     /// As [`try_acquire`](Self::try_acquire).
+    #[inline]
     pub fn try_acquire_n(&self, key: K, n: u32) -> Result<(), KeyedRejected> {
-        self.inner.cell.try_acquire_n(key, n, self.now())
+        let inner = &*self.inner;
+        inner
+            .cell
+            .try_acquire_n(key, n, self.now())
+            .inspect(|()| inner.telemetry.admitted(|| 0))
+            .inspect_err(|r| {
+                let reason = match r {
+                    KeyedRejected::Limited(r) if r.retry_after.is_some() => 0,
+                    KeyedRejected::TableFull => 1,
+                    KeyedRejected::Limited(_) => 2,
+                };
+                inner
+                    .telemetry
+                    .rejected(&inner.name, reason, r.retry_after());
+            })
     }
 
     /// Tokens `key` has now (a key not in the table has a full bucket).

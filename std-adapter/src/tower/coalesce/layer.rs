@@ -5,8 +5,9 @@ use tower_layer::Layer;
 
 use super::CoalesceService;
 use super::service::{Flights, is_shareable};
-use crate::Singleflight;
+use crate::singleflight::Singleflight;
 use crate::singleflight::{OnLeaderDrop, WhenFull};
+use crate::{BuildError, Name};
 
 /// Request coalescing as a tower layer; every wrapped service and clone
 /// shares the one table of requests in flight (see the
@@ -24,6 +25,7 @@ pub struct CoalesceLayer {
     on_drop: OnLeaderDrop,
     when_full: WhenFull,
     vary: Arc<[HeaderName]>,
+    name: Option<Name>,
     flights: Flights,
 }
 
@@ -38,7 +40,8 @@ impl CoalesceLayer {
     /// hands over; default vary headers.
     pub fn new() -> Self {
         Self {
-            flights: build(1024, OnLeaderDrop::TakeOver, WhenFull::RunAlone),
+            flights: build(1024, OnLeaderDrop::TakeOver, WhenFull::RunAlone, None),
+            name: None,
             max_keys: 1024,
             on_drop: OnLeaderDrop::TakeOver,
             when_full: WhenFull::RunAlone,
@@ -55,22 +58,62 @@ impl CoalesceLayer {
     /// The most distinct requests in flight.
     pub fn max_keys(mut self, n: usize) -> Self {
         self.max_keys = n;
-        self.flights = build(self.max_keys, self.on_drop, self.when_full);
+        self.flights = build(
+            self.max_keys,
+            self.on_drop,
+            self.when_full,
+            self.name.as_ref(),
+        );
         self
     }
 
     /// What waiters do when the leader is dropped.
     pub fn on_leader_drop(mut self, on_drop: OnLeaderDrop) -> Self {
         self.on_drop = on_drop;
-        self.flights = build(self.max_keys, self.on_drop, self.when_full);
+        self.flights = build(
+            self.max_keys,
+            self.on_drop,
+            self.when_full,
+            self.name.as_ref(),
+        );
         self
     }
 
     /// What a new key does when `max_keys` are in flight.
     pub fn when_full(mut self, when_full: WhenFull) -> Self {
         self.when_full = when_full;
-        self.flights = build(self.max_keys, self.on_drop, self.when_full);
+        self.flights = build(
+            self.max_keys,
+            self.on_drop,
+            self.when_full,
+            self.name.as_ref(),
+        );
         self
+    }
+
+    /// Name the layer's table and register its series (features
+    /// `metrics`, `tracing`): requests that ran, requests coalesced into
+    /// another's trip, refusals (see [`telemetry`](crate::telemetry)).
+    ///
+    /// ```
+    /// use fusebox_std::tower::CoalesceLayer;
+    ///
+    /// let layer = CoalesceLayer::new().name("catalog")?;
+    /// # let _ = layer;
+    /// # Ok::<(), fusebox_std::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Name`] if `name` is not a valid [`Name`].
+    pub fn name(mut self, name: &str) -> Result<Self, BuildError> {
+        self.name = Some(Name::new(name)?);
+        self.flights = build(
+            self.max_keys,
+            self.on_drop,
+            self.when_full,
+            self.name.as_ref(),
+        );
+        Ok(self)
     }
 
     /// The request headers that are part of the key.
@@ -80,11 +123,20 @@ impl CoalesceLayer {
     }
 }
 
-fn build(max_keys: usize, on_drop: OnLeaderDrop, when_full: WhenFull) -> Flights {
-    Singleflight::new(max_keys)
+fn build(
+    max_keys: usize,
+    on_drop: OnLeaderDrop,
+    when_full: WhenFull,
+    name: Option<&Name>,
+) -> Flights {
+    let flights = Singleflight::new(max_keys)
         .on_leader_drop(on_drop)
         .when_full(when_full)
-        .share_if(is_shareable)
+        .share_if(is_shareable);
+    match name {
+        Some(n) => flights.named(n.clone()),
+        None => flights,
+    }
 }
 
 impl<S> Layer<S> for CoalesceLayer {
