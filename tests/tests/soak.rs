@@ -104,6 +104,9 @@ const KEYS: usize = 8192;
 const DONE_TTL_SECS: u64 = 5;
 /// GET paths (few, so that concurrent identical GETs coalesce).
 const ITEMS: u64 = 32;
+/// The warm-up ends once every client has sent this many requests (and
+/// every fault has had its phase).
+const WARM_REQUESTS: u32 = 4;
 /// Mean pause of a client between two requests.
 const THINK_MS: u64 = 1000;
 
@@ -643,6 +646,8 @@ async fn gateway_handler(
 
 #[derive(Default)]
 struct ClientStats {
+    /// Clients past their first `WARM_REQUESTS` requests.
+    warm: AtomicU64,
     sent: AtomicU64,
     answered: AtomicU64,
     hung: AtomicU64,
@@ -652,7 +657,7 @@ struct ClientStats {
     conflict: AtomicU64,
     rate_limited: AtomicU64,
     fusebox_503: AtomicU64,
-    upstream_5xx: AtomicU64,
+    unmarked_5xx: AtomicU64,
     bad_gateway: AtomicU64,
     timeout: AtomicU64,
     unexpected: AtomicU64,
@@ -671,6 +676,70 @@ impl ClientStats {
 
 type HttpClient = Client<HttpConnector, Body>;
 
+/// How a client reaches the gateway: a pooled client (the end of the soak),
+/// or a connection of its own, as one of thousands of separate clients
+/// (made when first needed and again after a failure).
+enum Conn {
+    Pool(HttpClient),
+    Own {
+        addr: SocketAddr,
+        tx: Option<hyper::client::conn::http1::SendRequest<Body>>,
+    },
+}
+
+impl Conn {
+    /// Connect an own connection if it is not open.
+    async fn connect(&mut self) -> Result<(), BoxError> {
+        if let Conn::Own { addr, tx } = self {
+            if tx.as_ref().is_none_or(|t| t.is_closed()) {
+                let stream = tokio::net::TcpStream::connect(*addr).await?;
+                stream.set_nodelay(true)?;
+                let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(conn);
+                *tx = Some(s);
+            }
+        }
+        Ok(())
+    }
+
+    async fn request(
+        &mut self,
+        mut req: Request<Body>,
+    ) -> Result<Response<hyper::body::Incoming>, BoxError> {
+        match self {
+            Conn::Pool(c) => Ok(c.request(req).await?),
+            Conn::Own { .. } => {
+                self.connect().await?;
+                let Conn::Own { addr, tx } = self else {
+                    unreachable!("an own connection")
+                };
+                let s = tx.as_mut().ok_or("not connected")?;
+                let origin = req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .parse()?;
+                *req.uri_mut() = origin;
+                req.headers_mut().insert(
+                    axum::http::header::HOST,
+                    HeaderValue::from_str(&addr.to_string())?,
+                );
+                let sent = async {
+                    s.ready().await?;
+                    s.send_request(req).await
+                };
+                match sent.await {
+                    Ok(r) => Ok(r),
+                    Err(e) => {
+                        *tx = None;
+                        Err(e.into())
+                    }
+                }
+            }
+        }
+    }
+}
+
 struct Answer {
     status: StatusCode,
     run: Option<u64>,
@@ -678,7 +747,7 @@ struct Answer {
 
 /// One request, with the hang cutoff; `None` if it got no answer.
 async fn send(
-    client: &HttpClient,
+    client: &mut Conn,
     stats: &ClientStats,
     req: Request<Body>,
     what: &str,
@@ -717,7 +786,7 @@ async fn send(
         503 if fusebox => &stats.fusebox_503,
         502 if !fusebox && body.starts_with(b"upstream error") => &stats.bad_gateway,
         504 => &stats.timeout,
-        500 | 502 | 503 => &stats.upstream_5xx,
+        500 | 502 | 503 => &stats.unmarked_5xx,
         s => {
             stats.note(format!("{what}: unexpected status {s}: {body:?}"));
             &stats.unexpected
@@ -760,7 +829,7 @@ async fn client_task(
     i: usize,
     seed: u64,
     addr: SocketAddr,
-    client: HttpClient,
+    pool: HttpClient,
     stats: Arc<ClientStats>,
     next_key: Arc<AtomicU64>,
     end: StdInstant,
@@ -772,11 +841,20 @@ async fn client_task(
         s
     });
     let id = i % CLIENT_IDS;
+    // A connection of its own; the second copy of a twin request goes
+    // through a pool that all clients share.
+    let mut conn = Conn::Own { addr, tx: None };
+    let mut twin = Conn::Pool(pool);
+    let mut sent = 0;
     // The last key, and the run whose success the client saw for it.
     let mut last: Option<(u64, Option<u64>)> = None;
     // Spread the first requests over the first second.
     tokio::time::sleep(StdDuration::from_millis(rng.next_u64() % 1000)).await;
     while StdInstant::now() < end {
+        sent += 1;
+        if sent == WARM_REQUESTS {
+            stats.warm.fetch_add(1, Ordering::Relaxed);
+        }
         let roll = rng.next_u64() % 100;
         let check = |key: u64, seen: &mut Option<u64>, a: &Answer| {
             if a.status.is_success() {
@@ -795,7 +873,7 @@ async fn client_task(
         if roll < 55 {
             let path = format!("/item/{}", rng.next_u64() % ITEMS);
             send(
-                &client,
+                &mut conn,
                 &stats,
                 request(addr, Method::GET, &path, id, None),
                 "GET",
@@ -805,7 +883,7 @@ async fn client_task(
             let key = next_key.fetch_add(1, Ordering::Relaxed);
             let mut seen = None;
             if let Some(a) = send(
-                &client,
+                &mut conn,
                 &stats,
                 request(addr, Method::POST, "/order", id, Some(key)),
                 "POST",
@@ -818,7 +896,7 @@ async fn client_task(
         } else if roll < 90 {
             let (key, mut seen) = last.expect("a last key");
             if let Some(a) = send(
-                &client,
+                &mut conn,
                 &stats,
                 request(addr, Method::POST, "/order", id, Some(key)),
                 "POST again",
@@ -832,13 +910,13 @@ async fn client_task(
             let key = next_key.fetch_add(1, Ordering::Relaxed);
             let (a, b) = tokio::join!(
                 send(
-                    &client,
+                    &mut conn,
                     &stats,
                     request(addr, Method::POST, "/order", id, Some(key)),
                     "POST twin"
                 ),
                 send(
-                    &client,
+                    &mut twin,
                     &stats,
                     request(addr, Method::POST, "/order", id, Some(key)),
                     "POST twin"
@@ -851,7 +929,7 @@ async fn client_task(
             last = Some((key, seen));
         } else {
             send(
-                &client,
+                &mut conn,
                 &stats,
                 request(addr, Method::POST, "/note", id, None),
                 "POST without a key",
@@ -877,6 +955,19 @@ fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// User and system CPU time of this process, in clock ticks
+/// (`/proc/self/stat`, fields 14 and 15; 100 a second on Linux).
+fn cpu_ticks() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -933,6 +1024,7 @@ fn soak_under_faults() {
 
 async fn soak(s: Settings) {
     let started = StdInstant::now();
+    let cpu0 = cpu_ticks();
     let load_ms = s.load_secs * 1000;
     let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &{
         let mut b = [0u8; 32];
@@ -969,9 +1061,9 @@ async fn soak(s: Settings) {
     // The upstream's address is needed by the gateway, and the gateway's
     // rate limiter's clock by the upstream's counting: the limiter's clock
     // is process-wide, so a limiter built here reads the same instants.
-    let probe_clock = RateLimiter::new("clock", Quota::per_second(1, 1, TICK_HZ).expect("quota"))
+    let clock = RateLimiter::new("clock", Quota::per_second(1, 1, TICK_HZ).expect("quota"))
         .expect("limiter");
-    let stamp0 = probe_clock.now().as_ticks();
+    let stamp0 = clock.now().as_ticks();
     let up = Arc::new(Upstream {
         seed: s.seed,
         t0: StdInstant::now(),
@@ -1001,20 +1093,29 @@ async fn soak(s: Settings) {
     });
 
     // Resident memory, four samples a second, into a preallocated buffer.
-    let samples: Arc<Mutex<Vec<(u64, u64)>>> = Arc::new(Mutex::new(Vec::with_capacity(
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::with_capacity(
         ((s.load_secs + 120) * 4) as usize,
     )));
     let sampling = Arc::new(AtomicBool::new(true));
+    let stats = Arc::new(ClientStats::default());
     let sampler = {
         let samples = Arc::clone(&samples);
         let sampling = Arc::clone(&sampling);
+        let stats = Arc::clone(&stats);
         let t0 = up.t0;
+        let clients = s.clients as u64;
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
                 {
+                    let t = t0.elapsed().as_millis() as u64;
+                    let warm = t >= warm_up_ms && stats.warm.load(Ordering::Relaxed) >= clients;
                     let mut v = samples.lock().expect("not poisoned");
                     if v.len() < v.capacity() {
-                        v.push((t0.elapsed().as_millis() as u64, rss_pages()));
+                        v.push(Sample {
+                            t,
+                            warm,
+                            pages: rss_pages(),
+                        });
                     }
                 }
                 tokio::time::sleep(StdDuration::from_millis(250)).await;
@@ -1023,7 +1124,6 @@ async fn soak(s: Settings) {
     };
 
     // The load.
-    let stats = Arc::new(ClientStats::default());
     let next_key = Arc::new(AtomicU64::new(1));
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
@@ -1046,6 +1146,7 @@ async fn soak(s: Settings) {
         t.await.expect("a client task ends without panicking");
     }
     let load_done = up.t0.elapsed();
+    let cpu_load = cpu_ticks().saturating_sub(cpu0);
     sampling.store(false, Ordering::Relaxed);
     sampler.await.expect("the sampler ends");
 
@@ -1082,23 +1183,24 @@ async fn soak(s: Settings) {
     let hedge = parts.hedge.stats();
     let breaker = parts.breaker.metrics();
     println!(
-        "soak: {} requests sent by {} clients in {:.1} s; {} answered, {} hung, {} lost; gateway saw at most {} at once",
+        "soak: {} requests sent by {} clients in {:.1} s ({:.1} s of CPU time); {} answered, {} hung, {} lost; gateway saw at most {} at once",
         n(&c.sent),
         s.clients,
         load_done.as_secs_f64(),
+        cpu_load as f64 / 100.0,
         n(&c.answered),
         n(&c.hung),
         n(&c.lost),
         n(&g.in_flight_max)
     );
     println!(
-        "    answers: {} ok ({} replayed), {} 409, {} 429, {} 503 from fusebox, {} upstream 5xx relayed, {} 502 (connection), {} 504, {} unexpected",
+        "    answers: {} ok ({} replayed), {} 409, {} 429, {} 503 marked as fusebox's, {} other 5xx (the upstream's, or a coalesced copy of a refusal), {} 502 (connection failed), {} 504, {} unexpected",
         n(&c.ok),
         n(&c.replayed),
         n(&c.conflict),
         n(&c.rate_limited),
         n(&c.fusebox_503),
-        n(&c.upstream_5xx),
+        n(&c.unmarked_5xx),
         n(&c.bad_gateway),
         n(&c.timeout),
         n(&c.unexpected)
@@ -1199,19 +1301,33 @@ async fn soak(s: Settings) {
 
     // Memory stays flat.
     let samples = samples.lock().expect("not poisoned").clone();
-    let (base, peak, growth) = memory(&samples, warm_up_ms);
+    let (base, peak, growth) = memory(&samples);
+    let warm_samples = samples.iter().filter(|s| s.warm).count();
+    let warm_at = samples.iter().find(|s| s.warm).map_or(u64::MAX, |s| s.t);
+    assert!(
+        warm_samples * 3 >= samples.len(),
+        "the warm-up ended at {warm_at} ms: too late for a memory check over the load \
+         (every client sends {WARM_REQUESTS} requests first; fewer clients or a longer soak)"
+    );
     let page_kib = 4;
     println!(
-        "    memory: resident {} KiB after the warm-up, at most {} KiB later: {:+.1} % ({} samples)",
+        "    memory: resident {} KiB at the end of the warm-up ({:.1} s), at most {} KiB later: {:+.1} % ({} samples after it, {} before)",
         base * page_kib,
+        warm_at as f64 / 1000.0,
         peak * page_kib,
         growth,
-        samples.len()
+        warm_samples,
+        samples.len() - warm_samples
     );
     assert!(base > 0, "resident memory was sampled");
     assert!(
         growth < 10.0,
-        "resident memory grew {growth:.1} % after the warm-up"
+        "resident memory grew {growth:.1} % after the warm-up; MiB each second: {:?}",
+        samples
+            .iter()
+            .step_by(4)
+            .map(|s| s.pages * page_kib / 1024)
+            .collect::<Vec<_>>()
     );
 
     // The breaker's transitions.
@@ -1219,7 +1335,11 @@ async fn soak(s: Settings) {
     check_transitions(&log);
     let recovery = recovery.unwrap_or_else(|e| panic!("the breaker's recovery: {e}"));
     println!("    recovery: {recovery}");
-    println!("soak: passed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "soak: passed in {:.1} s ({:.1} s of CPU time)",
+        started.elapsed().as_secs_f64(),
+        cpu_ticks().saturating_sub(cpu0) as f64 / 100.0
+    );
 }
 
 /// The most requests received in any 10 consecutive windows (1 s), and
@@ -1247,19 +1367,33 @@ fn law_allowance() -> u64 {
     u64::from(UP_RATE) * 11 / 10 + u64::from(UP_BURST)
 }
 
-/// Resident pages at the end of the warm-up, the most after it, and the
-/// growth in percent.
-fn memory(samples: &[(u64, u64)], warm_up_ms: u64) -> (u64, u64, f64) {
-    let base = samples
+/// One sample of resident memory.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// Milliseconds since the start.
+    t: u64,
+    /// Taken after the warm-up: every fault has had its phase and every
+    /// client has sent `WARM_REQUESTS` requests.
+    warm: bool,
+    /// Resident pages (`/proc/self/statm`).
+    pages: u64,
+}
+
+/// The most resident pages up to the end of the warm-up (the first warm
+/// sample included), the most after it, and the growth in percent.
+fn memory(samples: &[Sample]) -> (u64, u64, f64) {
+    let end = samples
         .iter()
-        .filter(|(t, _)| *t <= warm_up_ms)
-        .map(|(_, p)| *p)
+        .position(|s| s.warm)
+        .unwrap_or(samples.len().saturating_sub(1));
+    let base = samples[..=end.min(samples.len().saturating_sub(1))]
+        .iter()
+        .map(|s| s.pages)
         .max()
         .unwrap_or(0);
-    let peak = samples
+    let peak = samples[end.min(samples.len())..]
         .iter()
-        .filter(|(t, _)| *t > warm_up_ms)
-        .map(|(_, p)| *p)
+        .map(|s| s.pages)
         .max()
         .unwrap_or(base);
     let growth = if base == 0 {
@@ -1327,6 +1461,7 @@ async fn recover(
 ) -> Result<String, String> {
     let b = &parts.breaker;
     let stats = ClientStats::default();
+    let client = &mut Conn::Pool(client.clone());
     let mut n = 0;
     up.mode.store(MODE_FAIL, Ordering::Relaxed);
     let mut sent = 0;
