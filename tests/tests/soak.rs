@@ -157,7 +157,17 @@ fn script(rng: &mut TestRng, load_ms: u64) -> (Vec<Phase>, u64) {
     for i in (1..order.len()).rev() {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
-    let mut phases: Vec<Phase> = order.iter().map(|f| phase(rng, *f)).collect();
+    // The warm-up at full strength (every request meets the fault, the
+    // slowest answers): the most the soak can hold at once is reached in
+    // it, so the memory baseline includes it.
+    let mut phases: Vec<Phase> = order
+        .iter()
+        .map(|f| Phase {
+            percent: 100,
+            slow_ms: 50 + 2 * ATTEMPT_TIMEOUT.as_millis() as u64 - 1,
+            ..phase(rng, *f)
+        })
+        .collect();
     let warm_up: u64 = phases.iter().map(|p| p.ms).sum();
     let tail = 2_000;
     let mut t = warm_up;
@@ -199,13 +209,16 @@ struct Injected {
     ok: AtomicU64,
     errors: AtomicU64,
     hangs: AtomicU64,
+    hangs_ended: AtomicU64,
     resets: AtomicU64,
     slow: AtomicU64,
 }
 
 struct Upstream {
     seed: u64,
-    t0: StdInstant,
+    /// The start of the script (set once every client has connected;
+    /// healthy before).
+    t0: std::sync::OnceLock<StdInstant>,
     phases: Vec<Phase>,
     mode: AtomicU8,
     arrivals: AtomicU64,
@@ -228,7 +241,15 @@ struct ConnReset(tokio::sync::Notify);
 
 impl Upstream {
     fn phase(&self) -> Phase {
-        let mut t = self.t0.elapsed().as_millis() as u64;
+        let Some(t0) = self.t0.get() else {
+            return Phase {
+                fault: Fault::Healthy,
+                percent: 0,
+                slow_ms: 0,
+                ms: 0,
+            };
+        };
+        let mut t = t0.elapsed().as_millis() as u64;
         for p in &self.phases {
             if t < p.ms {
                 return *p;
@@ -295,9 +316,13 @@ async fn upstream_handler(
         }
         Fault::Hang if hit => {
             inj.hangs.fetch_add(1, Ordering::Relaxed);
-            // No answer: the gateway's attempt timeout gives up and closes
-            // the connection, which drops this future. Bounded anyway.
-            tokio::time::sleep(HANG_CUTOFF * 2).await;
+            // No answer while the gateway waits: it gives up at its attempt
+            // timeout (or at the latest at its deadline) and closes the
+            // connection. The handler itself ends a little after the
+            // deadline: a hung request must not hold the upstream's memory
+            // for longer than the gateway could wait for it.
+            tokio::time::sleep(DEADLINE + StdDuration::from_millis(250)).await;
+            inj.hangs_ended.fetch_add(1, Ordering::Relaxed);
             return StatusCode::OK.into_response();
         }
         Fault::Reset if hit => {
@@ -662,6 +687,7 @@ struct ClientStats {
     timeout: AtomicU64,
     unexpected: AtomicU64,
     other_run: AtomicU64,
+    rerun_after_ttl: AtomicU64,
     example: Mutex<Option<String>>,
 }
 
@@ -676,70 +702,6 @@ impl ClientStats {
 
 type HttpClient = Client<HttpConnector, Body>;
 
-/// How a client reaches the gateway: a pooled client (the end of the soak),
-/// or a connection of its own, as one of thousands of separate clients
-/// (made when first needed and again after a failure).
-enum Conn {
-    Pool(HttpClient),
-    Own {
-        addr: SocketAddr,
-        tx: Option<hyper::client::conn::http1::SendRequest<Body>>,
-    },
-}
-
-impl Conn {
-    /// Connect an own connection if it is not open.
-    async fn connect(&mut self) -> Result<(), BoxError> {
-        if let Conn::Own { addr, tx } = self {
-            if tx.as_ref().is_none_or(|t| t.is_closed()) {
-                let stream = tokio::net::TcpStream::connect(*addr).await?;
-                stream.set_nodelay(true)?;
-                let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(conn);
-                *tx = Some(s);
-            }
-        }
-        Ok(())
-    }
-
-    async fn request(
-        &mut self,
-        mut req: Request<Body>,
-    ) -> Result<Response<hyper::body::Incoming>, BoxError> {
-        match self {
-            Conn::Pool(c) => Ok(c.request(req).await?),
-            Conn::Own { .. } => {
-                self.connect().await?;
-                let Conn::Own { addr, tx } = self else {
-                    unreachable!("an own connection")
-                };
-                let s = tx.as_mut().ok_or("not connected")?;
-                let origin = req
-                    .uri()
-                    .path_and_query()
-                    .map_or("/", |p| p.as_str())
-                    .parse()?;
-                *req.uri_mut() = origin;
-                req.headers_mut().insert(
-                    axum::http::header::HOST,
-                    HeaderValue::from_str(&addr.to_string())?,
-                );
-                let sent = async {
-                    s.ready().await?;
-                    s.send_request(req).await
-                };
-                match sent.await {
-                    Ok(r) => Ok(r),
-                    Err(e) => {
-                        *tx = None;
-                        Err(e.into())
-                    }
-                }
-            }
-        }
-    }
-}
-
 struct Answer {
     status: StatusCode,
     run: Option<u64>,
@@ -747,12 +709,15 @@ struct Answer {
 
 /// One request, with the hang cutoff; `None` if it got no answer.
 async fn send(
-    client: &mut Conn,
+    client: &HttpClient,
     stats: &ClientStats,
     req: Request<Body>,
     what: &str,
 ) -> Option<Answer> {
     stats.sent.fetch_add(1, Ordering::Relaxed);
+    let uri = req.uri().clone();
+    let key = req.headers().get("idempotency-key").cloned();
+    let what = || format!("{what} {uri} (key {key:?})");
     let call = async {
         let resp = client.request(req).await?;
         let (parts, body) = resp.into_parts();
@@ -762,12 +727,12 @@ async fn send(
     let (parts, body) = match tokio::time::timeout(HANG_CUTOFF, call).await {
         Err(_) => {
             stats.hung.fetch_add(1, Ordering::Relaxed);
-            stats.note(format!("{what}: no answer within {HANG_CUTOFF:?}"));
+            stats.note(format!("{}: no answer within {HANG_CUTOFF:?}", what()));
             return None;
         }
         Ok(Err(e)) => {
             stats.lost.fetch_add(1, Ordering::Relaxed);
-            stats.note(format!("{what}: lost ({e})"));
+            stats.note(format!("{}: lost ({e})", what()));
             return None;
         }
         Ok(Ok(r)) => r,
@@ -788,7 +753,7 @@ async fn send(
         504 => &stats.timeout,
         500 | 502 | 503 => &stats.unmarked_5xx,
         s => {
-            stats.note(format!("{what}: unexpected status {s}: {body:?}"));
+            stats.note(format!("{}: unexpected status {s}: {body:?}", what()));
             &stats.unexpected
         }
     };
@@ -820,6 +785,25 @@ fn request(
     b.body(Full::new(body)).expect("a valid request")
 }
 
+/// What a client saw of one of its keys.
+#[derive(Clone, Copy)]
+struct Seen {
+    /// The upstream run of its first success.
+    run: Option<u64>,
+    /// When the key was first sent: every answer for it is stored after
+    /// this, so it stays stored at least until the TTL after this.
+    first_sent: StdInstant,
+}
+
+impl Seen {
+    fn now() -> Self {
+        Self {
+            run: None,
+            first_sent: StdInstant::now(),
+        }
+    }
+}
+
 /// A client: until `end`, a pause then one of: a GET of a shared item
 /// (coalesced, hedged, retried), a POST with a new idempotency key, the
 /// last key again (a replay, or a new run if the last one failed), two
@@ -829,7 +813,7 @@ async fn client_task(
     i: usize,
     seed: u64,
     addr: SocketAddr,
-    pool: HttpClient,
+    client: HttpClient,
     stats: Arc<ClientStats>,
     next_key: Arc<AtomicU64>,
     end: StdInstant,
@@ -841,13 +825,9 @@ async fn client_task(
         s
     });
     let id = i % CLIENT_IDS;
-    // A connection of its own; the second copy of a twin request goes
-    // through a pool that all clients share.
-    let mut conn = Conn::Own { addr, tx: None };
-    let mut twin = Conn::Pool(pool);
     let mut sent = 0;
     // The last key, and the run whose success the client saw for it.
-    let mut last: Option<(u64, Option<u64>)> = None;
+    let mut last: Option<(u64, Seen)> = None;
     // Spread the first requests over the first second.
     tokio::time::sleep(StdDuration::from_millis(rng.next_u64() % 1000)).await;
     while StdInstant::now() < end {
@@ -856,16 +836,27 @@ async fn client_task(
             stats.warm.fetch_add(1, Ordering::Relaxed);
         }
         let roll = rng.next_u64() % 100;
-        let check = |key: u64, seen: &mut Option<u64>, a: &Answer| {
+        // A success for a key must be the run of the key's first success,
+        // unless the stored answer may have expired: the store completed it
+        // after the key was first sent, and this answer came back more than
+        // the TTL after that.
+        let check = |key: u64, seen: &mut Seen, a: &Answer| {
             if a.status.is_success() {
-                match (*seen, a.run) {
+                match (seen.run, a.run) {
                     (Some(r), Some(now)) if r != now => {
-                        stats.other_run.fetch_add(1, Ordering::Relaxed);
-                        stats.note(format!(
-                            "key k-{key}: answered by run {r}, then by run {now}"
-                        ));
+                        if seen.first_sent.elapsed() < StdDuration::from_secs(DONE_TTL_SECS) {
+                            stats.other_run.fetch_add(1, Ordering::Relaxed);
+                            stats.note(format!(
+                                "key k-{key}: answered by run {r}, then by run {now} within the TTL"
+                            ));
+                        } else {
+                            stats.rerun_after_ttl.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // `first_sent` stays a lower bound of every later
+                        // completion of the key.
+                        seen.run = Some(now);
                     }
-                    (None, Some(now)) => *seen = Some(now),
+                    (None, Some(now)) => seen.run = Some(now),
                     _ => {}
                 }
             }
@@ -873,7 +864,7 @@ async fn client_task(
         if roll < 55 {
             let path = format!("/item/{}", rng.next_u64() % ITEMS);
             send(
-                &mut conn,
+                &client,
                 &stats,
                 request(addr, Method::GET, &path, id, None),
                 "GET",
@@ -881,9 +872,9 @@ async fn client_task(
             .await;
         } else if roll < 80 || (roll < 90 && last.is_none()) {
             let key = next_key.fetch_add(1, Ordering::Relaxed);
-            let mut seen = None;
+            let mut seen = Seen::now();
             if let Some(a) = send(
-                &mut conn,
+                &client,
                 &stats,
                 request(addr, Method::POST, "/order", id, Some(key)),
                 "POST",
@@ -896,7 +887,7 @@ async fn client_task(
         } else if roll < 90 {
             let (key, mut seen) = last.expect("a last key");
             if let Some(a) = send(
-                &mut conn,
+                &client,
                 &stats,
                 request(addr, Method::POST, "/order", id, Some(key)),
                 "POST again",
@@ -908,28 +899,28 @@ async fn client_task(
             last = Some((key, seen));
         } else if roll < 95 {
             let key = next_key.fetch_add(1, Ordering::Relaxed);
+            let mut seen = Seen::now();
             let (a, b) = tokio::join!(
                 send(
-                    &mut conn,
+                    &client,
                     &stats,
                     request(addr, Method::POST, "/order", id, Some(key)),
                     "POST twin"
                 ),
                 send(
-                    &mut twin,
+                    &client,
                     &stats,
                     request(addr, Method::POST, "/order", id, Some(key)),
                     "POST twin"
                 ),
             );
-            let mut seen = None;
             for a in [a, b].iter().flatten() {
                 check(key, &mut seen, a);
             }
             last = Some((key, seen));
         } else {
             send(
-                &mut conn,
+                &client,
                 &stats,
                 request(addr, Method::POST, "/note", id, None),
                 "POST without a key",
@@ -1024,7 +1015,6 @@ fn soak_under_faults() {
 
 async fn soak(s: Settings) {
     let started = StdInstant::now();
-    let cpu0 = cpu_ticks();
     let load_ms = s.load_secs * 1000;
     let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &{
         let mut b = [0u8; 32];
@@ -1066,7 +1056,7 @@ async fn soak(s: Settings) {
     let stamp0 = clock.now().as_ticks();
     let up = Arc::new(Upstream {
         seed: s.seed,
-        t0: StdInstant::now(),
+        t0: std::sync::OnceLock::new(),
         phases,
         mode: AtomicU8::new(MODE_SCRIPT),
         arrivals: AtomicU64::new(0),
@@ -1092,6 +1082,10 @@ async fn soak(s: Settings) {
             .expect("the gateway serves");
     });
 
+    let t0 = StdInstant::now();
+    up.t0.set(t0).expect("set once");
+    let cpu0 = cpu_ticks();
+
     // Resident memory, four samples a second, into a preallocated buffer.
     let samples: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::with_capacity(
         ((s.load_secs + 120) * 4) as usize,
@@ -1102,7 +1096,6 @@ async fn soak(s: Settings) {
         let samples = Arc::clone(&samples);
         let sampling = Arc::clone(&sampling);
         let stats = Arc::clone(&stats);
-        let t0 = up.t0;
         let clients = s.clients as u64;
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
@@ -1128,7 +1121,7 @@ async fn soak(s: Settings) {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new()).build(http);
-    let end = up.t0 + StdDuration::from_millis(load_ms);
+    let end = t0 + StdDuration::from_millis(load_ms);
     let tasks: Vec<_> = (0..s.clients)
         .map(|i| {
             tokio::spawn(client_task(
@@ -1145,7 +1138,7 @@ async fn soak(s: Settings) {
     for t in tasks {
         t.await.expect("a client task ends without panicking");
     }
-    let load_done = up.t0.elapsed();
+    let load_done = t0.elapsed();
     let cpu_load = cpu_ticks().saturating_sub(cpu0);
     sampling.store(false, Ordering::Relaxed);
     sampler.await.expect("the sampler ends");
@@ -1210,11 +1203,12 @@ async fn soak(s: Settings) {
         g.rejections.lock().expect("not poisoned")
     );
     println!(
-        "    upstream: {} requests ({} with a key), faults injected {faults}: {} errors, {} hangs, {} resets, {} slow; {} fine",
+        "    upstream: {} requests ({} with a key), faults injected {faults}: {} errors, {} hangs ({} not cancelled by the gateway's close), {} resets, {} slow; {} fine",
         n(&up.arrivals),
         n(&up.keyed_runs),
         n(&inj.errors),
         n(&inj.hangs),
+        n(&inj.hangs_ended),
         n(&inj.resets),
         n(&inj.slow),
         n(&inj.ok)
@@ -1231,7 +1225,13 @@ async fn soak(s: Settings) {
 
     // Every request answered.
     let example = stats.example.lock().expect("not poisoned").clone();
-    assert_eq!(n(&c.hung), 0, "requests without an answer: {example:?}");
+    assert_eq!(
+        n(&c.hung),
+        0,
+        "requests without an answer: {example:?}; the gateway accepted {} and answered {}",
+        n(&g.accepted),
+        n(&g.answered)
+    );
     assert_eq!(n(&c.lost), 0, "requests lost: {example:?}");
     assert_eq!(n(&c.answered), n(&c.sent), "every request answered");
     assert_eq!(
@@ -1265,11 +1265,12 @@ async fn soak(s: Settings) {
 
     // No idempotency key ran twice.
     println!(
-        "    idempotency: {} keys, {} answered twice within the TTL, {} again after it, {} answers for another run",
+        "    idempotency: {} keys; successes passed up twice within the TTL: {}, again after it: {}; clients answered by another run within the TTL: {}, after it: {}",
         n(&next_key) - 1,
         n(&ledger.twice),
         n(&ledger.after_ttl),
-        n(&c.other_run)
+        n(&c.other_run),
+        n(&c.rerun_after_ttl)
     );
     assert_eq!(
         n(&ledger.overwritten),
@@ -1318,6 +1319,16 @@ async fn soak(s: Settings) {
         growth,
         warm_samples,
         samples.len() - warm_samples
+    );
+    eprintln!(
+        "    memory, MiB at each 250 ms in the last 3 s: {:?}",
+        samples
+            .iter()
+            .rev()
+            .take(12)
+            .rev()
+            .map(|s| (s.t, s.pages * page_kib / 1024))
+            .collect::<Vec<_>>()
     );
     assert!(base > 0, "resident memory was sampled");
     assert!(
@@ -1461,7 +1472,7 @@ async fn recover(
 ) -> Result<String, String> {
     let b = &parts.breaker;
     let stats = ClientStats::default();
-    let client = &mut Conn::Pool(client.clone());
+
     let mut n = 0;
     up.mode.store(MODE_FAIL, Ordering::Relaxed);
     let mut sent = 0;
