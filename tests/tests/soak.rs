@@ -28,7 +28,7 @@
 //! environment:
 //!
 //! - `FUSEBOX_SOAK_SEED`: the fault script's seed (printed at the start);
-//! - `FUSEBOX_SOAK_SECS`: seconds of load (default 20);
+//! - `FUSEBOX_SOAK_SECS`: seconds of load (default 30);
 //! - `FUSEBOX_SOAK_CLIENTS`: concurrent clients (default 2000; lowered to
 //!   what the open-file limit allows, printed).
 //!
@@ -104,9 +104,12 @@ const KEYS: usize = 8192;
 const DONE_TTL_SECS: u64 = 5;
 /// GET paths (few, so that concurrent identical GETs coalesce).
 const ITEMS: u64 = 32;
-/// The warm-up ends once every client has sent this many requests (and
-/// every fault has had its phase).
-const WARM_REQUESTS: u32 = 4;
+/// The warm-up ends once the clients have sent this many requests each on
+/// average (and every fault has had its phase).
+const WARM_REQUESTS: u64 = 6;
+/// The most requests the clients have in flight at once (each holds a
+/// pooled connection to the gateway).
+const IN_FLIGHT: usize = 512;
 /// Mean pause of a client between two requests.
 const THINK_MS: u64 = 1000;
 
@@ -671,8 +674,6 @@ async fn gateway_handler(
 
 #[derive(Default)]
 struct ClientStats {
-    /// Clients past their first `WARM_REQUESTS` requests.
-    warm: AtomicU64,
     sent: AtomicU64,
     answered: AtomicU64,
     hung: AtomicU64,
@@ -702,6 +703,15 @@ impl ClientStats {
 
 type HttpClient = Client<HttpConnector, Body>;
 
+/// The load generator's way to the gateway: one pooled hyper client for
+/// every client task, and at most `IN_FLIGHT` requests at once (so the
+/// pool, opened to that size before the script starts, never grows).
+#[derive(Clone)]
+struct Gate {
+    http: HttpClient,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+}
+
 struct Answer {
     status: StatusCode,
     run: Option<u64>,
@@ -709,17 +719,23 @@ struct Answer {
 
 /// One request, with the hang cutoff; `None` if it got no answer.
 async fn send(
-    client: &HttpClient,
+    client: &Gate,
     stats: &ClientStats,
     req: Request<Body>,
     what: &str,
 ) -> Option<Answer> {
+    // Waiting for a slot is the load generator's own queue, not the
+    // gateway's: the hang cutoff starts once the request has one.
+    let _slot = match &client.slots {
+        Some(s) => Some(s.acquire().await.expect("never closed")),
+        None => None,
+    };
     stats.sent.fetch_add(1, Ordering::Relaxed);
     let uri = req.uri().clone();
     let key = req.headers().get("idempotency-key").cloned();
     let what = || format!("{what} {uri} (key {key:?})");
     let call = async {
-        let resp = client.request(req).await?;
+        let resp = client.http.request(req).await?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await?.to_bytes();
         Ok::<_, BoxError>((parts, body))
@@ -813,7 +829,7 @@ async fn client_task(
     i: usize,
     seed: u64,
     addr: SocketAddr,
-    client: HttpClient,
+    client: Gate,
     stats: Arc<ClientStats>,
     next_key: Arc<AtomicU64>,
     end: StdInstant,
@@ -825,16 +841,11 @@ async fn client_task(
         s
     });
     let id = i % CLIENT_IDS;
-    let mut sent = 0;
     // The last key, and the run whose success the client saw for it.
     let mut last: Option<(u64, Seen)> = None;
     // Spread the first requests over the first second.
     tokio::time::sleep(StdDuration::from_millis(rng.next_u64() % 1000)).await;
     while StdInstant::now() < end {
-        sent += 1;
-        if sent == WARM_REQUESTS {
-            stats.warm.fetch_add(1, Ordering::Relaxed);
-        }
         let roll = rng.next_u64() % 100;
         // A success for a key must be the run of the key's first success,
         // unless the stored answer may have expired: the store completed it
@@ -976,6 +987,7 @@ struct Settings {
     seed: u64,
     load_secs: u64,
     clients: usize,
+    in_flight: usize,
 }
 
 #[test]
@@ -984,16 +996,20 @@ fn soak_under_faults() {
     let wanted = env_u64("FUSEBOX_SOAK_CLIENTS").unwrap_or(2000) as usize;
     // Each client holds up to two connections (a twin request), each with
     // two ends in this process, plus the gateway's connections upstream.
-    let allowed = fd_limit.map_or(wanted, |l| (l.saturating_sub(512) / 4) as usize);
+    // Each request in flight holds a connection, with both ends here.
+    let in_flight = fd_limit.map_or(IN_FLIGHT, |l| {
+        IN_FLIGHT.min((l.saturating_sub(512) / 2) as usize)
+    });
     let settings = Settings {
+        in_flight: in_flight.max(1),
         seed: env_u64("FUSEBOX_SOAK_SEED").unwrap_or(19),
-        load_secs: env_u64("FUSEBOX_SOAK_SECS").unwrap_or(20).max(10),
-        clients: wanted.min(allowed).max(1),
+        load_secs: env_u64("FUSEBOX_SOAK_SECS").unwrap_or(30).max(10),
+        clients: wanted.max(1),
     };
-    if settings.clients < wanted {
+    if settings.in_flight < IN_FLIGHT {
         eprintln!(
-            "soak: {} clients, not {wanted}: the open-file limit is {fd_limit:?} (raise it with ulimit -n)",
-            settings.clients
+            "soak: at most {} requests in flight, not {IN_FLIGHT}: the open-file limit is {fd_limit:?} (raise it with ulimit -n)",
+            settings.in_flight
         );
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -1023,11 +1039,12 @@ async fn soak(s: Settings) {
     });
     let (phases, warm_up_ms) = script(&mut rng, load_ms);
     println!(
-        "soak: seed {} (FUSEBOX_SOAK_SEED={} to replay the script), {} s of load, {} clients, {} phases (warm-up {} ms: every fault once)",
+        "soak: seed {} (FUSEBOX_SOAK_SEED={} to replay the script), {} s of load, {} clients ({} requests in flight at most), {} phases (warm-up {} ms: every fault once)",
         s.seed,
         s.seed,
         s.load_secs,
         s.clients,
+        s.in_flight,
         phases.len(),
         warm_up_ms
     );
@@ -1082,6 +1099,32 @@ async fn soak(s: Settings) {
             .expect("the gateway serves");
     });
 
+    // The load generator's pool, opened to `in_flight` connections at once
+    // before the script starts (its memory is in the baseline).
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    let gate = Gate {
+        http: Client::builder(TokioExecutor::new()).build(http),
+        slots: Some(Arc::new(tokio::sync::Semaphore::new(s.in_flight))),
+    };
+    let burst: Vec<_> = (0..s.in_flight)
+        .map(|i| {
+            let gate = Gate {
+                http: gate.http.clone(),
+                slots: None,
+            };
+            let path = format!("/open/{i}");
+            let req = request(gw_addr, Method::GET, &path, CLIENT_IDS + i, None);
+            tokio::spawn(async move {
+                send(&gate, &ClientStats::default(), req, "open")
+                    .await
+                    .is_some()
+            })
+        })
+        .collect();
+    for b in burst {
+        assert!(b.await.expect("joined"), "the load generator's pool opened");
+    }
     let t0 = StdInstant::now();
     up.t0.set(t0).expect("set once");
     let cpu0 = cpu_ticks();
@@ -1101,7 +1144,8 @@ async fn soak(s: Settings) {
             while sampling.load(Ordering::Relaxed) {
                 {
                     let t = t0.elapsed().as_millis() as u64;
-                    let warm = t >= warm_up_ms && stats.warm.load(Ordering::Relaxed) >= clients;
+                    let warm = t >= warm_up_ms.max(load_ms / 2)
+                        && stats.sent.load(Ordering::Relaxed) >= clients * WARM_REQUESTS;
                     let mut v = samples.lock().expect("not poisoned");
                     if v.len() < v.capacity() {
                         v.push(Sample {
@@ -1118,9 +1162,6 @@ async fn soak(s: Settings) {
 
     // The load.
     let next_key = Arc::new(AtomicU64::new(1));
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build(http);
     let end = t0 + StdDuration::from_millis(load_ms);
     let tasks: Vec<_> = (0..s.clients)
         .map(|i| {
@@ -1128,7 +1169,7 @@ async fn soak(s: Settings) {
                 i,
                 s.seed,
                 gw_addr,
-                client.clone(),
+                gate.clone(),
                 Arc::clone(&stats),
                 Arc::clone(&next_key),
                 end,
@@ -1166,7 +1207,11 @@ async fn soak(s: Settings) {
     // The breaker closes after its configured probes: trip it (the
     // upstream fails everything), then heal the upstream and send one
     // request at a time.
-    let recovery = recover(&parts, &up, gw_addr, &client).await;
+    let one_at_a_time = Gate {
+        http: gate.http.clone(),
+        slots: None,
+    };
+    let recovery = recover(&parts, &up, gw_addr, &one_at_a_time).await;
 
     let c = &stats;
     let g = &gw.stats;
@@ -1307,8 +1352,10 @@ async fn soak(s: Settings) {
     let warm_at = samples.iter().find(|s| s.warm).map_or(u64::MAX, |s| s.t);
     assert!(
         warm_samples * 3 >= samples.len(),
+        // Half the load is after the warm-up, less what a starved sampler
+        // missed: a third at least.
         "the warm-up ended at {warm_at} ms: too late for a memory check over the load \
-         (every client sends {WARM_REQUESTS} requests first; fewer clients or a longer soak)"
+         ({WARM_REQUESTS} requests a client on average first; fewer clients or a longer soak)"
     );
     let page_kib = 4;
     println!(
@@ -1383,8 +1430,11 @@ fn law_allowance() -> u64 {
 struct Sample {
     /// Milliseconds since the start.
     t: u64,
-    /// Taken after the warm-up: every fault has had its phase and every
-    /// client has sent `WARM_REQUESTS` requests.
+    /// Taken after the warm-up: the first half of the load, with every
+    /// fault's phase in it, and the clients have sent `WARM_REQUESTS`
+    /// requests each on average. What is allocated once (tables filling,
+    /// pools and buffers growing to their working size) grows in it; a
+    /// leak grows with the requests served, as many in the second half.
     warm: bool,
     /// Resident pages (`/proc/self/statm`).
     pages: u64,
@@ -1468,7 +1518,7 @@ async fn recover(
     parts: &Parts,
     up: &Upstream,
     addr: SocketAddr,
-    client: &HttpClient,
+    client: &Gate,
 ) -> Result<String, String> {
     let b = &parts.breaker;
     let stats = ClientStats::default();
