@@ -18,7 +18,8 @@
 //!   places, coalescing entries and idempotency keys in flight are all
 //!   back to zero once the load stops (the handles' read-outs);
 //! - resident memory stays flat: sampled from `/proc/self/statm`, it grows
-//!   by under 10 % after the warm-up (the first round of every fault);
+//!   by under 10 % after the warm-up (the first half of the load, with
+//!   every fault at full strength in it);
 //! - once the upstream is healthy, the breaker closes after exactly its
 //!   configured probe successes, and its transitions come in a valid order.
 //!
@@ -29,8 +30,9 @@
 //!
 //! - `FUSEBOX_SOAK_SEED`: the fault script's seed (printed at the start);
 //! - `FUSEBOX_SOAK_SECS`: seconds of load (default 30);
-//! - `FUSEBOX_SOAK_CLIENTS`: concurrent clients (default 2000; lowered to
-//!   what the open-file limit allows, printed).
+//! - `FUSEBOX_SOAK_CLIENTS`: concurrent clients (default 2000), with at
+//!   most 512 requests in flight (fewer if the open-file limit is lower,
+//!   said on stderr).
 //!
 //! The script (phases, their faults and shares) is a function of the seed;
 //! which request meets which fault also depends on timing, so a seed
