@@ -29,7 +29,7 @@
 //! environment:
 //!
 //! - `FUSEBOX_SOAK_SEED`: the fault script's seed (printed at the start);
-//! - `FUSEBOX_SOAK_SECS`: seconds of load (default 30);
+//! - `FUSEBOX_SOAK_SECS`: seconds of load (default 40);
 //! - `FUSEBOX_SOAK_CLIENTS`: concurrent clients (default 2000), with at
 //!   most 512 requests in flight (fewer if the open-file limit is lower,
 //!   said on stderr).
@@ -1005,7 +1005,7 @@ fn soak_under_faults() {
     let settings = Settings {
         in_flight: in_flight.max(1),
         seed: env_u64("FUSEBOX_SOAK_SEED").unwrap_or(19),
-        load_secs: env_u64("FUSEBOX_SOAK_SECS").unwrap_or(30).max(10),
+        load_secs: env_u64("FUSEBOX_SOAK_SECS").unwrap_or(40).max(10),
         clients: wanted.max(1),
     };
     if settings.in_flight < IN_FLIGHT {
