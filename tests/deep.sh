@@ -2,28 +2,38 @@
 # Deep, random exploration: what `cargo test` (fixed seed, committed case
 # counts) does not try. Run it before calling an issue resolved:
 #
-#   bash tests/deep.sh                         # every part, default budgets (~20 min)
+#   bash tests/deep.sh                         # every part, default budgets (under 20 min)
 #   DEEP_PROPTEST_SECS=120 bash tests/deep.sh  # a short run
+#   DEEP_PARTS="soak" bash tests/deep.sh       # some parts only (names below)
 #
 # It runs in parts, each with its own time budget in seconds; a part starts
 # rounds until its budget is spent (the round running at the end is cut, not
 # counted as a finding). Each part prints what it ran: seeds, cases, time.
 #
 #   part       budget (env, default)        what a round is
-#   proptest   DEEP_PROPTEST_SECS (900)     every test binary in tests/tests/
-#                                           (built with the `deep` profile:
-#                                           optimised, overflow checks on), a
-#                                           fresh random seed, each property
-#                                           test's committed case count times
-#                                           DEEP_PROPTEST_SCALE (20)
+#   proptest   DEEP_PROPTEST_SECS (660)     every test binary in tests/tests/
+#                                           but the soak (built with the `deep`
+#                                           profile: optimised, overflow checks
+#                                           on), a fresh random seed, each
+#                                           property test's committed case
+#                                           count times DEEP_PROPTEST_SCALE (20)
 #   fuzz       DEEP_FUZZ_SECS (180)         every cargo-fuzz target in fuzz/
-#   rp2040     DEEP_RP2040_MINUTES (60)     the gateway firmware on rp2040js, random
-#                                           sensor and host faults (tests/rp2040/soak.sh)
 #                                           (libFuzzer, optimised, debug
 #                                           assertions and overflow checks
 #                                           on), the budget split evenly,
 #                                           starting from the committed corpus
+#   rp2040     DEEP_RP2040_MINUTES (60)     the gateway firmware on rp2040js, random
+#                                           sensor and host faults (tests/rp2040/soak.sh);
+#                                           emulated minutes, about 40 s of wall time
+#   soak       DEEP_SOAK_SECS (180)         the soak under injected faults
+#                                           (tests/tests/soak.rs, `deep` profile):
+#                                           a random seed, DEEP_SOAK_ROUND_SECS (60)
+#                                           of load (the last round shortened to
+#                                           fit), DEEP_SOAK_CLIENTS (3000) clients
 #
+# Default budgets: 660 + 180 + about 40 + 180 s, about 18 min with warm
+# builds (each part prints its time, builds included, and the script its
+# total); keep their sum so when a part is added or grown.
 # Later parts (soaks) are added the same way: a function
 # `part_NAME BUDGET` and a line in PARTS below.
 #
@@ -37,8 +47,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
-PARTS=(proptest fuzz rp2040)
-proptest_secs="${DEEP_PROPTEST_SECS:-900}"
+read -r -a PARTS <<<"${DEEP_PARTS:-proptest fuzz rp2040 soak}"
+proptest_secs="${DEEP_PROPTEST_SECS:-660}"
 proptest_scale="${DEEP_PROPTEST_SCALE:-20}"
 fuzz_secs="${DEEP_FUZZ_SECS:-180}"
 # The firmware soak: emulated minutes (one hour by default, about 10 s of
@@ -47,7 +57,11 @@ rp2040_secs="${DEEP_RP2040_MINUTES:-60}"
 # DEEP_KEEP_GOING=1: after a round with a finding, keep starting rounds
 # until the budget is spent (to see whether there is more than one fault).
 keep_going="${DEEP_KEEP_GOING:-0}"
-for v in "$proptest_secs" "$proptest_scale" "$fuzz_secs"; do
+soak_secs="${DEEP_SOAK_SECS:-180}"
+soak_round_secs="${DEEP_SOAK_ROUND_SECS:-60}"
+soak_clients="${DEEP_SOAK_CLIENTS:-3000}"
+for v in "$proptest_secs" "$proptest_scale" "$fuzz_secs" "$rp2040_secs" "$soak_secs" \
+    "$soak_round_secs" "$soak_clients"; do
     if ! [[ "$v" =~ ^[0-9]+$ ]]; then
         echo "deep: budgets and scales are whole numbers (got '$v')" >&2
         exit 2
@@ -91,6 +105,8 @@ part_proptest() {
         local failed=()
         for bin in tests/tests/*.rs; do
             name=$(basename "$bin" .rs)
+            # The soak has its own part, with its own budget.
+            [[ "$name" == soak ]] && continue
             left=$((budget - (SECONDS - part_start)))
             if ((left <= 0)); then cut=true; break; fi
             log="$logs/proptest-round-$round-$name.log"
@@ -221,13 +237,67 @@ part_rp2040() {
     fi
 }
 
+# part_soak BUDGET: rounds of the soak under injected faults
+# (tests/tests/soak.rs), each with a fresh random seed and
+# DEEP_SOAK_ROUND_SECS of load, the last one shortened to fit the budget.
+# A round that does not end within its load plus 90 s is a finding (the
+# soak bounds itself: its drain and its end take a few seconds).
+part_soak() {
+    local budget=$1 round=0 seed left secs rc log t0
+    say "soak: building (profile deep; not counted in the budget)"
+    if ! cargo test -q --profile deep -p fusebox-tests --test soak --no-run >"$logs/soak-build.log" 2>&1; then
+        cat "$logs/soak-build.log" >&2
+        echo "deep: the soak does not build" >&2
+        return 2
+    fi
+    say "soak: budget ${budget} s, rounds of ${soak_round_secs} s of load, ${soak_clients} clients"
+    local part_start=$SECONDS
+    while true; do
+        left=$((budget - (SECONDS - part_start)))
+        # The soak's own end (drain, breaker recovery) takes a few seconds.
+        secs=$((left - 10))
+        ((secs > soak_round_secs)) && secs=$soak_round_secs
+        ((secs >= 10)) || break
+        round=$((round + 1))
+        seed=$(random_seed)
+        log="$logs/soak-round-$round.log"
+        t0=$SECONDS
+        FUSEBOX_SOAK_SEED=$seed FUSEBOX_SOAK_SECS=$secs FUSEBOX_SOAK_CLIENTS=$soak_clients \
+            timeout --kill-after=10 $((secs + 90)) \
+            cargo test -q --profile deep -p fusebox-tests --test soak -- --nocapture >"$log" 2>&1
+        rc=$?
+        if ((rc == 0)); then
+            say "    round $round: seed $seed, ${secs} s of load, passed in $((SECONDS - t0)) s"
+            grep -E '^soak: [0-9]+ requests|^    upstream:|^    memory:' "$log" | sed 's/^/        /'
+        else
+            ((rc == 124 || rc == 137)) && echo "        (no end within $((secs + 90)) s: a hang)"
+            say "    round $round: seed $seed, FAILED after $((SECONDS - t0)) s (log: $log)"
+            grep -E '^soak|^    |panicked|assert' "$log" | head -n 40
+            echo
+            echo "To replay its script: FUSEBOX_SOAK_SEED=$seed FUSEBOX_SOAK_SECS=$secs FUSEBOX_SOAK_CLIENTS=$soak_clients cargo test --profile deep -p fusebox-tests --test soak -- --nocapture"
+            echo "(the seed fixes the fault script; which request meets which fault depends on timing)"
+            echo
+            findings=$((findings + 1))
+            [[ "$keep_going" == 1 ]] || break
+        fi
+    done
+    say "soak: $round round(s) in $((SECONDS - part_start)) s"
+}
+
 say "parts: ${PARTS[*]}; logs in $logs"
 status=0
 for part in "${PARTS[@]}"; do
+    if ! declare -F "part_$part" >/dev/null; then
+        echo "deep: no part '$part' (parts: proptest fuzz rp2040 soak)" >&2
+        status=2
+        continue
+    fi
     budget_var="${part}_secs"
+    part_t0=$SECONDS
     "part_$part" "${!budget_var}"
     rc=$?
     ((rc == 2)) && status=2
+    say "part $part: $((SECONDS - part_t0)) s, builds included"
 done
 say "done in $((SECONDS - start)) s: $findings finding(s)"
 if ((status == 2)); then exit 2; fi

@@ -1307,6 +1307,34 @@ impl<P: Policy> CircuitBreaker<P> {
         }
     }
 
+    /// Half-open probe permits held at `now`: admitted in this half-open
+    /// round and not yet recorded (a dropped permit is recorded Ignored by
+    /// its holder); 0 outside HalfOpen, and 0 once the probe timeout has
+    /// written them off. With no call in flight it must be 0: a leak check.
+    ///
+    /// ```
+    /// use fusebox::breaker::{CircuitBreaker, Config, ConsecutiveFailures, Outcome, State};
+    /// use fusebox::time::{Duration, Instant};
+    ///
+    /// let t = Instant::from_ticks;
+    /// let config = Config::new().open_duration(Duration::from_ticks(10)).half_open_probes(2);
+    /// let mut b = CircuitBreaker::new(config, ConsecutiveFailures::new(1)?)?;
+    /// let call = b.try_acquire(t(0)).expect("closed");
+    /// b.record(call, Outcome::Failure, t(0)); // trips
+    /// let probe = b.try_acquire(t(10)).expect("half-open: a probe");
+    /// assert_eq!((b.state(t(10)), b.probes_in_flight(t(10))), (State::HalfOpen, 1));
+    /// b.record(probe, Outcome::Ignored, t(11)); // the call was cancelled
+    /// assert_eq!(b.probes_in_flight(t(11)), 0);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn probes_in_flight(&self, now: Instant) -> u32 {
+        let now = time::at_latest(now, self.latest);
+        match self.state {
+            State::HalfOpen if now < self.until => u32::from(self.probes_in_flight),
+            _ => 0,
+        }
+    }
+
     /// How long until the breaker admits a call again: `Some` while Open
     /// (the rest of the open duration) or HalfOpen with every probe slot
     /// taken (the time until they are written off, at the latest); `None`

@@ -638,6 +638,32 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
             .count()
     }
 
+    /// Live in-flight entries at `now`: keys begun and neither completed,
+    /// abandoned nor expired (their tickets still out). Looks at every
+    /// slot. Zero once every ticket handed out was completed or
+    /// abandoned: a leak check.
+    ///
+    /// ```
+    /// use fusebox::dedup::{Begin, Config, DedupTable};
+    /// use fusebox::hash::Seed;
+    /// use fusebox::time::Instant;
+    ///
+    /// let mut table: DedupTable<u32, u32, 4> = DedupTable::new(Config::new(), Seed::new(1, 2))?;
+    /// let now = Instant::from_ticks(0);
+    /// let Begin::New(ticket) = table.begin(7, now) else { panic!("first sight") };
+    /// assert_eq!((table.in_flight(now), table.occupied(now)), (1, 1));
+    /// table.complete(ticket, 42, now).expect("live");
+    /// assert_eq!((table.in_flight(now), table.occupied(now)), (0, 1));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn in_flight(&self, now: Instant) -> usize {
+        let now = time::at_latest(now, self.latest);
+        self.slots
+            .iter()
+            .filter(|s| matches!(s, Slot::InFlight { expires, .. } if now < *expires))
+            .count()
+    }
+
     /// Forget every entry; outstanding tickets become stale. Metrics and the
     /// seed are kept.
     pub fn clear(&mut self) {

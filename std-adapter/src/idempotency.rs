@@ -213,6 +213,30 @@ impl<const N: usize, C: Clock> MemoryIdempotencyStore<N, C> {
         self.lock().occupied(now)
     }
 
+    /// Keys claimed now and not yet completed or abandoned (a request
+    /// with the key is running, or its claim was lost without either and
+    /// waits for the in-flight TTL): zero when no request is running, so
+    /// a leak check.
+    ///
+    /// ```
+    /// use fusebox_std::idempotency::{Begin, IdempotencyStore, MemoryIdempotencyStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let seed = fusebox::hash::Seed::new(1, 2);
+    /// let store = MemoryIdempotencyStore::<16>::new(fusebox::dedup::Config::new(), seed)?;
+    /// let Begin::New(claim) = store.begin(b"key").await? else { panic!("a new key") };
+    /// assert_eq!((store.in_flight(), store.occupied()), (1, 1));
+    /// store.complete(claim, b"stored answer".to_vec()).await?;
+    /// assert_eq!((store.in_flight(), store.occupied()), (0, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        let now = self.clock.now();
+        self.lock().in_flight(now)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Box<DedupTable<Vec<u8>, Vec<u8>, N>>> {
         self.table
             .lock()

@@ -965,7 +965,7 @@ async fn coalesce_layer_over_http() {
         let layer = CoalesceLayer::new();
         let app = Router::new()
             .route("/c", up.route().layer(layer.clone()))
-            .route("/d", up.route().layer(layer));
+            .route("/d", up.route().layer(layer.clone()));
         let net = Arc::new(serve(app).await);
         let fire = |path: &'static str, headers: Vec<(&'static str, &'static str)>| {
             let net = Arc::clone(&net);
@@ -978,12 +978,17 @@ async fn coalesce_layer_over_http() {
         }
         all.push(fire("/c", vec![slow, ("authorization", "Bearer other")]));
         all.push(fire("/d", vec![slow]));
+        until("three distinct requests in flight", || {
+            layer.in_flight() == 3
+        })
+        .await;
         let mut bodies = Vec::new();
         for t in all {
             let r = t.await.expect("joined");
             assert_eq!(r.status, StatusCode::OK);
             bodies.push(r.text());
         }
+        assert_eq!(layer.in_flight(), 0, "every entry given back");
         assert_eq!(
             up.hits(),
             3,

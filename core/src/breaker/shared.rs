@@ -1320,6 +1320,34 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         }
     }
 
+    /// Half-open probe permits held at `now`: as
+    /// [`CircuitBreaker::probes_in_flight`](super::CircuitBreaker::probes_in_flight).
+    ///
+    /// ```
+    /// use fusebox::breaker::{Config, ConsecutiveFailures, Outcome, SharedCircuitBreaker, State};
+    /// use fusebox::time::{Duration, Instant};
+    ///
+    /// let t = Instant::from_ticks;
+    /// let config = Config::new().open_duration(Duration::from_ticks(10)).half_open_probes(2);
+    /// let b = SharedCircuitBreaker::new(config, ConsecutiveFailures::new(1)?)?;
+    /// let call = b.try_acquire(t(0)).expect("closed");
+    /// b.record(call, Outcome::Failure, t(0)); // trips
+    /// let probe = b.try_acquire(t(10)).expect("half-open: a probe");
+    /// assert_eq!((b.state(t(10)), b.probes_in_flight(t(10))), (State::HalfOpen, 1));
+    /// b.record(probe, Outcome::Ignored, t(11)); // the call was cancelled
+    /// assert_eq!(b.probes_in_flight(t(11)), 0);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn probes_in_flight(&self, now: Instant) -> u32 {
+        let w = self.load();
+        match w.state {
+            State::HalfOpen if Instant::from_ticks(floor(now, w.at)) < self.probe_deadline(w) => {
+                w.a
+            }
+            _ => 0,
+        }
+    }
+
     fn open_until(&self, w: Word) -> Instant {
         time::add(
             Instant::from_ticks(w.at),
@@ -1467,6 +1495,8 @@ pub trait SharedBreaker<P: Policy + ?Sized>:
     fn state(&self, now: Instant) -> State;
     /// How long from `now` until the breaker admits a call again.
     fn retry_after(&self, now: Instant) -> Option<Duration>;
+    /// Half-open probe permits held at `now`.
+    fn probes_in_flight(&self, now: Instant) -> u32;
     /// The counters.
     fn metrics(&self) -> Metrics;
     /// The configuration.
@@ -1503,6 +1533,10 @@ where
     #[inline]
     fn retry_after(&self, now: Instant) -> Option<Duration> {
         Self::retry_after(self, now)
+    }
+    #[inline]
+    fn probes_in_flight(&self, now: Instant) -> u32 {
+        Self::probes_in_flight(self, now)
     }
     #[inline]
     fn metrics(&self) -> Metrics {
@@ -1553,6 +1587,9 @@ impl<P: Policy + ?Sized> SharedBreaker<P> for Unshared {
         match *self {}
     }
     fn retry_after(&self, _now: Instant) -> Option<Duration> {
+        match *self {}
+    }
+    fn probes_in_flight(&self, _now: Instant) -> u32 {
         match *self {}
     }
     fn metrics(&self) -> Metrics {

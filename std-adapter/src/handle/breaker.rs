@@ -63,6 +63,12 @@ impl<P: Policy> Cell<P> {
             Self::Locked(m) => lock(m).retry_after(now),
         }
     }
+    fn probes_in_flight(&self, now: Instant) -> u32 {
+        match self {
+            Self::LockFree(b) => b.probes_in_flight(now),
+            Self::Locked(m) => lock(m).probes_in_flight(now),
+        }
+    }
     fn metrics(&self) -> Metrics {
         match self {
             Self::LockFree(b) => b.metrics(),
@@ -385,6 +391,33 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
     /// now, or is held open by [`isolate`](Self::isolate)).
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.cell.retry_after(self.now())
+    }
+
+    /// Half-open probe permits held now: admitted in this half-open round
+    /// and not yet recorded (a [`Guard`] dropped without an outcome records
+    /// `Ignored` and gives its slot back); 0 outside HalfOpen and once the
+    /// probe timeout has written them off. 0 whenever no call is in
+    /// flight: a leak check (the soak test reads it).
+    ///
+    /// ```
+    /// use fusebox::breaker::{Config, ConsecutiveFailures, State};
+    /// use fusebox::time::{Duration, Instant};
+    /// use fusebox_std::{Breaker, ManualClock};
+    ///
+    /// let clock = ManualClock::new(Instant::from_ticks(0));
+    /// let breaker = Breaker::builder("db")?
+    ///     .clock(clock.clone())
+    ///     .build(Config::new().open_duration(Duration::from_secs(1)), ConsecutiveFailures::new(1)?)?;
+    /// breaker.try_acquire()?.failure(); // trips
+    /// clock.advance(Duration::from_secs(1));
+    /// let probe = breaker.try_acquire()?;
+    /// assert_eq!((breaker.state(), breaker.probes_in_flight()), (State::HalfOpen, 1));
+    /// drop(probe); // cancelled: recorded Ignored, its slot given back
+    /// assert_eq!(breaker.probes_in_flight(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn probes_in_flight(&self) -> u32 {
+        self.inner.cell.probes_in_flight(self.now())
     }
 
     /// The counters (each wraps at `u32::MAX`). On the lock-free path

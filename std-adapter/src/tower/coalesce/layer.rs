@@ -116,6 +116,13 @@ impl CoalesceLayer {
         Ok(self)
     }
 
+    /// Distinct requests in flight now, shared by every service this
+    /// layer made (each one led by one caller, the others waiting on it):
+    /// zero when no request is running, so a leak check.
+    pub fn in_flight(&self) -> usize {
+        self.flights.in_flight()
+    }
+
     /// The request headers that are part of the key.
     pub fn vary(mut self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
         self.vary = headers.into_iter().collect::<Vec<_>>().into();
