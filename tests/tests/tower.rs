@@ -1486,3 +1486,51 @@ async fn admission_is_in_call_not_poll_ready() {
     assert_eq!(err.kind(), fusebox_std::tower::ErrorKind::Shed);
     assert_eq!(err.retry_after(), Some(StdDuration::from_secs(1)));
 }
+
+/// A fusebox refusal from below that is coalesced reaches every caller as a
+/// refusal: each copy carries the typed `Error` in its extensions, so an
+/// idempotency layer above abandons the key instead of storing a copy of a
+/// `429` as a final answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalesced_copies_of_a_refusal_stay_refusals() {
+    bounded(async {
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&runs);
+        let refusing = tower::service_fn(move |_req: axum::http::Request<Body>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(StdDuration::from_millis(100)).await;
+                let e = fusebox_std::tower::Error::new(
+                    fusebox_std::tower::ErrorKind::RateLimited,
+                    None,
+                    Some(StdDuration::from_secs(2)),
+                );
+                Ok::<Response, std::convert::Infallible>(e.to_response())
+            }
+        });
+        let svc = CoalesceLayer::new().layer(refusing);
+        let get = || {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                let req = axum::http::Request::get("/item")
+                    .body(Body::empty())
+                    .unwrap();
+                svc.oneshot(req).await.unwrap()
+            })
+        };
+        let (a, b, c) = (get(), get(), get());
+        for r in [a, b, c] {
+            let r = r.await.expect("joined");
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(
+                r.extensions()
+                    .get::<fusebox_std::tower::Error>()
+                    .map(|e| e.kind()),
+                Some(fusebox_std::tower::ErrorKind::RateLimited),
+                "every copy is still a fusebox refusal"
+            );
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "coalesced into one run");
+    })
+    .await;
+}

@@ -17,6 +17,10 @@ pub(crate) struct Stored {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    // A fusebox refusal from below (breaker, bulkhead, rate limit): every
+    // copy carries it too, so the layers above (idempotency, retry, hedge)
+    // still tell it from an upstream answer.
+    refusal: Option<Error>,
 }
 
 // `Err(())`: the leader's error or failed body, kept by the leader.
@@ -107,6 +111,7 @@ where
                     match body.collect().await {
                         Ok(c) => Ok(Arc::new(Stored {
                             status: parts.status,
+                            refusal: parts.extensions.get::<Error>().cloned(),
                             headers: parts.headers,
                             body: c.to_bytes(),
                         })),
@@ -123,6 +128,9 @@ where
                     let mut r = Response::new(ResBody::from(stored.body.clone()));
                     *r.status_mut() = stored.status;
                     *r.headers_mut() = stored.headers.clone();
+                    if let Some(e) = &stored.refusal {
+                        r.extensions_mut().insert(e.clone());
+                    }
                     Ok(r)
                 }
                 Ok(Err(())) => match crate::handle::lock(&own).take() {
