@@ -256,7 +256,9 @@ fn every_example_file_loads_builds_and_says_the_same() {
         // 30 s, +30 s per trip in a row, up to 5 min; 3 probes per round.
         let s = Duration::from_secs;
         let inventory = inventory.config();
-        let open: Vec<_> = [1, 2, 3, 10, 11].map(|n| inventory.open_duration_after(n)).into();
+        let open: Vec<_> = [1, 2, 3, 10, 11]
+            .map(|n| inventory.open_duration_after(n))
+            .into();
         assert_eq!(open, [s(30), s(60), s(90), s(300), s(300)]);
         assert_eq!(
             *inventory,
@@ -300,7 +302,10 @@ fn every_example_file_loads_builds_and_says_the_same() {
                 .margin(ms(10))
                 .min_samples(100)
         );
-        assert_eq!(timeout.timeout(fusebox::time::Instant::from_ticks(0)), ms(500));
+        assert_eq!(
+            timeout.timeout(fusebox::time::Instant::from_ticks(0)),
+            ms(500)
+        );
         let hedge = file.hedge::<5, 464, 5>("search").unwrap();
         assert_eq!(
             *hedge.config(),
@@ -768,13 +773,18 @@ fn quantiles_read_and_write_back() {
     assert_eq!(parse_quantile("p"), Err(UnitError::Quantile));
     assert_eq!(parse_quantile("p99%"), Err(UnitError::Quantile));
     assert_eq!(parse_quantile("p500000"), Err(UnitError::Overflow));
-    for ppm in [0, 1, 10, 100, 999_000, 999_900, 990_000, 500_000, 1_000_000, 123_456] {
+    for ppm in [
+        0, 1, 10, 100, 999_000, 999_900, 990_000, 500_000, 1_000_000, 123_456,
+    ] {
         let q = Quantile(ppm);
         assert_eq!(parse_quantile(&q.to_string()), Ok(q), "{q}");
     }
     assert_eq!(Quantile(999_900).to_string(), "p99.99");
     assert_eq!(Quantile(1).to_string(), "p0.0001");
-    assert_eq!(serde_json::to_string(&Quantile(950_000)).unwrap(), "\"p95\"");
+    assert_eq!(
+        serde_json::to_string(&Quantile(950_000)).unwrap(),
+        "\"p95\""
+    );
 }
 
 #[test]

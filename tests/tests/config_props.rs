@@ -81,25 +81,27 @@ fn breaker(kind: PolicyKind) -> impl Strategy<Value = BreakerSpec> {
         (interval, step, table, rule),
     )
         .prop_map(
-            move |((t, r, w, b, m), (od, of, om), (hp, hs, pt, sd, sr), (i, st, tb, pr))| BreakerSpec {
-                interval: i,
-                open_duration_step: st,
-                open_durations: tb,
-                probe_rule: pr,
-                failure_threshold: t,
-                failure_rate: r,
-                window: w,
-                buckets: b,
-                minimum_calls: m,
-                open_duration: od,
-                open_duration_factor: of,
-                open_duration_max: om,
-                half_open_probes: hp,
-                half_open_successes: hs,
-                probe_timeout: pt,
-                slow_call_duration: sd,
-                slow_call_rate: sr,
-                ..BreakerSpec::new(kind)
+            move |((t, r, w, b, m), (od, of, om), (hp, hs, pt, sd, sr), (i, st, tb, pr))| {
+                BreakerSpec {
+                    interval: i,
+                    open_duration_step: st,
+                    open_durations: tb,
+                    probe_rule: pr,
+                    failure_threshold: t,
+                    failure_rate: r,
+                    window: w,
+                    buckets: b,
+                    minimum_calls: m,
+                    open_duration: od,
+                    open_duration_factor: of,
+                    open_duration_max: om,
+                    half_open_probes: hp,
+                    half_open_successes: hs,
+                    probe_timeout: pt,
+                    slow_call_duration: sd,
+                    slow_call_rate: sr,
+                    ..BreakerSpec::new(kind)
+                }
             },
         )
 }
@@ -142,7 +144,11 @@ fn adaptive_timeout() -> impl Strategy<Value = AdaptiveTimeoutSpec> {
         sizes(),
     )
         .prop_map(
-            |((initial, min, max, window), (quantile, multiplier, margin, min_samples), (p, b, s))| {
+            |(
+                (initial, min, max, window),
+                (quantile, multiplier, margin, min_samples),
+                (p, b, s),
+            )| {
                 AdaptiveTimeoutSpec {
                     initial,
                     min,
@@ -172,17 +178,19 @@ fn hedge() -> impl Strategy<Value = HedgeSpec> {
         sizes(),
     )
         .prop_map(
-            |((window, quantile, max_hedges), (bp, bf, min_samples, min_delay), (p, b, s))| HedgeSpec {
-                window,
-                quantile,
-                max_hedges,
-                budget_percent: bp,
-                budget_floor: bf,
-                min_samples,
-                min_delay,
-                precision_bits: p,
-                buckets: b,
-                slots: s,
+            |((window, quantile, max_hedges), (bp, bf, min_samples, min_delay), (p, b, s))| {
+                HedgeSpec {
+                    window,
+                    quantile,
+                    max_hedges,
+                    budget_percent: bp,
+                    budget_floor: bf,
+                    min_samples,
+                    min_delay,
+                    precision_bits: p,
+                    buckets: b,
+                    slots: s,
+                }
             },
         )
 }

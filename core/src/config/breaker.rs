@@ -233,7 +233,10 @@ impl<'de> Deserialize<'de> for OpenDurations {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a list of durations, e.g. [\"1s\", \"5s\", \"30s\"]")
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<OpenDurations, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OpenDurations, A::Error> {
                 let mut t = OpenDurations {
                     len: 0,
                     entries: [Duration::from_ticks(0); MAX_OPEN_DURATIONS],
@@ -493,11 +496,7 @@ impl BreakerSpec {
     /// The [`Config`]; with `checking`, a file's table is checked and then
     /// stood in for by a valid one (for [`check`](Self::check), which has
     /// no `'static` copy).
-    fn make(
-        &self,
-        table: Option<&'static [Duration]>,
-        checking: bool,
-    ) -> Result<Config, Invalid> {
+    fn make(&self, table: Option<&'static [Duration]>, checking: bool) -> Result<Config, Invalid> {
         static STAND_IN: [Duration; 1] = [Duration::from_secs(1)];
         let defaults = Config::new();
         let mut c = defaults;
@@ -660,10 +659,7 @@ impl BreakerSpec {
                 if let (Some(WindowSpec::Time(d)), Some(b)) = (self.window, self.buckets) {
                     if b == 0 || d.0.as_ticks() < b {
                         return Err(core(
-                            ConfigError::new(
-                                "window",
-                                "be at least B ticks (one tick per bucket)",
-                            ),
+                            ConfigError::new("window", "be at least B ticks (one tick per bucket)"),
                             "window",
                             Got::Duration(d.0),
                         ));

@@ -588,10 +588,7 @@ impl<'de> Deserialize<'de> for Quantile {
                 parse_quantile(v).map_err(|e| E::custom(format_args!("{e}, got \"{v}\"")))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantile, E> {
-                Err(E::custom(format_args!(
-                    "{}, got {v}",
-                    UnitError::Quantile
-                )))
+                Err(E::custom(format_args!("{}, got {v}", UnitError::Quantile)))
             }
         }
         deserializer.deserialize_str(V)

@@ -7,9 +7,7 @@ use core::fmt::Write;
 
 use fusebox::breaker::{ConsecutiveFailures, FailureCount, Outcome as Call, State};
 use fusebox::config::units::{DurationTextAt, UnitError, parse_duration_at, parse_rate_at};
-use fusebox::config::{
-    AdaptiveTimeoutSpec, BackoffSpec, BreakerSpec, Got, HedgeSpec, LimiterSpec,
-};
+use fusebox::config::{AdaptiveTimeoutSpec, BackoffSpec, BreakerSpec, Got, HedgeSpec, LimiterSpec};
 use fusebox::latency::{AdaptiveTimeout, HedgeConfig, TimeoutConfig};
 use fusebox::time::Duration;
 
@@ -83,7 +81,10 @@ fn failure_count_with_a_table_of_open_durations() -> Outcome {
     check!(b.try_acquire(t(reopen)).is_err());
     // A failed probe: the second trip in a row, open for 300 ms.
     b.record(a, Call::Failure, t(reopen + 1));
-    check_eq!(b.retry_after(t(reopen + 1)), Some(Duration::from_millis(300)));
+    check_eq!(
+        b.retry_after(t(reopen + 1)),
+        Some(Duration::from_millis(300))
+    );
     // Written back as read.
     let mut out = [0u8; 256];
     let n = take!(serde_json_core::to_slice(&spec, &mut out));
