@@ -35,9 +35,12 @@
 //! `window` may be a number or a string, so they ask the format what the
 //! value is (`deserialize_any`): TOML, YAML and JSON (`serde_json`) do;
 //! `serde-json-core`, the allocation-free JSON of firmware, does not, so
-//! with it a file may use every field but those three (the Cortex-M0
-//! scenarios `config::*` read a consecutive-failures breaker, a limiter
-//! and a linear backoff with `serde-json-core`, and write them back).
+//! with it a file may use every field but those, so neither an adaptive
+//! timeout's `multiplier` nor a hedge's `budget_percent` (the Cortex-M0
+//! scenarios `config::*` read a consecutive-failures breaker, a
+//! failure-count breaker with a table of open durations, a limiter, a
+//! linear backoff, an adaptive timeout and a hedge policy with
+//! `serde-json-core`, and write two of them back).
 //!
 //! # Sizes fixed by the type
 //!
