@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use fusebox::breaker::{ConsecutiveFailures, CountWindow, TimeWindow};
+use fusebox::breaker::{ConsecutiveFailures, CountWindow, FailureCount, TimeWindow};
 use fusebox::hash::Seed;
 use fusebox_std::config::{ConfigFile, Format, LoadError};
 
@@ -20,6 +20,11 @@ use fusebox_std::config::{ConfigFile, Format, LoadError};
 type PaymentsPolicy = CountWindow<20>;
 type InventoryPolicy = TimeWindow<10>;
 type SearchPolicy = ConsecutiveFailures;
+type RecommendationsPolicy = FailureCount;
+/// The latency histograms' `P`, `B`, `S` (`latency::ServerHistogram`).
+const P: u32 = 5;
+const B: usize = 464;
+const S: usize = 5;
 const IDEMPOTENCY_KEYS: usize = 4096;
 
 fn run() -> Result<(), LoadError> {
@@ -39,10 +44,25 @@ fn run() -> Result<(), LoadError> {
     let payments = file.breaker::<PaymentsPolicy>("payments")?;
     let inventory = file.breaker::<InventoryPolicy>("inventory")?;
     let search = file.breaker::<SearchPolicy>("search")?;
+    let recommendations = file.breaker::<RecommendationsPolicy>("recommendations")?;
     println!("breaker payments:  {:?}", payments.config());
     println!("breaker inventory: {:?}", inventory.config());
     println!("breaker search:    {:?}", search.config());
-    for upstream in ["payments", "inventory", "search"] {
+    println!("breaker recommendations: {:?}", recommendations.config());
+    let open: Vec<u64> = (1..=4)
+        .map(|n| recommendations.config().open_duration_after(n).as_secs())
+        .collect();
+    println!("  open for {open:?} s after trips 1..=4 in a row");
+    let mut timeout = file.adaptive_timeout::<P, B, S>("payments")?;
+    println!(
+        "adaptive timeout payments: {} ms before any sample",
+        timeout
+            .timeout(fusebox::time::Instant::from_ticks(0))
+            .as_millis()
+    );
+    let hedge = file.hedge::<P, B, S>("search")?;
+    println!("hedge search: {:?}", hedge.config());
+    for upstream in ["payments", "inventory", "search", "recommendations"] {
         let limiter = file.limiter(upstream)?;
         let bulkhead = file.bulkhead(upstream)?;
         let q = limiter.quota();

@@ -21,8 +21,8 @@
 //! ```
 //!
 //! The sections are `breaker`, `limiter`, `keyed_limiter`, `retry_budget`,
-//! `concurrent_retry_budget`, `bulkhead`, `adaptive_limit`, `backoff` and
-//! `dedup`; the fields of each
+//! `concurrent_retry_budget`, `bulkhead`, `adaptive_limit`, `backoff`,
+//! `dedup`, `adaptive_timeout` and `hedge`; the fields of each
 //! are listed in `fusebox::config`. Loading parses the file (unknown fields,
 //! wrong units and missing fields fail with the path of the field, through
 //! `serde_path_to_error`), then checks every entry with the core's own
@@ -44,7 +44,14 @@
 //!
 //! Durations convert to ticks of the binary's tick rate exactly (see
 //! `fusebox::config::units`); loading allocates (it is not on a request's
-//! path), building does not.
+//! path), building does not, but for one thing: a breaker's
+//! `open_durations` table, which the core's `Config` holds as a
+//! `&'static [Duration]`. [`ConfigFile::breaker`] and
+//! [`ConfigFile::breaker_config`] make that copy with `Box::leak`, once
+//! per distinct table in the process (kept in a process-wide list, so
+//! loading the same file again, or a thousand breakers with the same
+//! table, leaks nothing more): the memory a process leaks is bounded by
+//! the distinct tables it ever loads, 8 bytes an entry.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,15 +59,18 @@ use std::hash::Hash;
 use std::path::{Path, PathBuf};
 
 use fusebox::backoff::Backoff;
-use fusebox::breaker::CircuitBreaker;
+use fusebox::breaker::{CircuitBreaker, Config as BreakerConfig};
 use fusebox::bulkhead::{AdaptiveLimit, LocalBulkhead};
 use fusebox::config::{
-    AdaptiveLimitSpec, BackoffSpec, BreakerPolicy, BreakerSpec, BulkheadSpec,
-    ConcurrentRetryBudgetSpec, DedupSpec, Invalid, KeyedLimiterSpec, LimiterSpec, RetryBudgetSpec,
+    AdaptiveLimitSpec, AdaptiveTimeoutSpec, BackoffSpec, BreakerPolicy, BreakerSpec, BulkheadSpec,
+    ConcurrentRetryBudgetSpec, DedupSpec, HedgeSpec, Invalid, KeyedLimiterSpec, LimiterSpec,
+    RetryBudgetSpec,
 };
 use fusebox::dedup::DedupTable;
 use fusebox::hash::Seed;
+use fusebox::latency::{AdaptiveTimeout, HedgePolicy};
 use fusebox::rate::{KeyedLimiter, RetryBudget, TokenBucket};
+use fusebox::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// A file format.
@@ -186,6 +196,29 @@ pub struct ConfigFile {
     /// Dedup / idempotency tables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dedup: BTreeMap<String, DedupSpec>,
+    /// Adaptive timeouts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub adaptive_timeout: BTreeMap<String, AdaptiveTimeoutSpec>,
+    /// Hedge policies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hedge: BTreeMap<String, HedgeSpec>,
+}
+
+/// The `'static` copy of a breaker's `open_durations` table: leaked once
+/// per distinct table in the process (see the [module docs](self)).
+fn static_table(spec: &BreakerSpec) -> Option<&'static [Duration]> {
+    static TABLES: std::sync::Mutex<Vec<&'static [Duration]>> = std::sync::Mutex::new(Vec::new());
+    let table = spec.open_durations?;
+    let table = table.as_slice();
+    let mut tables = TABLES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(kept) = tables.iter().find(|kept| **kept == table) {
+        return Some(kept);
+    }
+    let kept: &'static [Duration] = Box::leak(table.to_vec().into_boxed_slice());
+    tables.push(kept);
+    Some(kept)
 }
 
 /// `message` with the parser's " at line L column C" removed.
@@ -347,7 +380,13 @@ impl ConfigFile {
             AdaptiveLimitSpec::check,
         )?;
         each("backoff", &self.backoff, BackoffSpec::check)?;
-        each("dedup", &self.dedup, DedupSpec::check)
+        each("dedup", &self.dedup, DedupSpec::check)?;
+        each(
+            "adaptive_timeout",
+            &self.adaptive_timeout,
+            AdaptiveTimeoutSpec::check,
+        )?;
+        each("hedge", &self.hedge, HedgeSpec::check)
     }
 
     /// Write the configuration in `format`.
@@ -365,9 +404,23 @@ impl ConfigFile {
 
     /// The breaker `name`, with policy type `P` (its kind and window size
     /// checked against the file).
+    /// A table of open durations is copied to a `'static` slice, once per
+    /// distinct table (see the [module docs](self)).
     pub fn breaker<P: BreakerPolicy>(&self, name: &str) -> Result<CircuitBreaker<P>, LoadError> {
-        entry(&self.breaker, "breaker", name)?
-            .build::<P>()
+        let spec = entry(&self.breaker, "breaker", name)?;
+        // The checks first: an invalid table is never leaked.
+        spec.check()
+            .and_then(|()| spec.build_with_table::<P>(static_table(spec)))
+            .map_err(|e| LoadError::invalid("breaker", name, &e))
+    }
+
+    /// The breaker `name`'s [`Config`](BreakerConfig) alone (for a breaker
+    /// built elsewhere, e.g. `fusebox_std::Breaker`), with its table of
+    /// open durations copied as [`breaker`](Self::breaker) does.
+    pub fn breaker_config(&self, name: &str) -> Result<BreakerConfig, LoadError> {
+        let spec = entry(&self.breaker, "breaker", name)?;
+        spec.check()
+            .and_then(|()| spec.config_with_table(static_table(spec)))
             .map_err(|e| LoadError::invalid("breaker", name, &e))
     }
 
@@ -432,6 +485,28 @@ impl ConfigFile {
         entry(&self.backoff, "backoff", name)?
             .build(seed)
             .map_err(|e| LoadError::invalid("backoff", name, &e))
+    }
+
+    /// The adaptive timeout `name`, its histogram's `P`, `B` and `S`
+    /// checked against the file.
+    pub fn adaptive_timeout<const P: u32, const B: usize, const S: usize>(
+        &self,
+        name: &str,
+    ) -> Result<AdaptiveTimeout<P, B, S>, LoadError> {
+        entry(&self.adaptive_timeout, "adaptive_timeout", name)?
+            .build()
+            .map_err(|e| LoadError::invalid("adaptive_timeout", name, &e))
+    }
+
+    /// The hedge policy `name`, its histogram's `P`, `B` and `S` checked
+    /// against the file.
+    pub fn hedge<const P: u32, const B: usize, const S: usize>(
+        &self,
+        name: &str,
+    ) -> Result<HedgePolicy<P, B, S>, LoadError> {
+        entry(&self.hedge, "hedge", name)?
+            .build()
+            .map_err(|e| LoadError::invalid("hedge", name, &e))
     }
 
     /// The dedup table `name` of capacity `N` (checked against the file).

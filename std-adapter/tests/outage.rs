@@ -16,7 +16,8 @@
 mod demo;
 
 // The Redis tests' throwaway server (free loopback port, persistence off,
-// stopped on drop).
+// stopped on drop); `restart` is for tests/tests/redis_degraded.rs.
+#[allow(dead_code)]
 #[path = "../../tests/tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -492,17 +493,26 @@ fn config_files_load_into_the_gateway() {
     let server = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/config");
     for ext in ["toml", "yaml", "json"] {
         let path = server.join(format!("server.{ext}"));
-        let kinds: Vec<_> = ["payments", "inventory", "search"]
+        let kinds: Vec<_> = ["payments", "inventory", "search", "recommendations"]
             .iter()
             .map(|name| match load(&path, name).expect("loads").protection {
                 AnyProtection::Consecutive(_) => "consecutive",
+                AnyProtection::FailureCount(p) => {
+                    // Its table of open durations, through the loader's
+                    // 'static copy.
+                    let open: Vec<_> = (1..=4)
+                        .map(|n| p.config.open_duration_after(n).as_secs())
+                        .collect();
+                    assert_eq!(open, [1, 5, 30, 30]);
+                    "failure_count"
+                }
                 AnyProtection::Count(_) => "count",
                 AnyProtection::Time(_) => "time",
             })
             .collect();
         assert_eq!(
             kinds,
-            ["count", "time", "consecutive"],
+            ["count", "time", "consecutive", "failure_count"],
             "{}",
             path.display()
         );

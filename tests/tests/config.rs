@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use fusebox::breaker::{ConsecutiveFailures, CountWindow, TimeWindow};
+use fusebox::breaker::{ConsecutiveFailures, CountWindow, FailureCount, ProbeRule, TimeWindow};
 use fusebox::config::units::{
     DurationText, Factor, Percent, Rate, UnitError, parse_duration, parse_rate,
 };
@@ -229,9 +229,10 @@ fn every_example_file_loads_builds_and_says_the_same() {
         let file = ConfigFile::load(path).unwrap_or_else(|e| panic!("{e}"));
         // The types the example server compiles in.
         let payments = file.breaker::<CountWindow<20>>("payments").unwrap();
-        file.breaker::<TimeWindow<10>>("inventory").unwrap();
-        file.breaker::<ConsecutiveFailures>("search").unwrap();
-        for upstream in ["payments", "inventory", "search"] {
+        let inventory = file.breaker::<TimeWindow<10>>("inventory").unwrap();
+        let search = file.breaker::<ConsecutiveFailures>("search").unwrap();
+        let recommendations = file.breaker::<FailureCount>("recommendations").unwrap();
+        for upstream in ["payments", "inventory", "search", "recommendations"] {
             file.limiter(upstream).unwrap();
             file.bulkhead(upstream).unwrap();
         }
@@ -252,6 +253,69 @@ fn every_example_file_loads_builds_and_says_the_same() {
             .probe_timeout(Duration::from_secs(10))
             .slow_calls(Duration::from_secs(2), 80);
         assert_eq!(*payments.config(), expected);
+        // 30 s, +30 s per trip in a row, up to 5 min; 3 probes per round.
+        let s = Duration::from_secs;
+        let inventory = inventory.config();
+        let open: Vec<_> = [1, 2, 3, 10, 11]
+            .map(|n| inventory.open_duration_after(n))
+            .into();
+        assert_eq!(open, [s(30), s(60), s(90), s(300), s(300)]);
+        assert_eq!(
+            *inventory,
+            fusebox::breaker::Config::new()
+                .open_duration_linear(s(30), s(30), s(300))
+                .half_open_probes(3)
+                .half_open_successes(2)
+                .probe_rule(ProbeRule::PerRound)
+        );
+        assert_eq!(search.policy().counting_interval(), Some(s(60)));
+        // Ten failures a minute; open 1 s, 5 s, then 30 s.
+        assert_eq!(recommendations.policy().counting_interval(), Some(s(60)));
+        let open: Vec<_> = (1..=4)
+            .map(|n| recommendations.config().open_duration_after(n))
+            .collect();
+        assert_eq!(open, [s(1), s(5), s(30), s(30)]);
+        assert_eq!(
+            *recommendations.policy(),
+            FailureCount::new(10).unwrap().interval(s(60)).unwrap()
+        );
+        // The same table twice is one 'static copy.
+        let again = file.breaker_config("recommendations").unwrap();
+        match (
+            again.break_duration_schedule(),
+            recommendations.config().break_duration_schedule(),
+        ) {
+            (
+                fusebox::breaker::BreakDuration::Table(a),
+                fusebox::breaker::BreakDuration::Table(b),
+            ) => assert!(std::ptr::eq(a, b)),
+            other => panic!("not tables: {other:?}"),
+        }
+        // p99 x 3/2 + 10 ms, 500 ms before 100 samples.
+        let mut timeout = file.adaptive_timeout::<5, 464, 5>("payments").unwrap();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            *timeout.config(),
+            fusebox::latency::TimeoutConfig::new(ms(500), ms(50), ms(2_000))
+                .quantile(990_000)
+                .multiplier(3, 2)
+                .margin(ms(10))
+                .min_samples(100)
+        );
+        assert_eq!(
+            timeout.timeout(fusebox::time::Instant::from_ticks(0)),
+            ms(500)
+        );
+        let hedge = file.hedge::<5, 464, 5>("search").unwrap();
+        assert_eq!(
+            *hedge.config(),
+            fusebox::latency::HedgeConfig::new()
+                .quantile(950_000)
+                .max_hedges(1)
+                .budget(10, 1)
+                .min_samples(20)
+                .min_delay(ms(5))
+        );
         let q = file.limiter("inventory").unwrap().quota();
         assert_eq!(
             (q.rate(), q.period(), q.burst()),
@@ -315,13 +379,13 @@ fn bad_files_say_what_is_wrong_and_where() {
             "unknown field",
             Toml,
             "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_treshold = 5\n",
-            "breaker.payments.failure_treshold: unknown field `failure_treshold`, expected one of `policy`, `failure_threshold`, `failure_rate`, `window`, `buckets`, `minimum_calls`, `open_duration`, `open_duration_factor`, `open_duration_max`, `half_open_probes`, `half_open_successes`, `probe_timeout`, `slow_call_duration`, `slow_call_rate` (line 3)",
+            "breaker.payments.failure_treshold: unknown field `failure_treshold`, expected one of `policy`, `failure_threshold`, `failure_rate`, `window`, `buckets`, `minimum_calls`, `interval`, `open_duration`, `open_duration_factor`, `open_duration_step`, `open_duration_max`, `open_durations`, `half_open_probes`, `half_open_successes`, `probe_rule`, `probe_timeout`, `slow_call_duration`, `slow_call_rate` (line 3)",
         ),
         (
             "unknown section",
             Toml,
             "[breakers.payments]\npolicy = \"consecutive_failures\"\n",
-            "breakers: unknown field `breakers`, expected one of `breaker`, `limiter`, `keyed_limiter`, `retry_budget`, `concurrent_retry_budget`, `bulkhead`, `adaptive_limit`, `backoff`, `dedup` (line 1)",
+            "breakers: unknown field `breakers`, expected one of `breaker`, `limiter`, `keyed_limiter`, `retry_budget`, `concurrent_retry_budget`, `bulkhead`, `adaptive_limit`, `backoff`, `dedup`, `adaptive_timeout`, `hedge` (line 1)",
         ),
         (
             "wrong unit",
@@ -417,7 +481,7 @@ fn bad_files_say_what_is_wrong_and_where() {
             "an unknown policy",
             Toml,
             "[breaker.payments]\npolicy = \"sliding\"\n",
-            "breaker.payments.policy: unknown variant `sliding`, expected one of `consecutive_failures`, `count_window`, `time_window` (line 2)",
+            "breaker.payments.policy: unknown variant `sliding`, expected one of `consecutive_failures`, `failure_count`, `count_window`, `time_window` (line 2)",
         ),
         (
             "a backoff cap under its start",
@@ -442,6 +506,138 @@ fn bad_files_say_what_is_wrong_and_where() {
             Toml,
             "[dedup.idempotency]\ndone_ttl = \"0s\"\n",
             "dedup.idempotency.done_ttl: must be at least 1 tick (0 would forget a result as it is stored), got \"0s\"",
+        ),
+        (
+            "a table of open durations with a zero",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nopen_durations = [\"1s\", \"0s\"]\n",
+            "breaker.payments.open_durations: must hold only durations of at least 1 tick (0 would never reject), got \"0s\"",
+        ),
+        (
+            "an empty table of open durations",
+            Json,
+            r#"{"breaker": {"payments": {"policy": "failure_count", "failure_threshold": 5, "open_durations": []}}}"#,
+            "breaker.payments.open_durations: must hold 1 to 255 durations (the last one repeats), got 0 entries",
+        ),
+        (
+            "a table of open durations beside an open duration",
+            Yaml,
+            "breaker:\n  payments:\n    policy: consecutive_failures\n    failure_threshold: 5\n    open_duration: 30s\n    open_durations: [1s, 5s]\n",
+            "breaker.payments.open_duration: not used by open_durations (remove it), got \"30s\"",
+        ),
+        (
+            "a table of open durations too long for a file",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nopen_durations = [\"1s\", \"2s\", \"3s\", \"4s\", \"5s\", \"6s\", \"7s\", \"8s\", \"9s\", \"10s\", \"11s\", \"12s\", \"13s\", \"14s\", \"15s\", \"16s\", \"17s\"]\n",
+            "breaker.payments.open_durations: a file's table holds at most 16 open durations (build a longer one in code with Config::open_duration_table), got more (line 4)",
+        ),
+        (
+            "a table entry without a unit",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nopen_durations = [\"1s\", 5]\n",
+            "breaker.payments.open_durations[1]: a duration needs a unit, e.g. \"5s\" or \"5ms\", got 5 (line 4)",
+        ),
+        (
+            "a linear open duration without its cap",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nopen_duration = \"1s\"\nopen_duration_step = \"1s\"\n",
+            "breaker.payments.open_duration_max: required by open_duration_step, got nothing",
+        ),
+        (
+            "a linear open duration with a factor",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nopen_duration_step = \"1s\"\nopen_duration_factor = 2\nopen_duration_max = \"1min\"\n",
+            "breaker.payments.open_duration_factor: not used by open_duration_step (remove it), got 2",
+        ),
+        (
+            "a linear open duration capped under its start",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nopen_duration = \"10s\"\nopen_duration_step = \"1s\"\nopen_duration_max = \"5s\"\n",
+            "breaker.payments.open_duration_max: must be at least the initial open duration, got \"5s\"",
+        ),
+        (
+            "an unknown probe rule",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nprobe_rule = \"per_call\"\n",
+            "breaker.payments.probe_rule: unknown variant `per_call`, expected `in_flight` or `per_round` (line 4)",
+        ),
+        (
+            "more successes than a round admits",
+            Toml,
+            "[breaker.payments]\npolicy = \"consecutive_failures\"\nfailure_threshold = 5\nprobe_rule = \"per_round\"\nhalf_open_probes = 2\nhalf_open_successes = 3\n",
+            "breaker.payments.half_open_successes: must be at most half_open_probes under ProbeRule::PerRound (a round admits no more probes than that, so more successes could never close it), got 3",
+        ),
+        (
+            "a failure count without its threshold",
+            Toml,
+            "[breaker.payments]\npolicy = \"failure_count\"\ninterval = \"1min\"\n",
+            "breaker.payments.failure_threshold: required by policy failure_count, got nothing",
+        ),
+        (
+            "an interval of zero",
+            Toml,
+            "[breaker.payments]\npolicy = \"failure_count\"\nfailure_threshold = 10\ninterval = \"0s\"\n",
+            "breaker.payments.interval: must be at least 1 tick (leave it unset to count until the breaker trips), got \"0s\"",
+        ),
+        (
+            "an interval on a window policy",
+            Toml,
+            "[breaker.payments]\npolicy = \"count_window\"\nwindow = 20\nfailure_rate = \"50%\"\nminimum_calls = 10\ninterval = \"1min\"\n",
+            "breaker.payments.interval: not used by policy count_window (remove it), got \"1min\"",
+        ),
+        (
+            "an adaptive timeout's min over its max",
+            Toml,
+            "[adaptive_timeout.payments]\ninitial = \"1s\"\nmin = \"3s\"\nmax = \"2s\"\nwindow = \"60s\"\n",
+            "adaptive_timeout.payments.min: must be at most `max`, got \"3s\"",
+        ),
+        (
+            "an adaptive timeout's quantile over p100",
+            Yaml,
+            "adaptive_timeout:\n  payments: { initial: 1s, min: 10ms, max: 2s, window: 60s, quantile: p150 }\n",
+            "adaptive_timeout.payments.quantile: must be in 0..=1000000 (parts per million: 990000 is p99), got \"p150\"",
+        ),
+        (
+            "a quantile as a fraction",
+            Toml,
+            "[adaptive_timeout.payments]\ninitial = \"1s\"\nmin = \"10ms\"\nmax = \"2s\"\nwindow = \"60s\"\nquantile = \"0.99\"\n",
+            "adaptive_timeout.payments.quantile: expected a quantile, e.g. \"p99\", \"p99.9\" or \"99.9%\" (at most 4 decimals: parts per million), got \"0.99\" (line 6)",
+        ),
+        (
+            "an adaptive timeout without its window",
+            Json,
+            r#"{"adaptive_timeout": {"payments": {"initial": "1s", "min": "10ms", "max": "2s"}}}"#,
+            "adaptive_timeout.payments: missing field `window` (line 1)",
+        ),
+        (
+            "an adaptive timeout's window of zero",
+            Toml,
+            "[adaptive_timeout.payments]\ninitial = \"1s\"\nmin = \"10ms\"\nmax = \"2s\"\nwindow = \"0s\"\n",
+            "adaptive_timeout.payments.window: must be at least S - 1 ticks (one tick per slot of the ring), got \"0s\"",
+        ),
+        (
+            "no hedges",
+            Toml,
+            "[hedge.search]\nwindow = \"60s\"\nmax_hedges = 0\n",
+            "hedge.search.max_hedges: must be at least 1 (0 would never hedge), got 0",
+        ),
+        (
+            "a hedge budget over 1000 %",
+            Toml,
+            "[hedge.search]\nwindow = \"60s\"\nbudget_percent = \"2000%\"\n",
+            "hedge.search.budget_percent: must have a percent in 0..=1000 (hedges per 100 requests), got 2000",
+        ),
+        (
+            "a hedge floor that is not per second",
+            Toml,
+            "[hedge.search]\nwindow = \"60s\"\nbudget_floor = \"1/3s\"\n",
+            "hedge.search.budget_floor: must be a whole number of hedges per second, e.g. \"10/s\", got \"1/3s\"",
+        ),
+        (
+            "a hedge's unknown field",
+            Toml,
+            "[hedge.search]\nwindow = \"60s\"\ndelay = \"5ms\"\n",
+            "hedge.search.delay: unknown field `delay`, expected one of `window`, `quantile`, `max_hedges`, `budget_percent`, `budget_floor`, `min_samples`, `min_delay`, `precision_bits`, `buckets`, `slots` (line 3)",
         ),
         (
             "a syntax error",
@@ -507,6 +703,37 @@ fn sizes_fixed_by_the_type_are_checked_against_the_file() {
         "keyed_limiter.clients.capacity: must equal 64, the table's capacity (keys) compiled into the program's type, got 128"
     );
     file.retry_budget::<10>("default").unwrap();
+    let latency = ConfigFile::from_str(
+        "[adaptive_timeout.t]\ninitial = \"1s\"\nmin = \"10ms\"\nmax = \"2s\"\nwindow = \"60s\"\nprecision_bits = 4\nbuckets = 176\nslots = 4\n[hedge.h]\nwindow = \"60s\"\nbuckets = 464\n",
+        Format::Toml,
+    )
+    .unwrap();
+    latency.adaptive_timeout::<4, 176, 4>("t").unwrap();
+    let err = latency.adaptive_timeout::<5, 464, 5>("t").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "adaptive_timeout.t.precision_bits: must equal 5, the histogram's precision (bits) compiled into the program's type, got 4"
+    );
+    let err = latency.adaptive_timeout::<4, 176, 5>("t").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "adaptive_timeout.t.slots: must equal 5, the window's slot count compiled into the program's type, got 4"
+    );
+    latency.hedge::<5, 464, 5>("h").unwrap();
+    latency.hedge::<5, 464, 2>("h").unwrap();
+    let err = latency.hedge::<4, 176, 4>("h").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "hedge.h.buckets: must equal 176, the histogram's bucket count compiled into the program's type, got 464"
+    );
+    // A window shorter than the compiled slots is found when building.
+    let short = ConfigFile::from_str("[hedge.h]\nwindow = \"2us\"\n", Format::Toml).unwrap();
+    short.hedge::<4, 176, 3>("h").unwrap();
+    let err = short.hedge::<4, 176, 4>("h").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "hedge.h.window: must be at least S - 1 ticks (one tick per slot of the ring), got \"2us\""
+    );
     let err = file.retry_budget::<4>("default").unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -526,5 +753,83 @@ fn a_file_that_cannot_be_read_names_itself() {
     assert_eq!(
         err.to_string(),
         "server.ini: unknown format: name the file .toml, .yaml, .yml or .json"
+    );
+}
+
+#[test]
+fn quantiles_read_and_write_back() {
+    use fusebox::config::units::{Quantile, parse_quantile};
+    assert_eq!(parse_quantile("p99"), Ok(Quantile(990_000)));
+    assert_eq!(parse_quantile("p99.9"), Ok(Quantile(999_000)));
+    assert_eq!(parse_quantile("p99.9999"), Ok(Quantile(999_999)));
+    assert_eq!(parse_quantile("99.9%"), Ok(Quantile(999_000)));
+    assert_eq!(parse_quantile(" p50 "), Ok(Quantile(500_000)));
+    assert_eq!(parse_quantile("p0"), Ok(Quantile(0)));
+    assert_eq!(parse_quantile("p100"), Ok(Quantile(1_000_000)));
+    // Over p100 parses; the configuration's check refuses it.
+    assert_eq!(parse_quantile("p150"), Ok(Quantile(1_500_000)));
+    assert_eq!(parse_quantile("p99.99999"), Err(UnitError::Quantile));
+    assert_eq!(parse_quantile("0.99"), Err(UnitError::Quantile));
+    assert_eq!(parse_quantile("p"), Err(UnitError::Quantile));
+    assert_eq!(parse_quantile("p99%"), Err(UnitError::Quantile));
+    assert_eq!(parse_quantile("p500000"), Err(UnitError::Overflow));
+    for ppm in [
+        0, 1, 10, 100, 999_000, 999_900, 990_000, 500_000, 1_000_000, 123_456,
+    ] {
+        let q = Quantile(ppm);
+        assert_eq!(parse_quantile(&q.to_string()), Ok(q), "{q}");
+    }
+    assert_eq!(Quantile(999_900).to_string(), "p99.99");
+    assert_eq!(Quantile(1).to_string(), "p0.0001");
+    assert_eq!(
+        serde_json::to_string(&Quantile(950_000)).unwrap(),
+        "\"p95\""
+    );
+}
+
+#[test]
+fn a_table_of_open_durations_needs_a_static_copy() {
+    use fusebox::config::{MAX_OPEN_DURATIONS, OpenDurations};
+    let spec: BreakerSpec = serde_json::from_str(
+        r#"{"policy": "failure_count", "failure_threshold": 3, "open_durations": ["1s", "5s", "30s"]}"#,
+    )
+    .unwrap();
+    // The core alone has no allocator: it says what to do.
+    assert_eq!(spec.check(), Ok(()));
+    let err = spec.build::<FailureCount>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "open_durations: must be given a copy that lives as long as the program, through BreakerSpec::config_with_table or build_with_table (fusebox_std's loader makes one), got 3 entries"
+    );
+    // A copy that differs from the file's is refused too.
+    static OTHER: [Duration; 1] = [Duration::from_secs(1)];
+    assert_eq!(
+        spec.config_with_table(Some(&OTHER)).unwrap_err().field,
+        "open_durations"
+    );
+    static TABLE: [Duration; 3] = [
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    ];
+    let b = spec.build_with_table::<FailureCount>(Some(&TABLE)).unwrap();
+    assert_eq!(b.config().open_duration_after(2), Duration::from_secs(5));
+    // A file without a table takes no copy.
+    let plain = BreakerSpec {
+        open_durations: None,
+        ..spec
+    };
+    assert_eq!(
+        plain.config_with_table(Some(&TABLE)).unwrap_err().field,
+        "open_durations"
+    );
+    plain.config().unwrap();
+    // A file's table holds up to MAX_OPEN_DURATIONS entries.
+    let long = [Duration::from_secs(1); MAX_OPEN_DURATIONS + 1];
+    assert!(OpenDurations::new(&long[..MAX_OPEN_DURATIONS]).is_some());
+    assert!(OpenDurations::new(&long).is_none());
+    assert_eq!(
+        serde_json::to_string(&spec).unwrap(),
+        r#"{"policy":"failure_count","failure_threshold":3,"open_durations":["1s","5s","30s"]}"#
     );
 }

@@ -126,24 +126,29 @@ impl BreakDuration {
                     ));
                 }
             }
-            BreakDuration::Table(table) => {
-                if table.is_empty() || table.len() > 255 {
-                    return Err(ConfigError::new(
-                        "open_duration_table",
-                        "hold 1 to 255 durations (the last one repeats)",
-                    ));
-                }
-                let mut rest = table;
-                while let Some((first, tail)) = rest.split_first() {
-                    if first.as_ticks() == 0 {
-                        return Err(ConfigError::new(
-                            "open_duration_table",
-                            "hold only durations of at least 1 tick (0 would never reject)",
-                        ));
-                    }
-                    rest = tail;
-                }
+            BreakDuration::Table(table) => return Self::validate_table(table),
+        }
+        Ok(())
+    }
+
+    /// The checks of a [`Table`](Self::Table) schedule, on any slice (the
+    /// configuration-file shapes check a table before it is made `'static`).
+    pub(crate) const fn validate_table(table: &[Duration]) -> Result<(), ConfigError> {
+        if table.is_empty() || table.len() > 255 {
+            return Err(ConfigError::new(
+                "open_duration_table",
+                "hold 1 to 255 durations (the last one repeats)",
+            ));
+        }
+        let mut rest = table;
+        while let Some((first, tail)) = rest.split_first() {
+            if first.as_ticks() == 0 {
+                return Err(ConfigError::new(
+                    "open_duration_table",
+                    "hold only durations of at least 1 tick (0 would never reject)",
+                ));
             }
+            rest = tail;
         }
         Ok(())
     }

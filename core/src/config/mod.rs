@@ -13,7 +13,7 @@
 //!
 //! | spec | builds | file fields |
 //! |---|---|---|
-//! | [`BreakerSpec`] | [`breaker::Config`](crate::breaker::Config) and its policy | `policy`, `failure_threshold`, `failure_rate`, `window`, `buckets`, `minimum_calls`, `open_duration`, `open_duration_factor`, `open_duration_max`, `half_open_probes`, `half_open_successes`, `probe_timeout`, `slow_call_duration`, `slow_call_rate` |
+//! | [`BreakerSpec`] | [`breaker::Config`](crate::breaker::Config) and its policy | `policy`, `failure_threshold`, `failure_rate`, `window`, `buckets`, `minimum_calls`, `interval`, `open_duration`, `open_duration_factor`, `open_duration_step`, `open_duration_max`, `open_durations`, `half_open_probes`, `half_open_successes`, `probe_rule`, `probe_timeout`, `slow_call_duration`, `slow_call_rate` |
 //! | [`LimiterSpec`] | [`rate::Quota`](crate::rate::Quota), [`rate::TokenBucket`](crate::rate::TokenBucket) | `rate`, `burst` |
 //! | [`KeyedLimiterSpec`] | [`rate::KeyedLimiter`](crate::rate::KeyedLimiter) | `rate`, `burst`, `capacity`, `when_full` |
 //! | [`RetryBudgetSpec`] | [`rate::RetryBudget`](crate::rate::RetryBudget) | `percent`, `floor`, `ttl`, `slices` |
@@ -21,6 +21,8 @@
 //! | [`BulkheadSpec`] | [`bulkhead::LocalBulkhead`](crate::bulkhead::LocalBulkhead) (and the shared `Bulkhead`) | `max_concurrent_calls` |
 //! | [`AdaptiveLimitSpec`] | [`bulkhead::AimdConfig`](crate::bulkhead::AimdConfig) | `min`, `max`, `initial`, `increase`, `backoff`, `latency_target`, `decrease_cooldown` |
 //! | [`BackoffSpec`] | [`backoff::Config`](crate::backoff::Config) | `schedule`, `delay`, `initial`, `step`, `factor`, `cap`, `jitter`, `max_attempts`, `total_delay_budget`, `max_hint` |
+//! | [`AdaptiveTimeoutSpec`] | [`latency::AdaptiveTimeout`](crate::latency::AdaptiveTimeout) | `initial`, `min`, `max`, `window`, `quantile`, `multiplier`, `margin`, `min_samples`, `precision_bits`, `buckets`, `slots` |
+//! | [`HedgeSpec`] | [`latency::HedgePolicy`](crate::latency::HedgePolicy) | `window`, `quantile`, `max_hedges`, `budget_percent`, `budget_floor`, `min_samples`, `min_delay`, `precision_bits`, `buckets`, `slots` |
 //! | [`DedupSpec`] | [`dedup::Config`](crate::dedup::Config), [`dedup::DedupTable`](crate::dedup::DedupTable) | `in_flight_ttl`, `done_ttl`, `eviction`, `capacity` |
 //!
 //! Units are in [`units`]: durations convert to ticks of the binary's tick
@@ -33,14 +35,18 @@
 //! `window` may be a number or a string, so they ask the format what the
 //! value is (`deserialize_any`): TOML, YAML and JSON (`serde_json`) do;
 //! `serde-json-core`, the allocation-free JSON of firmware, does not, so
-//! with it a file may use every field but those three (the Cortex-M0
-//! scenarios `config::*` read a consecutive-failures breaker, a limiter
-//! and a linear backoff with `serde-json-core`, and write them back).
+//! with it a file may use every field but those, so neither an adaptive
+//! timeout's `multiplier` nor a hedge's `budget_percent` (the Cortex-M0
+//! scenarios `config::*` read a consecutive-failures breaker, a
+//! failure-count breaker with a table of open durations, a limiter, a
+//! linear backoff, an adaptive timeout and a hedge policy with
+//! `serde-json-core`, and write two of them back).
 //!
 //! # Sizes fixed by the type
 //!
 //! A count window's length, a time window's bucket count, a retry budget's
-//! slice count and a table's capacity are const generics: a file cannot
+//! slice count, a latency histogram's `P`, `B` and `S` and a table's
+//! capacity are const generics: a file cannot
 //! choose them. It may *state* them (`window = 20`, `capacity = 1024`), and
 //! building the typed value checks the statement against the compiled type:
 //!
@@ -62,6 +68,19 @@
 //! (A spec's `check` runs every test that does not need the compiled type,
 //! with the sizes the file states, so a loader can refuse a bad file before
 //! anything is built.)
+//!
+//! # A breaker's table of open durations
+//!
+//! [`breaker::Config`](crate::breaker::Config) takes a table schedule as a
+//! `&'static [Duration]` and the core has no allocator, so a file's
+//! `open_durations` (at most [`MAX_OPEN_DURATIONS`] entries, held in the
+//! spec's fixed array, [`OpenDurations`]) needs a copy that lives as long
+//! as the program: [`BreakerSpec::config`] refuses such a file with an
+//! error that says so, and [`BreakerSpec::config_with_table`] /
+//! [`BreakerSpec::build_with_table`] take the copy. `fusebox_std::config`
+//! makes it with `Box::leak`, once per distinct table in the process
+//! (loading the same file again leaks nothing more); firmware writes the
+//! table in a `static` or fills a `static_cell::StaticCell` once.
 
 pub mod units;
 
@@ -69,12 +88,17 @@ mod backoff;
 mod breaker;
 mod bulkhead;
 mod dedup;
+mod latency;
 mod rate;
 
 pub use backoff::{BackoffSpec, JitterSpec, ScheduleSpec};
-pub use breaker::{BreakerPolicy, BreakerSpec, PolicyKind, WindowSpec};
+pub use breaker::{
+    BreakerPolicy, BreakerSpec, MAX_OPEN_DURATIONS, OpenDurations, PolicyKind, ProbeRuleSpec,
+    WindowSpec,
+};
 pub use bulkhead::{AdaptiveLimitSpec, BulkheadSpec};
 pub use dedup::{DedupSpec, EvictionSpec};
+pub use latency::{AdaptiveTimeoutSpec, HedgeSpec};
 pub use rate::{
     ConcurrentRetryBudgetSpec, KeyedLimiterSpec, LimiterSpec, RetryBudgetSpec, WhenFullSpec,
 };
@@ -101,6 +125,10 @@ pub enum Got {
     Factor(Factor),
     /// A name.
     Text(&'static str),
+    /// A quantile.
+    Quantile(units::Quantile),
+    /// The number of entries of a list (a breaker's `open_durations`).
+    Entries(u64),
     /// The field was absent.
     Missing,
 }
@@ -115,6 +143,9 @@ impl fmt::Display for Got {
             Got::Factor(x) if x.den == 1 => write!(f, "{}", x.num),
             Got::Factor(x) => write!(f, "\"{x}\""),
             Got::Text(s) => write!(f, "\"{s}\""),
+            Got::Quantile(q) => write!(f, "\"{q}\""),
+            Got::Entries(1) => f.write_str("1 entry"),
+            Got::Entries(n) => write!(f, "{n} entries"),
             Got::Missing => f.write_str("nothing"),
         }
     }

@@ -9,6 +9,32 @@ use super::{Got, Invalid, compiled, core};
 use crate::hash::Seed;
 use crate::rate::{ConcurrentRetryBudget, KeyedLimiter, Quota, RetryBudget, TokenBucket, WhenFull};
 
+/// `rate` as a whole number per second (a budget's floor), exactly; the
+/// error names `field`, and says `whole` when the rate is not whole.
+pub(super) fn per_second(
+    rate: Rate,
+    field: &'static str,
+    whole: &'static str,
+) -> Result<u32, Invalid> {
+    let second = u128::from(crate::time::Duration::from_secs(1).as_ticks());
+    let per = u128::from(rate.per.as_ticks());
+    let top = u128::from(rate.count).saturating_mul(second);
+    match (top.checked_div(per), top.checked_rem(per)) {
+        (Some(n), Some(0)) => u32::try_from(n).map_err(|_| {
+            core(
+                crate::ConfigError::new(field, "be at most 4294967295 per second"),
+                field,
+                Got::Rate(rate),
+            )
+        }),
+        _ => Err(core(
+            crate::ConfigError::new(field, whole),
+            field,
+            Got::Rate(rate),
+        )),
+    }
+}
+
 /// One token bucket in a file: `rate = "100/s"`, `burst = 20`.
 ///
 /// `burst` is the bucket's whole capacity (a full bucket admits `burst` at
@@ -149,26 +175,11 @@ pub struct RetryBudgetSpec {
 impl RetryBudgetSpec {
     /// The floor in retries per second, exactly.
     fn floor_per_second(&self) -> Result<u32, Invalid> {
-        let second = u128::from(crate::time::Duration::from_secs(1).as_ticks());
-        let per = u128::from(self.floor.per.as_ticks());
-        let top = u128::from(self.floor.count).saturating_mul(second);
-        match (top.checked_div(per), top.checked_rem(per)) {
-            (Some(n), Some(0)) => u32::try_from(n).map_err(|_| {
-                core(
-                    crate::ConfigError::new("floor", "be at most 4294967295 retries per second"),
-                    "floor",
-                    Got::Rate(self.floor),
-                )
-            }),
-            _ => Err(core(
-                crate::ConfigError::new(
-                    "floor",
-                    "be a whole number of retries per second, e.g. \"10/s\"",
-                ),
-                "floor",
-                Got::Rate(self.floor),
-            )),
-        }
+        per_second(
+            self.floor,
+            "floor",
+            "be a whole number of retries per second, e.g. \"10/s\"",
+        )
     }
 
     /// Every check that does not need the compiled slice count.

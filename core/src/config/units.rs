@@ -36,7 +36,10 @@
 //! A rate is `count/period`, the period a duration whose number may be left
 //! out when it is 1: `"100/s"`, `"5/250ms"`, `"6000/min"`. A percentage is
 //! `"50%"` or the bare integer `50`. A growth factor is an integer (`2`) or
-//! a fraction `"num/den"` (`"3/2"`, resilience4j's 1.5).
+//! a fraction `"num/den"` (`"3/2"`, resilience4j's 1.5). A quantile is
+//! `"p99"`, `"p99.9"` or `"99.9%"` (up to 4 decimals: a whole number of
+//! parts per million, the unit of [`crate::latency`]), written back as
+//! `"p99.9"`.
 
 use core::fmt;
 
@@ -61,6 +64,8 @@ pub enum UnitError {
     Slash,
     /// A percentage that is not `N%` or a bare integer.
     Percent,
+    /// A quantile that is not `pN` or `N%` with at most 4 decimals.
+    Quantile,
 }
 
 impl fmt::Display for UnitError {
@@ -76,6 +81,9 @@ impl fmt::Display for UnitError {
             UnitError::Overflow => "too large: the duration exceeds u64::MAX ticks, or a count exceeds u32::MAX",
             UnitError::Slash => "expected `count/period`, e.g. \"100/s\" or \"5/250ms\"",
             UnitError::Percent => "expected a percentage, e.g. \"50%\" or 50",
+            UnitError::Quantile => {
+                "expected a quantile, e.g. \"p99\", \"p99.9\" or \"99.9%\" (at most 4 decimals: parts per million)"
+            }
         })
     }
 }
@@ -504,5 +512,85 @@ impl<'de> Deserialize<'de> for Factor {
             }
         }
         deserializer.deserialize_any(V)
+    }
+}
+
+/// A quantile in parts per million (`990_000` is p99): `"p99"`,
+/// `"p99.9"` or `"99.9%"` in a file, written back as `"p99.9"`.
+///
+/// ```
+/// use fusebox::config::units::{Quantile, parse_quantile};
+///
+/// assert_eq!(parse_quantile("p99.9"), Ok(Quantile(999_000)));
+/// assert_eq!(parse_quantile("95%"), Ok(Quantile(950_000)));
+/// assert_eq!(Quantile(999_900).to_string(), "p99.99");
+/// assert!(parse_quantile("0.99").is_err()); // a fraction is ambiguous: say p99
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Quantile(pub u32);
+
+/// Parse a quantile (see [`Quantile`]); a value over p100 parses, and the
+/// configuration's check refuses it with its range.
+pub fn parse_quantile(s: &str) -> Result<Quantile, UnitError> {
+    let s = s.trim();
+    let number = match (s.strip_prefix('p'), s.strip_suffix('%')) {
+        (Some(n), None) | (None, Some(n)) => n.trim(),
+        _ => return Err(UnitError::Quantile),
+    };
+    let (mantissa, decimals) = parse_decimal(number).map_err(|e| match e {
+        UnitError::Overflow => e,
+        _ => UnitError::Quantile,
+    })?;
+    if decimals > 4 {
+        return Err(UnitError::Quantile);
+    }
+    let ppm = 10u128
+        .checked_pow(4u32.saturating_sub(decimals))
+        .and_then(|scale| mantissa.checked_mul(scale))
+        .ok_or(UnitError::Overflow)?;
+    u32::try_from(ppm)
+        .map(Quantile)
+        .map_err(|_| UnitError::Overflow)
+}
+
+impl fmt::Display for Quantile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = self.0 / 10_000;
+        let mut frac = self.0 % 10_000;
+        if frac == 0 {
+            return write!(f, "p{whole}");
+        }
+        let mut width: usize = 4;
+        while frac.is_multiple_of(10) {
+            frac /= 10;
+            width = width.saturating_sub(1);
+        }
+        write!(f, "p{whole}.{frac:0width$}")
+    }
+}
+
+impl Serialize for Quantile {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        collect(serializer, self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Quantile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a quantile, e.g. \"p99\" or \"99.9%\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantile, E> {
+                parse_quantile(v).map_err(|e| E::custom(format_args!("{e}, got \"{v}\"")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantile, E> {
+                Err(E::custom(format_args!("{}, got {v}", UnitError::Quantile)))
+            }
+        }
+        deserializer.deserialize_str(V)
     }
 }

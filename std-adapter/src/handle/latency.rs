@@ -288,7 +288,7 @@ impl<C: Clock> HedgePolicy<C> {
     /// aside, and returned only if every copy started ends that way (the
     /// first one set aside). Without this a hedge refused by a bulkhead
     /// below would answer at once and beat the slower copy that was about
-    /// to succeed. [`HedgeLayer`](crate::tower::HedgeLayer) passes "not a
+    /// to succeed. `tower::HedgeLayer` (feature `tower`) passes "not a
     /// fusebox refusal" here.
     ///
     /// ```

@@ -5,12 +5,13 @@
 
 use core::fmt::Write;
 
-use fusebox::breaker::{ConsecutiveFailures, Outcome as Call, State};
+use fusebox::breaker::{ConsecutiveFailures, FailureCount, Outcome as Call, State};
 use fusebox::config::units::{DurationTextAt, UnitError, parse_duration_at, parse_rate_at};
-use fusebox::config::{BackoffSpec, BreakerSpec, Got, LimiterSpec};
+use fusebox::config::{AdaptiveTimeoutSpec, BackoffSpec, BreakerSpec, Got, HedgeSpec, LimiterSpec};
+use fusebox::latency::{AdaptiveTimeout, HedgeConfig, TimeoutConfig};
 use fusebox::time::Duration;
 
-use crate::timeline::{at as t, scenario as s};
+use crate::timeline::{at as t, scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
 /// Every configuration scenario.
@@ -35,7 +36,106 @@ pub const SCENARIOS: &[Scenario] = &[
         "config::durations_convert_exactly_or_not_at_all",
         durations_convert_exactly_or_not_at_all,
     ),
+    s(
+        "config::failure_count_with_a_table_of_open_durations",
+        failure_count_with_a_table_of_open_durations,
+    ),
+    s(
+        "config::adaptive_timeout_and_hedge_from_json",
+        adaptive_timeout_and_hedge_from_json,
+    ),
 ];
+
+const FAILURE_COUNT: &[u8] = br#"{"policy":"failure_count","failure_threshold":2,"interval":"1s","open_durations":["100ms","300ms"],"half_open_probes":2,"half_open_successes":2,"probe_rule":"per_round"}"#;
+
+/// The `'static` copy of the file's table that firmware keeps (a
+/// `static`, or a `StaticCell` filled once).
+static TABLE: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(300)];
+
+fn failure_count_with_a_table_of_open_durations() -> Outcome {
+    let (spec, _) = take!(serde_json_core::from_slice::<BreakerSpec>(FAILURE_COUNT));
+    check!(spec.check().is_ok());
+    // Without a 'static copy the core says what it needs.
+    let err = take!(spec.build::<FailureCount>().err());
+    check_eq!(err.field, "open_durations");
+    check_eq!(err.got, Got::Entries(2));
+    let mut b = take!(spec.build_with_table::<FailureCount>(Some(&TABLE)));
+    let sec = Duration::from_secs(1).as_ticks();
+    let mut call = |at: u64, outcome: Call| -> Outcome {
+        let p = take!(b.try_acquire(t(at)));
+        b.record(p, outcome, t(at));
+        Ok(())
+    };
+    call(0, Call::Failure)?;
+    // The interval [0, 1 s) is over: the count starts again.
+    call(sec, Call::Failure)?;
+    call(sec + 1, Call::Success)?;
+    // Two failures within [1 s, 2 s), a success between: Open for 100 ms.
+    call(sec + 2, Call::Failure)?;
+    check_eq!(b.state(t(sec + 2)), State::Open);
+    check_eq!(b.retry_after(t(sec + 2)), Some(Duration::from_millis(100)));
+    // Half-open: two probes per round, a third refused while they run.
+    let reopen = sec + 2 + Duration::from_millis(100).as_ticks();
+    let a = take!(b.try_acquire(t(reopen)));
+    let _second = take!(b.try_acquire(t(reopen)));
+    check!(b.try_acquire(t(reopen)).is_err());
+    // A failed probe: the second trip in a row, open for 300 ms.
+    b.record(a, Call::Failure, t(reopen + 1));
+    check_eq!(
+        b.retry_after(t(reopen + 1)),
+        Some(Duration::from_millis(300))
+    );
+    // Written back as read.
+    let mut out = [0u8; 256];
+    let n = take!(serde_json_core::to_slice(&spec, &mut out));
+    let written = take!(out.get(..n));
+    check_eq!(written, FAILURE_COUNT);
+    Ok(())
+}
+
+fn adaptive_timeout_and_hedge_from_json() -> Outcome {
+    let (spec, _) = take!(serde_json_core::from_slice::<AdaptiveTimeoutSpec>(
+        br#"{"initial":"100ticks","min":"10ticks","max":"1000ticks","window":"1000ticks","quantile":"p50","min_samples":2,"slots":4}"#
+    ));
+    // The slot count the file states must be the compiled S.
+    let err = take!(spec.build::<3, 40, 3>().err());
+    check_eq!(err.field, "slots");
+    check_eq!(err.got, Got::Int(4));
+    let mut from_file = take!(spec.build::<3, 40, 4>());
+    // (A factor and a percentage are read with `deserialize_any`, which
+    // serde-json-core lacks: `multiplier` and `budget_percent` are left at
+    // their defaults here.)
+    let config = TimeoutConfig::new(d(100), d(10), d(1_000))
+        .quantile(500_000)
+        .min_samples(2);
+    check_eq!(*from_file.config(), config);
+    let mut in_code = take!(AdaptiveTimeout::<3, 40, 4>::new(config, d(1_000)));
+    check_eq!(from_file.timeout(t(0)), d(100));
+    for at in [1, 2, 3] {
+        from_file.record(d(200), t(at));
+        in_code.record(d(200), t(at));
+    }
+    check_eq!(from_file.timeout(t(3)), in_code.timeout(t(3)));
+    check!(from_file.timeout(t(3)) != d(100));
+
+    let (spec, _) = take!(serde_json_core::from_slice::<HedgeSpec>(
+        br#"{"window":"1000ticks","quantile":"p99","max_hedges":2,"budget_floor":"1/s","min_samples":10}"#
+    ));
+    let hedge = take!(spec.build::<3, 40, 4>());
+    check_eq!(
+        *hedge.config(),
+        HedgeConfig::new()
+            .quantile(990_000)
+            .max_hedges(2)
+            .budget(10, 1)
+            .min_samples(10)
+    );
+    let (bad, _) = take!(serde_json_core::from_slice::<HedgeSpec>(
+        br#"{"window":"1000ticks","max_hedges":0}"#
+    ));
+    check_eq!(take!(bad.check().err()).field, "max_hedges");
+    Ok(())
+}
 
 const BREAKER: &[u8] = br#"{
     "policy": "consecutive_failures",

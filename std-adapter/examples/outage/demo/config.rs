@@ -7,13 +7,13 @@
 //! entry `upstream`.
 //!
 //! A breaker's policy type is compiled in; this gateway compiles in the
-//! three kinds with the sizes `examples/config/server.*` use:
-//! `consecutive_failures`, `count_window` of 20 calls, `time_window` of
-//! 10 buckets.
+//! four kinds with the sizes `examples/config/server.*` use:
+//! `consecutive_failures`, `failure_count`, `count_window` of 20 calls,
+//! `time_window` of 10 buckets.
 
 use std::path::{Path, PathBuf};
 
-use fusebox::breaker::{ConsecutiveFailures, CountWindow, TimeWindow};
+use fusebox::breaker::{ConsecutiveFailures, CountWindow, FailureCount, TimeWindow};
 use fusebox::config::{BreakerPolicy, PolicyKind};
 use fusebox::rate::Quota;
 use fusebox_std::config::ConfigFile;
@@ -34,6 +34,8 @@ pub fn default_path() -> PathBuf {
 pub enum AnyProtection {
     /// `policy = "consecutive_failures"`.
     Consecutive(Protection<ConsecutiveFailures>),
+    /// `policy = "failure_count"`.
+    FailureCount(Protection<FailureCount>),
     /// `policy = "count_window"`, `window = 20` (boxed: the window is
     /// large).
     Count(Box<Protection<CountWindow<COUNT_WINDOW>>>),
@@ -63,9 +65,8 @@ fn protection<P: BreakerPolicy>(
         .limit()
         .map_err(|e| at(&format!("bulkhead.{name}.{e}")))?;
     Ok(Protection {
-        config: spec
-            .config()
-            .map_err(|e| at(&format!("breaker.{name}.{e}")))?,
+        // A table of open durations needs the loader's 'static copy.
+        config: file.breaker_config(name).map_err(|e| at(&e))?,
         policy: spec
             .policy::<P>()
             .map_err(|e| at(&format!("breaker.{name}.{e}")))?,
@@ -93,6 +94,7 @@ pub fn load(path: &Path, name: &str) -> Result<FromFile, String> {
         PolicyKind::ConsecutiveFailures => {
             AnyProtection::Consecutive(protection(&file, path, name)?)
         }
+        PolicyKind::FailureCount => AnyProtection::FailureCount(protection(&file, path, name)?),
         PolicyKind::CountWindow => AnyProtection::Count(Box::new(protection(&file, path, name)?)),
         PolicyKind::TimeWindow => AnyProtection::Time(Box::new(protection(&file, path, name)?)),
     };

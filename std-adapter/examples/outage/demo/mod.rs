@@ -373,6 +373,7 @@ pub async fn serve_gateway(
     };
     let gw = match file.protection {
         config::AnyProtection::Consecutive(p) => gateway::fusebox_with(up, &s, shared, p, t0)?,
+        config::AnyProtection::FailureCount(p) => gateway::fusebox_with(up, &s, shared, p, t0)?,
         config::AnyProtection::Count(p) => gateway::fusebox_with(up, &s, shared, *p, t0)?,
         config::AnyProtection::Time(p) => gateway::fusebox_with(up, &s, shared, *p, t0)?,
     };
