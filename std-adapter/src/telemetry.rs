@@ -428,6 +428,20 @@ impl RetryTelemetry {
     pub fn name(&self) -> &Name {
         &self.0.name
     }
+
+    /// An attempt starts (a retry if `retry`): the counters of a runner
+    /// that runs its own loop (the tower `RetryLayer`).
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn attempted(&self, retry: bool) {
+        #[cfg(feature = "metrics")]
+        {
+            self.0.attempts.increment(1);
+            if retry {
+                self.0.retries.increment(1);
+            }
+        }
+    }
 }
 
 /// The std runner's observer of attempts: a span per attempt (feature

@@ -1438,3 +1438,48 @@ fn the_tokens_gauge_is_set_once_per_tick_and_on_refusals() {
     // A refusal sets it.
     assert_eq!(tokens(&snapshots), 0.0);
 }
+
+/// The tower `RetryLayer` counts its attempts and retries in the same
+/// series as the std runner.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_retry_layer_counts_attempts_and_retries() {
+    use fusebox::backoff::Config as BackoffConfig;
+    use fusebox_std::telemetry::RetryTelemetry;
+    use fusebox_std::tower::RetryLayer;
+    use tower::{Layer, ServiceExt};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshots = recorder.snapshotter();
+    let telemetry =
+        metrics::with_local_recorder(&recorder, || RetryTelemetry::new("upstream").unwrap());
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    // 503 twice, then 200.
+    let upstream = tower::service_fn(move |_req: axum::http::Request<axum::body::Body>| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            let status = if n < 2 { 503 } else { 200 };
+            Ok::<_, std::convert::Infallible>(
+                axum::http::Response::builder()
+                    .status(status)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+        }
+    });
+    let svc = RetryLayer::new(BackoffConfig::constant(Duration::from_millis(5)).max_attempts(5))
+        .unwrap()
+        .telemetry(telemetry)
+        .layer(upstream);
+    let req = axum::http::Request::get("/item")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let v = values(&snapshots);
+    assert_eq!(
+        counter(&v, "fusebox_retry_attempts_total{name=upstream}"),
+        3
+    );
+    assert_eq!(counter(&v, "fusebox_retry_retries_total{name=upstream}"), 2);
+}

@@ -17,6 +17,7 @@ pub(super) struct Settings {
     pub max_body: u64,
     pub classifier: HttpClassifier,
     pub deadline: Option<Duration>,
+    pub telemetry: Option<crate::telemetry::RetryTelemetry>,
     seeds: AtomicU64,
 }
 
@@ -67,6 +68,7 @@ impl RetryLayer {
                 max_body: 64 << 10,
                 classifier: HttpClassifier::new(),
                 deadline: None,
+                telemetry: None,
                 seeds: AtomicU64::new(crate::os_seed_u64()),
             }),
         })
@@ -80,6 +82,7 @@ impl RetryLayer {
             max_body: s.max_body,
             classifier: s.classifier,
             deadline: s.deadline,
+            telemetry: s.telemetry.clone(),
             seeds: AtomicU64::new(s.seeds.load(Ordering::Relaxed)),
         };
         f(&mut n);
@@ -116,6 +119,26 @@ impl RetryLayer {
     /// budget bound the waits.
     pub fn deadline(self, deadline: Duration) -> Self {
         self.with(|s| s.deadline = Some(deadline))
+    }
+
+    /// Count every attempt and every retry in `telemetry`'s series
+    /// (`fusebox_retry_attempts_total`, `fusebox_retry_retries_total`, label
+    /// `name`; feature `metrics`), as the std [`Retry`](crate::Retry)
+    /// runner does with [`Retry::telemetry`](crate::Retry::telemetry).
+    ///
+    /// ```
+    /// use fusebox::backoff::Config;
+    /// use fusebox::time::Duration;
+    /// use fusebox_std::telemetry::RetryTelemetry;
+    /// use fusebox_std::tower::RetryLayer;
+    ///
+    /// let layer = RetryLayer::new(Config::constant(Duration::from_millis(10)).max_attempts(3))?
+    ///     .telemetry(RetryTelemetry::new("upstream")?);
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn telemetry(self, telemetry: crate::telemetry::RetryTelemetry) -> Self {
+        self.with(|s| s.telemetry = Some(telemetry))
     }
 }
 

@@ -128,6 +128,9 @@ where
                     // poll_ready; later attempts ready it here.
                     std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
                 }
+                if let Some(t) = &settings.telemetry {
+                    t.attempted(!first);
+                }
                 first = false;
                 let result = svc.call(rebuild(&parts, &body)).await;
                 let retryable = match &result {
