@@ -431,6 +431,7 @@ impl RetryTelemetry {
 
     /// An attempt starts (a retry if `retry`): the counters of a runner
     /// that runs its own loop (the tower `RetryLayer`).
+    #[cfg(feature = "tower")]
     #[inline]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn attempted(&self, retry: bool) {
