@@ -536,3 +536,62 @@ fn bucket_stepped_back_a_second_or_ten_admits_the_rest_of_the_burst() {
         );
     }
 }
+
+#[test]
+fn latency_histogram() {
+    use fusebox::latency::McuHistogram;
+    twins(
+        "LatencyHistogram",
+        40,
+        || McuHistogram::new(d(40)).expect("valid"),
+        |h, i, now| {
+            h.record(d(1 + (i as u64 % 7) * 3), t(now));
+            (
+                h.quantile(990_000, t(now)),
+                h.quantile(500_000, t(now)),
+                h.count(t(now)),
+            )
+        },
+    );
+}
+
+#[test]
+fn adaptive_timeout() {
+    use fusebox::latency::{AdaptiveTimeout, TimeoutConfig};
+    twins(
+        "AdaptiveTimeout",
+        40,
+        || {
+            AdaptiveTimeout::<4, 176, 4>::new(
+                TimeoutConfig::new(d(10), d(1), d(1_000)).min_samples(3),
+                d(40),
+            )
+            .expect("valid")
+        },
+        |a, i, now| {
+            a.record(d(1 + (i as u64 % 7) * 3), t(now));
+            // The judgement (the timeout) follows the rule; `deadline` is
+            // documented as the plain sum `now + timeout` of the caller's
+            // own start instant, so it is not compared here.
+            (a.timeout(t(now)), a.histogram().count(t(now)))
+        },
+    );
+}
+
+#[test]
+fn hedge_policy() {
+    use fusebox::latency::{HedgeConfig, HedgePolicy};
+    twins(
+        "HedgePolicy",
+        40,
+        || {
+            HedgePolicy::<4, 176, 4>::new(HedgeConfig::new().min_samples(3).budget(50, 1), d(40))
+                .expect("valid")
+        },
+        |p, i, now| {
+            p.record(d(1 + (i as u64 % 7) * 3), t(now));
+            let hedge = p.hedge_at(t(0), t(now));
+            (hedge, p.try_hedge(t(now)), p.metrics())
+        },
+    );
+}

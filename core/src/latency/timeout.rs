@@ -212,7 +212,9 @@ impl<const P: u32, const B: usize, const S: usize> AdaptiveTimeout<P, B, S> {
     }
 
     /// The deadline of a call starting at `now` (`now + timeout`,
-    /// saturating).
+    /// saturating): the plain sum with the caller's own `now`, even one
+    /// earlier than the latest instant seen (the timeout itself is judged
+    /// at the latest instant, as everywhere).
     #[inline]
     pub fn deadline(&mut self, now: Instant) -> Instant {
         crate::time::add(now, self.timeout(now))
