@@ -41,6 +41,8 @@ struct Counters {
     hedges_won: AtomicU64,
     budget_refusals: AtomicU64,
     timeouts: AtomicU64,
+    /// The adaptive timeout's last value handed out, in ticks.
+    current: AtomicU64,
 }
 
 impl Counters {
@@ -74,11 +76,78 @@ pub struct HedgeStats {
     pub budget_refusals: u64,
 }
 
-struct HedgeInner<C> {
+/// One core latency type behind its lock, with the handle's name, clock
+/// and counts: the state both handles share between their clones.
+struct Cell<T, C> {
     name: Name,
     clock: C,
-    policy: Mutex<latency::HedgePolicy>,
+    core: Mutex<T>,
     counters: Counters,
+}
+
+impl<T, C: Clock> Cell<T, C> {
+    fn build(name: Name, core: T, clock: C) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            clock,
+            core: Mutex::new(core),
+            counters: Counters::default(),
+        })
+    }
+
+    #[inline]
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// `f` on the core type and the clock's now, the lock held for `f` only.
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut T, Instant) -> R) -> R {
+        let now = self.now();
+        f(&mut self.core.lock(), now)
+    }
+
+    #[inline]
+    fn note(&self, e: Event) {
+        self.counters.note(&self.name, e);
+    }
+}
+
+/// `Clone` (sharing the state), `Debug`, `name` and `now` for a handle
+/// whose one field is `inner: Arc<Cell<core type, C>>`.
+macro_rules! handle_basics {
+    ($handle:ident, $stats:ident) => {
+        impl<C: Clock> Clone for $handle<C> {
+            fn clone(&self) -> Self {
+                Self {
+                    inner: Arc::clone(&self.inner),
+                }
+            }
+        }
+
+        impl<C: Clock> std::fmt::Debug for $handle<C> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($handle))
+                    .field("name", &self.inner.name)
+                    .field("config", self.inner.core.lock().config())
+                    .field("stats", &self.$stats())
+                    .finish()
+            }
+        }
+
+        impl<C: Clock> $handle<C> {
+            /// The handle's name (its label in logs and metrics).
+            pub fn name(&self) -> &Name {
+                &self.inner.name
+            }
+
+            /// Now, on the handle's clock.
+            #[inline]
+            pub fn now(&self) -> Instant {
+                self.inner.now()
+            }
+        }
+    };
 }
 
 /// A hedge policy shared by every clone (`Clone + Send + Sync`): the
@@ -113,26 +182,10 @@ struct HedgeInner<C> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct HedgePolicy<C: Clock = FastClock> {
-    inner: Arc<HedgeInner<C>>,
+    inner: Arc<Cell<latency::HedgePolicy, C>>,
 }
 
-impl<C: Clock> Clone for HedgePolicy<C> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<C: Clock> std::fmt::Debug for HedgePolicy<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HedgePolicy")
-            .field("name", &self.inner.name)
-            .field("config", self.inner.policy.lock().config())
-            .field("stats", &self.stats())
-            .finish()
-    }
-}
+handle_basics!(HedgePolicy, stats);
 
 impl HedgePolicy {
     /// A hedge policy named `name`, whose latency samples and budget
@@ -165,24 +218,8 @@ impl<C: Clock> HedgePolicy<C> {
         let name = Name::new(name)?;
         let policy = latency::HedgePolicy::new(config, window)?;
         Ok(Self {
-            inner: Arc::new(HedgeInner {
-                name,
-                clock,
-                policy: Mutex::new(policy),
-                counters: Counters::default(),
-            }),
+            inner: Cell::build(name, policy, clock),
         })
-    }
-
-    /// The policy's name.
-    pub fn name(&self) -> &Name {
-        &self.inner.name
-    }
-
-    /// Now, on the policy's clock.
-    #[inline]
-    pub fn now(&self) -> Instant {
-        self.inner.clock.now()
     }
 
     /// When hedge number `sent + 1` of a request started at `t0` may be
@@ -191,8 +228,7 @@ impl<C: Clock> HedgePolicy<C> {
     /// samples.
     #[inline]
     pub fn next_hedge_at(&self, t0: Instant, sent: u32) -> Option<Instant> {
-        let now = self.now();
-        self.inner.policy.lock().next_hedge_at(t0, sent, now)
+        self.inner.with(|p, now| p.next_hedge_at(t0, sent, now))
     }
 
     /// Ask the hedge budget for one hedge now: `true` (spent, and counted
@@ -200,14 +236,13 @@ impl<C: Clock> HedgePolicy<C> {
     #[inline]
     #[must_use = "send the hedge only when the budget allowed it"]
     pub fn try_hedge(&self) -> bool {
-        let now = self.now();
-        let ok = self.inner.policy.lock().try_hedge(now);
+        let ok = self.inner.with(|p, now| p.try_hedge(now));
         let e = if ok {
             Event::HedgeSent
         } else {
             Event::BudgetRefused
         };
-        self.inner.counters.note(&self.inner.name, e);
+        self.inner.note(e);
         ok
     }
 
@@ -215,28 +250,25 @@ impl<C: Clock> HedgePolicy<C> {
     /// sample and a deposit into the hedge budget).
     #[inline]
     pub fn record(&self, latency: Duration) {
-        let now = self.now();
-        self.inner.policy.lock().record(latency, now);
-        self.inner.counters.note(&self.inner.name, Event::Request);
+        self.inner.with(|p, now| p.record(latency, now));
+        self.inner.note(Event::Request);
     }
 
     /// Count a request whose answer came from a hedge.
     #[inline]
     pub fn record_won(&self) {
-        self.inner.counters.note(&self.inner.name, Event::HedgeWon);
+        self.inner.note(Event::HedgeWon);
     }
 
     /// The delay after which a request is hedged now (`None` while the
     /// window holds too few samples).
     pub fn delay(&self) -> Option<Duration> {
-        let now = self.now();
-        self.inner.policy.lock().delay(now)
+        self.inner.with(|p, now| p.delay(now))
     }
 
     /// Whole hedges the budget would allow now.
     pub fn available(&self) -> u64 {
-        let now = self.now();
-        self.inner.policy.lock().available(now)
+        self.inner.with(|p, now| p.available(now))
     }
 
     /// The counts so far (atomics; no lock).
@@ -389,14 +421,6 @@ pub struct TimeoutStats {
     pub current_ticks: u64,
 }
 
-struct TimeoutInner<C> {
-    name: Name,
-    clock: C,
-    timeout: Mutex<latency::AdaptiveTimeout>,
-    current: AtomicU64,
-    counters: Counters,
-}
-
 /// An adaptive timeout shared by every clone (`Clone + Send + Sync`): the
 /// core's [`latency::AdaptiveTimeout`] (`clamp(quantile x num / den +
 /// margin, min, max)` over [`ServerHistogram`](latency::ServerHistogram)'s
@@ -429,26 +453,10 @@ struct TimeoutInner<C> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AdaptiveTimeout<C: Clock = FastClock> {
-    inner: Arc<TimeoutInner<C>>,
+    inner: Arc<Cell<latency::AdaptiveTimeout, C>>,
 }
 
-impl<C: Clock> Clone for AdaptiveTimeout<C> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<C: Clock> std::fmt::Debug for AdaptiveTimeout<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdaptiveTimeout")
-            .field("name", &self.inner.name)
-            .field("config", self.inner.timeout.lock().config())
-            .field("stats", &self.stats())
-            .finish()
-    }
-}
+handle_basics!(AdaptiveTimeout, stats);
 
 impl AdaptiveTimeout {
     /// An adaptive timeout named `name`, whose samples count for `window`,
@@ -480,54 +488,40 @@ impl<C: Clock> AdaptiveTimeout<C> {
     ) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
         let timeout = latency::AdaptiveTimeout::new(config, window)?;
-        Ok(Self {
-            inner: Arc::new(TimeoutInner {
-                name,
-                clock,
-                current: AtomicU64::new(config.initial().as_ticks()),
-                timeout: Mutex::new(timeout),
-                counters: Counters::default(),
-            }),
-        })
-    }
-
-    /// The handle's name.
-    pub fn name(&self) -> &Name {
-        &self.inner.name
-    }
-
-    /// Now, on the handle's clock.
-    #[inline]
-    pub fn now(&self) -> Instant {
-        self.inner.clock.now()
+        let inner = Cell::build(name, timeout, clock);
+        inner
+            .counters
+            .current
+            .store(config.initial().as_ticks(), Ordering::Relaxed);
+        Ok(Self { inner })
     }
 
     /// The timeout for a call starting now (also kept as the current
     /// timeout, [`TimeoutStats::current_ticks`]).
     #[inline]
     pub fn timeout(&self) -> Duration {
-        let now = self.now();
-        let t = self.inner.timeout.lock().timeout(now);
-        self.inner.current.store(t.as_ticks(), Ordering::Relaxed);
+        let t = self.inner.with(|a, now| a.timeout(now));
+        self.inner
+            .counters
+            .current
+            .store(t.as_ticks(), Ordering::Relaxed);
         t
     }
 
     /// Record a call that answered after `latency`.
     #[inline]
     pub fn record(&self, latency: Duration) {
-        let now = self.now();
-        self.inner.timeout.lock().record(latency, now);
-        self.inner.counters.note(&self.inner.name, Event::Request);
+        self.inner.with(|a, now| a.record(latency, now));
+        self.inner.note(Event::Request);
     }
 
     /// Record a call that ran past its timeout `timeout` (recorded as that
     /// latency: the call took at least as long).
     #[inline]
     pub fn record_timeout(&self, timeout: Duration) {
-        let now = self.now();
-        self.inner.timeout.lock().record(timeout, now);
-        self.inner.counters.note(&self.inner.name, Event::Request);
-        self.inner.counters.note(&self.inner.name, Event::TimedOut);
+        self.inner.with(|a, now| a.record(timeout, now));
+        self.inner.note(Event::Request);
+        self.inner.note(Event::TimedOut);
     }
 
     /// The counts and the current timeout (atomics; no lock).
@@ -536,13 +530,13 @@ impl<C: Clock> AdaptiveTimeout<C> {
         TimeoutStats {
             requests: c.requests.load(Ordering::Relaxed),
             timeouts: c.timeouts.load(Ordering::Relaxed),
-            current_ticks: self.inner.current.load(Ordering::Relaxed),
+            current_ticks: c.current.load(Ordering::Relaxed),
         }
     }
 
     /// The last timeout handed out (the initial one before any).
     pub fn current(&self) -> Duration {
-        Duration::from_ticks(self.inner.current.load(Ordering::Relaxed))
+        Duration::from_ticks(self.inner.counters.current.load(Ordering::Relaxed))
     }
 
     /// Run `fut` under the timeout for a call starting now; records its
