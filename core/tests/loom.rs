@@ -13,7 +13,7 @@ use fusebox::breaker::{
     Config, ConsecutiveFailures, CountWindow, FailureCount, Outcome, ProbeRule,
     SharedCircuitBreaker, SharedPolicy, State, TimeWindow, Transition,
 };
-use fusebox::bulkhead::Bulkhead;
+use fusebox::bulkhead::SharedBulkhead;
 use fusebox::rate::{Quota, SharedTokenBucket};
 use fusebox::time::{Duration, Instant};
 use loom::sync::Arc;
@@ -388,7 +388,7 @@ fn token_bucket_admits_one_of_two_racing() {
 #[test]
 fn bulkhead_never_admits_over_its_limit() {
     model(|| {
-        let bh = Arc::new(Bulkhead::new(1).unwrap());
+        let bh = Arc::new(SharedBulkhead::new(1).unwrap());
         let inside = Arc::new(AtomicUsize::new(0));
         let hs: Vec<_> = (0..2)
             .map(|_| {

@@ -29,7 +29,7 @@ use fusebox::breaker::{
     CircuitBreaker, Config as BreakerConfig, ConsecutiveFailures, CountWindow, FailureCount,
     Outcome as BreakerOutcome, ProbeRule, SharedCircuitBreaker, SharedPolicy, TimeWindow,
 };
-use fusebox::bulkhead::{AimdConfig, Bulkhead, Outcome, SharedAdaptiveLimit};
+use fusebox::bulkhead::{AimdConfig, Outcome, SharedAdaptiveLimit, SharedBulkhead};
 use fusebox::dedup::{Config, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
 use fusebox::rate::{Quota, SharedKeyedLimiter, SharedRetryBudget, SharedTokenBucket, WhenFull};
@@ -201,8 +201,8 @@ const PRIMITIVES: &[(&str, fn())] = &[
             let _ = black_box(bucket.try_acquire(t(i)));
         }
     }),
-    entry!("bulkhead::Bulkhead", || {
-        let bulkhead = Bulkhead::new(4).expect("valid");
+    entry!("bulkhead::SharedBulkhead", || {
+        let bulkhead = SharedBulkhead::new(4).expect("valid");
         let a = bulkhead.try_acquire();
         let b = bulkhead.try_acquire();
         black_box((bulkhead.in_use(), &a, &b));

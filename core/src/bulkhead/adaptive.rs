@@ -173,7 +173,7 @@ impl AimdConfig {
 ///
 /// Sans-IO and `&mut`: it needs no atomics and no `sync` feature. Record
 /// each call's outcome and latency; apply the returned [`LimitChange`] to a
-/// [`LocalBulkhead`](super::LocalBulkhead) or, with `sync`, a `Bulkhead` (both have `set_limit`).
+/// [`Bulkhead`](super::Bulkhead) or, with `sync`, a `SharedBulkhead` (both have `set_limit`).
 /// The laws and the transition table are in the [module docs](super).
 ///
 /// ```

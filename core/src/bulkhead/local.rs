@@ -1,4 +1,4 @@
-//! [`LocalBulkhead`]: the `&mut` bulkhead, no atomics.
+//! [`Bulkhead`]: the `&mut` bulkhead, no atomics.
 
 use super::{Rejected, check_limit};
 use crate::ConfigError;
@@ -8,14 +8,14 @@ use crate::ConfigError;
 /// `sync` feature.
 ///
 /// A [`Token`] cannot free its slot by itself: hand it back with
-/// [`LocalBulkhead::release`]. It is `#[must_use]` and not `Clone`, so it
+/// [`Bulkhead::release`]. It is `#[must_use]` and not `Clone`, so it
 /// cannot be duplicated; a token that is dropped instead keeps its slot
-/// taken until [`LocalBulkhead::reset`].
+/// taken until [`Bulkhead::reset`].
 ///
 /// ```
-/// use fusebox::bulkhead::LocalBulkhead;
+/// use fusebox::bulkhead::Bulkhead;
 ///
-/// let mut uplink = LocalBulkhead::new(1)?;
+/// let mut uplink = Bulkhead::new(1)?;
 /// let token = uplink.try_acquire().expect("free");
 /// assert_eq!(uplink.try_acquire().unwrap_err().limit, 1);
 /// uplink.release(token);
@@ -24,13 +24,13 @@ use crate::ConfigError;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct LocalBulkhead {
+pub struct Bulkhead {
     limit: u32,
     in_use: u32,
 }
 
-/// One slot of a [`LocalBulkhead`]; hand it back with
-/// [`LocalBulkhead::release`].
+/// One slot of a [`Bulkhead`]; hand it back with
+/// [`Bulkhead::release`].
 ///
 /// Zero-sized: it carries no reference, so it does not borrow the bulkhead
 /// (the owner can keep calling it while tokens are out). Releasing a token
@@ -39,12 +39,12 @@ pub struct LocalBulkhead {
 /// saturates at zero).
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[must_use = "hand the token back with `LocalBulkhead::release`, or its slot stays taken"]
+#[must_use = "hand the token back with `Bulkhead::release`, or its slot stays taken"]
 pub struct Token {
     _private: (),
 }
 
-impl LocalBulkhead {
+impl Bulkhead {
     /// A bulkhead of `limit` slots (at least 1), all free.
     pub const fn new(limit: u32) -> Result<Self, ConfigError> {
         match check_limit(limit) {

@@ -5,15 +5,15 @@
 //! buffer with it: a call first takes a slot, and when all slots are taken it
 //! is refused at once (load shedding) instead of queueing behind the others.
 //!
-//! - [`Bulkhead`] (feature `sync`): the shared `&self` variant on
+//! - [`Bulkhead`]: the `&mut` bulkhead, for firmware that does not enable
+//!   `sync`: a counter whose [`Token`] must be handed back with
+//!   [`Bulkhead::release`] (it cannot free itself on drop, having no
+//!   reference to the counter).
+//! - [`SharedBulkhead`] (feature `sync`): the same limit behind `&self`, on
 //!   `portable-atomic`, lock-free where the CPU has a 64-bit
 //!   compare-and-swap. Its [`Permit`] frees the slot when dropped;
 //!   [`OwnedPermit`] does the same for a bulkhead held through an `Arc` (or
 //!   any `Deref`).
-//! - [`LocalBulkhead`]: the `&mut` counterpart for firmware that does not
-//!   enable `sync`: a counter whose [`Token`] must be handed back with
-//!   [`LocalBulkhead::release`] (it cannot free itself on drop, having no
-//!   reference to the counter).
 //! - [`AdaptiveLimit`]: a sans-IO concurrency limit that finds its own level
 //!   by AIMD, as in Netflix's concurrency-limits: it grows by a step on each
 //!   success under the latency target and shrinks by a percentage on each
@@ -25,7 +25,7 @@
 //!   limit's decisions.
 //!
 //! ```
-//! use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead, Outcome};
+//! use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead, Outcome};
 //! use fusebox::time::{Duration, Instant};
 //!
 //! let config = AimdConfig::new()
@@ -33,7 +33,7 @@
 //!     .initial(2)
 //!     .latency_target(Duration::from_ticks(100));
 //! let mut limit = AdaptiveLimit::new(config)?;
-//! let mut bulkhead = LocalBulkhead::new(limit.limit())?;
+//! let mut bulkhead = Bulkhead::new(limit.limit())?;
 //!
 //! // Two calls in flight: the third is refused at once.
 //! let a = bulkhead.try_acquire().expect("slot 1");
@@ -113,10 +113,10 @@
 //! | type | x86_64 | thumbv6m |
 //! |---|---|---|
 //! | [`Bulkhead`] | 8 | 8 |
+//! | [`Token`] | 0 | 0 |
+//! | [`SharedBulkhead`] | 8 | 8 |
 //! | [`Permit`] | 8 | 4 |
 //! | `Result<Permit, Rejected>` | 16 | 8 |
-//! | [`LocalBulkhead`] | 8 | 8 |
-//! | [`Token`] | 0 | 0 |
 //! | [`AdaptiveLimit`] | 56 | 56 |
 //! | [`AimdConfig`] | 32 | 32 |
 //! | [`SharedAdaptiveLimit`] | 48 | 48 |
@@ -137,9 +137,9 @@ mod shared;
 pub use adaptive::{AdaptiveLimit, AimdConfig, LimitChange, Outcome};
 #[cfg(feature = "sync")]
 pub use adaptive_shared::SharedAdaptiveLimit;
-pub use local::{LocalBulkhead, Token};
+pub use local::{Bulkhead, Token};
 #[cfg(feature = "sync")]
-pub use shared::{Bulkhead, OwnedPermit, Permit};
+pub use shared::{OwnedPermit, Permit, SharedBulkhead};
 
 /// A bulkhead refused a call: every slot was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,12 +175,12 @@ const fn check_limit(limit: u32) -> Result<(), ConfigError> {
 // each target (x86_64 and thumbv6m), not only when tests run.
 #[cfg(target_pointer_width = "64")]
 const _: () = {
-    assert!(size_of::<LocalBulkhead>() == 8);
+    assert!(size_of::<Bulkhead>() == 8);
     assert!(size_of::<Token>() == 0);
     assert!(size_of::<AimdConfig>() == 32);
     assert!(size_of::<AdaptiveLimit>() == 56);
     #[cfg(feature = "sync")]
-    assert!(size_of::<Bulkhead>() == 8);
+    assert!(size_of::<SharedBulkhead>() == 8);
     #[cfg(feature = "sync")]
     assert!(size_of::<Permit<'_>>() == 8);
     #[cfg(feature = "sync")]
@@ -188,12 +188,12 @@ const _: () = {
 };
 #[cfg(all(target_arch = "arm", target_pointer_width = "32"))]
 const _: () = {
-    assert!(size_of::<LocalBulkhead>() == 8);
+    assert!(size_of::<Bulkhead>() == 8);
     assert!(size_of::<Token>() == 0);
     assert!(size_of::<AimdConfig>() == 32);
     assert!(size_of::<AdaptiveLimit>() == 56);
     #[cfg(feature = "sync")]
-    assert!(size_of::<Bulkhead>() == 8);
+    assert!(size_of::<SharedBulkhead>() == 8);
     #[cfg(feature = "sync")]
     assert!(size_of::<Permit<'_>>() == 4);
     #[cfg(feature = "sync")]

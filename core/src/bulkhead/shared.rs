@@ -1,4 +1,4 @@
-//! [`Bulkhead`]: the shared (`&self`) bulkhead on portable-atomic (feature
+//! [`SharedBulkhead`]: the shared (`&self`) bulkhead on portable-atomic (feature
 //! `sync`).
 
 use super::{Rejected, check_limit};
@@ -30,7 +30,7 @@ const fn in_use_of(word: u64) -> u32 {
 
 /// A shared bulkhead (`&self`, `Sync`): at most `limit` [`Permit`]s
 /// live at once; a permit frees its slot when dropped. The limit can be
-/// changed at runtime ([`Bulkhead::set_limit`]), e.g. by an
+/// changed at runtime ([`SharedBulkhead::set_limit`]), e.g. by an
 /// [`AdaptiveLimit`](super::AdaptiveLimit).
 ///
 /// One `portable_atomic::AtomicU64`: lock-free where the CPU has a
@@ -41,9 +41,9 @@ const fn in_use_of(word: u64) -> u32 {
 /// fn`-constructible, it can live in a `static`.
 ///
 /// ```
-/// use fusebox::bulkhead::Bulkhead;
+/// use fusebox::bulkhead::SharedBulkhead;
 ///
-/// static SENSOR_BUS: Bulkhead = match Bulkhead::new(2) {
+/// static SENSOR_BUS: SharedBulkhead = match SharedBulkhead::new(2) {
 ///     Ok(b) => b,
 ///     Err(_) => panic!("limit 2 is valid"),
 /// };
@@ -57,28 +57,28 @@ const fn in_use_of(word: u64) -> u32 {
 /// # drop((b, c));
 /// ```
 #[derive(Debug)]
-pub struct Bulkhead {
+pub struct SharedBulkhead {
     state: AtomicU64,
 }
 
-/// One slot of a [`Bulkhead`], freed when dropped.
+/// One slot of a [`SharedBulkhead`], freed when dropped.
 #[derive(Debug)]
 #[must_use = "dropping the permit frees its slot at once"]
 pub struct Permit<'a> {
-    bulkhead: &'a Bulkhead,
+    bulkhead: &'a SharedBulkhead,
 }
 
-/// One slot of a [`Bulkhead`] reached through an owning handle `B`
-/// (an `Arc<Bulkhead>`, a `&'static Bulkhead`), freed when dropped.
+/// One slot of a [`SharedBulkhead`] reached through an owning handle `B`
+/// (an `Arc<SharedBulkhead>`, a `&'static SharedBulkhead`), freed when dropped.
 /// For permits that must outlive a borrow: a spawned task, a tower
 /// future.
 ///
 /// ```
-/// use fusebox::bulkhead::Bulkhead;
+/// use fusebox::bulkhead::SharedBulkhead;
 /// use std::sync::Arc;
 ///
-/// let pool = Arc::new(Bulkhead::new(1)?);
-/// let permit = Bulkhead::try_acquire_owned(Arc::clone(&pool)).expect("free");
+/// let pool = Arc::new(SharedBulkhead::new(1)?);
+/// let permit = SharedBulkhead::try_acquire_owned(Arc::clone(&pool)).expect("free");
 /// let worker = std::thread::spawn(move || drop(permit));
 /// worker.join().unwrap();
 /// assert_eq!(pool.in_use(), 0);
@@ -86,11 +86,11 @@ pub struct Permit<'a> {
 /// ```
 #[derive(Debug)]
 #[must_use = "dropping the permit frees its slot at once"]
-pub struct OwnedPermit<B: Deref<Target = Bulkhead>> {
+pub struct OwnedPermit<B: Deref<Target = SharedBulkhead>> {
     bulkhead: B,
 }
 
-impl Bulkhead {
+impl SharedBulkhead {
     crate::atomic::const_unless_loom! {
     /// A bulkhead of `limit` slots (at least 1), all free.
     pub const fn new(limit: u32) -> Result<Self, ConfigError> {
@@ -112,9 +112,9 @@ impl Bulkhead {
     }
 
     /// [`try_acquire`](Self::try_acquire) through an owning handle, for
-    /// a permit that keeps the bulkhead alive (`Arc<Bulkhead>`).
+    /// a permit that keeps the bulkhead alive (`Arc<SharedBulkhead>`).
     #[inline]
-    pub fn try_acquire_owned<B: Deref<Target = Bulkhead>>(
+    pub fn try_acquire_owned<B: Deref<Target = SharedBulkhead>>(
         bulkhead: B,
     ) -> Result<OwnedPermit<B>, Rejected> {
         bulkhead.take()?;
@@ -189,7 +189,7 @@ impl Bulkhead {
 
 impl Permit<'_> {
     /// The bulkhead this permit belongs to.
-    pub const fn bulkhead(&self) -> &Bulkhead {
+    pub const fn bulkhead(&self) -> &SharedBulkhead {
         self.bulkhead
     }
 }
@@ -201,14 +201,14 @@ impl Drop for Permit<'_> {
     }
 }
 
-impl<B: Deref<Target = Bulkhead>> OwnedPermit<B> {
+impl<B: Deref<Target = SharedBulkhead>> OwnedPermit<B> {
     /// The bulkhead this permit belongs to.
-    pub fn bulkhead(&self) -> &Bulkhead {
+    pub fn bulkhead(&self) -> &SharedBulkhead {
         &self.bulkhead
     }
 }
 
-impl<B: Deref<Target = Bulkhead>> Drop for OwnedPermit<B> {
+impl<B: Deref<Target = SharedBulkhead>> Drop for OwnedPermit<B> {
     #[inline]
     fn drop(&mut self) {
         self.bulkhead.give_back();
@@ -216,12 +216,12 @@ impl<B: Deref<Target = Bulkhead>> Drop for OwnedPermit<B> {
 }
 
 #[cfg(feature = "defmt")]
-impl defmt::Format for Bulkhead {
+impl defmt::Format for SharedBulkhead {
     fn format(&self, f: defmt::Formatter<'_>) {
         let word = self.state.load(Ordering::Relaxed);
         defmt::write!(
             f,
-            "Bulkhead {{ limit: {=u32}, in_use: {=u32} }}",
+            "SharedBulkhead {{ limit: {=u32}, in_use: {=u32} }}",
             limit_of(word),
             in_use_of(word)
         );
@@ -236,7 +236,7 @@ impl defmt::Format for Permit<'_> {
 }
 
 #[cfg(feature = "defmt")]
-impl<B: Deref<Target = Bulkhead>> defmt::Format for OwnedPermit<B> {
+impl<B: Deref<Target = SharedBulkhead>> defmt::Format for OwnedPermit<B> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "OwnedPermit {{ {} }}", *self.bulkhead);
     }

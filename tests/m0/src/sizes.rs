@@ -11,7 +11,7 @@ use fusebox::breaker::{
 };
 use fusebox::bulkhead::SharedAdaptiveLimit;
 use fusebox::bulkhead::{
-    self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
+    self, AdaptiveLimit, AimdConfig, SharedBulkhead, Bulkhead, Rejected, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
 use fusebox::dedup::{SharedDedupTable, SharedTicket};
@@ -100,10 +100,10 @@ pub const CHECKS: &[SizeCheck] = &[
         shared_count_window(100)
     ),
     // core/src/bulkhead.rs, "# Memory".
-    size_check!(Bulkhead, 8),
+    size_check!(SharedBulkhead, 8),
     size_check!(bulkhead::Permit<'static>, 4),
     size_check!(Result<bulkhead::Permit<'static>, Rejected>, 8),
-    size_check!(LocalBulkhead, 8),
+    size_check!(Bulkhead, 8),
     size_check!(Token, 0),
     size_check!(AdaptiveLimit, 56),
     size_check!(AimdConfig, 32),

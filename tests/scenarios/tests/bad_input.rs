@@ -15,7 +15,7 @@ use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{
     self, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Outcome, TimeWindow,
 };
-use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead};
+use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead};
 use fusebox::dedup::{self, Begin, DedupTable};
 use fusebox::hash::Seed;
 use fusebox::latency::{
@@ -483,38 +483,33 @@ const ROWS: &[Row] = &[
         }
     ),
     // ---- bulkheads ----
-    row!("LocalBulkhead", "limit = 0", "ConfigError(limit)", || {
-        config_err(LocalBulkhead::new(0), "limit")
+    row!("Bulkhead", "limit = 0", "ConfigError(limit)", || {
+        config_err(Bulkhead::new(0), "limit")
+    }),
+    row!("Bulkhead", "limit = 1: second acquire", "Rejected", || {
+        let mut b = ok(Bulkhead::new(1))?;
+        let tok = ok(b.try_acquire())?;
+        expect(b.try_acquire().is_err(), true)?;
+        b.release(tok);
+        expect(b.in_use(), 0)
     }),
     row!(
-        "LocalBulkhead",
-        "limit = 1: second acquire",
-        "Rejected",
-        || {
-            let mut b = ok(LocalBulkhead::new(1))?;
-            let tok = ok(b.try_acquire())?;
-            expect(b.try_acquire().is_err(), true)?;
-            b.release(tok);
-            expect(b.in_use(), 0)
-        }
-    ),
-    row!(
-        "LocalBulkhead",
+        "Bulkhead",
         "set_limit(0)",
         "ConfigError(limit), limit unchanged",
         || {
-            let mut b = ok(LocalBulkhead::new(u32::MAX))?;
+            let mut b = ok(Bulkhead::new(u32::MAX))?;
             config_err(b.set_limit(0), "limit")?;
             expect(b.limit(), u32::MAX)
         }
     ),
     row!(
-        "LocalBulkhead",
+        "Bulkhead",
         "token from another instance",
         "in_use saturates at 0",
         || {
-            let mut a = ok(LocalBulkhead::new(1))?;
-            let mut b = ok(LocalBulkhead::new(1))?;
+            let mut a = ok(Bulkhead::new(1))?;
+            let mut b = ok(Bulkhead::new(1))?;
             let tok = ok(a.try_acquire())?;
             b.release(tok);
             expect(b.in_use(), 0)
@@ -1256,12 +1251,12 @@ const SYNC_ROWS: &[Row] = &[
         }
     ),
     row!(
-        "Bulkhead",
+        "SharedBulkhead",
         "limit = 0; set_limit(0)",
         "ConfigError(limit)",
         || {
-            config_err(fusebox::bulkhead::Bulkhead::new(0), "limit")?;
-            let b = ok(fusebox::bulkhead::Bulkhead::new(1))?;
+            config_err(fusebox::bulkhead::SharedBulkhead::new(0), "limit")?;
+            let b = ok(fusebox::bulkhead::SharedBulkhead::new(1))?;
             config_err(b.set_limit(0), "limit")?;
             expect(b.limit(), 1)
         }
