@@ -95,7 +95,7 @@ const BREAKER: CircuitBreaker<CountWindow<20>> = {
     let config = breaker::Config::new()
         .open_duration_growing(Duration::from_millis(500), 2, Duration::from_secs(30))
         .slow_calls(Duration::from_millis(100), 50);
-    let Ok(policy) = CountWindow::new(50, 10) else {
+    let Ok(policy) = CountWindow::builder().failure_rate(50).minimum_calls(10).build() else {
         panic!("CountWindow config")
     };
     match CircuitBreaker::new(config, policy) {

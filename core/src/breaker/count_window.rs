@@ -9,9 +9,11 @@ use crate::time::Instant;
 const FAILED: u8 = 1;
 const SLOW: u8 = 2;
 
-/// Trip when, of the last `N` calls (a count window), at least
-/// `failure_percent` % failed or at least the slow-call percentage were
-/// slow, once the window holds at least `minimum_calls` calls.
+/// Trip when, of the last `N` calls (a count window), at least the
+/// [failure rate](CountWindowBuilder::failure_rate) failed or at least the
+/// slow-call percentage were slow, once the window holds at least
+/// [`minimum_calls`](CountWindowBuilder::minimum_calls) calls. Built by
+/// [`CountWindow::builder`].
 ///
 /// Memory: one byte per call in the window.
 ///
@@ -20,7 +22,7 @@ const SLOW: u8 = 2;
 /// use fusebox::time::Instant;
 ///
 /// // Half of the last 10 calls, judged from the 4th call on.
-/// let mut b = CircuitBreaker::new(Config::new(), CountWindow::<10>::new(50, 4)?)?;
+/// let mut b = CircuitBreaker::new(Config::new(), CountWindow::<10>::builder().failure_rate(50).minimum_calls(4).build()?)?;
 /// let t = Instant::from_ticks(0);
 /// for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success] {
 ///     let p = b.try_acquire(t).unwrap();
@@ -45,10 +47,67 @@ pub struct CountWindow<const N: usize> {
 }
 
 impl<const N: usize> CountWindow<N> {
-    /// A window of the last `N` calls (`N` in 1..=2^32-1) that trips at
-    /// `failure_percent` (1..=100) failures once it holds `minimum_calls`
-    /// (1..=N) calls.
-    pub const fn new(failure_percent: u8, minimum_calls: u32) -> Result<Self, ConfigError> {
+    /// Start a [`CountWindowBuilder`] for a window of the last `N` calls,
+    /// with resilience4j's defaults: a failure rate of 50 %, judged once
+    /// the window is full (`minimum_calls` = N, as resilience4j's
+    /// `minimumNumberOfCalls` equals its `slidingWindowSize`, both 100).
+    pub const fn builder() -> CountWindowBuilder<N> {
+        CountWindowBuilder {
+            failure_percent: 50,
+            minimum_calls: if N > u32::MAX as usize {
+                u32::MAX
+            } else {
+                N as u32
+            },
+        }
+    }
+}
+
+/// The settings of a [`CountWindow`], by name (resilience4j's
+/// `failureRateThreshold` and `minimumNumberOfCalls`), from
+/// [`CountWindow::builder`]. Setters are `const fn` and do not check;
+/// [`build`](Self::build) checks and names the first field out of range.
+///
+/// ```
+/// use fusebox::breaker::CountWindow;
+///
+/// // Trip at 50 % failures of the last 20 calls, judged from the 10th call on.
+/// let policy = CountWindow::<20>::builder().failure_rate(50).minimum_calls(10).build()?;
+/// # let _ = policy;
+/// let err = CountWindow::<20>::builder().minimum_calls(21).build().unwrap_err();
+/// assert_eq!(err.field(), "minimum_calls");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "call `build` to get the policy"]
+pub struct CountWindowBuilder<const N: usize> {
+    failure_percent: u8,
+    minimum_calls: u32,
+}
+
+impl<const N: usize> CountWindowBuilder<N> {
+    /// Trip when at least `percent` % (1..=100; default 50) of the calls in
+    /// the window failed (resilience4j's `failureRateThreshold`).
+    pub const fn failure_rate(mut self, percent: u8) -> Self {
+        self.failure_percent = percent;
+        self
+    }
+
+    /// Judge the rates only once the window holds at least `calls` calls
+    /// (1..=N; default N), resilience4j's `minimumNumberOfCalls`.
+    pub const fn minimum_calls(mut self, calls: u32) -> Self {
+        self.minimum_calls = calls;
+        self
+    }
+
+    /// The policy, or the first field out of range: `N` (1..=2^32-1),
+    /// `failure_rate` (1..=100), `minimum_calls` (1..=N).
+    pub const fn build(self) -> Result<CountWindow<N>, ConfigError> {
+        let Self {
+            failure_percent,
+            minimum_calls,
+        } = self;
         if N == 0 || N > u32::MAX as usize {
             return Err(ConfigError::new(
                 "CountWindow::<N>",
@@ -56,10 +115,7 @@ impl<const N: usize> CountWindow<N> {
             ));
         }
         if failure_percent == 0 || failure_percent > 100 {
-            return Err(ConfigError::new(
-                "failure_percent",
-                "be in 1..=100 (percent)",
-            ));
+            return Err(ConfigError::new("failure_rate", "be in 1..=100 (percent)"));
         }
         if minimum_calls == 0 || minimum_calls as usize > N {
             return Err(ConfigError::new(
@@ -67,7 +123,7 @@ impl<const N: usize> CountWindow<N> {
                 "be in 1..=N, the window's length (more could never be reached)",
             ));
         }
-        Ok(Self {
+        Ok(CountWindow {
             ring: [0; N],
             head: 0,
             len: 0,

@@ -41,7 +41,7 @@ impl<P: Policy> CircuitBreaker<P> {
     /// use fusebox::breaker::{CircuitBreaker, Config, CountWindow};
     ///
     /// const BREAKER: CircuitBreaker<CountWindow<20>> = {
-    ///     let policy = match CountWindow::new(50, 10) {
+    ///     let policy = match CountWindow::builder().failure_rate(50).minimum_calls(10).build() {
     ///         Ok(p) => p,
     ///         Err(_) => panic!("bad window"),
     ///     };

@@ -152,13 +152,13 @@ mod time_window;
 
 pub use config::Config;
 pub use consecutive::ConsecutiveFailures;
-pub use count_window::CountWindow;
+pub use count_window::{CountWindow, CountWindowBuilder};
 pub use interval::FailureCount;
 pub use machine::CircuitBreaker;
 pub use schedule::{BreakDuration, ProbeRule};
 #[cfg(feature = "sync")]
 pub use shared::{SharedBreaker, SharedCircuitBreaker, SharedPolicy, Unshared};
-pub use time_window::TimeWindow;
+pub use time_window::{TimeWindow, TimeWindowBuilder};
 
 /// The state of a [`CircuitBreaker`].
 ///

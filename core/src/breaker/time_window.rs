@@ -17,8 +17,10 @@ struct Bucket {
 }
 
 /// Trip when, of the calls in the last `window` of time (kept in `B`
-/// buckets), at least `failure_percent` % failed or at least the slow-call
-/// percentage were slow, once the window holds at least `minimum_calls`.
+/// buckets), at least the [failure rate](TimeWindowBuilder::failure_rate)
+/// failed or at least the slow-call percentage were slow, once the window
+/// holds at least [`minimum_calls`](TimeWindowBuilder::minimum_calls) calls.
+/// Built by [`TimeWindow::builder`].
 ///
 /// Time is cut into buckets of `window / B` ticks (rounded down); the
 /// window is the current bucket and the `B - 1` before it, so it holds
@@ -34,7 +36,10 @@ struct Bucket {
 /// use fusebox::time::{Duration, Instant};
 ///
 /// // 30 % of the calls in the last 10 s (ten 1 s buckets), once 20 calls are in.
-/// let policy = TimeWindow::<10>::new(Duration::from_secs(10), 30, 20)?;
+/// let policy = TimeWindow::<10>::builder(Duration::from_secs(10))
+///     .failure_rate(30)
+///     .minimum_calls(20)
+///     .build()?;
 /// let mut b = CircuitBreaker::new(Config::new(), policy)?;
 /// let p = b.try_acquire(Instant::from_secs(1)).unwrap();
 /// b.record(p, Outcome::Failure, Instant::from_secs(1));
@@ -54,52 +59,16 @@ pub struct TimeWindow<const B: usize> {
 }
 
 impl<const B: usize> TimeWindow<B> {
-    /// A window of `window` (at least `B` ticks) in `B` buckets (1..=2^32-1)
-    /// that trips at `failure_percent` (1..=100) failures once it holds
-    /// `minimum_calls` (at least 1) calls.
-    pub const fn new(
-        window: Duration,
-        failure_percent: u8,
-        minimum_calls: u32,
-    ) -> Result<Self, ConfigError> {
-        if B == 0 || B > u32::MAX as usize {
-            return Err(ConfigError::new(
-                "TimeWindow::<B>",
-                "have B in 1..=4294967295 buckets",
-            ));
+    /// Start a [`TimeWindowBuilder`] for a window of `window` (at least `B`
+    /// ticks) in `B` buckets, with resilience4j's defaults: a failure rate
+    /// of 50 %, judged once the window holds 100 calls
+    /// (`minimumNumberOfCalls`).
+    pub const fn builder(window: Duration) -> TimeWindowBuilder<B> {
+        TimeWindowBuilder {
+            window,
+            failure_percent: 50,
+            minimum_calls: 100,
         }
-        // B fits in u32 here, so in u64 too.
-        let bucket_ticks = match window.as_ticks().checked_div(B as u64) {
-            Some(t) => t,
-            None => 0,
-        };
-        if bucket_ticks == 0 {
-            return Err(ConfigError::new(
-                "window",
-                "be at least B ticks (one tick per bucket)",
-            ));
-        }
-        if failure_percent == 0 || failure_percent > 100 {
-            return Err(ConfigError::new(
-                "failure_percent",
-                "be in 1..=100 (percent)",
-            ));
-        }
-        if minimum_calls == 0 {
-            return Err(ConfigError::new("minimum_calls", "be at least 1"));
-        }
-        Ok(Self {
-            buckets: [Bucket {
-                epoch: 0,
-                calls: 0,
-                failures: 0,
-                slow: 0,
-            }; B],
-            bucket_ticks,
-            latest: 0,
-            minimum_calls,
-            failure_percent,
-        })
     }
 
     #[inline]
@@ -121,6 +90,96 @@ impl<const B: usize> TimeWindow<B> {
             }
         }
         s
+    }
+}
+
+/// The settings of a [`TimeWindow`], by name (resilience4j's
+/// `failureRateThreshold` and `minimumNumberOfCalls`), from
+/// [`TimeWindow::builder`]. Setters are `const fn` and do not check;
+/// [`build`](Self::build) checks and names the first field out of range.
+///
+/// ```
+/// use fusebox::breaker::TimeWindow;
+/// use fusebox::time::Duration;
+///
+/// // Trip at 30 % failures of the last 10 s (ten 1 s buckets), once 20 calls are in.
+/// let policy = TimeWindow::<10>::builder(Duration::from_secs(10))
+///     .failure_rate(30)
+///     .minimum_calls(20)
+///     .build()?;
+/// # let _ = policy;
+/// let err = TimeWindow::<10>::builder(Duration::from_secs(10)).failure_rate(0).build();
+/// assert_eq!(err.unwrap_err().field(), "failure_rate");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "call `build` to get the policy"]
+pub struct TimeWindowBuilder<const B: usize> {
+    window: Duration,
+    failure_percent: u8,
+    minimum_calls: u32,
+}
+
+impl<const B: usize> TimeWindowBuilder<B> {
+    /// Trip when at least `percent` % (1..=100; default 50) of the calls in
+    /// the window failed (resilience4j's `failureRateThreshold`).
+    pub const fn failure_rate(mut self, percent: u8) -> Self {
+        self.failure_percent = percent;
+        self
+    }
+
+    /// Judge the rates only once the window holds at least `calls` calls
+    /// (at least 1; default 100), resilience4j's `minimumNumberOfCalls`.
+    pub const fn minimum_calls(mut self, calls: u32) -> Self {
+        self.minimum_calls = calls;
+        self
+    }
+
+    /// The policy, or the first field out of range: `B` (1..=2^32-1),
+    /// `window` (at least `B` ticks), `failure_rate` (1..=100),
+    /// `minimum_calls` (at least 1).
+    pub const fn build(self) -> Result<TimeWindow<B>, ConfigError> {
+        let Self {
+            window,
+            failure_percent,
+            minimum_calls,
+        } = self;
+        if B == 0 || B > u32::MAX as usize {
+            return Err(ConfigError::new(
+                "TimeWindow::<B>",
+                "have B in 1..=4294967295 buckets",
+            ));
+        }
+        // B fits in u32 here, so in u64 too.
+        let bucket_ticks = match window.as_ticks().checked_div(B as u64) {
+            Some(t) => t,
+            None => 0,
+        };
+        if bucket_ticks == 0 {
+            return Err(ConfigError::new(
+                "window",
+                "be at least B ticks (one tick per bucket)",
+            ));
+        }
+        if failure_percent == 0 || failure_percent > 100 {
+            return Err(ConfigError::new("failure_rate", "be in 1..=100 (percent)"));
+        }
+        if minimum_calls == 0 {
+            return Err(ConfigError::new("minimum_calls", "be at least 1"));
+        }
+        Ok(TimeWindow {
+            buckets: [Bucket {
+                epoch: 0,
+                calls: 0,
+                failures: 0,
+                slow: 0,
+            }; B],
+            bucket_ticks,
+            latest: 0,
+            minimum_calls,
+            failure_percent,
+        })
     }
 }
 
@@ -173,7 +232,11 @@ mod tests {
 
     #[test]
     fn time_window_forgets_buckets_older_than_b() {
-        let mut w = TimeWindow::<4>::new(Duration::from_ticks(40), 50, 1).unwrap();
+        let mut w = TimeWindow::<4>::builder(Duration::from_ticks(40))
+            .failure_rate(50)
+            .minimum_calls(1)
+            .build()
+            .unwrap();
         use sealed::Judge;
         w.record(
             Call {

@@ -227,73 +227,141 @@ const ROWS: &[Row] = &[
         "CountWindow",
         "N = 0",
         "ConfigError(CountWindow::<N>)",
-        || config_err(CountWindow::<0>::new(50, 1), "CountWindow::<N>")
+        || config_err(
+            CountWindow::<0>::builder()
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build(),
+            "CountWindow::<N>"
+        )
     ),
     row!(
         "CountWindow",
-        "failure_percent = 0",
-        "ConfigError(failure_percent)",
-        || config_err(CountWindow::<8>::new(0, 1), "failure_percent")
+        "failure_rate = 0",
+        "ConfigError(failure_rate)",
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(0)
+                .minimum_calls(1)
+                .build(),
+            "failure_rate"
+        )
     ),
     row!(
         "CountWindow",
-        "failure_percent = 101",
-        "ConfigError(failure_percent)",
-        || config_err(CountWindow::<8>::new(101, 1), "failure_percent")
+        "failure_rate = 101",
+        "ConfigError(failure_rate)",
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(101)
+                .minimum_calls(1)
+                .build(),
+            "failure_rate"
+        )
     ),
     row!(
         "CountWindow",
         "minimum_calls = 0",
         "ConfigError(minimum_calls)",
-        || config_err(CountWindow::<8>::new(50, 0), "minimum_calls")
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(50)
+                .minimum_calls(0)
+                .build(),
+            "minimum_calls"
+        )
     ),
     row!(
         "CountWindow",
         "minimum_calls = N + 1",
         "ConfigError(minimum_calls)",
-        || config_err(CountWindow::<8>::new(50, 9), "minimum_calls")
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(50)
+                .minimum_calls(9)
+                .build(),
+            "minimum_calls"
+        )
     ),
     row!(
         "CountWindow",
         "N = 1, percent 1 and 100, minimum_calls = N",
         "valid",
         || {
-            ok(CountWindow::<1>::new(1, 1))?;
-            ok(CountWindow::<8>::new(100, 8)).map(drop)
+            ok(CountWindow::<1>::builder()
+                .failure_rate(1)
+                .minimum_calls(1)
+                .build())?;
+            ok(CountWindow::<8>::builder()
+                .failure_rate(100)
+                .minimum_calls(8)
+                .build())
+            .map(drop)
         }
     ),
     row!(
         "TimeWindow",
         "B = 0",
         "ConfigError(TimeWindow::<B>)",
-        || config_err(TimeWindow::<0>::new(d(10), 50, 1), "TimeWindow::<B>")
+        || config_err(
+            TimeWindow::<0>::builder(d(10))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build(),
+            "TimeWindow::<B>"
+        )
     ),
     row!(
         "TimeWindow",
         "window = B - 1 ticks",
         "ConfigError(window)",
-        || config_err(TimeWindow::<4>::new(d(3), 50, 1), "window")
+        || config_err(
+            TimeWindow::<4>::builder(d(3))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build(),
+            "window"
+        )
     ),
     row!(
         "TimeWindow",
         "window = B ticks and u64::MAX",
         "valid",
         || {
-            ok(TimeWindow::<4>::new(d(4), 50, 1))?;
-            ok(TimeWindow::<4>::new(d(u64::MAX), 50, 1)).map(drop)
+            ok(TimeWindow::<4>::builder(d(4))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build())?;
+            ok(TimeWindow::<4>::builder(d(u64::MAX))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build())
+            .map(drop)
         }
     ),
     row!(
         "TimeWindow",
-        "failure_percent = 101",
-        "ConfigError(failure_percent)",
-        || config_err(TimeWindow::<4>::new(d(40), 101, 1), "failure_percent")
+        "failure_rate = 101",
+        "ConfigError(failure_rate)",
+        || config_err(
+            TimeWindow::<4>::builder(d(40))
+                .failure_rate(101)
+                .minimum_calls(1)
+                .build(),
+            "failure_rate"
+        )
     ),
     row!(
         "TimeWindow",
         "minimum_calls = 0",
         "ConfigError(minimum_calls)",
-        || config_err(TimeWindow::<4>::new(d(40), 50, 0), "minimum_calls")
+        || config_err(
+            TimeWindow::<4>::builder(d(40))
+                .failure_rate(50)
+                .minimum_calls(0)
+                .build(),
+            "minimum_calls"
+        )
     ),
     // ---- CircuitBreaker methods ----
     row!(
@@ -1198,7 +1266,10 @@ const SYNC_ROWS: &[Row] = &[
             config_err(
                 <breaker::Unshared as breaker::SharedBreaker<TimeWindow<4>>>::share(
                     cfg(),
-                    &ok(TimeWindow::<4>::new(d(40), 50, 1))?,
+                    &ok(TimeWindow::<4>::builder(d(40))
+                        .failure_rate(50)
+                        .minimum_calls(1)
+                        .build())?,
                 ),
                 "policy",
             )
@@ -1212,7 +1283,10 @@ const SYNC_ROWS: &[Row] = &[
             config_err(
                 breaker::SharedCircuitBreaker::new(
                     cfg(),
-                    ok(TimeWindow::<4096>::new(d(4096), 50, 1))?,
+                    ok(TimeWindow::<4096>::builder(d(4096))
+                        .failure_rate(50)
+                        .minimum_calls(1)
+                        .build())?,
                 ),
                 "TimeWindow::<B>",
             )
@@ -1225,7 +1299,10 @@ const SYNC_ROWS: &[Row] = &[
         || {
             let b = ok(breaker::SharedCircuitBreaker::new(
                 cfg(),
-                ok(TimeWindow::<1>::new(d(1), 100, 1))?,
+                ok(TimeWindow::<1>::builder(d(1))
+                    .failure_rate(100)
+                    .minimum_calls(1)
+                    .build())?,
             ))?;
             let p = ok(b.try_acquire(MAX))?;
             expect(b.record(p, Outcome::Success, MAX), None)?;
