@@ -33,8 +33,11 @@ use crate::time::Duration;
 pub struct Config {
     pub(super) open: BreakDuration,
     pub(super) probe_timeout: Duration,
-    // `Duration::MAX` means "no slow-call detection".
-    pub(super) slow_duration: Duration,
+    // Read only through `slow_call_duration`, which maps `Duration::MAX`
+    // to `None` (off): an `Option<Duration>` here would add 8 bytes to
+    // every breaker (a `Duration` has no niche), and no call can take
+    // longer than `Duration::MAX` anyway.
+    slow_duration: Duration,
     pub(super) slow_percent: u8,
     pub(super) half_open_probes: u16,
     pub(super) half_open_successes: u16,
@@ -152,17 +155,32 @@ impl Config {
     /// Count a call that took at least `duration` (at least 1 tick) as slow;
     /// rate policies trip when `percent` (1..=100) of the calls in the window
     /// are slow. [`ConsecutiveFailures`] counts a slow call as a failure and
-    /// ignores `percent`.
+    /// ignores `percent`. Off by default; a `duration` of
+    /// [`Duration::MAX`] leaves it off.
     pub const fn slow_calls(mut self, duration: Duration, percent: u8) -> Self {
         self.slow_duration = duration;
         self.slow_percent = percent;
         self
     }
 
-    /// The slow-call duration set by [`slow_calls`](Self::slow_calls)
-    /// ([`Duration::MAX`] when unset: no call is slow).
-    pub const fn slow_call_duration(&self) -> Duration {
-        self.slow_duration
+    /// The slow-call duration set by [`slow_calls`](Self::slow_calls), or
+    /// `None` when slow-call detection is off (no call is slow).
+    ///
+    /// ```
+    /// use fusebox::breaker::Config;
+    /// use fusebox::time::Duration;
+    ///
+    /// assert_eq!(Config::new().slow_call_duration(), None);
+    /// let two_s = Duration::from_secs(2);
+    /// assert_eq!(Config::new().slow_calls(two_s, 80).slow_call_duration(), Some(two_s));
+    /// ```
+    #[inline]
+    pub const fn slow_call_duration(&self) -> Option<Duration> {
+        if self.slow_duration.as_ticks() == u64::MAX {
+            None
+        } else {
+            Some(self.slow_duration)
+        }
     }
 
     /// Check every field; the error names the first one out of range.

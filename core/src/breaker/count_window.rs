@@ -167,7 +167,7 @@ impl<const N: usize> sealed::Judge for CountWindow<N> {
         (code != 0 || reached_minimum)
             && self.len >= self.minimum_calls
             && (reaches(self.failures, self.len, self.failure_percent)
-                || (config.slow_duration.as_ticks() != u64::MAX
+                || (config.slow_call_duration().is_some()
                     && reaches(self.slow, self.len, config.slow_percent)))
     }
     fn clear(&mut self) {

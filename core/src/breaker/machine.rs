@@ -335,8 +335,10 @@ impl<P: Policy> CircuitBreaker<P> {
 
     #[inline]
     fn is_slow(&self, permit: &Permit, now: Instant) -> bool {
-        self.config.slow_duration.as_ticks() != u64::MAX
-            && time::elapsed(permit.acquired_at, now) >= self.config.slow_duration
+        match self.config.slow_call_duration() {
+            Some(slow) => time::elapsed(permit.acquired_at, now) >= slow,
+            None => false,
+        }
     }
 
     #[inline]

@@ -708,7 +708,7 @@ impl<const N: usize> SharedCountWindow<N> {
         let trips = (code != 0 || reached_minimum)
             && n.len >= self.minimum_calls
             && (reaches(n.failures, n.len, self.failure_percent)
-                || (config.slow_duration.as_ticks() != u64::MAX
+                || (config.slow_call_duration().is_some()
                     && reaches(n.slow, n.len, config.slow_percent)));
         if trips {
             // Sealed: the counts give way to the instant, and the ring's
@@ -1167,9 +1167,10 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 
     #[inline]
     fn is_slow(&self, permit: &Permit, t: u64) -> bool {
-        self.config.slow_duration.as_ticks() != u64::MAX
-            && time::elapsed(permit.acquired_at, Instant::from_ticks(t))
-                >= self.config.slow_duration
+        match self.config.slow_call_duration() {
+            Some(slow) => time::elapsed(permit.acquired_at, Instant::from_ticks(t)) >= slow,
+            None => false,
+        }
     }
 
     /// Hand back `permit` with its call's outcome at `now`: as

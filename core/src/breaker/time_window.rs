@@ -205,7 +205,7 @@ impl<const B: usize> sealed::Judge for TimeWindow<B> {
         let s = self.sum(epoch);
         s.calls >= self.minimum_calls
             && (reaches(s.failures, s.calls, self.failure_percent)
-                || (config.slow_duration.as_ticks() != u64::MAX
+                || (config.slow_call_duration().is_some()
                     && reaches(s.slow, s.calls, config.slow_percent)))
     }
     fn clear(&mut self) {

@@ -268,8 +268,8 @@ impl Model {
         }
     }
 
-    /// Slow-call detection, if on (a duration of `u64::MAX` ticks is off,
-    /// as `Config::slow_call_duration` documents).
+    /// Slow-call detection, if on (a duration of `u64::MAX` ticks leaves it off,
+    /// as `Config::slow_calls` documents).
     fn slow_calls(&self) -> Option<(u64, u8)> {
         self.spec.slow.filter(|&(d, _)| d != u64::MAX)
     }
