@@ -11,7 +11,7 @@ use embassy_time::{Duration, Instant};
 use embedded_hal_async::i2c::I2c;
 use fusebox::backoff::{self, Backoff, Jitter, Stop};
 use fusebox::breaker::{self, CircuitBreaker, CountWindow, Outcome};
-use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, SharedBulkhead, Bulkhead};
+use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, SharedBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable, Eviction};
 use fusebox::hash::Seed;
 use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
@@ -95,7 +95,11 @@ const BREAKER: CircuitBreaker<CountWindow<20>> = {
     let config = breaker::Config::new()
         .open_duration_growing(Duration::from_millis(500), 2, Duration::from_secs(30))
         .slow_calls(Duration::from_millis(100), 50);
-    let Ok(policy) = CountWindow::builder().failure_rate(50).minimum_calls(10).build() else {
+    let Ok(policy) = CountWindow::builder()
+        .failure_rate(50)
+        .minimum_calls(10)
+        .build()
+    else {
         panic!("CountWindow config")
     };
     match CircuitBreaker::new(config, policy) {

@@ -11,7 +11,7 @@ use fusebox::breaker::{
 };
 use fusebox::bulkhead::SharedAdaptiveLimit;
 use fusebox::bulkhead::{
-    self, AdaptiveLimit, AimdConfig, SharedBulkhead, Bulkhead, Rejected, Token,
+    self, AdaptiveLimit, AimdConfig, Bulkhead, Rejected, SharedBulkhead, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
 use fusebox::dedup::{SharedDedupTable, SharedTicket};
