@@ -66,7 +66,7 @@ const fn histogram(b: usize, s: usize) -> usize {
 
 /// Every documented size.
 pub const CHECKS: &[SizeCheck] = &[
-    // core/src/breaker.rs, "# Memory".
+    // core/src/breaker/mod.rs, "# Memory".
     size_check!(CircuitBreaker<ConsecutiveFailures>, 144),
     size_check!(CircuitBreaker<FailureCount>, 152),
     size_check!(breaker::Config, 56),
@@ -99,7 +99,7 @@ pub const CHECKS: &[SizeCheck] = &[
         SharedCircuitBreaker<CountWindow<100>>,
         shared_count_window(100)
     ),
-    // core/src/bulkhead.rs, "# Memory".
+    // core/src/bulkhead/mod.rs, "# Memory".
     size_check!(SharedBulkhead, 8),
     size_check!(bulkhead::Permit<'static>, 4),
     size_check!(Result<bulkhead::Permit<'static>, Rejected>, 8),
