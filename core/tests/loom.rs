@@ -13,7 +13,7 @@ use fusebox::breaker::{
     Config, ConsecutiveFailures, CountWindow, FailureCount, Outcome, ProbeRule,
     SharedCircuitBreaker, SharedPolicy, State, TimeWindow, Transition,
 };
-use fusebox::bulkhead::Bulkhead;
+use fusebox::bulkhead::SharedBulkhead;
 use fusebox::rate::{Quota, SharedTokenBucket};
 use fusebox::time::{Duration, Instant};
 use loom::sync::Arc;
@@ -121,12 +121,24 @@ fn breaker_consecutive_trips_once_and_the_late_permit_is_stale() {
 
 #[test]
 fn breaker_count_window_trips_once_and_the_late_permit_is_stale() {
-    one_trip(|| CountWindow::<2>::new(50, 1).unwrap());
+    one_trip(|| {
+        CountWindow::<2>::builder()
+            .failure_rate(50)
+            .minimum_calls(1)
+            .build()
+            .unwrap()
+    });
 }
 
 #[test]
 fn breaker_time_window_trips_once_and_the_late_permit_is_stale() {
-    one_trip(|| TimeWindow::<2>::new(Duration::from_ticks(4), 50, 1).unwrap());
+    one_trip(|| {
+        TimeWindow::<2>::builder(Duration::from_ticks(4))
+            .failure_rate(50)
+            .minimum_calls(1)
+            .build()
+            .unwrap()
+    });
 }
 
 #[test]
@@ -199,12 +211,24 @@ fn breaker_consecutive_trip_is_never_lost_to_a_reset() {
 
 #[test]
 fn breaker_count_window_trip_is_never_lost_to_a_reset() {
-    trip_races_reset(|| CountWindow::<2>::new(50, 1).unwrap());
+    trip_races_reset(|| {
+        CountWindow::<2>::builder()
+            .failure_rate(50)
+            .minimum_calls(1)
+            .build()
+            .unwrap()
+    });
 }
 
 #[test]
 fn breaker_time_window_trip_is_never_lost_to_a_reset() {
-    trip_races_reset(|| TimeWindow::<2>::new(Duration::from_ticks(4), 50, 1).unwrap());
+    trip_races_reset(|| {
+        TimeWindow::<2>::builder(Duration::from_ticks(4))
+            .failure_rate(50)
+            .minimum_calls(1)
+            .build()
+            .unwrap()
+    });
 }
 
 #[test]
@@ -218,7 +242,11 @@ fn breaker_failure_count_trip_is_never_lost_to_a_reset() {
 #[test]
 fn breaker_time_window_counts_both_racing_calls() {
     model(|| {
-        let w = TimeWindow::<2>::new(Duration::from_ticks(4), 50, 2).unwrap();
+        let w = TimeWindow::<2>::builder(Duration::from_ticks(4))
+            .failure_rate(50)
+            .minimum_calls(2)
+            .build()
+            .unwrap();
         let b = Arc::new(SharedCircuitBreaker::new(config(1), w).unwrap());
         let p1 = b.try_acquire(t(0)).unwrap();
         let p2 = b.try_acquire(t(0)).unwrap();
@@ -239,7 +267,11 @@ fn breaker_time_window_counts_both_racing_calls() {
 #[test]
 fn breaker_time_window_counts_racing_calls_across_buckets() {
     model(|| {
-        let w = TimeWindow::<2>::new(Duration::from_ticks(4), 100, 1).unwrap();
+        let w = TimeWindow::<2>::builder(Duration::from_ticks(4))
+            .failure_rate(100)
+            .minimum_calls(1)
+            .build()
+            .unwrap();
         let b = Arc::new(SharedCircuitBreaker::new(config(1), w).unwrap());
         // A call in epoch 0, so the window has something to expire.
         let p0 = b.try_acquire(t(0)).unwrap();
@@ -269,7 +301,11 @@ fn breaker_time_window_counts_racing_calls_across_buckets() {
 #[test]
 fn breaker_time_window_late_helper_writes_nothing() {
     model(|| {
-        let w = TimeWindow::<2>::new(Duration::from_ticks(4), 100, 1).unwrap();
+        let w = TimeWindow::<2>::builder(Duration::from_ticks(4))
+            .failure_rate(100)
+            .minimum_calls(1)
+            .build()
+            .unwrap();
         let b = Arc::new(SharedCircuitBreaker::new(config(1), w).unwrap());
         let p1 = b.try_acquire(t(0)).unwrap();
         let p2 = b.try_acquire(t(0)).unwrap();
@@ -351,7 +387,15 @@ fn breaker_per_round_admits_k_per_round() {
 fn breaker_count_window_counts_both_racing_calls() {
     model(|| {
         let b = Arc::new(
-            SharedCircuitBreaker::new(config(1), CountWindow::<4>::new(50, 2).unwrap()).unwrap(),
+            SharedCircuitBreaker::new(
+                config(1),
+                CountWindow::<4>::builder()
+                    .failure_rate(50)
+                    .minimum_calls(2)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
         );
         let p1 = b.try_acquire(t(0)).unwrap();
         let p2 = b.try_acquire(t(0)).unwrap();
@@ -388,7 +432,7 @@ fn token_bucket_admits_one_of_two_racing() {
 #[test]
 fn bulkhead_never_admits_over_its_limit() {
     model(|| {
-        let bh = Arc::new(Bulkhead::new(1).unwrap());
+        let bh = Arc::new(SharedBulkhead::new(1).unwrap());
         let inside = Arc::new(AtomicUsize::new(0));
         let hs: Vec<_> = (0..2)
             .map(|_| {
@@ -419,7 +463,15 @@ fn breaker_count_window_admits_nothing_after_a_seen_trip() {
     model(|| {
         use loom::sync::atomic::AtomicBool;
         let b = Arc::new(
-            SharedCircuitBreaker::new(config(1), CountWindow::<2>::new(50, 1).unwrap()).unwrap(),
+            SharedCircuitBreaker::new(
+                config(1),
+                CountWindow::<2>::builder()
+                    .failure_rate(50)
+                    .minimum_calls(1)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
         );
         let seen = Arc::new(AtomicBool::new(false));
         let p = b.try_acquire(t(0)).unwrap();

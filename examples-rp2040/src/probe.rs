@@ -11,7 +11,7 @@ use embassy_time::{Duration, Instant};
 use embedded_hal_async::i2c::I2c;
 use fusebox::backoff::{self, Backoff, Jitter, Stop};
 use fusebox::breaker::{self, CircuitBreaker, CountWindow, Outcome};
-use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead};
+use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, SharedBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable, Eviction};
 use fusebox::hash::Seed;
 use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
@@ -23,7 +23,7 @@ use crate::size::{Delay, FakeBus, Now, block_on, later};
 /// Every sans-IO primitive's `&mut` state.
 pub struct Probes {
     breaker: CircuitBreaker<CountWindow<20>>,
-    local: LocalBulkhead,
+    local: Bulkhead,
     adaptive: AdaptiveLimit,
     backoff: Backoff,
     budget: RetryBudget<10>,
@@ -56,7 +56,7 @@ pub const ALL_PROBES: AllProbes = AllProbes {
 };
 
 /// The shared `&self` bulkhead (portable-atomic over critical-section).
-static BULKHEAD: Bulkhead = match Bulkhead::new(4) {
+static BULKHEAD: SharedBulkhead = match SharedBulkhead::new(4) {
     Ok(b) => b,
     Err(_) => panic!("bulkhead limit"),
 };
@@ -95,7 +95,11 @@ const BREAKER: CircuitBreaker<CountWindow<20>> = {
     let config = breaker::Config::new()
         .open_duration_growing(Duration::from_millis(500), 2, Duration::from_secs(30))
         .slow_calls(Duration::from_millis(100), 50);
-    let Ok(policy) = CountWindow::new(50, 10) else {
+    let Ok(policy) = CountWindow::builder()
+        .failure_rate(50)
+        .minimum_calls(10)
+        .build()
+    else {
         panic!("CountWindow config")
     };
     match CircuitBreaker::new(config, policy) {
@@ -127,12 +131,12 @@ fn breaker(b: &mut CircuitBreaker<CountWindow<20>>, now: Instant, input: u32) ->
 // ---- bulkheads: the `&mut` one (acquire, release, set_limit, counts) and
 // the shared one (RAII permits, set_limit, counts).
 
-const LOCAL: LocalBulkhead = match LocalBulkhead::new(3) {
+const LOCAL: Bulkhead = match Bulkhead::new(3) {
     Ok(b) => b,
     Err(_) => panic!("local bulkhead limit"),
 };
 
-fn local_bulkhead(b: &mut LocalBulkhead, input: u32) -> u32 {
+fn local_bulkhead(b: &mut Bulkhead, input: u32) -> u32 {
     if input & 0xff == 0 {
         let _ = b.set_limit(input >> 28);
     }

@@ -39,7 +39,13 @@ fn main() -> Result<(), fusebox::ConfigError> {
         .half_open_successes(3)
         .probe_timeout(Duration::from_secs(2))
         .slow_calls(Duration::from_millis(250), 60);
-    let mut breaker = CircuitBreaker::new(config, CountWindow::<20>::new(50, 10)?)?;
+    let mut breaker = CircuitBreaker::new(
+        config,
+        CountWindow::<20>::builder()
+            .failure_rate(50)
+            .minimum_calls(10)
+            .build()?,
+    )?;
     let clock = ManualClock::new(Instant::from_ticks(0));
     let mut rng: u32 = 0x2545_f491;
 

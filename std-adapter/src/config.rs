@@ -60,7 +60,7 @@ use std::path::{Path, PathBuf};
 
 use fusebox::backoff::Backoff;
 use fusebox::breaker::{CircuitBreaker, Config as BreakerConfig};
-use fusebox::bulkhead::{AdaptiveLimit, LocalBulkhead};
+use fusebox::bulkhead::{AdaptiveLimit, Bulkhead};
 use fusebox::config::{
     AdaptiveLimitSpec, AdaptiveTimeoutSpec, BackoffSpec, BreakerPolicy, BreakerSpec, BulkheadSpec,
     ConcurrentRetryBudgetSpec, DedupSpec, HedgeSpec, Invalid, KeyedLimiterSpec, LimiterSpec,
@@ -466,8 +466,8 @@ impl ConfigFile {
     }
 
     /// The bulkhead `name` (a `&mut` one; `limit` of the spec gives the
-    /// number for a shared `fusebox::bulkhead::Bulkhead`).
-    pub fn bulkhead(&self, name: &str) -> Result<LocalBulkhead, LoadError> {
+    /// number for a shared `fusebox::bulkhead::SharedBulkhead`).
+    pub fn bulkhead(&self, name: &str) -> Result<Bulkhead, LoadError> {
         entry(&self.bulkhead, "bulkhead", name)?
             .build()
             .map_err(|e| LoadError::invalid("bulkhead", name, &e))

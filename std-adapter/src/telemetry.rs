@@ -166,7 +166,7 @@ pub(crate) struct BreakerTelemetry {
     #[cfg(feature = "metrics")]
     series: BreakerSeries,
     #[cfg(feature = "metrics")]
-    slow_after: Duration,
+    slow_after: Option<Duration>,
 }
 
 impl std::fmt::Debug for BreakerTelemetry {
@@ -177,9 +177,9 @@ impl std::fmt::Debug for BreakerTelemetry {
 
 impl BreakerTelemetry {
     /// Register the series of breaker `name` (closed), whose calls are
-    /// slow from `slow_after`.
+    /// slow from `slow_after` (`None`: slow-call detection is off).
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn new(name: &Name, slow_after: Duration) -> Self {
+    pub(crate) fn new(name: &Name, slow_after: Option<Duration>) -> Self {
         #[cfg(feature = "metrics")]
         {
             // One string for every series's label (an `Arc`, cloned).
@@ -258,7 +258,7 @@ impl BreakerTelemetry {
                 Outcome::Failure => s.failures.increment(1),
                 Outcome::Ignored => return,
             }
-            if took >= self.slow_after {
+            if self.slow_after.is_some_and(|slow| took >= slow) {
                 s.slow.increment(1);
             }
             s.duration.record(to_std(took).as_secs_f64());

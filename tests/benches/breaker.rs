@@ -56,8 +56,15 @@ fn closed(c: &mut Criterion) {
         })
     });
 
-    let mut b =
-        CircuitBreaker::new(Config::new(), CountWindow::<100>::new(50, 100).unwrap()).unwrap();
+    let mut b = CircuitBreaker::new(
+        Config::new(),
+        CountWindow::<100>::builder()
+            .failure_rate(50)
+            .minimum_calls(100)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     g.bench_function("fusebox_count_window_100", |bench| {
         bench.iter(|| {
             now = now.wrapping_add(1);
@@ -68,8 +75,15 @@ fn closed(c: &mut Criterion) {
     });
 
     let clock = StdClock::new();
-    let mut b =
-        CircuitBreaker::new(Config::new(), CountWindow::<100>::new(50, 100).unwrap()).unwrap();
+    let mut b = CircuitBreaker::new(
+        Config::new(),
+        CountWindow::<100>::builder()
+            .failure_rate(50)
+            .minimum_calls(100)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     g.bench_function("fusebox_count_window_100+clock", |bench| {
         bench.iter(|| {
             let t = clock.now();
@@ -197,13 +211,25 @@ fn shared_contenders() -> Vec<(&'static str, Op)> {
     let clock = StdClock::new();
     let t = || black_box(Instant::from_ticks(1));
     let consecutive = || ConsecutiveFailures::new(5).unwrap();
-    let window = || CountWindow::<100>::new(50, 100).unwrap();
+    let window = || {
+        CountWindow::<100>::builder()
+            .failure_rate(50)
+            .minimum_calls(100)
+            .build()
+            .unwrap()
+    };
     let lf_c = SharedCircuitBreaker::new(Config::new(), consecutive()).unwrap();
     let lf_c_clock = SharedCircuitBreaker::new(Config::new(), consecutive()).unwrap();
     let lf_w = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
     let lf_w_clock = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
     // 10 s in 10 buckets, 50 % of at least 100 calls (issue #11: exact).
-    let time_window = || TimeWindow::<10>::new(Duration::from_secs(10), 50, 100).unwrap();
+    let time_window = || {
+        TimeWindow::<10>::builder(Duration::from_secs(10))
+            .failure_rate(50)
+            .minimum_calls(100)
+            .build()
+            .unwrap()
+    };
     let lf_t = SharedCircuitBreaker::new(Config::new(), time_window()).unwrap();
     let mx_t = Mutex::new(CircuitBreaker::new(Config::new(), time_window()).unwrap());
     let mx_c = Mutex::new(CircuitBreaker::new(Config::new(), consecutive()).unwrap());

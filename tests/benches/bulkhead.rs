@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Outcome};
+use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead, Outcome, SharedBulkhead};
 use fusebox::time::{Duration, Instant};
 
 const LIMIT: u32 = 64;
@@ -15,13 +15,13 @@ const LIMIT: u32 = 64;
 fn single_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("bulkhead/acquire+release");
 
-    let shared = Bulkhead::new(LIMIT).unwrap();
-    g.bench_function("fusebox Bulkhead (&self)", |b| {
+    let shared = SharedBulkhead::new(LIMIT).unwrap();
+    g.bench_function("fusebox SharedBulkhead (&self)", |b| {
         b.iter(|| drop(black_box(black_box(&shared).try_acquire())))
     });
 
-    let mut local = LocalBulkhead::new(LIMIT).unwrap();
-    g.bench_function("fusebox LocalBulkhead (&mut)", |b| {
+    let mut local = Bulkhead::new(LIMIT).unwrap();
+    g.bench_function("fusebox Bulkhead (&mut)", |b| {
         b.iter(|| {
             if let Ok(t) = black_box(&mut local).try_acquire() {
                 local.release(black_box(t));
@@ -36,9 +36,9 @@ fn single_thread(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("bulkhead/rejected");
-    let full = Bulkhead::new(1).unwrap();
+    let full = SharedBulkhead::new(1).unwrap();
     let _held = full.try_acquire().unwrap();
-    g.bench_function("fusebox Bulkhead (&self)", |b| {
+    g.bench_function("fusebox SharedBulkhead (&self)", |b| {
         b.iter(|| black_box(black_box(&full).try_acquire()).is_err())
     });
     let full_sem = tokio::sync::Semaphore::new(1);
@@ -87,8 +87,8 @@ fn two_threads(c: &mut Criterion) {
         start.elapsed()
     }
     let mut g = c.benchmark_group("bulkhead/2 threads");
-    let shared = Arc::new(Bulkhead::new(LIMIT).unwrap());
-    g.bench_function("fusebox Bulkhead (&self)", |b| {
+    let shared = Arc::new(SharedBulkhead::new(LIMIT).unwrap());
+    g.bench_function("fusebox SharedBulkhead (&self)", |b| {
         b.iter_custom(|iters| run(iters, || drop(black_box(shared.try_acquire()))))
     });
     let sem = Arc::new(tokio::sync::Semaphore::new(LIMIT as usize));

@@ -156,7 +156,11 @@ fn breaker() -> Breaker<CountWindow<100>> {
     Breaker::new(
         "bench",
         Config::new(),
-        CountWindow::<100>::new(50, 100).expect("window"),
+        CountWindow::<100>::builder()
+            .failure_rate(50)
+            .minimum_calls(100)
+            .build()
+            .expect("window"),
     )
     .expect("breaker")
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
 use fusebox::bulkhead::{
-    AdaptiveLimit, AimdConfig, Bulkhead, LimitChange, LocalBulkhead, Outcome, OwnedPermit, Permit,
-    Rejected, Token,
+    AdaptiveLimit, AimdConfig, Bulkhead, LimitChange, Outcome, OwnedPermit, Permit, Rejected,
+    SharedBulkhead, Token,
 };
 use fusebox::time::{Duration, Instant};
 use fusebox_models::bulkhead::{Aimd, Counter as Model};
@@ -41,7 +41,7 @@ proptest! {
 
     #[test]
     fn local_bulkhead_follows_the_model(limit in 1u32..=5, ops in ops()) {
-        let mut b = LocalBulkhead::new(limit).unwrap();
+        let mut b = Bulkhead::new(limit).unwrap();
         let mut m = Model::new(limit);
         let mut held: Vec<Token> = Vec::new();
         for op in ops {
@@ -81,11 +81,11 @@ proptest! {
     #[test]
     fn shared_bulkhead_follows_the_model(limit in 1u32..=5, ops in ops()) {
         // Permits borrowed from `b` and owned ones through an Arc, mixed.
-        let b = Arc::new(Bulkhead::new(limit).unwrap());
+        let b = Arc::new(SharedBulkhead::new(limit).unwrap());
         let mut m = Model::new(limit);
         enum Held<'a> {
             Borrowed(#[allow(dead_code)] Permit<'a>),
-            Owned(#[allow(dead_code)] OwnedPermit<Arc<Bulkhead>>),
+            Owned(#[allow(dead_code)] OwnedPermit<Arc<SharedBulkhead>>),
         }
         let mut held: Vec<Held<'_>> = Vec::new();
         let mut owned_next = false;
@@ -94,7 +94,7 @@ proptest! {
                 Op::Acquire => {
                     let want = m.acquire();
                     let got = if owned_next {
-                        Bulkhead::try_acquire_owned(Arc::clone(&b)).map(Held::Owned)
+                        SharedBulkhead::try_acquire_owned(Arc::clone(&b)).map(Held::Owned)
                     } else {
                         b.try_acquire().map(Held::Borrowed)
                     };
@@ -284,7 +284,7 @@ fn n_is_never_exceeded_under_contention() {
     const LIMIT: u32 = 3;
     const THREADS: usize = 8;
     const ROUNDS: usize = 20_000;
-    let bulkhead = Bulkhead::new(LIMIT).unwrap();
+    let bulkhead = SharedBulkhead::new(LIMIT).unwrap();
     let inside = AtomicU32::new(0);
     let most = AtomicU32::new(0);
     let admitted = AtomicU32::new(0);
@@ -323,7 +323,7 @@ fn n_is_never_exceeded_under_contention() {
 fn set_limit_under_contention_keeps_both_halves() {
     const THREADS: usize = 4;
     const ROUNDS: usize = 20_000;
-    let bulkhead = Arc::new(Bulkhead::new(2).unwrap());
+    let bulkhead = Arc::new(SharedBulkhead::new(2).unwrap());
     let inside = Arc::new(AtomicU32::new(0));
     let most = Arc::new(AtomicU32::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -350,7 +350,7 @@ fn set_limit_under_contention_keeps_both_halves() {
             std::thread::spawn(move || {
                 for _ in 0..ROUNDS {
                     // Owned permits through the Arc, as a spawned task holds them.
-                    let Ok(permit) = Bulkhead::try_acquire_owned(Arc::clone(&b)) else {
+                    let Ok(permit) = SharedBulkhead::try_acquire_owned(Arc::clone(&b)) else {
                         continue;
                     };
                     let now_inside = inside.fetch_add(1, Ordering::SeqCst) + 1;
@@ -383,11 +383,11 @@ fn set_limit_under_contention_keeps_both_halves() {
 #[test]
 fn sizes_on_64_bit_targets() {
     use std::mem::size_of;
-    assert_eq!(size_of::<Bulkhead>(), 8);
+    assert_eq!(size_of::<SharedBulkhead>(), 8);
     assert_eq!(size_of::<Permit<'_>>(), 8);
     assert_eq!(size_of::<Result<Permit<'_>, Rejected>>(), 16);
-    assert_eq!(size_of::<OwnedPermit<Arc<Bulkhead>>>(), 8);
-    assert_eq!(size_of::<LocalBulkhead>(), 8);
+    assert_eq!(size_of::<OwnedPermit<Arc<SharedBulkhead>>>(), 8);
+    assert_eq!(size_of::<Bulkhead>(), 8);
     assert_eq!(size_of::<Token>(), 0);
     assert_eq!(size_of::<AimdConfig>(), 32);
     assert_eq!(size_of::<AdaptiveLimit>(), 56);

@@ -20,7 +20,7 @@ use fusebox::breaker::{
     BreakDuration, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Permit,
     SharedCircuitBreaker, TimeWindow,
 };
-use fusebox::bulkhead::{AdaptiveLimit, Bulkhead, LocalBulkhead, SharedAdaptiveLimit};
+use fusebox::bulkhead::{AdaptiveLimit, Bulkhead, SharedAdaptiveLimit, SharedBulkhead};
 use fusebox::dedup::{DedupTable, SharedDedupTable};
 use fusebox::hash::Seed;
 use fusebox::i2c::ResilientI2c;
@@ -271,8 +271,11 @@ fn measured() -> Vec<(&'static str, String)> {
             "`ConcurrentRetryBudget`",
             both::<ConcurrentRetryBudget>("ConcurrentRetryBudget"),
         ),
-        ("`Bulkhead` (feature `sync`)", both::<Bulkhead>("Bulkhead")),
-        ("`LocalBulkhead`", both::<LocalBulkhead>("LocalBulkhead")),
+        ("`Bulkhead`", both::<Bulkhead>("Bulkhead")),
+        (
+            "`SharedBulkhead` (feature `sync`)",
+            both::<SharedBulkhead>("SharedBulkhead"),
+        ),
         ("`AdaptiveLimit`", both::<AdaptiveLimit>("AdaptiveLimit")),
         (
             "`SharedAdaptiveLimit` (feature `sync`)",

@@ -347,7 +347,13 @@ fn consecutive_failures_histories_are_linearizable() {
 
 #[test]
 fn count_window_histories_are_linearizable() {
-    check_linearizable(0x5EED_0002, 3000, || CountWindow::<4>::new(50, 2).unwrap());
+    check_linearizable(0x5EED_0002, 3000, || {
+        CountWindow::<4>::builder()
+            .failure_rate(50)
+            .minimum_calls(2)
+            .build()
+            .unwrap()
+    });
 }
 
 /// A time window of 4 buckets of 2 ticks: the runs at t=10 find the
@@ -355,7 +361,13 @@ fn count_window_histories_are_linearizable() {
 /// at t=3 find them in the window.
 #[test]
 fn time_window_histories_are_linearizable() {
-    let make = || TimeWindow::<4>::new(Duration::from_ticks(8), 50, 2).unwrap();
+    let make = || {
+        TimeWindow::<4>::builder(Duration::from_ticks(8))
+            .failure_rate(50)
+            .minimum_calls(2)
+            .build()
+            .unwrap()
+    };
     check_linearizable_with(config(), 10, 0x5EED_0003, 1500, make);
     check_linearizable_with(config(), 3, 0x5EED_0004, 1500, make);
 }
@@ -398,7 +410,11 @@ fn per_round_and_schedule_histories_are_linearizable() {
         ConsecutiveFailures::new(1).unwrap()
     });
     check_linearizable_with(c, 10, 0x5EED_000B, 1500, || {
-        TimeWindow::<2>::new(Duration::from_ticks(4), 50, 1).unwrap()
+        TimeWindow::<2>::builder(Duration::from_ticks(4))
+            .failure_rate(50)
+            .minimum_calls(1)
+            .build()
+            .unwrap()
     });
 }
 
@@ -489,13 +505,25 @@ fn stress_consecutive_failures() {
 
 #[test]
 fn stress_count_window() {
-    let b = SharedCircuitBreaker::new(config(), CountWindow::<16>::new(40, 5).unwrap()).unwrap();
+    let b = SharedCircuitBreaker::new(
+        config(),
+        CountWindow::<16>::builder()
+            .failure_rate(40)
+            .minimum_calls(5)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     hammer(&b, 20_000, 0xABCD_0002);
 }
 
 #[test]
 fn stress_time_window() {
-    let w = TimeWindow::<8>::new(Duration::from_ticks(16), 40, 5).unwrap();
+    let w = TimeWindow::<8>::builder(Duration::from_ticks(16))
+        .failure_rate(40)
+        .minimum_calls(5)
+        .build()
+        .unwrap();
     let b = SharedCircuitBreaker::new(config(), w).unwrap();
     hammer(&b, 20_000, 0xABCD_0003);
 }
@@ -530,7 +558,11 @@ fn stress_failure_count_and_intervals() {
 #[test]
 fn stress_time_window_counts_every_call_once() {
     // 100 % failures needed, and every call succeeds: it never trips.
-    let w = TimeWindow::<4>::new(Duration::from_ticks(4_000_000), 100, 1).unwrap();
+    let w = TimeWindow::<4>::builder(Duration::from_ticks(4_000_000))
+        .failure_rate(100)
+        .minimum_calls(1)
+        .build()
+        .unwrap();
     let b = SharedCircuitBreaker::new(config(), w).unwrap();
     let per_thread = 5_000u32;
     std::thread::scope(|s| {

@@ -219,12 +219,24 @@ fn run(spec: &Spec, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             agree(c, p, ops)
         }
-        PolicySpec::Count(pct, min) => {
-            agree(c, CountWindow::<COUNT_N>::new(pct, min).unwrap(), ops)
-        }
-        PolicySpec::Time(w, pct, min) => {
-            agree(c, TimeWindow::<TIME_B>::new(d(w), pct, min).unwrap(), ops)
-        }
+        PolicySpec::Count(pct, min) => agree(
+            c,
+            CountWindow::<COUNT_N>::builder()
+                .failure_rate(pct)
+                .minimum_calls(min)
+                .build()
+                .unwrap(),
+            ops,
+        ),
+        PolicySpec::Time(w, pct, min) => agree(
+            c,
+            TimeWindow::<TIME_B>::builder(d(w))
+                .failure_rate(pct)
+                .minimum_calls(min)
+                .build()
+                .unwrap(),
+            ops,
+        ),
         PolicySpec::FailureCount(n, i) => {
             let mut p = FailureCount::new(n).unwrap();
             if let Some(i) = i {
@@ -253,7 +265,11 @@ proptest! {
 fn time_windows_agree_through_gaps_and_bursts() {
     fn go<const B: usize>(window: u64) {
         let config = Config::new().open_duration(d(7)).probe_timeout(d(3));
-        let policy = TimeWindow::<B>::new(d(window), 40, 3).unwrap();
+        let policy = TimeWindow::<B>::builder(d(window))
+            .failure_rate(40)
+            .minimum_calls(3)
+            .build()
+            .unwrap();
         let mut ops = Vec::new();
         for k in 0..400u64 {
             ops.push(Op::Acquire);
@@ -293,8 +309,20 @@ fn every_policy_shares() {
             .interval(d(60))
             .unwrap()
     ));
-    assert!(shares(CountWindow::<10>::new(50, 5).unwrap()));
-    assert!(shares(TimeWindow::<10>::new(d(100), 50, 5).unwrap()));
+    assert!(shares(
+        CountWindow::<10>::builder()
+            .failure_rate(50)
+            .minimum_calls(5)
+            .build()
+            .unwrap()
+    ));
+    assert!(shares(
+        TimeWindow::<10>::builder(d(100))
+            .failure_rate(50)
+            .minimum_calls(5)
+            .build()
+            .unwrap()
+    ));
     assert!(shares(FailureCount::new(3).unwrap()));
     assert!(shares(
         FailureCount::new(3).unwrap().interval(d(60)).unwrap()

@@ -201,13 +201,21 @@ fn lock_free_and_locked_breakers_behave_alike() {
     }
     run(ConsecutiveFailures::new(2).unwrap(), 3, false, "LockFree");
     run(
-        fusebox::breaker::CountWindow::<8>::new(50, 4).unwrap(),
+        fusebox::breaker::CountWindow::<8>::builder()
+            .failure_rate(50)
+            .minimum_calls(4)
+            .build()
+            .unwrap(),
         3,
         false,
         "LockFree",
     );
     run(
-        fusebox::breaker::TimeWindow::<4>::new(Duration::from_secs(10), 50, 4).unwrap(),
+        fusebox::breaker::TimeWindow::<4>::builder(Duration::from_secs(10))
+            .failure_rate(50)
+            .minimum_calls(4)
+            .build()
+            .unwrap(),
         3,
         false,
         "LockFree",

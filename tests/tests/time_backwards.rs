@@ -244,14 +244,25 @@ fn breaker_consecutive_failures() {
 
 #[test]
 fn breaker_count_window() {
-    breaker_twins("CountWindow", CountWindow::<4>::new(50, 2).expect("valid"));
+    breaker_twins(
+        "CountWindow",
+        CountWindow::<4>::builder()
+            .failure_rate(50)
+            .minimum_calls(2)
+            .build()
+            .expect("valid"),
+    );
 }
 
 #[test]
 fn breaker_time_window() {
     breaker_twins(
         "TimeWindow",
-        TimeWindow::<4>::new(d(40), 50, 2).expect("valid"),
+        TimeWindow::<4>::builder(d(40))
+            .failure_rate(50)
+            .minimum_calls(2)
+            .build()
+            .expect("valid"),
     );
 }
 

@@ -29,7 +29,7 @@ use fusebox::breaker::{
     CircuitBreaker, Config as BreakerConfig, ConsecutiveFailures, CountWindow, FailureCount,
     Outcome as BreakerOutcome, ProbeRule, SharedCircuitBreaker, SharedPolicy, TimeWindow,
 };
-use fusebox::bulkhead::{AimdConfig, Bulkhead, Outcome, SharedAdaptiveLimit};
+use fusebox::bulkhead::{AimdConfig, Outcome, SharedAdaptiveLimit, SharedBulkhead};
 use fusebox::dedup::{Config, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
 use fusebox::rate::{Quota, SharedKeyedLimiter, SharedRetryBudget, SharedTokenBucket, WhenFull};
@@ -201,8 +201,8 @@ const PRIMITIVES: &[(&str, fn())] = &[
             let _ = black_box(bucket.try_acquire(t(i)));
         }
     }),
-    entry!("bulkhead::Bulkhead", || {
-        let bulkhead = Bulkhead::new(4).expect("valid");
+    entry!("bulkhead::SharedBulkhead", || {
+        let bulkhead = SharedBulkhead::new(4).expect("valid");
         let a = bulkhead.try_acquire();
         let b = bulkhead.try_acquire();
         black_box((bulkhead.in_use(), &a, &b));
@@ -210,7 +210,11 @@ const PRIMITIVES: &[(&str, fn())] = &[
     entry!(
         "breaker::SharedCircuitBreaker<TimeWindow<8>>, per round",
         || {
-            let policy = TimeWindow::<8>::new(Duration::from_ticks(64), 50, 2).expect("valid");
+            let policy = TimeWindow::<8>::builder(Duration::from_ticks(64))
+                .failure_rate(50)
+                .minimum_calls(2)
+                .build()
+                .expect("valid");
             shared_breaker_ops(
                 BreakerConfig::new()
                     .half_open_probes(2)
@@ -243,7 +247,11 @@ const PRIMITIVES: &[(&str, fn())] = &[
         }
     ),
     entry!("breaker::SharedCircuitBreaker<CountWindow<16>>", || {
-        let policy = CountWindow::<16>::new(50, 4).expect("valid");
+        let policy = CountWindow::<16>::builder()
+            .failure_rate(50)
+            .minimum_calls(4)
+            .build()
+            .expect("valid");
         shared_breaker_ops(BreakerConfig::new(), policy);
     }),
     entry!("breaker::CircuitBreaker<ConsecutiveFailures>", || {
@@ -564,12 +572,23 @@ mod handles {
             ),
             (
                 "Breaker<CountWindow<16>>",
-                breaker(CountWindow::<16>::new(50, 4).expect("valid"), config),
+                breaker(
+                    CountWindow::<16>::builder()
+                        .failure_rate(50)
+                        .minimum_calls(4)
+                        .build()
+                        .expect("valid"),
+                    config,
+                ),
             ),
             (
                 "Breaker<TimeWindow<8>>",
                 breaker(
-                    TimeWindow::<8>::new(Duration::from_ticks(64), 50, 4).expect("valid"),
+                    TimeWindow::<8>::builder(Duration::from_ticks(64))
+                        .failure_rate(50)
+                        .minimum_calls(4)
+                        .build()
+                        .expect("valid"),
                     config,
                 ),
             ),

@@ -408,7 +408,7 @@ pub(crate) mod sealed {
 /// use fusebox::time::{Duration, Instant};
 ///
 /// // 50 % of the calls of the last 10 s (ten 1 s buckets), once 4 are in.
-/// let policy = TimeWindow::<10>::new(Duration::from_secs(10), 50, 4)?;
+/// let policy = TimeWindow::<10>::builder(Duration::from_secs(10)).failure_rate(50).minimum_calls(4).build()?;
 /// let breaker = SharedCircuitBreaker::new(Config::new(), policy)?;
 /// let t = Instant::from_secs;
 /// std::thread::scope(|s| {
@@ -708,7 +708,7 @@ impl<const N: usize> SharedCountWindow<N> {
         let trips = (code != 0 || reached_minimum)
             && n.len >= self.minimum_calls
             && (reaches(n.failures, n.len, self.failure_percent)
-                || (config.slow_duration.as_ticks() != u64::MAX
+                || (config.slow_call_duration().is_some()
                     && reaches(n.slow, n.len, config.slow_percent)));
         if trips {
             // Sealed: the counts give way to the instant, and the ring's
@@ -1167,9 +1167,10 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 
     #[inline]
     fn is_slow(&self, permit: &Permit, t: u64) -> bool {
-        self.config.slow_duration.as_ticks() != u64::MAX
-            && time::elapsed(permit.acquired_at, Instant::from_ticks(t))
-                >= self.config.slow_duration
+        match self.config.slow_call_duration() {
+            Some(slow) => time::elapsed(permit.acquired_at, Instant::from_ticks(t)) >= slow,
+            None => false,
+        }
     }
 
     /// Hand back `permit` with its call's outcome at `now`: as
@@ -1790,10 +1791,24 @@ mod tests {
     #[test]
     fn count_window_survives_lap_wraparound() {
         let config = Config::new();
-        let shared =
-            SharedCircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap()).unwrap();
-        let mut reference =
-            CircuitBreaker::new(config, CountWindow::<4>::new(50, 4).unwrap()).unwrap();
+        let shared = SharedCircuitBreaker::new(
+            config,
+            CountWindow::<4>::builder()
+                .failure_rate(50)
+                .minimum_calls(4)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let mut reference = CircuitBreaker::new(
+            config,
+            CountWindow::<4>::builder()
+                .failure_rate(50)
+                .minimum_calls(4)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         let lap = 1000;
         let w = shared.policy.load();
         shared
@@ -1846,7 +1861,15 @@ mod tests {
         let config = Config::new()
             .open_duration(Duration::from_ticks(10))
             .half_open_probes(1);
-        let b = SharedCircuitBreaker::new(config, W::new(50, 2).unwrap()).unwrap();
+        let b = SharedCircuitBreaker::new(
+            config,
+            W::builder()
+                .failure_rate(50)
+                .minimum_calls(2)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         let stale = b.load();
         for _ in 0..2 {
             let p = b.try_acquire(t(0)).unwrap();
@@ -1915,7 +1938,11 @@ mod tests {
                 Config::new()
                     .half_open_probes(2047)
                     .half_open_successes(2047),
-                CountWindow::<1000>::new(50, 1).unwrap()
+                CountWindow::<1000>::builder()
+                    .failure_rate(50)
+                    .minimum_calls(1)
+                    .build()
+                    .unwrap()
             )
             .is_ok()
         );

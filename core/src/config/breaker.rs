@@ -410,11 +410,15 @@ impl<const N: usize> BreakerPolicy for CountWindow<N> {
         }
         let rate = spec.failure_rate.unwrap_or(Percent(0));
         let minimum = spec.minimum_calls.unwrap_or(0);
-        CountWindow::new(rate.saturating_u8(), minimum).map_err(|e| match e.field() {
-            "minimum_calls" => core(e, "minimum_calls", Got::Int(u64::from(minimum))),
-            "failure_percent" => core(e, "failure_rate", Got::Percent(rate.0)),
-            _ => core(e, "window", Got::Int(N as u64)),
-        })
+        CountWindow::builder()
+            .failure_rate(rate.saturating_u8())
+            .minimum_calls(minimum)
+            .build()
+            .map_err(|e| match e.field() {
+                "minimum_calls" => core(e, "minimum_calls", Got::Int(u64::from(minimum))),
+                "failure_rate" => core(e, "failure_rate", Got::Percent(rate.0)),
+                _ => core(e, "window", Got::Int(N as u64)),
+            })
     }
 }
 
@@ -428,12 +432,16 @@ impl<const B: usize> BreakerPolicy for TimeWindow<B> {
         };
         let rate = spec.failure_rate.unwrap_or(Percent(0));
         let minimum = spec.minimum_calls.unwrap_or(0);
-        TimeWindow::new(window, rate.saturating_u8(), minimum).map_err(|e| match e.field() {
-            "minimum_calls" => core(e, "minimum_calls", Got::Int(u64::from(minimum))),
-            "failure_percent" => core(e, "failure_rate", Got::Percent(rate.0)),
-            "window" => core(e, "window", Got::Duration(window)),
-            _ => core(e, "buckets", Got::Int(B as u64)),
-        })
+        TimeWindow::builder(window)
+            .failure_rate(rate.saturating_u8())
+            .minimum_calls(minimum)
+            .build()
+            .map_err(|e| match e.field() {
+                "minimum_calls" => core(e, "minimum_calls", Got::Int(u64::from(minimum))),
+                "failure_rate" => core(e, "failure_rate", Got::Percent(rate.0)),
+                "window" => core(e, "window", Got::Duration(window)),
+                _ => core(e, "buckets", Got::Int(B as u64)),
+            })
     }
 }
 
@@ -630,7 +638,7 @@ impl BreakerSpec {
             PolicyKind::FailureCount => FailureCount::from_spec(self).map(drop)?,
             PolicyKind::CountWindow => {
                 // The compiled N is not known here: check with the stated
-                // one, as CountWindow::<N>::new would.
+                // one, as CountWindow::<N>::builder()...build() would.
                 CountWindow::<1>::from_spec(&BreakerSpec {
                     window: None,
                     minimum_calls: Some(1),
@@ -645,7 +653,11 @@ impl BreakerSpec {
                 if m == 0 || u64::from(m) > stated {
                     // The core's own words for this rule: ask it with a
                     // minimum that no window of 1 call can hold.
-                    if let Err(e) = CountWindow::<1>::new(50, 2) {
+                    if let Err(e) = CountWindow::<1>::builder()
+                        .failure_rate(50)
+                        .minimum_calls(2)
+                        .build()
+                    {
                         return Err(core(e, "minimum_calls", Got::Int(u64::from(m))));
                     }
                 }

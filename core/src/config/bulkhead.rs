@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::units::{HumanDuration, Percent};
 use super::{Got, Invalid, core};
-use crate::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead};
+use crate::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead};
 
 /// One bulkhead in a file: `max_concurrent_calls = 10` (resilience4j's
 /// name).
@@ -17,20 +17,20 @@ pub struct BulkheadSpec {
 }
 
 impl BulkheadSpec {
-    /// Every check ([`LocalBulkhead::new`]'s).
+    /// Every check ([`Bulkhead::new`]'s).
     pub fn check(&self) -> Result<(), Invalid> {
         self.build().map(drop)
     }
 
-    /// The limit, checked ([`set_limit`](LocalBulkhead::set_limit) takes it
-    /// for the shared `Bulkhead` too).
+    /// The limit, checked ([`set_limit`](Bulkhead::set_limit) takes it
+    /// for a `SharedBulkhead` too).
     pub fn limit(&self) -> Result<u32, Invalid> {
         self.check().map(|()| self.max_concurrent_calls)
     }
 
-    /// A [`LocalBulkhead`] with this limit.
-    pub fn build(&self) -> Result<LocalBulkhead, Invalid> {
-        LocalBulkhead::new(self.max_concurrent_calls).map_err(|e| {
+    /// A [`Bulkhead`] with this limit.
+    pub fn build(&self) -> Result<Bulkhead, Invalid> {
+        Bulkhead::new(self.max_concurrent_calls).map_err(|e| {
             core(
                 e,
                 "max_concurrent_calls",

@@ -18,7 +18,7 @@
 //! | [`KeyedLimiterSpec`] | [`rate::KeyedLimiter`](crate::rate::KeyedLimiter) | `rate`, `burst`, `capacity`, `when_full` |
 //! | [`RetryBudgetSpec`] | [`rate::RetryBudget`](crate::rate::RetryBudget) | `percent`, `floor`, `ttl`, `slices` |
 //! | [`ConcurrentRetryBudgetSpec`] | [`rate::ConcurrentRetryBudget`](crate::rate::ConcurrentRetryBudget) | `budget_percent`, `min_retry_concurrency` |
-//! | [`BulkheadSpec`] | [`bulkhead::LocalBulkhead`](crate::bulkhead::LocalBulkhead) (and the shared `Bulkhead`) | `max_concurrent_calls` |
+//! | [`BulkheadSpec`] | [`bulkhead::Bulkhead`](crate::bulkhead::Bulkhead) (and the shared `bulkhead::SharedBulkhead`) | `max_concurrent_calls` |
 //! | [`AdaptiveLimitSpec`] | [`bulkhead::AimdConfig`](crate::bulkhead::AimdConfig) | `min`, `max`, `initial`, `increase`, `backoff`, `latency_target`, `decrease_cooldown` |
 //! | [`BackoffSpec`] | [`backoff::Config`](crate::backoff::Config) | `schedule`, `delay`, `initial`, `step`, `factor`, `cap`, `jitter`, `max_attempts`, `total_delay_budget`, `max_hint` |
 //! | [`AdaptiveTimeoutSpec`] | [`latency::AdaptiveTimeout`](crate::latency::AdaptiveTimeout) | `initial`, `min`, `max`, `window`, `quantile`, `multiplier`, `margin`, `min_samples`, `precision_bits`, `buckets`, `slots` |

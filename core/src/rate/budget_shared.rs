@@ -33,7 +33,7 @@ use crate::time::{Duration, Instant};
 /// **The other budget kind.** Envoy's concurrency budget (retries in flight
 /// at most a share of requests in flight) keeps two counters, which pack
 /// into one 64-bit word: its shared variant is a compare-and-swap loop on
-/// that word, as [`Bulkhead`](crate::bulkhead::Bulkhead)'s is, with no
+/// that word, as [`SharedBulkhead`](crate::bulkhead::SharedBulkhead)'s is, with no
 /// lock, and both shared budgets serve the retry runner the same way (an
 /// implementation of its budget trait for `&SharedX`, forwarding each
 /// method to `&self`).

@@ -19,6 +19,11 @@ use crate::ConfigError;
 /// retries included), a retry starts ([`try_start_retry`](Self::try_start_retry),
 /// which may refuse) and finishes.
 ///
+/// *Concurrent* names what it bounds (retries in flight), not how it is
+/// shared: like every plain-named type of the crate it is the `&mut`
+/// variant. The core has no `&self` twin (it would be `Shared`-prefixed);
+/// `fusebox_std::ConcurrentRetryBudget` shares this one behind a lock.
+///
 /// ```
 /// use fusebox::rate::ConcurrentRetryBudget;
 ///

@@ -35,7 +35,7 @@ struct Inner<C> {
     name: Name,
     clock: C,
     hooks: Hooks,
-    slots: bulkhead::Bulkhead,
+    slots: bulkhead::SharedBulkhead,
     cell: Cell,
     telemetry: LimitTelemetry,
 }
@@ -44,8 +44,8 @@ struct Inner<C> {
 struct Slots<C>(Arc<Inner<C>>);
 
 impl<C> Deref for Slots<C> {
-    type Target = bulkhead::Bulkhead;
-    fn deref(&self) -> &bulkhead::Bulkhead {
+    type Target = bulkhead::SharedBulkhead;
+    fn deref(&self) -> &bulkhead::SharedBulkhead {
         &self.0.slots
     }
 }
@@ -118,7 +118,7 @@ impl<C: Clock> AdaptiveLimiter<C> {
     ) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
         let limit = AdaptiveLimit::new(config)?;
-        let slots = bulkhead::Bulkhead::new(limit.limit())?;
+        let slots = bulkhead::SharedBulkhead::new(limit.limit())?;
         let telemetry = LimitTelemetry::new(&name, Kind::Adaptive);
         telemetry.second(limit.limit());
         Ok(Self {
@@ -156,7 +156,7 @@ impl<C: Clock> AdaptiveLimiter<C> {
     pub fn try_acquire(&self) -> Result<AdaptivePermit<C>, Rejected> {
         let inner = &*self.inner;
         let in_flight = inner.slots.in_use();
-        let permit = bulkhead::Bulkhead::try_acquire_owned(Slots(Arc::clone(&self.inner)))
+        let permit = bulkhead::SharedBulkhead::try_acquire_owned(Slots(Arc::clone(&self.inner)))
             .inspect(|_| inner.telemetry.admitted(|| in_flight.saturating_add(1)))
             .inspect_err(|_| inner.telemetry.rejected(&inner.name, 0, None))?;
         Ok(AdaptivePermit {

@@ -13,7 +13,7 @@ use crate::{BuildError, Name};
 #[derive(Debug)]
 struct Inner {
     name: Name,
-    slots: bulkhead::Bulkhead,
+    slots: bulkhead::SharedBulkhead,
     max_queue: u32,
     max_wait: Duration,
     // Callers inside `acquire` that found no free slot.
@@ -30,14 +30,14 @@ struct Inner {
 }
 
 /// What a [`Permit`] holds: the bulkhead, as the core's owned permit wants
-/// it (`Deref<Target = core Bulkhead>`). Dropped after the core permit has
+/// it (`Deref<Target = core SharedBulkhead>`). Dropped after the core permit has
 /// returned its slot, it wakes the head waiter.
 #[derive(Debug)]
 struct Slot(Arc<Inner>);
 
 impl Deref for Slot {
-    type Target = bulkhead::Bulkhead;
-    fn deref(&self) -> &bulkhead::Bulkhead {
+    type Target = bulkhead::SharedBulkhead;
+    fn deref(&self) -> &bulkhead::SharedBulkhead {
         &self.0.slots
     }
 }
@@ -58,7 +58,7 @@ impl Drop for Slot {
 
 /// At most `limit` calls in flight at once, shared by every clone
 /// (`Clone + Send + Sync`), lock-free (the core's shared
-/// [`bulkhead::Bulkhead`]: one compare-and-swap per permit).
+/// [`bulkhead::SharedBulkhead`]: one compare-and-swap per permit).
 ///
 /// [`try_acquire`](Self::try_acquire) never waits. With feature `tokio`,
 /// [`acquire`](Self::acquire) waits for a slot in a bounded FIFO queue
@@ -148,7 +148,7 @@ impl Bulkhead {
         max_wait: Duration,
     ) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
-        let slots = bulkhead::Bulkhead::new(limit)?;
+        let slots = bulkhead::SharedBulkhead::new(limit)?;
         let telemetry = LimitTelemetry::new(&name, Kind::Bulkhead);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -187,7 +187,7 @@ impl Bulkhead {
     #[inline]
     fn take(&self) -> Result<Permit, Rejected> {
         let inner = &*self.inner;
-        bulkhead::Bulkhead::try_acquire_owned(Slot(Arc::clone(&self.inner)))
+        bulkhead::SharedBulkhead::try_acquire_owned(Slot(Arc::clone(&self.inner)))
             .map(|p| Permit { _permit: p })
             .inspect(|_| inner.telemetry.admitted(|| inner.slots.in_use()))
     }

@@ -4,7 +4,7 @@ use arbitrary::{Result, Unstructured};
 use fusebox::backoff::{self, Backoff, Jitter};
 use fusebox::breaker::{self, BreakDuration, CircuitBreaker, Policy, SharedBreaker, State};
 use fusebox::bulkhead::{
-    self, AdaptiveLimit, AimdConfig, Bulkhead, LimitChange, LocalBulkhead, SharedAdaptiveLimit,
+    self, AdaptiveLimit, AimdConfig, Bulkhead, LimitChange, SharedAdaptiveLimit, SharedBulkhead,
 };
 use fusebox::dedup::{self, Begin, DedupTable, Eviction, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
@@ -509,15 +509,15 @@ pub fn retry_budget(data: &[u8]) {
     });
 }
 
-/// Bulkhead, `&mut` (`LocalBulkhead`), shared (`Bulkhead`) and the model
+/// SharedBulkhead, `&mut` (`Bulkhead`), shared (`SharedBulkhead`) and the model
 /// (`fusebox_models::bulkhead::Counter`): the same admissions, rejections
 /// and `set_limit` answers; `in_use` counts the tokens out,
 /// `available = limit - in_use` saturating.
 pub fn bulkhead(data: &[u8]) {
     drive(data, |u| {
         let limit = u.int_in_range(0u32..=20)?;
-        let (Ok(mut b), Ok(s)) = (LocalBulkhead::new(limit), Bulkhead::new(limit)) else {
-            assert!(LocalBulkhead::new(limit).is_err() && Bulkhead::new(limit).is_err());
+        let (Ok(mut b), Ok(s)) = (Bulkhead::new(limit), SharedBulkhead::new(limit)) else {
+            assert!(Bulkhead::new(limit).is_err() && SharedBulkhead::new(limit).is_err());
             return Ok(());
         };
         let mut model = bulkhead_model::Counter::new(limit);

@@ -11,7 +11,7 @@ use fusebox::breaker::{
 };
 use fusebox::bulkhead::SharedAdaptiveLimit;
 use fusebox::bulkhead::{
-    self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead, Rejected, Token,
+    self, AdaptiveLimit, AimdConfig, Bulkhead, Rejected, SharedBulkhead, Token,
 };
 use fusebox::dedup::{DedupTable, Ticket};
 use fusebox::dedup::{SharedDedupTable, SharedTicket};
@@ -66,7 +66,7 @@ const fn histogram(b: usize, s: usize) -> usize {
 
 /// Every documented size.
 pub const CHECKS: &[SizeCheck] = &[
-    // core/src/breaker.rs, "# Memory".
+    // core/src/breaker/mod.rs, "# Memory".
     size_check!(CircuitBreaker<ConsecutiveFailures>, 144),
     size_check!(CircuitBreaker<FailureCount>, 152),
     size_check!(breaker::Config, 56),
@@ -99,11 +99,11 @@ pub const CHECKS: &[SizeCheck] = &[
         SharedCircuitBreaker<CountWindow<100>>,
         shared_count_window(100)
     ),
-    // core/src/bulkhead.rs, "# Memory".
-    size_check!(Bulkhead, 8),
+    // core/src/bulkhead/mod.rs, "# Memory".
+    size_check!(SharedBulkhead, 8),
     size_check!(bulkhead::Permit<'static>, 4),
     size_check!(Result<bulkhead::Permit<'static>, Rejected>, 8),
-    size_check!(LocalBulkhead, 8),
+    size_check!(Bulkhead, 8),
     size_check!(Token, 0),
     size_check!(AdaptiveLimit, 56),
     size_check!(AimdConfig, 32),

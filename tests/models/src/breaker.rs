@@ -34,14 +34,14 @@ pub enum PolicySpec {
         /// The counting interval in ticks, if any.
         interval: Option<u64>,
     },
-    /// `CountWindow::<COUNT_N>::new(pct, min)`.
+    /// `CountWindow::<COUNT_N>::builder().failure_rate(pct).minimum_calls(min).build()`.
     Count {
         /// Failure (or slow) percentage that trips.
         pct: u8,
         /// Calls in the window before it may trip.
         min: u32,
     },
-    /// `TimeWindow::<TIME_B>::new(window, pct, min)`.
+    /// `TimeWindow::<TIME_B>::builder(window).failure_rate(pct).minimum_calls(min).build()`.
     Time {
         /// The window in ticks.
         window: u64,
@@ -94,7 +94,11 @@ impl PolicySpec {
         let PolicySpec::Count { pct, min } = *self else {
             return None;
         };
-        CountWindow::new(pct, min).ok()
+        CountWindow::builder()
+            .failure_rate(pct)
+            .minimum_calls(min)
+            .build()
+            .ok()
     }
 
     /// The `TimeWindow<TIME_B>` policy of this spec, if it is one.
@@ -102,7 +106,11 @@ impl PolicySpec {
         let PolicySpec::Time { window, pct, min } = *self else {
             return None;
         };
-        TimeWindow::new(Duration::from_ticks(window), pct, min).ok()
+        TimeWindow::builder(Duration::from_ticks(window))
+            .failure_rate(pct)
+            .minimum_calls(min)
+            .build()
+            .ok()
     }
 }
 
@@ -260,8 +268,8 @@ impl Model {
         }
     }
 
-    /// Slow-call detection, if on (a duration of `u64::MAX` ticks is off,
-    /// as `Config::slow_call_duration` documents).
+    /// Slow-call detection, if on (a duration of `u64::MAX` ticks leaves it off,
+    /// as `Config::slow_calls` documents).
     fn slow_calls(&self) -> Option<(u64, u8)> {
         self.spec.slow.filter(|&(d, _)| d != u64::MAX)
     }

@@ -3,7 +3,7 @@
 
 use fusebox::bulkhead::{Outcome, Rejected};
 
-/// A bulkhead (`LocalBulkhead` or `Bulkhead`): a limit and a count; admit
+/// A bulkhead (`Bulkhead` or `SharedBulkhead`): a limit and a count; admit
 /// iff `in_use < limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counter {

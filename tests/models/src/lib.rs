@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | [`breaker`] | `CircuitBreaker` (every policy, every break-duration schedule) | [`breaker::Model`], [`breaker::IntervalModel`], [`breaker::break_duration`] |
 //! | [`rate`] | `TokenBucket`, `RetryBudget`, `ConcurrentRetryBudget` | [`rate::Bucket`], [`rate::Budget`], [`rate::ConcurrentBudget`] |
-//! | [`bulkhead`] | `LocalBulkhead` / `Bulkhead`, `AdaptiveLimit` | [`bulkhead::Counter`], [`bulkhead::Aimd`] |
+//! | [`bulkhead`] | `Bulkhead` / `SharedBulkhead`, `AdaptiveLimit` | [`bulkhead::Counter`], [`bulkhead::Aimd`] |
 //! | [`dedup`] | `DedupTable` | [`dedup::Model`] |
 //! | [`latency`] | `LatencyHistogram`, `AdaptiveTimeout` | [`latency::Window`], [`latency::timeout_bounds`] |
 //! | [`backoff`] | `Backoff` | [`backoff::Schedule`] |

@@ -453,7 +453,12 @@ pub fn count_window_trips_at_rate_once_minimum_calls<B: Driver<CountWindow<10>>>
     // 50 % of the last 10 calls, judged from the 4th call on.
     let mut b = take!(B::build(
         open_for_100(),
-        take!(CountWindow::<10>::new(50, 4))
+        take!(
+            CountWindow::<10>::builder()
+                .failure_rate(50)
+                .minimum_calls(4)
+                .build()
+        )
     ));
     // Three failures: 100 %, but only 3 calls in the window.
     for i in 0..3 {
@@ -470,7 +475,12 @@ pub fn count_window_trips_at_rate_once_minimum_calls<B: Driver<CountWindow<10>>>
     // Exactly at the threshold trips; one below does not.
     let mut b = take!(B::build(
         open_for_100(),
-        take!(CountWindow::<10>::new(50, 10))
+        take!(
+            CountWindow::<10>::builder()
+                .failure_rate(50)
+                .minimum_calls(10)
+                .build()
+        )
     ));
     for i in 0..6 {
         check_eq!(take!(call(&mut b, t(i), Call::Success)), None);
@@ -492,7 +502,12 @@ pub fn count_window_trips_at_rate_once_minimum_calls<B: Driver<CountWindow<10>>>
 pub fn count_window_forgets_the_oldest_call<B: Driver<CountWindow<4>>>() -> Outcome {
     let mut b = take!(B::build(
         open_for_100(),
-        take!(CountWindow::<4>::new(75, 4))
+        take!(
+            CountWindow::<4>::builder()
+                .failure_rate(75)
+                .minimum_calls(4)
+                .build()
+        )
     ));
     check_eq!(take!(call(&mut b, t(0), Call::Failure)), None);
     check_eq!(take!(call(&mut b, t(1), Call::Failure)), None);
@@ -509,7 +524,12 @@ pub fn count_window_forgets_the_oldest_call<B: Driver<CountWindow<4>>>() -> Outc
 /// Closed | failure rate over the time window | Open; old buckets expire
 pub fn time_window_trips_at_rate_and_forgets_old_buckets<B: Driver<TimeWindow<10>>>() -> Outcome {
     // 100 ticks in 10 buckets of 10; 50 % of at least 4 calls.
-    let policy = take!(TimeWindow::<10>::new(d(100), 50, 4));
+    let policy = take!(
+        TimeWindow::<10>::builder(d(100))
+            .failure_rate(50)
+            .minimum_calls(4)
+            .build()
+    );
     let mut b = take!(B::build(open_for_100(), policy));
     // Three failures early on, then the window moves past them.
     for i in 0..3 {
@@ -532,7 +552,15 @@ pub fn time_window_trips_at_rate_and_forgets_old_buckets<B: Driver<TimeWindow<10
 /// Closed | slow-call rate >= threshold | Open (calls that succeeded slowly)
 pub fn slow_calls_trip_a_rate_policy<B: Driver<CountWindow<4>>>() -> Outcome {
     let config = open_for_100().slow_calls(d(10), 50);
-    let mut b = take!(B::build(config, take!(CountWindow::<4>::new(100, 2))));
+    let mut b = take!(B::build(
+        config,
+        take!(
+            CountWindow::<4>::builder()
+                .failure_rate(100)
+                .minimum_calls(2)
+                .build()
+        )
+    ));
     // A 9-tick success is not slow; a 10-tick one is (at least the duration).
     let p = take!(b.try_acquire(t(0)));
     check_eq!(b.record(p, Call::Success, t(9)), None);
@@ -746,7 +774,12 @@ pub fn stale_outcomes_change_nothing<B: Driver<ConsecutiveFailures>>() -> Outcom
 pub fn ignored_outcomes_count_nowhere<B: Driver<CountWindow<4>>>() -> Outcome {
     let mut b = take!(B::build(
         open_for_100(),
-        take!(CountWindow::<4>::new(50, 1))
+        take!(
+            CountWindow::<4>::builder()
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build()
+        )
     ));
     for i in 0..10 {
         check_eq!(take!(call(&mut b, t(i), Call::Ignored)), None);
@@ -853,13 +886,58 @@ pub fn bad_configs_name_their_field() -> Outcome {
     }
     let ok = take!(ConsecutiveFailures::new(1));
     check_eq!(err_field(ConsecutiveFailures::new(0)), "failure_threshold");
-    check_eq!(err_field(CountWindow::<10>::new(0, 1)), "failure_percent");
-    check_eq!(err_field(CountWindow::<10>::new(101, 1)), "failure_percent");
-    check_eq!(err_field(CountWindow::<10>::new(50, 11)), "minimum_calls");
-    check_eq!(err_field(CountWindow::<0>::new(50, 1)), "CountWindow::<N>");
-    check_eq!(err_field(TimeWindow::<10>::new(d(9), 50, 1)), "window");
     check_eq!(
-        err_field(TimeWindow::<10>::new(d(10), 50, 0)),
+        err_field(
+            CountWindow::<10>::builder()
+                .failure_rate(0)
+                .minimum_calls(1)
+                .build()
+        ),
+        "failure_rate"
+    );
+    check_eq!(
+        err_field(
+            CountWindow::<10>::builder()
+                .failure_rate(101)
+                .minimum_calls(1)
+                .build()
+        ),
+        "failure_rate"
+    );
+    check_eq!(
+        err_field(
+            CountWindow::<10>::builder()
+                .failure_rate(50)
+                .minimum_calls(11)
+                .build()
+        ),
+        "minimum_calls"
+    );
+    check_eq!(
+        err_field(
+            CountWindow::<0>::builder()
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build()
+        ),
+        "CountWindow::<N>"
+    );
+    check_eq!(
+        err_field(
+            TimeWindow::<10>::builder(d(9))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build()
+        ),
+        "window"
+    );
+    check_eq!(
+        err_field(
+            TimeWindow::<10>::builder(d(10))
+                .failure_rate(50)
+                .minimum_calls(0)
+                .build()
+        ),
         "minimum_calls"
     );
     let cases: [(Config, &str); 7] = [
@@ -913,7 +991,13 @@ pub fn shared_takes_every_option() -> Outcome {
         err_field(SharedCircuitBreaker::new(Config::new(), fc)),
         "accepted"
     );
-    let tw = take!(TimeWindow::<10>::new(d(100), 50, 4).ok());
+    let tw = take!(
+        TimeWindow::<10>::builder(d(100))
+            .failure_rate(50)
+            .minimum_calls(4)
+            .build()
+            .ok()
+    );
     check_eq!(
         err_field(SharedCircuitBreaker::new(Config::new(), tw)),
         "accepted"

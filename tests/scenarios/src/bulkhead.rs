@@ -1,8 +1,8 @@
 //! Bulkhead and adaptive-limit timelines: one scenario per row of the
 //! transition table in `fusebox::bulkhead`, and one per convention. The
-//! shared `Bulkhead`'s scenarios need the crate's `sync` feature.
+//! shared `SharedBulkhead`'s scenarios need the crate's `sync` feature.
 
-use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LimitChange, LocalBulkhead, Outcome as Call};
+use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead, LimitChange, Outcome as Call};
 use fusebox::time::{Duration, Instant};
 
 use crate::drivers::AimdOps;
@@ -171,9 +171,9 @@ fn aimd<A: AimdOps>() -> Result<A, fusebox::ConfigError> {
     )
 }
 
-/// LocalBulkhead: `limit` tokens, then Rejected naming the limit
+/// Bulkhead: `limit` tokens, then Rejected naming the limit
 pub fn local_admits_up_to_limit_then_rejects() -> Outcome {
-    let mut b = take!(LocalBulkhead::new(3));
+    let mut b = take!(Bulkhead::new(3));
     let t1 = take!(b.try_acquire());
     let t2 = take!(b.try_acquire());
     let t3 = take!(b.try_acquire());
@@ -191,9 +191,9 @@ pub fn local_admits_up_to_limit_then_rejects() -> Outcome {
     Ok(())
 }
 
-/// LocalBulkhead: a released token frees exactly one slot
+/// Bulkhead: a released token frees exactly one slot
 pub fn local_release_frees_one_slot() -> Outcome {
-    let mut b = take!(LocalBulkhead::new(2));
+    let mut b = take!(Bulkhead::new(2));
     let a = take!(b.try_acquire());
     let c = take!(b.try_acquire());
     b.release(a);
@@ -208,7 +208,7 @@ pub fn local_release_frees_one_slot() -> Outcome {
 
 /// Raising the limit admits more at once and returns the old limit
 pub fn local_raised_limit_admits_at_once() -> Outcome {
-    let mut b = take!(LocalBulkhead::new(1));
+    let mut b = take!(Bulkhead::new(1));
     let a = take!(b.try_acquire());
     check!(b.try_acquire().is_err());
     check_eq!(b.set_limit(2), Ok(1));
@@ -221,7 +221,7 @@ pub fn local_raised_limit_admits_at_once() -> Outcome {
 
 /// Lowering the limit revokes nothing; calls are refused until in_use < limit
 pub fn local_lowered_limit_keeps_tokens_and_rejects_until_drained() -> Outcome {
-    let mut b = take!(LocalBulkhead::new(3));
+    let mut b = take!(Bulkhead::new(3));
     let a = take!(b.try_acquire());
     let c = take!(b.try_acquire());
     let e = take!(b.try_acquire());
@@ -242,8 +242,8 @@ pub fn local_lowered_limit_keeps_tokens_and_rejects_until_drained() -> Outcome {
 
 /// A token released into the wrong bulkhead, or after reset, saturates at 0
 pub fn local_foreign_release_and_reset_never_underflow() -> Outcome {
-    let mut a = take!(LocalBulkhead::new(u32::MAX));
-    let mut b = take!(LocalBulkhead::new(1));
+    let mut a = take!(Bulkhead::new(u32::MAX));
+    let mut b = take!(Bulkhead::new(1));
     let ta = take!(a.try_acquire());
     b.release(ta);
     check_eq!(b.in_use(), 0);
@@ -408,7 +408,7 @@ pub fn aimd_u64_max_latency_and_instant_saturate<A: AimdOps>() -> Outcome {
 /// Each LimitChange applied with set_limit keeps a bulkhead in step
 pub fn aimd_drives_a_local_bulkhead<A: AimdOps>() -> Outcome {
     let mut l = take!(aimd::<A>());
-    let mut b = take!(LocalBulkhead::new(l.limit()));
+    let mut b = take!(Bulkhead::new(l.limit()));
     let mut held = [None, None, None, None, None, None];
     for slot in held.iter_mut().take(5) {
         *slot = Some(take!(b.try_acquire()));
@@ -444,8 +444,8 @@ pub fn bad_configs_name_their_field() -> Outcome {
             Err(e) => e.field(),
         }
     }
-    check_eq!(field(LocalBulkhead::new(0)), "limit");
-    let mut b = take!(LocalBulkhead::new(1));
+    check_eq!(field(Bulkhead::new(0)), "limit");
+    let mut b = take!(Bulkhead::new(1));
     check_eq!(field(b.set_limit(0)), "limit");
     check_eq!(b.limit(), 1);
     let c = AimdConfig::new();
@@ -474,11 +474,11 @@ pub fn bad_configs_name_their_field() -> Outcome {
 mod shared {
     use super::{Call, aimd, d, t};
     use crate::Outcome;
-    use fusebox::bulkhead::Bulkhead;
+    use fusebox::bulkhead::SharedBulkhead;
 
-    /// Bulkhead: `limit` permits, then Rejected; dropping a permit frees it
+    /// SharedBulkhead: `limit` permits, then Rejected; dropping a permit frees it
     pub fn admits_up_to_limit_and_drop_frees() -> Outcome {
-        let b = take!(Bulkhead::new(2));
+        let b = take!(SharedBulkhead::new(2));
         let p1 = take!(b.try_acquire());
         let p2 = take!(b.try_acquire());
         check_eq!(b.try_acquire().err().map(|e| e.limit), Some(2));
@@ -491,13 +491,13 @@ mod shared {
         check!(core::ptr::eq(p3.bulkhead(), &b));
         drop((p2, p3));
         check_eq!(b.in_use(), 0);
-        check!(Bulkhead::new(0).is_err());
+        check!(SharedBulkhead::new(0).is_err());
         Ok(())
     }
 
     /// set_limit at runtime: raising admits at once, lowering revokes nothing
     pub fn set_limit_at_runtime() -> Outcome {
-        let b = take!(Bulkhead::new(1));
+        let b = take!(SharedBulkhead::new(1));
         let p1 = take!(b.try_acquire());
         check_eq!(b.set_limit(3), Ok(1));
         let p2 = take!(b.try_acquire());
@@ -523,24 +523,24 @@ mod shared {
         Ok(())
     }
 
-    /// An owned permit (here through `&'static`-like `&Bulkhead`) frees on drop
+    /// An owned permit (here through `&'static`-like `&SharedBulkhead`) frees on drop
     pub fn owned_permit_frees_on_drop() -> Outcome {
-        static POOL: Bulkhead = match Bulkhead::new(1) {
+        static POOL: SharedBulkhead = match SharedBulkhead::new(1) {
             Ok(b) => b,
             Err(_) => panic!("1 is a valid limit"),
         };
-        let p = take!(Bulkhead::try_acquire_owned(&POOL));
-        check!(Bulkhead::try_acquire_owned(&POOL).is_err());
+        let p = take!(SharedBulkhead::try_acquire_owned(&POOL));
+        check!(SharedBulkhead::try_acquire_owned(&POOL).is_err());
         check_eq!(p.bulkhead().in_use(), 1);
         drop(p);
         check_eq!(POOL.in_use(), 0);
         Ok(())
     }
 
-    /// An AdaptiveLimit's changes, applied with set_limit, steer a Bulkhead
+    /// An AdaptiveLimit's changes, applied with set_limit, steer a SharedBulkhead
     pub fn follows_an_adaptive_limit() -> Outcome {
         let mut l = take!(aimd::<fusebox::bulkhead::AdaptiveLimit>());
-        let b = take!(Bulkhead::new(l.limit()));
+        let b = take!(SharedBulkhead::new(l.limit()));
         let p = take!(b.try_acquire());
         let c = take!(l.record(Call::Dropped, d(0), t(0)));
         check_eq!(b.set_limit(c.to), Ok(5));

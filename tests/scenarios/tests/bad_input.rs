@@ -15,7 +15,7 @@ use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{
     self, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Outcome, TimeWindow,
 };
-use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead};
+use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead};
 use fusebox::dedup::{self, Begin, DedupTable};
 use fusebox::hash::Seed;
 use fusebox::latency::{
@@ -227,73 +227,141 @@ const ROWS: &[Row] = &[
         "CountWindow",
         "N = 0",
         "ConfigError(CountWindow::<N>)",
-        || config_err(CountWindow::<0>::new(50, 1), "CountWindow::<N>")
+        || config_err(
+            CountWindow::<0>::builder()
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build(),
+            "CountWindow::<N>"
+        )
     ),
     row!(
         "CountWindow",
-        "failure_percent = 0",
-        "ConfigError(failure_percent)",
-        || config_err(CountWindow::<8>::new(0, 1), "failure_percent")
+        "failure_rate = 0",
+        "ConfigError(failure_rate)",
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(0)
+                .minimum_calls(1)
+                .build(),
+            "failure_rate"
+        )
     ),
     row!(
         "CountWindow",
-        "failure_percent = 101",
-        "ConfigError(failure_percent)",
-        || config_err(CountWindow::<8>::new(101, 1), "failure_percent")
+        "failure_rate = 101",
+        "ConfigError(failure_rate)",
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(101)
+                .minimum_calls(1)
+                .build(),
+            "failure_rate"
+        )
     ),
     row!(
         "CountWindow",
         "minimum_calls = 0",
         "ConfigError(minimum_calls)",
-        || config_err(CountWindow::<8>::new(50, 0), "minimum_calls")
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(50)
+                .minimum_calls(0)
+                .build(),
+            "minimum_calls"
+        )
     ),
     row!(
         "CountWindow",
         "minimum_calls = N + 1",
         "ConfigError(minimum_calls)",
-        || config_err(CountWindow::<8>::new(50, 9), "minimum_calls")
+        || config_err(
+            CountWindow::<8>::builder()
+                .failure_rate(50)
+                .minimum_calls(9)
+                .build(),
+            "minimum_calls"
+        )
     ),
     row!(
         "CountWindow",
         "N = 1, percent 1 and 100, minimum_calls = N",
         "valid",
         || {
-            ok(CountWindow::<1>::new(1, 1))?;
-            ok(CountWindow::<8>::new(100, 8)).map(drop)
+            ok(CountWindow::<1>::builder()
+                .failure_rate(1)
+                .minimum_calls(1)
+                .build())?;
+            ok(CountWindow::<8>::builder()
+                .failure_rate(100)
+                .minimum_calls(8)
+                .build())
+            .map(drop)
         }
     ),
     row!(
         "TimeWindow",
         "B = 0",
         "ConfigError(TimeWindow::<B>)",
-        || config_err(TimeWindow::<0>::new(d(10), 50, 1), "TimeWindow::<B>")
+        || config_err(
+            TimeWindow::<0>::builder(d(10))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build(),
+            "TimeWindow::<B>"
+        )
     ),
     row!(
         "TimeWindow",
         "window = B - 1 ticks",
         "ConfigError(window)",
-        || config_err(TimeWindow::<4>::new(d(3), 50, 1), "window")
+        || config_err(
+            TimeWindow::<4>::builder(d(3))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build(),
+            "window"
+        )
     ),
     row!(
         "TimeWindow",
         "window = B ticks and u64::MAX",
         "valid",
         || {
-            ok(TimeWindow::<4>::new(d(4), 50, 1))?;
-            ok(TimeWindow::<4>::new(d(u64::MAX), 50, 1)).map(drop)
+            ok(TimeWindow::<4>::builder(d(4))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build())?;
+            ok(TimeWindow::<4>::builder(d(u64::MAX))
+                .failure_rate(50)
+                .minimum_calls(1)
+                .build())
+            .map(drop)
         }
     ),
     row!(
         "TimeWindow",
-        "failure_percent = 101",
-        "ConfigError(failure_percent)",
-        || config_err(TimeWindow::<4>::new(d(40), 101, 1), "failure_percent")
+        "failure_rate = 101",
+        "ConfigError(failure_rate)",
+        || config_err(
+            TimeWindow::<4>::builder(d(40))
+                .failure_rate(101)
+                .minimum_calls(1)
+                .build(),
+            "failure_rate"
+        )
     ),
     row!(
         "TimeWindow",
         "minimum_calls = 0",
         "ConfigError(minimum_calls)",
-        || config_err(TimeWindow::<4>::new(d(40), 50, 0), "minimum_calls")
+        || config_err(
+            TimeWindow::<4>::builder(d(40))
+                .failure_rate(50)
+                .minimum_calls(0)
+                .build(),
+            "minimum_calls"
+        )
     ),
     // ---- CircuitBreaker methods ----
     row!(
@@ -483,38 +551,33 @@ const ROWS: &[Row] = &[
         }
     ),
     // ---- bulkheads ----
-    row!("LocalBulkhead", "limit = 0", "ConfigError(limit)", || {
-        config_err(LocalBulkhead::new(0), "limit")
+    row!("Bulkhead", "limit = 0", "ConfigError(limit)", || {
+        config_err(Bulkhead::new(0), "limit")
+    }),
+    row!("Bulkhead", "limit = 1: second acquire", "Rejected", || {
+        let mut b = ok(Bulkhead::new(1))?;
+        let tok = ok(b.try_acquire())?;
+        expect(b.try_acquire().is_err(), true)?;
+        b.release(tok);
+        expect(b.in_use(), 0)
     }),
     row!(
-        "LocalBulkhead",
-        "limit = 1: second acquire",
-        "Rejected",
-        || {
-            let mut b = ok(LocalBulkhead::new(1))?;
-            let tok = ok(b.try_acquire())?;
-            expect(b.try_acquire().is_err(), true)?;
-            b.release(tok);
-            expect(b.in_use(), 0)
-        }
-    ),
-    row!(
-        "LocalBulkhead",
+        "Bulkhead",
         "set_limit(0)",
         "ConfigError(limit), limit unchanged",
         || {
-            let mut b = ok(LocalBulkhead::new(u32::MAX))?;
+            let mut b = ok(Bulkhead::new(u32::MAX))?;
             config_err(b.set_limit(0), "limit")?;
             expect(b.limit(), u32::MAX)
         }
     ),
     row!(
-        "LocalBulkhead",
+        "Bulkhead",
         "token from another instance",
         "in_use saturates at 0",
         || {
-            let mut a = ok(LocalBulkhead::new(1))?;
-            let mut b = ok(LocalBulkhead::new(1))?;
+            let mut a = ok(Bulkhead::new(1))?;
+            let mut b = ok(Bulkhead::new(1))?;
             let tok = ok(a.try_acquire())?;
             b.release(tok);
             expect(b.in_use(), 0)
@@ -1203,7 +1266,10 @@ const SYNC_ROWS: &[Row] = &[
             config_err(
                 <breaker::Unshared as breaker::SharedBreaker<TimeWindow<4>>>::share(
                     cfg(),
-                    &ok(TimeWindow::<4>::new(d(40), 50, 1))?,
+                    &ok(TimeWindow::<4>::builder(d(40))
+                        .failure_rate(50)
+                        .minimum_calls(1)
+                        .build())?,
                 ),
                 "policy",
             )
@@ -1217,7 +1283,10 @@ const SYNC_ROWS: &[Row] = &[
             config_err(
                 breaker::SharedCircuitBreaker::new(
                     cfg(),
-                    ok(TimeWindow::<4096>::new(d(4096), 50, 1))?,
+                    ok(TimeWindow::<4096>::builder(d(4096))
+                        .failure_rate(50)
+                        .minimum_calls(1)
+                        .build())?,
                 ),
                 "TimeWindow::<B>",
             )
@@ -1230,7 +1299,10 @@ const SYNC_ROWS: &[Row] = &[
         || {
             let b = ok(breaker::SharedCircuitBreaker::new(
                 cfg(),
-                ok(TimeWindow::<1>::new(d(1), 100, 1))?,
+                ok(TimeWindow::<1>::builder(d(1))
+                    .failure_rate(100)
+                    .minimum_calls(1)
+                    .build())?,
             ))?;
             let p = ok(b.try_acquire(MAX))?;
             expect(b.record(p, Outcome::Success, MAX), None)?;
@@ -1256,12 +1328,12 @@ const SYNC_ROWS: &[Row] = &[
         }
     ),
     row!(
-        "Bulkhead",
+        "SharedBulkhead",
         "limit = 0; set_limit(0)",
         "ConfigError(limit)",
         || {
-            config_err(fusebox::bulkhead::Bulkhead::new(0), "limit")?;
-            let b = ok(fusebox::bulkhead::Bulkhead::new(1))?;
+            config_err(fusebox::bulkhead::SharedBulkhead::new(0), "limit")?;
+            let b = ok(fusebox::bulkhead::SharedBulkhead::new(1))?;
             config_err(b.set_limit(0), "limit")?;
             expect(b.limit(), 1)
         }

@@ -522,7 +522,7 @@ impl<const B: usize> sealed::Share for TimeWindow<B> {
             let (sum, d) = s.sum(w, e, Some(code));
             let trip = sum.calls >= s.minimum_calls
                 && (reaches(sum.failures, sum.calls, s.failure_percent)
-                    || (config.slow_duration.as_ticks() != u64::MAX
+                    || (config.slow_call_duration().is_some()
                         && reaches(sum.slow, sum.calls, config.slow_percent)));
             (e, d, trip)
         })
