@@ -156,19 +156,23 @@ mod budget;
 #[cfg(feature = "sync")]
 mod budget_shared;
 mod concurrency;
+mod gcra;
 mod keyed;
 #[cfg(feature = "sync")]
 mod keyed_shared;
+mod quota;
 #[cfg(feature = "sync")]
 mod shared;
 
-pub use bucket::{ExceedsBurst, Quota, Rejected, TokenBucket};
+pub use bucket::TokenBucket;
 pub use budget::RetryBudget;
 #[cfg(feature = "sync")]
 pub use budget_shared::SharedRetryBudget;
 pub use concurrency::ConcurrentRetryBudget;
+pub use gcra::{ExceedsBurst, Rejected};
 pub use keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, PROBE_WINDOW, WhenFull};
 #[cfg(feature = "sync")]
 pub use keyed_shared::SharedKeyedLimiter;
+pub use quota::Quota;
 #[cfg(feature = "sync")]
 pub use shared::SharedTokenBucket;
