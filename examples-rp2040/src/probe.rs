@@ -223,7 +223,12 @@ fn schedule(b: &mut Backoff, input: u32) -> u32 {
 
 // ---- retry budget: deposit, withdraw, available.
 
-const BUDGET: RetryBudget<10> = match RetryBudget::new(20, 1, Duration::from_secs(10)) {
+const BUDGET: RetryBudget<10> = match RetryBudget::builder()
+    .percent_can_retry(20)
+    .min_retries_per_sec(1)
+    .ttl(Duration::from_secs(10))
+    .build()
+{
     Ok(b) => b,
     Err(_) => panic!("retry budget config"),
 };
@@ -273,7 +278,7 @@ fn dedup(t: &mut DedupTable<u32, u16, 32>, now: Instant, input: u32) -> u32 {
 // ---- token bucket: one and n tokens, the wait for n, the tokens left,
 // reset.
 
-const BUCKET: TokenBucket = match Quota::new(2, Duration::from_secs(1), 5) {
+const BUCKET: TokenBucket = match Quota::per_second(2).allow_burst(5).build() {
     Ok(q) => TokenBucket::new(q),
     Err(_) => panic!("quota"),
 };

@@ -164,7 +164,7 @@ proptest! {
         steps in proptest::collection::vec((0u64..40, 0u8..3, 1u64..500), 1..400),
     ) {
         const S: usize = 4;
-        let config = HedgeConfig::new().budget(percent, floor).min_samples(5).max_hedges(2);
+        let config = HedgeConfig::new().budget_percent(percent).min_hedges_per_sec(floor).min_samples(5).max_hedges(2);
         let mut h = HedgePolicy::<4, 176, S>::new(config, Duration::from_ticks(window)).unwrap();
         let slot = window.div_ceil(S as u64 - 1);
         let second = Duration::from_secs(1).as_ticks();

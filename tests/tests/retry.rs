@@ -140,7 +140,7 @@ proptest! {
         requests in proptest::collection::vec((any::<bool>(), 0u64..50_000), 1..200),
     ) {
         let ttl = 10 * 1_000_000; // 10 s at 1 MHz
-        let mut budget = RetryBudget::<10>::new(20, 1, d(ttl)).unwrap();
+        let mut budget = RetryBudget::<10>::builder().percent_can_retry(20).min_retries_per_sec(1).ttl(d(ttl)).build().unwrap();
         let time = Time(Cell::new(0));
         let (mut successes, mut retries) = (0i64, 0i64);
         for (works, gap) in requests {

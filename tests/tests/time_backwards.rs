@@ -104,7 +104,10 @@ fn twins<P, A: PartialEq + Debug>(
 
 #[test]
 fn token_bucket() {
-    let q = Quota::new(3, d(40), 4).expect("valid");
+    let q = Quota::per_period(3, d(40))
+        .allow_burst(4)
+        .build()
+        .expect("valid");
     twins(
         "TokenBucket",
         40,
@@ -119,7 +122,10 @@ fn token_bucket() {
 
 #[test]
 fn shared_token_bucket() {
-    let q = Quota::new(3, d(40), 4).expect("valid");
+    let q = Quota::per_period(3, d(40))
+        .allow_burst(4)
+        .build()
+        .expect("valid");
     twins(
         "SharedTokenBucket",
         40,
@@ -138,7 +144,10 @@ fn shared_token_bucket() {
 #[test]
 fn shared_token_bucket_with_a_giant_capacity() {
     let p = 1u64 << 40;
-    let q = Quota::new(4_294_967_291, d(p), u32::MAX).expect("valid");
+    let q = Quota::per_period(4_294_967_291, d(p))
+        .allow_burst(u32::MAX)
+        .build()
+        .expect("valid");
     twins(
         "SharedTokenBucket (giant)",
         p,
@@ -153,7 +162,10 @@ fn shared_token_bucket_with_a_giant_capacity() {
 
 #[test]
 fn keyed_limiter() {
-    let q = Quota::new(3, d(40), 4).expect("valid");
+    let q = Quota::per_period(3, d(40))
+        .allow_burst(4)
+        .build()
+        .expect("valid");
     let seed = Seed::new(1, 2);
     for policy in [WhenFull::RejectNew, WhenFull::EvictLeastRecent] {
         twins(
@@ -174,7 +186,14 @@ fn retry_budget() {
     twins(
         "RetryBudget",
         40,
-        || RetryBudget::<4>::new(50, 0, d(40)).expect("valid"),
+        || {
+            RetryBudget::<4>::builder()
+                .percent_can_retry(50)
+                .min_retries_per_sec(0)
+                .ttl(d(40))
+                .build()
+                .expect("valid")
+        },
         |b, i, now| {
             if i % 3 == 0 {
                 b.deposit(t(now));
@@ -484,7 +503,10 @@ fn i2c_wrapper() {
 /// tick 1, then asked at tick 0: judged at tick 1, where 1 token is left.
 #[test]
 fn bucket_stepped_back_one_tick_still_holds_its_token() {
-    let q = Quota::new(1, d(1), 2).expect("valid");
+    let q = Quota::per_period(1, d(1))
+        .allow_burst(2)
+        .build()
+        .expect("valid");
     let mut bucket = TokenBucket::new(q);
     let shared = SharedTokenBucket::new(q);
     assert_eq!(bucket.try_acquire(t(1)), Ok(()));
@@ -507,7 +529,7 @@ fn bucket_stepped_back_one_tick_still_holds_its_token() {
 /// the same.
 #[test]
 fn bucket_stepped_back_a_second_or_ten_admits_the_rest_of_the_burst() {
-    let q = Quota::per_second(1, 10, 1_000_000).expect("valid");
+    let q = Quota::per_second(1).allow_burst(10).build().expect("valid");
     let s = |secs: u64| Instant::from_secs(secs);
     for back in [1, 10] {
         let mut bucket = TokenBucket::new(q);
@@ -585,8 +607,14 @@ fn hedge_policy() {
         "HedgePolicy",
         40,
         || {
-            HedgePolicy::<4, 176, 4>::new(HedgeConfig::new().min_samples(3).budget(50, 1), d(40))
-                .expect("valid")
+            HedgePolicy::<4, 176, 4>::new(
+                HedgeConfig::new()
+                    .min_samples(3)
+                    .budget_percent(50)
+                    .min_hedges_per_sec(1),
+                d(40),
+            )
+            .expect("valid")
         },
         |p, i, now| {
             p.record(d(1 + (i as u64 % 7) * 3), t(now));

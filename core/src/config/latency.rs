@@ -228,7 +228,7 @@ impl HedgeSpec {
         };
         let percent = self.budget_percent.map_or(10, |p| p.0);
         if self.budget_percent.is_some() || self.budget_floor.is_some() {
-            c = c.budget(percent, floor);
+            c = c.budget_percent(percent).min_hedges_per_sec(floor);
         }
         if let Some(n) = self.min_samples {
             c = c.min_samples(n);

@@ -21,7 +21,7 @@ use super::{LatencyHistogram, PPM};
 /// let config = HedgeConfig::new()
 ///     .quantile(990_000) // hedge after p99
 ///     .max_hedges(2)
-///     .budget(5, 0) // at most 5 % of requests
+///     .budget_percent(5) // at most 5 % of requests
 ///     .min_samples(100)
 ///     .min_delay(Duration::from_millis(1));
 /// assert!(config.validate().is_ok());
@@ -73,13 +73,21 @@ impl HedgeConfig {
         self
     }
 
-    /// The hedge budget: hedges at most `percent` % of recorded requests
-    /// (`0..=1000`), plus `floor` hedges per second, over the window (the
-    /// law of [`RetryBudget`], with requests as the deposits).
+    /// The hedge budget's share: hedges at most `percent` % of recorded
+    /// requests (`0..=1000`) over the window, plus the
+    /// [floor](Self::min_hedges_per_sec) (the law of [`RetryBudget`], with
+    /// requests as the deposits: its `percent_can_retry`). Default 10.
     #[must_use]
-    pub const fn budget(mut self, percent: u16, floor: u32) -> Self {
+    pub const fn budget_percent(mut self, percent: u16) -> Self {
         self.budget_percent = percent;
-        self.budget_floor = floor;
+        self
+    }
+
+    /// The hedge budget's floor: hedges per second always allowed, whatever
+    /// the requests ([`RetryBudget`]'s `min_retries_per_sec`). Default 0.
+    #[must_use]
+    pub const fn min_hedges_per_sec(mut self, n: u32) -> Self {
+        self.budget_floor = n;
         self
     }
 
@@ -113,7 +121,7 @@ impl HedgeConfig {
         }
         if self.budget_percent > 1000 {
             return Err(ConfigError::new(
-                "budget",
+                "budget_percent",
                 "have a percent in 0..=1000 (hedges per 100 requests)",
             ));
         }
@@ -150,7 +158,7 @@ pub struct HedgeMetrics {
 /// use fusebox::time::{Duration, Instant};
 ///
 /// let (t, d) = (Instant::from_ticks, Duration::from_ticks);
-/// let config = HedgeConfig::new().min_samples(20).budget(10, 0);
+/// let config = HedgeConfig::new().min_samples(20).budget_percent(10);
 /// let mut hedge = HedgePolicy::<4, 176, 4>::new(config, d(100_000))?;
 /// assert_eq!(hedge.hedge_at(t(0), t(0)), None); // no samples: no hedging
 ///
@@ -220,7 +228,11 @@ impl<const P: u32, const B: usize, const S: usize> HedgePolicy<P, B, S> {
             Ok(h) => h,
             Err(e) => return Err(e),
         };
-        let budget = match RetryBudget::new(config.budget_percent, config.budget_floor, window) {
+        let budget = RetryBudget::builder()
+            .percent_can_retry(config.budget_percent)
+            .min_retries_per_sec(config.budget_floor)
+            .ttl(window);
+        let budget = match budget.build() {
             Ok(b) => b,
             Err(e) => return Err(e),
         };
@@ -336,7 +348,7 @@ mod tests {
 
     #[test]
     fn no_hedge_before_min_samples() {
-        let mut h = policy(HedgeConfig::new().min_samples(3).budget(100, 0));
+        let mut h = policy(HedgeConfig::new().min_samples(3).budget_percent(100));
         assert_eq!(h.hedge_at(t(0), t(0)), None);
         h.record(d(11), t(0));
         h.record(d(11), t(0));
@@ -368,7 +380,7 @@ mod tests {
 
     #[test]
     fn budget_allows_percent_of_requests_and_counts_refusals() {
-        let mut h = policy(HedgeConfig::new().budget(25, 0));
+        let mut h = policy(HedgeConfig::new().budget_percent(25));
         assert!(!h.try_hedge(t(0)));
         for _ in 0..8 {
             h.record(d(10), t(0));
@@ -392,7 +404,10 @@ mod tests {
         let field = |c: HedgeConfig| HedgePolicy::<3, 32, 4>::new(c, d(300)).unwrap_err().field();
         assert_eq!(field(HedgeConfig::new().quantile(1_000_001)), "quantile");
         assert_eq!(field(HedgeConfig::new().max_hedges(0)), "max_hedges");
-        assert_eq!(field(HedgeConfig::new().budget(1_001, 0)), "budget");
+        assert_eq!(
+            field(HedgeConfig::new().budget_percent(1_001)),
+            "budget_percent"
+        );
         assert_eq!(
             HedgePolicy::<3, 32, 4>::new(HedgeConfig::new(), d(2))
                 .unwrap_err()

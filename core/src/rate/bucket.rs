@@ -12,7 +12,7 @@ use crate::time::{self, Duration, Instant};
 /// use fusebox::time::{Duration, Instant};
 ///
 /// // 2 tokens per 5 ticks, burst 3.
-/// let mut bucket = TokenBucket::new(Quota::new(2, Duration::from_ticks(5), 3)?);
+/// let mut bucket = TokenBucket::new(Quota::per_period(2, Duration::from_ticks(5)).allow_burst(3).build()?);
 /// let t = Instant::from_ticks;
 /// assert!(bucket.try_acquire_n(3, t(0)).is_ok()); // starts full
 /// let no = bucket.try_acquire(t(0)).unwrap_err();

@@ -127,7 +127,7 @@ pub struct KeyedMetrics {
 /// use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, WhenFull};
 /// use fusebox::time::{Duration, Instant};
 ///
-/// let quota = Quota::new(1, Duration::from_ticks(100), 2)?;
+/// let quota = Quota::per_period(1, Duration::from_ticks(100)).allow_burst(2).build()?;
 /// // The seed is a secret: 16 random bytes per process or device.
 /// let seed = Seed::new(0x2545_f491_4f6c_dd1d, 0x9e37_79b9_7f4a_7c15);
 /// let mut per_client = KeyedLimiter::<u32, 64>::new(quota, seed, WhenFull::EvictLeastRecent);

@@ -46,7 +46,7 @@ use crate::time::{Duration, Instant};
 ///
 /// // 16 shards of 64 entries: 1 024 clients, each 1 per 100 ticks, burst 2.
 /// type PerClient = SharedKeyedLimiter<parking_lot::RawMutex, u32, 16, 64>;
-/// let quota = Quota::new(1, Duration::from_ticks(100), 2)?;
+/// let quota = Quota::per_period(1, Duration::from_ticks(100)).allow_burst(2).build()?;
 /// let limiter = PerClient::new(quota, Seed::new(0x2545, 0x9e37), WhenFull::EvictLeastRecent);
 /// let t = Instant::from_ticks;
 /// std::thread::scope(|s| {

@@ -28,7 +28,7 @@
 //! use fusebox::time::{Duration, Instant};
 //!
 //! // 3 tokens per 10 ticks (10 does not divide by 3: still exact), burst 2.
-//! let quota = Quota::new(3, Duration::from_ticks(10), 2)?;
+//! let quota = Quota::per_period(3, Duration::from_ticks(10)).allow_burst(2).build()?;
 //! let mut bucket = TokenBucket::new(quota);
 //! let t = Instant::from_ticks;
 //!
@@ -165,14 +165,14 @@ mod quota;
 mod shared;
 
 pub use bucket::TokenBucket;
-pub use budget::RetryBudget;
+pub use budget::{RetryBudget, RetryBudgetBuilder};
 #[cfg(feature = "sync")]
 pub use budget_shared::SharedRetryBudget;
-pub use concurrency::ConcurrentRetryBudget;
+pub use concurrency::{ConcurrentRetryBudget, ConcurrentRetryBudgetBuilder};
 pub use gcra::{ExceedsBurst, Rejected};
 pub use keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, PROBE_WINDOW, WhenFull};
 #[cfg(feature = "sync")]
 pub use keyed_shared::SharedKeyedLimiter;
-pub use quota::Quota;
+pub use quota::{Quota, QuotaBuilder};
 #[cfg(feature = "sync")]
 pub use shared::SharedTokenBucket;

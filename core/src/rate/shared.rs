@@ -42,10 +42,12 @@ use crate::time::{self, Duration, Instant};
 /// use fusebox::rate::{Quota, SharedTokenBucket};
 /// use fusebox::time::{Duration, Instant};
 ///
-/// static LIMIT: SharedTokenBucket = match Quota::new(1, Duration::from_ticks(10), 2) {
-///     Ok(q) => SharedTokenBucket::new(q),
+/// // 1 token per 10 ticks, burst 2; checked at compile time.
+/// const QUOTA: Quota = match Quota::per_period(1, Duration::from_ticks(10)).allow_burst(2).build() {
+///     Ok(q) => q,
 ///     Err(_) => panic!("bad quota"),
 /// };
+/// static LIMIT: SharedTokenBucket = SharedTokenBucket::new(QUOTA);
 /// let t = Instant::from_ticks;
 /// assert!(LIMIT.try_acquire(t(0)).is_ok());
 /// assert!(LIMIT.try_acquire(t(0)).is_ok());

@@ -120,14 +120,19 @@ const UPLINK_BREAKER: CircuitBreaker<ConsecutiveFailures> = consecutive(
 );
 
 /// At most 2 frames a second on the uplink, in bursts of up to 5.
-const UPLINK_QUOTA: Quota = match Quota::new(2, Duration::from_secs(1), 5) {
+const UPLINK_QUOTA: Quota = match Quota::per_second(2).allow_burst(5).build() {
     Ok(q) => q,
     Err(_) => panic!("uplink quota"),
 };
 
 /// Retries of at most 20 % of the frames that went through, plus 1 a
 /// second, over 10 s: a flapping host is not hammered.
-const UPLINK_BUDGET: RetryBudget<5> = match RetryBudget::new(20, 1, Duration::from_secs(10)) {
+const UPLINK_BUDGET: RetryBudget<5> = match RetryBudget::builder()
+    .percent_can_retry(20)
+    .min_retries_per_sec(1)
+    .ttl(Duration::from_secs(10))
+    .build()
+{
     Ok(b) => b,
     Err(_) => panic!("uplink retry budget"),
 };

@@ -108,7 +108,7 @@ struct HedgeInner<C> {
 /// use fusebox_std::HedgePolicy;
 ///
 /// // Hedge after p95, at most 5 % extra requests, over 10 s.
-/// let hedge = HedgePolicy::new("search", HedgeConfig::new().budget(5, 0), Duration::from_secs(10))?;
+/// let hedge = HedgePolicy::new("search", HedgeConfig::new().budget_percent(5), Duration::from_secs(10))?;
 /// assert_eq!(hedge.stats().hedges_sent, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

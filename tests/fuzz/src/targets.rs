@@ -346,7 +346,10 @@ fn quota(u: &mut Unstructured<'_>) -> Result<Option<Quota>> {
         0 => u32::MAX,
         _ => u32::from(u.arbitrary::<u8>()?),
     };
-    Ok(Quota::new(rate, duration(u)?, burst).ok())
+    Ok(Quota::per_period(rate, duration(u)?)
+        .allow_burst(burst)
+        .build()
+        .ok())
 }
 
 fn n(u: &mut Unstructured<'_>, burst: u32) -> Result<u32> {
@@ -472,10 +475,15 @@ pub fn keyed_limiter(data: &[u8]) {
 pub fn retry_budget(data: &[u8]) {
     drive(data, |u| {
         let (percent, floor, ttl) = (u.arbitrary()?, u.arbitrary()?, duration(u)?);
-        let Ok(mut b) = RetryBudget::<4>::new(percent, floor, ttl) else {
+        let Ok(mut b) = RetryBudget::<4>::builder()
+            .percent_can_retry(percent)
+            .min_retries_per_sec(floor)
+            .ttl(ttl)
+            .build()
+        else {
             return Ok(());
         };
-        let s: SharedRetryBudget<Raw, 4> = SharedRetryBudget::from_budget(b.clone());
+        let s: SharedRetryBudget<Raw, 4> = SharedRetryBudget::new(b.clone());
         let mut model = rate::Budget::new(percent, floor, ttl.as_ticks(), 4);
         let modelled = model.reserve < i128::from(i64::MAX / 2);
         let mut clock = Clock::new(u)?;
@@ -1018,7 +1026,8 @@ pub fn hedge_policy(data: &[u8]) {
         let config = HedgeConfig::new()
             .quantile(q)
             .max_hedges(max_hedges)
-            .budget(percent, floor)
+            .budget_percent(percent)
+            .min_hedges_per_sec(floor)
             .min_samples(min_samples)
             .min_delay(min_delay);
         let window = duration(u)?;
@@ -1087,7 +1096,11 @@ pub fn hedge_policy(data: &[u8]) {
 pub fn concurrent_budget(data: &[u8]) {
     drive(data, |u| {
         let (percent, min) = (u.arbitrary()?, u.arbitrary()?);
-        let Ok(mut b) = ConcurrentRetryBudget::new(percent, min) else {
+        let Ok(mut b) = ConcurrentRetryBudget::builder()
+            .budget_percent(percent)
+            .min_retry_concurrency(min)
+            .build()
+        else {
             assert!(percent > 100);
             return Ok(());
         };

@@ -127,7 +127,8 @@ fn adaptive_timeout_and_hedge_from_json() -> Outcome {
         HedgeConfig::new()
             .quantile(990_000)
             .max_hedges(2)
-            .budget(10, 1)
+            .budget_percent(10)
+            .min_hedges_per_sec(1)
             .min_samples(10)
     );
     let (bad, _) = take!(serde_json_core::from_slice::<HedgeSpec>(

@@ -110,7 +110,7 @@ pub fn time_backwards_counts_as_no_time() -> Outcome {
     check_eq!(h.count(t(1_399)), 2);
     check_eq!(h.count(t(1_400)), 0);
     let mut hedge = take!(HedgePolicy::<3, 40, 4>::new(
-        HedgeConfig::new().min_samples(1).budget(100, 0),
+        HedgeConfig::new().min_samples(1).budget_percent(100),
         d(300)
     ));
     hedge.record(d(5), t(1_000));
@@ -196,7 +196,7 @@ pub fn hedge_waits_for_samples_and_spaces_hedges_by_the_delay() -> Outcome {
 /// hedge | try_hedge | allowed while the budget holds one; refusals change nothing
 pub fn hedge_budget_caps_hedges_at_a_share_of_requests() -> Outcome {
     // 5 % of requests, a 900-tick window in 4 slots of 300.
-    let config = HedgeConfig::new().budget(5, 0).min_samples(1);
+    let config = HedgeConfig::new().budget_percent(5).min_samples(1);
     let mut hedge = take!(HedgePolicy::<3, 40, 4>::new(config, d(900)));
     for _ in 0..39 {
         hedge.record(d(10), t(0));
@@ -222,7 +222,7 @@ pub fn hedge_budget_caps_hedges_at_a_share_of_requests() -> Outcome {
 /// latency: the caller's p99 falls from the slow calls' latency to about
 /// p95 + the median, for under 10 % more upstream calls.
 pub fn hedging_at_p95_cuts_a_slow_tail() -> Outcome {
-    let config = HedgeConfig::new().quantile(950_000).budget(10, 0);
+    let config = HedgeConfig::new().quantile(950_000).budget_percent(10);
     let mut hedge = take!(HedgePolicy::<4, 80, 4>::new(config, d(20_000)));
     let mut seen = take!(LatencyHistogram::<4, 80, 4>::new(d(1_000_000)));
     let mut unhedged = take!(Small::new(d(1_000_000)));
@@ -287,7 +287,7 @@ pub fn bad_configs_name_their_field() -> Outcome {
     );
     let hc = HedgeConfig::new;
     check_eq!(field(hc().max_hedges(0).validate()), "max_hedges");
-    check_eq!(field(hc().budget(1_001, 0).validate()), "budget");
+    check_eq!(field(hc().budget_percent(1_001).validate()), "budget_percent");
     check_eq!(field(hc().quantile(2_000_000).validate()), "quantile");
     check_eq!(field(HedgePolicy::<3, 40, 4>::new(hc(), d(1))), "window");
     // core/src/latency/mod.rs, "# Memory" (the same on both targets).

@@ -3,6 +3,7 @@
 
 use fusebox::hash::Seed;
 use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, Rejected, TokenBucket, WhenFull};
+use fusebox::time::Duration;
 
 use crate::drivers::{KeyedFamily, KeyedOps, Local};
 use crate::timeline::{at as t, scenario as s, ticks as d};
@@ -77,7 +78,10 @@ fn retry(ticks: u64) -> Rejected {
 }
 
 fn quota(rate: u32, period: u64, burst: u32) -> Option<Quota> {
-    Quota::new(rate, d(period), burst).ok()
+    Quota::per_period(rate, d(period))
+        .allow_burst(burst)
+        .build()
+        .ok()
 }
 
 const SEED: Seed = Seed::new(0x0123_4567_89ab_cdef, 0x0f1e_2d3c_4b5a_6978);
@@ -345,15 +349,36 @@ pub fn year_of_asking(q: Quota, horizon: u64, mut x: u64) -> Result<u128, u32> {
 
 /// quota | out of range | `ConfigError` naming the field
 pub fn bad_quotas_name_their_field() -> Outcome {
-    check_eq!(take!(Quota::new(0, d(1), 1).err()).field(), "rate");
-    check_eq!(take!(Quota::new(1, d(0), 1).err()).field(), "period");
-    check_eq!(take!(Quota::new(1, d(1), 0).err()).field(), "burst");
     check_eq!(
-        take!(Quota::per_second(1, 1, 0).err()).field(),
-        "ticks_per_second"
+        take!(Quota::per_period(0, d(1)).allow_burst(1).build().err()).field(),
+        "rate"
     );
-    let q = take!(Quota::per_second(100, 10, 1_000_000));
-    check_eq!((q.rate(), q.period(), q.burst()), (1, d(10_000), 10));
+    check_eq!(
+        take!(Quota::per_period(1, d(0)).build().err()).field(),
+        "period"
+    );
+    check_eq!(
+        take!(Quota::per_period(1, d(1)).allow_burst(0).build().err()).field(),
+        "burst"
+    );
+    // Named rates: the same fraction in lowest terms whatever the unit,
+    // the burst defaulting to the rate's count.
+    let second = Duration::from_secs(1);
+    let q = take!(Quota::per_second(100).allow_burst(10).build().ok());
+    check_eq!(
+        q,
+        take!(Quota::per_period(100, second).allow_burst(10).build().ok())
+    );
+    check_eq!(q.burst(), 10);
+    check_eq!(
+        take!(Quota::per_minute(60).allow_burst(1).build().ok()),
+        take!(Quota::per_second(1).build().ok())
+    );
+    check_eq!(take!(Quota::per_hour(7).build().ok()).burst(), 7);
+    check_eq!(
+        take!(Quota::with_period(d(5)).build().ok()),
+        take!(Quota::per_period(1, d(5)).build().ok())
+    );
     Ok(())
 }
 
