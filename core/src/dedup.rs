@@ -261,18 +261,22 @@ impl Config {
         self
     }
 
-    /// The in-flight TTL.
-    pub const fn get_in_flight_ttl(&self) -> Duration {
+    // The getters have their own names, as every fusebox config's do
+    // (`breaker::Config::slow_call_duration`, `i2c::Config::write_retry`):
+    // the field's name is the builder's setter.
+
+    /// The in-flight TTL, set by [`in_flight_ttl`](Self::in_flight_ttl).
+    pub const fn in_flight_time_to_live(&self) -> Duration {
         self.in_flight_ttl
     }
 
-    /// The done TTL.
-    pub const fn get_done_ttl(&self) -> Duration {
+    /// The done TTL, set by [`done_ttl`](Self::done_ttl).
+    pub const fn done_time_to_live(&self) -> Duration {
         self.done_ttl
     }
 
-    /// The eviction policy.
-    pub const fn get_eviction(&self) -> Eviction {
+    /// The eviction policy, set by [`eviction`](Self::eviction).
+    pub const fn eviction_policy(&self) -> Eviction {
         self.eviction
     }
 

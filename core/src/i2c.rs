@@ -14,7 +14,7 @@
 //! use embedded_hal_async::i2c::{ErrorKind, I2c, NoAcknowledgeSource, Operation};
 //! use fusebox::backoff::{Backoff, Config};
 //! use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State};
-//! use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c};
+//! use fusebox::i2c::{self, I2cError, ResilientI2c};
 //! use fusebox::time::{Clock, Duration, Instant};
 //! # use core::cell::Cell;
 //! # #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,7 +47,7 @@
 //!     breaker::Config::new().open_duration(Duration::from_secs(1)),
 //!     ConsecutiveFailures::new(3)?,
 //! )?;
-//! let mut i2c: ResilientI2c<_, _, _> = ResilientI2c::new(bus, delay, clock, I2cConfig::new(schedule, breaker));
+//! let mut i2c: ResilientI2c<_, _, _> = ResilientI2c::new(bus, delay, clock, i2c::Config::new(schedule, breaker));
 //!
 //! embassy_futures::block_on(async {
 //!     // Two address NACKs, retried after 1 ms and 2 ms; the third attempt reads.
@@ -101,7 +101,7 @@
 //!
 //! # Conventions
 //! - One breaker per 7-bit address, cloned from the template in
-//!   [`I2cConfig`] the first time the address is used, and kept for the
+//!   [`Config`] the first time the address is used, and kept for the
 //!   wrapper's life: up to `N` devices (a firmware's addresses are fixed).
 //!   The `N + 1`-th address gets [`I2cError::TooManyDevices`], never a
 //!   shared or evicted breaker.
@@ -117,7 +117,7 @@
 //!   [`WriteRetry::Idempotent`]. Reads are taken as repeatable; a read that
 //!   pops a FIFO or clears a status register may lose what the failed
 //!   attempt consumed.
-//! - The schedule is the [`I2cConfig`]'s, started over
+//! - The schedule is the [`Config`]'s, started over
 //!   ([`Backoff::reset`]) for every transaction; its random sequence goes on
 //!   across transactions, so two transactions do not draw the same jitter.
 //!   `attempts` counts calls of the inner bus, the first included, and
@@ -156,7 +156,7 @@
 //! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 704 |
 //! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 272 |
 //! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1280 |
-//! | [`I2cConfig`]`<ConsecutiveFailures>` | 248 |
+//! | [`Config`]`<ConsecutiveFailures>` | 248 |
 //!
 //! In general `96 + 144 x N + N + 24` rounded up to a multiple of 8 (144 is
 //! `CircuitBreaker<ConsecutiveFailures>`; see [`crate::breaker`] for the
@@ -205,25 +205,25 @@ pub enum WriteRetry {
 /// ```
 /// use fusebox::backoff::{Backoff, Config};
 /// use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures};
-/// use fusebox::i2c::{I2cConfig, WriteRetry};
+/// use fusebox::i2c::{self, WriteRetry};
 /// use fusebox::time::Duration;
 ///
 /// let schedule = Backoff::new(Config::constant(Duration::from_millis(2)).max_attempts(3), 0)?;
 /// let breaker = CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(5)?)?;
 /// // Every device on this bus has plain configuration registers.
-/// let config = I2cConfig::new(schedule, breaker).writes(WriteRetry::Idempotent);
+/// let config = i2c::Config::new(schedule, breaker).writes(WriteRetry::Idempotent);
 /// assert_eq!(config.write_retry(), WriteRetry::Idempotent);
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct I2cConfig<P: Policy = ConsecutiveFailures> {
+pub struct Config<P: Policy = ConsecutiveFailures> {
     schedule: Backoff,
     breaker: CircuitBreaker<P>,
     writes: WriteRetry,
 }
 
-impl<P: Policy> I2cConfig<P> {
+impl<P: Policy> Config<P> {
     /// Retry with `schedule` (its `max_attempts` bounds the attempts of one
     /// transaction); give every device a copy of `breaker`. Writes are
     /// retried on an address NACK only ([`WriteRetry::AddressNackOnly`]).
@@ -394,8 +394,8 @@ where
 {
     /// Wrap `bus`: sleep with `delay`, read the time from `clock`, retry and
     /// mark devices down as `config` says.
-    pub fn new(bus: I, delay: D, clock: C, config: I2cConfig<P>) -> Self {
-        let I2cConfig {
+    pub fn new(bus: I, delay: D, clock: C, config: Config<P>) -> Self {
+        let Config {
             schedule,
             breaker,
             writes,

@@ -14,7 +14,7 @@ use fusebox::breaker::{self, CircuitBreaker, CountWindow, Outcome};
 use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, LocalBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable, Eviction};
 use fusebox::hash::Seed;
-use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
+use fusebox::i2c::{self, I2cError, ResilientI2c, WriteRetry};
 use fusebox::rate::{Quota, RetryBudget, TokenBucket};
 use fusebox::retry::{Retry, Stopped, Verdict};
 
@@ -347,8 +347,8 @@ fn retry(p: &mut Probes, input: u32) -> u32 {
 // ---- resilient I2C: a read and a write on two devices, transitions,
 // device state, the three errors.
 
-const I2C: I2cConfig<CountWindow<20>> =
-    I2cConfig::new(BACKOFF, BREAKER).writes(WriteRetry::AddressNackOnly);
+const I2C: i2c::Config<CountWindow<20>> =
+    i2c::Config::new(BACKOFF, BREAKER).writes(WriteRetry::AddressNackOnly);
 
 fn i2c(
     bus: &mut ResilientI2c<FakeBus, Delay, Now, CountWindow<20>, 2>,

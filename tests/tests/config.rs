@@ -300,7 +300,7 @@ fn every_example_file_loads_builds_and_says_the_same() {
         let ms = Duration::from_millis;
         assert_eq!(
             *timeout.config(),
-            fusebox::latency::TimeoutConfig::new(ms(500), ms(50), ms(2_000))
+            fusebox::latency::timeout::Config::new(ms(500), ms(50), ms(2_000))
                 .quantile(990_000)
                 .multiplier(3, 2)
                 .margin(ms(10))
@@ -313,7 +313,7 @@ fn every_example_file_loads_builds_and_says_the_same() {
         let hedge = file.hedge::<5, 464, 5>("search").unwrap();
         assert_eq!(
             *hedge.config(),
-            fusebox::latency::HedgeConfig::new()
+            fusebox::latency::hedge::Config::new()
                 .quantile(950_000)
                 .max_hedges(1)
                 .budget_percent(10)

@@ -17,7 +17,7 @@ use embedded_hal_async::i2c::{
 };
 use fusebox::backoff::{Backoff, Config, Jitter};
 use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State, Transition};
-use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
+use fusebox::i2c::{self, I2cError, ResilientI2c, WriteRetry};
 use fusebox::time::{Clock, Duration, Instant};
 use proptest::prelude::*;
 
@@ -185,7 +185,7 @@ proptest! {
         let bus = FakeBus { answers: RefCell::new(answers.iter().copied().collect()), ..FakeBus::default() };
         let delay = FakeDelay { time: &time, slept: &slept };
         let mut i2c: ResilientI2c<_, _, _> =
-            ResilientI2c::new(&bus, delay, &time, I2cConfig::new(schedule.clone(), breaker).writes(writes));
+            ResilientI2c::new(&bus, delay, &time, i2c::Config::new(schedule.clone(), breaker).writes(writes));
 
         // The model's state.
         let mut model_answers: VecDeque<Option<ErrorKind>> = answers.iter().copied().collect();
@@ -341,7 +341,7 @@ fn size_of_the_wrapper_with_zero_sized_parts() {
         size_of::<ResilientI2c<Bus, Delay, Zero, ConsecutiveFailures, 8>>(),
         1280
     );
-    assert_eq!(size_of::<I2cConfig>(), 248);
+    assert_eq!(size_of::<i2c::Config>(), 248);
     assert_eq!(size_of::<I2cError<ErrorKind>>(), 24);
     // One transaction's future: the reference to the wrapper, the arguments,
     // the last error and the larger of the bus's and the delay's futures.
@@ -349,7 +349,7 @@ fn size_of_the_wrapper_with_zero_sized_parts() {
         Bus,
         Delay,
         Zero,
-        I2cConfig::new(
+        i2c::Config::new(
             Backoff::new(Config::constant(Duration::from_ticks(1)), 0).unwrap(),
             CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(1).unwrap())
                 .unwrap(),

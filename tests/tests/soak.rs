@@ -54,7 +54,7 @@ use fusebox::backoff::{Config as Backoff, Jitter};
 use fusebox::breaker::{Config as BreakerConfig, ConsecutiveFailures, State, Transition};
 use fusebox::dedup::{Config as DedupConfig, Eviction};
 use fusebox::hash::Seed;
-use fusebox::latency::HedgeConfig;
+use fusebox::latency::hedge;
 use fusebox::rate::{Quota, WhenFull};
 use fusebox::time::Duration;
 use fusebox_std::idempotency::MemoryIdempotencyStore;
@@ -546,7 +546,7 @@ fn gateway(up: SocketAddr, ledger: Arc<Ledger>, seed: u64) -> (Arc<Gateway>, Par
     );
     let hedge = HedgePolicy::new(
         "upstream",
-        HedgeConfig::new().budget_percent(5),
+        hedge::Config::new().budget_percent(5),
         Duration::from_secs(10),
     )
     .expect("hedge policy");

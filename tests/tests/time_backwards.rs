@@ -22,7 +22,7 @@ use fusebox::breaker::{
 use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig};
 use fusebox::dedup::{self, Begin, DedupTable, Ticket};
 use fusebox::hash::Seed;
-use fusebox::i2c::{I2cConfig, ResilientI2c};
+use fusebox::i2c::{self, ResilientI2c};
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket, WhenFull};
 use fusebox::retry::{Retry, Verdict};
 use fusebox::time::{Clock, Duration, Instant};
@@ -467,7 +467,7 @@ fn i2c_wrapper() {
             ConsecutiveFailures::new(2).expect("valid"),
         )
         .expect("valid");
-        ResilientI2c::new(Dead, NoDelay, clock, I2cConfig::new(schedule, breaker))
+        ResilientI2c::new(Dead, NoDelay, clock, i2c::Config::new(schedule, breaker))
     }
     let mut pair = (make(&clocks.0), make(&clocks.1));
     let (mut latest, mut stepped_back) = (0, 0);
@@ -579,13 +579,13 @@ fn latency_histogram() {
 
 #[test]
 fn adaptive_timeout() {
-    use fusebox::latency::{AdaptiveTimeout, TimeoutConfig};
+    use fusebox::latency::{AdaptiveTimeout, timeout};
     twins(
         "AdaptiveTimeout",
         40,
         || {
             AdaptiveTimeout::<4, 176, 4>::new(
-                TimeoutConfig::new(d(10), d(1), d(1_000)).min_samples(3),
+                timeout::Config::new(d(10), d(1), d(1_000)).min_samples(3),
                 d(40),
             )
             .expect("valid")
@@ -602,13 +602,13 @@ fn adaptive_timeout() {
 
 #[test]
 fn hedge_policy() {
-    use fusebox::latency::{HedgeConfig, HedgePolicy};
+    use fusebox::latency::{HedgePolicy, hedge};
     twins(
         "HedgePolicy",
         40,
         || {
             HedgePolicy::<4, 176, 4>::new(
-                HedgeConfig::new()
+                hedge::Config::new()
                     .min_samples(3)
                     .budget_percent(50)
                     .min_hedges_per_sec(1),

@@ -741,7 +741,7 @@ mod handles {
         // the layers box their futures, as every layer does).
         let (b, c) = measure(
             || {
-                let config = fusebox::latency::HedgeConfig::new().min_samples(5);
+                let config = fusebox::latency::hedge::Config::new().min_samples(5);
                 HedgePolicy::with_clock("hedge", config, Duration::from_secs(10), clock.clone())
                     .expect("valid")
             },
@@ -764,8 +764,8 @@ mod handles {
         let (b, c) = measure(
             || {
                 let ms = Duration::from_millis;
-                let config =
-                    fusebox::latency::TimeoutConfig::new(ms(100), ms(1), ms(1_000)).min_samples(5);
+                let config = fusebox::latency::timeout::Config::new(ms(100), ms(1), ms(1_000))
+                    .min_samples(5);
                 AdaptiveTimeout::with_clock(
                     "timeout",
                     config,

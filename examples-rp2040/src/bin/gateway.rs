@@ -62,7 +62,7 @@ use fusebox::breaker::{
 };
 use fusebox::dedup::{self, Begin, DedupTable, Eviction, Ticket};
 use fusebox::hash::Seed;
-use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
+use fusebox::i2c::{I2cError, ResilientI2c, WriteRetry};
 use fusebox::rate::{Quota, RetryBudget, SharedTokenBucket};
 use fusebox::retry::{Gate, Last, Retry, RetryError, Stopped, Verdict};
 use fusebox::time::Clock;
@@ -259,7 +259,7 @@ async fn main(spawner: Spawner) {
     };
     let bus = I2c::new_async(p.I2C0, p.PIN_5, p.PIN_4, Irqs, i2c::Config::default());
     let config =
-        I2cConfig::new(sensor_schedule, SENSOR_BREAKER).writes(WriteRetry::AddressNackOnly);
+        fusebox::i2c::Config::new(sensor_schedule, SENSOR_BREAKER).writes(WriteRetry::AddressNackOnly);
     let sensor: SensorBus = ResilientI2c::new(bus, Delay, Now, config);
 
     static TX_BUF: ConstStaticCell<[u8; 64]> = ConstStaticCell::new([0; 64]);

@@ -94,9 +94,9 @@
 //!     .jitter(Jitter::Full)
 //!     .max_attempts(3);
 //! // Hedge after p95, at most 5 % more requests; time out at p99 x 2.
-//! let hedge = HedgePolicy::new("up", fusebox::latency::HedgeConfig::new().budget_percent(5), Duration::from_secs(10))?;
+//! let hedge = HedgePolicy::new("up", fusebox::latency::hedge::Config::new().budget_percent(5), Duration::from_secs(10))?;
 //! let ms = Duration::from_millis;
-//! let timeout = fusebox::latency::TimeoutConfig::new(ms(2_000), ms(50), ms(2_000));
+//! let timeout = fusebox::latency::timeout::Config::new(ms(2_000), ms(50), ms(2_000));
 //! let timeout = AdaptiveTimeout::new("up", timeout, Duration::from_secs(30))?;
 //!
 //! let stack = ServiceBuilder::new()

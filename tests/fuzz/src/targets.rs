@@ -8,9 +8,7 @@ use fusebox::bulkhead::{
 };
 use fusebox::dedup::{self, Begin, DedupTable, Eviction, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
-use fusebox::latency::{
-    AdaptiveTimeout, HedgeConfig, HedgePolicy, LatencyHistogram, TimeoutConfig,
-};
+use fusebox::latency::{AdaptiveTimeout, HedgePolicy, LatencyHistogram, hedge, timeout};
 use fusebox::rate::{
     ConcurrentRetryBudget, KeyedLimiter, KeyedRejected, Quota, RetryBudget, SharedKeyedLimiter,
     SharedRetryBudget, SharedTokenBucket, TokenBucket, WhenFull,
@@ -772,8 +770,8 @@ pub fn dedup(data: &[u8]) {
         };
         let s = SharedDedupTable::<Raw, u8, u32, 1, 4>::new(config, seed).expect("same config");
         let mut model: dedup_model::Model<u8, u32> = dedup_model::Model::new(
-            config.get_in_flight_ttl().as_ticks(),
-            config.get_done_ttl().as_ticks(),
+            config.in_flight_time_to_live().as_ticks(),
+            config.done_time_to_live().as_ticks(),
             eviction,
         );
         let mut clock = Clock::new(u)?;
@@ -961,7 +959,7 @@ pub fn adaptive_timeout(data: &[u8]) {
         let (num, den) = (u.int_in_range(0u32..=8)?, u.int_in_range(0u32..=8)?);
         let margin = duration(u)?;
         let min_samples = u.int_in_range(0u32..=10)?;
-        let config = TimeoutConfig::new(initial, min, max)
+        let config = timeout::Config::new(initial, min, max)
             .quantile(q)
             .multiplier(num, den)
             .margin(margin)
@@ -1023,7 +1021,7 @@ pub fn hedge_policy(data: &[u8]) {
         let q = u.int_in_range(0u32..=1_000_001)?;
         let (percent, floor) = (u.int_in_range(0u16..=1001)?, u.int_in_range(0u32..=3)?);
         let min_delay = duration(u)?;
-        let config = HedgeConfig::new()
+        let config = hedge::Config::new()
             .quantile(q)
             .max_hedges(max_hedges)
             .budget_percent(percent)

@@ -17,8 +17,8 @@ use fusebox::dedup::{DedupTable, Ticket};
 use fusebox::dedup::{SharedDedupTable, SharedTicket};
 use fusebox::hash::Seed;
 use fusebox::latency::{
-    AdaptiveTimeout, HedgeConfig, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram,
-    ServerHistogram, TimeoutConfig,
+    AdaptiveTimeout, hedge, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram,
+    ServerHistogram, timeout,
 };
 use fusebox::rate::{
     ConcurrentRetryBudget, KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket,
@@ -136,10 +136,10 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(McuHistogram, 3_576),
     size_check!(LatencyHistogram<3, 40, 4>, histogram(40, 4)),
     size_check!(LatencyHistogram<1, 3, 2>, histogram(3, 2)),
-    size_check!(TimeoutConfig, 48),
+    size_check!(timeout::Config, 48),
     size_check!(AdaptiveTimeout, histogram(464, 5) + 48),
     size_check!(AdaptiveTimeout<4, 176, 4>, histogram(176, 4) + 48),
-    size_check!(HedgeConfig, 24),
+    size_check!(hedge::Config, 24),
     size_check!(HedgeMetrics, 24),
     size_check!(HedgePolicy, histogram(464, 5) + 80 + 16 * 5),
     size_check!(HedgePolicy<4, 176, 4>, histogram(176, 4) + 80 + 16 * 4),

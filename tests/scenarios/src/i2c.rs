@@ -14,7 +14,7 @@ use embedded_hal_async::delay::DelayNs;
 use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
 use fusebox::backoff::{Backoff, Config};
 use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State, Transition};
-use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
+use fusebox::i2c::{self, I2cError, ResilientI2c, WriteRetry};
 use fusebox::time::{Clock, Instant};
 
 use crate::fakes::{FakeDelay, Time};
@@ -186,8 +186,8 @@ fn breaker(threshold: u32) -> Option<CircuitBreaker> {
     CircuitBreaker::new(config, ConsecutiveFailures::new(threshold).ok()?).ok()
 }
 
-fn config(threshold: u32) -> Option<I2cConfig> {
-    Some(I2cConfig::new(schedule()?, breaker(threshold)?))
+fn config(threshold: u32) -> Option<i2c::Config> {
+    Some(i2c::Config::new(schedule()?, breaker(threshold)?))
 }
 
 type Wrapper<'a, const K: usize, const N: usize = 4> =
@@ -575,7 +575,7 @@ pub fn sizes() -> Outcome {
     check_eq!(size_of::<Zst<4>>(), 704);
     check_eq!(size_of::<Zst<1>>(), 272);
     check_eq!(size_of::<Zst<8>>(), 1280);
-    check_eq!(size_of::<I2cConfig>(), 248);
+    check_eq!(size_of::<i2c::Config>(), 248);
     Ok(())
 }
 

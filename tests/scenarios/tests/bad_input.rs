@@ -18,9 +18,7 @@ use fusebox::breaker::{
 use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, LocalBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable};
 use fusebox::hash::Seed;
-use fusebox::latency::{
-    AdaptiveTimeout, HedgeConfig, HedgePolicy, LatencyHistogram, TimeoutConfig,
-};
+use fusebox::latency::{AdaptiveTimeout, HedgePolicy, LatencyHistogram, hedge, timeout};
 use fusebox::rate::{
     ConcurrentRetryBudget, KeyedLimiter, KeyedRejected, Quota, RetryBudget, TokenBucket, WhenFull,
 };
@@ -819,25 +817,28 @@ const ROWS: &[Row] = &[
         }
     ),
     row!(
-        "HedgeConfig",
+        "hedge::Config",
         "quantile = 1000001 ppm",
         "ConfigError(quantile)",
         || config_err(
-            HedgeConfig::new().quantile(1_000_001).validate(),
+            hedge::Config::new().quantile(1_000_001).validate(),
             "quantile"
         )
     ),
     row!(
-        "HedgeConfig",
+        "hedge::Config",
         "max_hedges = 0",
         "ConfigError(max_hedges)",
-        || config_err(HedgeConfig::new().max_hedges(0).validate(), "max_hedges")
+        || config_err(hedge::Config::new().max_hedges(0).validate(), "max_hedges")
     ),
     row!(
-        "HedgeConfig",
+        "hedge::Config",
         "budget_percent = 1001",
         "ConfigError(budget_percent)",
-        || config_err(HedgeConfig::new().budget_percent(1001).validate(), "budget_percent")
+        || config_err(
+            hedge::Config::new().budget_percent(1001).validate(),
+            "budget_percent"
+        )
     ),
     row!(
         "HedgePolicy",
@@ -845,7 +846,7 @@ const ROWS: &[Row] = &[
         "None (below min_samples)",
         || {
             let mut p = ok(HedgePolicy::<5, 464, 5>::new(
-                HedgeConfig::new().min_samples(1),
+                hedge::Config::new().min_samples(1),
                 d(100),
             ))?;
             expect(p.delay(t(0)), None)?;
@@ -1085,36 +1086,39 @@ const ROWS: &[Row] = &[
     ),
     // ---- AdaptiveTimeout ----
     row!(
-        "TimeoutConfig",
+        "timeout::Config",
         "quantile = 1000001 ppm",
         "ConfigError(quantile)",
         || config_err(
-            TimeoutConfig::new(d(10), d(1), d(100))
+            timeout::Config::new(d(10), d(1), d(100))
                 .quantile(1_000_001)
                 .validate(),
             "quantile"
         )
     ),
     row!(
-        "TimeoutConfig",
+        "timeout::Config",
         "multiplier denominator = 0",
         "ConfigError(multiplier)",
         || config_err(
-            TimeoutConfig::new(d(10), d(1), d(100))
+            timeout::Config::new(d(10), d(1), d(100))
                 .multiplier(1, 0)
                 .validate(),
             "multiplier"
         )
     ),
-    row!("TimeoutConfig", "min > max", "ConfigError(min)", || {
-        config_err(TimeoutConfig::new(d(10), d(101), d(100)).validate(), "min")
+    row!("timeout::Config", "min > max", "ConfigError(min)", || {
+        config_err(
+            timeout::Config::new(d(10), d(101), d(100)).validate(),
+            "min",
+        )
     }),
     row!(
-        "TimeoutConfig",
+        "timeout::Config",
         "initial outside min..=max",
         "ConfigError(initial)",
         || config_err(
-            TimeoutConfig::new(d(101), d(1), d(100)).validate(),
+            timeout::Config::new(d(101), d(1), d(100)).validate(),
             "initial"
         )
     ),
@@ -1123,7 +1127,7 @@ const ROWS: &[Row] = &[
         "window < S - 1 ticks",
         "ConfigError(window)",
         || config_err(
-            AdaptiveTimeout::<5, 464, 5>::new(TimeoutConfig::new(d(10), d(1), d(100)), d(3)),
+            AdaptiveTimeout::<5, 464, 5>::new(timeout::Config::new(d(10), d(1), d(100)), d(3)),
             "window"
         )
     ),
@@ -1132,7 +1136,7 @@ const ROWS: &[Row] = &[
         "0 samples, then u64::MAX latency at u64::MAX with multiplier u32::MAX and margin u64::MAX, asked at 0 (backwards)",
         "initial before min_samples; then max (saturates); deadline at u64::MAX saturates",
         || {
-            let config = TimeoutConfig::new(d(10), d(0), d(u64::MAX - 1))
+            let config = timeout::Config::new(d(10), d(0), d(u64::MAX - 1))
                 .multiplier(u32::MAX, 1)
                 .margin(d(u64::MAX))
                 .min_samples(1);
@@ -1160,7 +1164,7 @@ const ROWS: &[Row] = &[
         "a sample at u64::MAX; next hedge of t0 = u64::MAX, sent 0 and u32::MAX; budget 0 %",
         "Some(u64::MAX) (saturates), None past max_hedges; no hedge from an empty budget",
         || {
-            let config = HedgeConfig::new().min_samples(1).budget_percent(0);
+            let config = hedge::Config::new().min_samples(1).budget_percent(0);
             let mut p = ok(HedgePolicy::<5, 464, 5>::new(config, d(100)))?;
             p.record(d(u64::MAX), MAX);
             expect(p.next_hedge_at(MAX, 0, MAX), Some(MAX))?;

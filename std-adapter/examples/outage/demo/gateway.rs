@@ -368,7 +368,7 @@ pub fn fusebox_hedge(up: Upstream, s: &Settings, t0: Instant) -> Result<Gateway,
     let stats = Arc::new(Stats::default());
     let policy = HedgePolicy::new(
         "upstream",
-        fusebox::latency::HedgeConfig::new()
+        fusebox::latency::hedge::Config::new()
             .quantile(HEDGE_QUANTILE_PPM)
             .budget_percent(HEDGE_BUDGET_PERCENT),
         Duration::from_secs(10),
