@@ -109,10 +109,3 @@ fn finagle_defaults() {
         Duration::from_ticks(10 * SECOND / 9 + 1)
     );
 }
-
-#[cfg(target_pointer_width = "64")]
-#[test]
-fn sizes_on_x86_64() {
-    assert_eq!(std::mem::size_of::<RetryBudget>(), 192);
-    assert_eq!(std::mem::size_of::<RetryBudget<4>>(), 96);
-}

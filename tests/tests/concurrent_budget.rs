@@ -96,9 +96,3 @@ proptest! {
         }
     }
 }
-
-#[test]
-fn size_of_concurrent_retry_budget() {
-    // Two u32 counts, the u32 minimum and the u8 percent; no pointer.
-    assert_eq!(std::mem::size_of::<ConcurrentRetryBudget>(), 16);
-}

@@ -252,28 +252,6 @@ fn metrics_start_at_zero() {
     assert_eq!(h.metrics(), HedgeMetrics::default());
 }
 
-#[cfg(target_pointer_width = "64")]
-#[test]
-fn sizes_on_x86_64() {
-    use std::mem::size_of;
-    // core/src/latency/mod.rs, "# Memory".
-    let hist = |b: usize, s: usize| (56 + 4 * b * (s + 1)).div_ceil(8) * 8;
-    assert_eq!(size_of::<LatencyHistogram<5, 464, 5>>(), hist(464, 5));
-    assert_eq!(size_of::<LatencyHistogram<4, 176, 4>>(), hist(176, 4));
-    assert_eq!(size_of::<LatencyHistogram<3, 40, 4>>(), hist(40, 4));
-    assert_eq!(size_of::<LatencyHistogram<1, 3, 2>>(), hist(3, 2));
-    assert_eq!(size_of::<timeout::Config>(), 48);
-    assert_eq!(size_of::<AdaptiveTimeout>(), hist(464, 5) + 48);
-    assert_eq!(size_of::<AdaptiveTimeout<4, 176, 4>>(), hist(176, 4) + 48);
-    assert_eq!(size_of::<hedge::Config>(), 24);
-    assert_eq!(size_of::<HedgeMetrics>(), 24);
-    assert_eq!(size_of::<HedgePolicy>(), hist(464, 5) + 80 + 16 * 5);
-    assert_eq!(
-        size_of::<HedgePolicy<4, 176, 4>>(),
-        hist(176, 4) + 80 + 16 * 4
-    );
-}
-
 /// The memory figures BENCHMARKS.md and the bench state: fusebox's fixed
 /// size against hdrhistogram's heap counts over the same range.
 #[test]

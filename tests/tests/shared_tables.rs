@@ -633,30 +633,3 @@ fn stress_adaptive_limit_changes_chain_up() {
 // ---------------------------------------------------------------------------
 // Sizes.
 // ---------------------------------------------------------------------------
-
-/// The sizes in the docs (x86_64 here; tests/m0/src/sizes.rs checks
-/// thumbv6m), for both one-byte locks the docs name.
-#[test]
-fn sizes_are_what_the_docs_say() {
-    use fusebox_scenarios::drivers::Raw as Spin;
-    use std::mem::size_of;
-    macro_rules! both_locks {
-        ($($ty:ident < _ $(, $arg:tt)* > => $size:expr;)*) => {$(
-            assert_eq!(size_of::<$ty<Raw $(, $arg)*>>(), $size, stringify!($ty));
-            assert_eq!(size_of::<$ty<Spin $(, $arg)*>>(), $size, stringify!($ty));
-        )*};
-    }
-    // S x (the &mut table + 8) + 16 (the shard seed).
-    both_locks! {
-        SharedDedupTable<_, u64, (), 1, 64> => (1616 + 8) + 16;
-        SharedDedupTable<_, u64, (), 4, 64> => 4 * (1616 + 8) + 16;
-        SharedDedupTable<_, u128, [u8; 32], 8, 256> => 8 * (16464 + 16) + 16;
-        SharedKeyedLimiter<_, u64, 1, 16> => (64 + 40 * 16 + 8) + 32;
-        SharedKeyedLimiter<_, u64, 16, 64> => 16 * (64 + 40 * 64 + 8) + 32;
-        SharedKeyedLimiter<_, u32, 4, 64> => 4 * (64 + 32 * 64 + 8) + 32;
-        SharedRetryBudget<_> => 200;
-        SharedRetryBudget<_, 4> => 32 + 16 * 4 + 8;
-    }
-    assert_eq!(size_of::<SharedTicket>(), 12);
-    assert_eq!(size_of::<SharedAdaptiveLimit>(), 48);
-}

@@ -128,7 +128,8 @@
 //!
 //! # Memory
 //!
-//! Sizes in bytes (asserted by tests):
+//! Sizes in bytes (asserted by the size tables, `tests/tests/sizes.rs` and
+//! `tests/m0/src/sizes.rs`):
 //!
 //! | type | x86_64 | thumbv6m |
 //! |---|---|---|
@@ -144,9 +145,7 @@
 //! | [`SharedRetryBudget<R, S>`](SharedRetryBudget), one-byte `R` | 40 + 16 x S (200 for S = 10) | 40 + 16 x S |
 //!
 //! (A shard is the `&mut` limiter plus the raw mutex, rounded up to 8
-//! bytes; "one-byte `R`": parking_lot's and spin's raw mutexes. The shared
-//! sizes are asserted by `tests/tests/shared_tables.rs` and the Cortex-M0
-//! runner.)
+//! bytes; "one-byte `R`": parking_lot's and spin's raw mutexes.)
 //!
 //! (governor's direct `RateLimiter` is 72 bytes on x86_64 and its keyed one
 //! grows by about 34 bytes per key, without bound.)

@@ -258,8 +258,8 @@ async fn main(spawner: Spawner) {
         defmt::panic!("sensor schedule")
     };
     let bus = I2c::new_async(p.I2C0, p.PIN_5, p.PIN_4, Irqs, i2c::Config::default());
-    let config =
-        fusebox::i2c::Config::new(sensor_schedule, SENSOR_BREAKER).writes(WriteRetry::AddressNackOnly);
+    let config = fusebox::i2c::Config::new(sensor_schedule, SENSOR_BREAKER)
+        .writes(WriteRetry::AddressNackOnly);
     let sensor: SensorBus = ResilientI2c::new(bus, Delay, Now, config);
 
     static TX_BUF: ConstStaticCell<[u8; 64]> = ConstStaticCell::new([0; 64]);

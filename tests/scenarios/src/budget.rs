@@ -1,7 +1,7 @@
 //! Retry-budget timelines: one scenario per row of the transition table in
 //! `fusebox::rate::RetryBudget`, and one per convention.
 
-use fusebox::rate::{ConcurrentRetryBudget, RetryBudget};
+use fusebox::rate::ConcurrentRetryBudget;
 use fusebox::time::{Duration, Instant};
 
 #[cfg(feature = "sync")]
@@ -231,8 +231,6 @@ pub fn bad_configs_name_their_field<F: BudgetFamily>() -> Outcome {
         field(<F::Budget<10> as BudgetOps>::build(0, 0, d(9))),
         "accepted"
     );
-    check_eq!(core::mem::size_of::<RetryBudget<10>>(), 32 + 16 * 10);
-    check_eq!(core::mem::size_of::<RetryBudget<4>>(), 32 + 16 * 4);
     Ok(())
 }
 
@@ -310,6 +308,5 @@ pub fn concurrent_refusal_changes_nothing_and_finishes_saturate() -> Outcome {
             .map_err(|e| e.field()),
         Err("budget_percent")
     );
-    check_eq!(core::mem::size_of::<ConcurrentRetryBudget>(), 16);
     Ok(())
 }

@@ -273,7 +273,8 @@ fn field<T>(r: Result<T, fusebox::ConfigError>) -> &'static str {
     }
 }
 
-/// Bad configurations give a ConfigError naming the field; documented sizes
+/// Bad configurations give a ConfigError naming the field; the documented
+/// memory constant
 pub fn bad_configs_name_their_field() -> Outcome {
     check_eq!(field(Small::new(d(2))), "window");
     check_eq!(field(Small::new(d(3))), "accepted");
@@ -293,12 +294,8 @@ pub fn bad_configs_name_their_field() -> Outcome {
     );
     check_eq!(field(hc().quantile(2_000_000).validate()), "quantile");
     check_eq!(field(HedgePolicy::<3, 40, 4>::new(hc(), d(1))), "window");
-    // core/src/latency/mod.rs, "# Memory" (the same on both targets).
-    check_eq!(core::mem::size_of::<Small>(), 56 + 4 * 40 * 5);
+    // core/src/latency/mod.rs, "# Memory": the constant the docs give (the
+    // sizes are in the size tables, tests/tests/sizes.rs and tests/m0).
     check_eq!(McuHistogram::MEMORY, 3_576);
-    check_eq!(
-        core::mem::size_of::<HedgePolicy<3, 40, 4>>(),
-        56 + 4 * 40 * 5 + 80 + 16 * 4
-    );
     Ok(())
 }

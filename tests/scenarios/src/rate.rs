@@ -2,7 +2,7 @@
 //! `fusebox::rate`, and one per convention.
 
 use fusebox::hash::Seed;
-use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, Rejected, TokenBucket, WhenFull};
+use fusebox::rate::{KeyedRejected, Quota, Rejected, TokenBucket, WhenFull};
 use fusebox::time::Duration;
 
 use crate::drivers::{KeyedFamily, KeyedOps, Local};
@@ -68,7 +68,6 @@ pub const SCENARIOS: &[Scenario] = &[
         "rate::keyed_untracked_key_is_full_and_clear_forgets",
         keyed_untracked_key_is_full_and_clear_forgets::<Local>,
     ),
-    s("rate::sizes_are_as_documented", sizes_are_as_documented),
 ];
 
 fn retry(ticks: u64) -> Rejected {
@@ -506,24 +505,6 @@ pub fn keyed_untracked_key_is_full_and_clear_forgets<F: KeyedFamily>() -> Outcom
     Ok(())
 }
 
-/// the sizes in the module docs' table
-pub fn sizes_are_as_documented() -> Outcome {
-    use core::mem::size_of;
-    check_eq!(size_of::<Quota>(), 16);
-    check_eq!(size_of::<TokenBucket>(), 40);
-    #[cfg(target_pointer_width = "64")]
-    {
-        check_eq!(size_of::<KeyedLimiter<u64, 16>>(), 64 + 40 * 16);
-        check_eq!(size_of::<KeyedLimiter<u32, 16>>(), 64 + 32 * 16);
-    }
-    #[cfg(target_pointer_width = "32")]
-    {
-        check_eq!(size_of::<KeyedLimiter<u64, 16>>(), 64 + 40 * 16);
-        check_eq!(size_of::<KeyedLimiter<u32, 16>>(), 64 + 32 * 16);
-    }
-    Ok(())
-}
-
 /// The shared variant's scenarios (feature `sync`).
 #[cfg(feature = "sync")]
 pub const SYNC_SCENARIOS: &[Scenario] = &[
@@ -572,7 +553,6 @@ pub fn shared_decides_as_the_mut_bucket() -> Outcome {
     let q = take!(quota(3, 10, 4));
     let mut a = TokenBucket::new(q);
     let b = SharedTokenBucket::new(q);
-    check_eq!(core::mem::size_of::<SharedTokenBucket>(), 48);
     // A fixed pseudo-random timeline: times mostly forward, some back.
     let mut x: u64 = 0x9e37_79b9;
     let mut now: u64 = 0;
