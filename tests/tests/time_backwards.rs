@@ -14,7 +14,7 @@ use std::fmt::Debug;
 
 use embassy_futures::block_on;
 use embedded_hal_async::delay::DelayNs;
-use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
+use embedded_hal_async::i2c::I2c as _;
 use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{
     self, CircuitBreaker, ConsecutiveFailures, CountWindow, Outcome, Permit, Policy, TimeWindow,
@@ -26,6 +26,7 @@ use fusebox::i2c::{self, ResilientI2c};
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket, WhenFull};
 use fusebox::retry::{Retry, Verdict};
 use fusebox::time::{Clock, Duration, Instant};
+use fusebox_scenarios::fakes::{FakeBus, NoDelay, Time};
 
 fn t(ticks: u64) -> Instant {
     Instant::from_ticks(ticks)
@@ -424,40 +425,15 @@ fn retry_runner_deadline() {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
 }
 
-/// A device that never acknowledges its address.
-struct Dead;
-
-impl ErrorType for Dead {
-    type Error = ErrorKind;
-}
-
-impl I2c for Dead {
-    async fn transaction(&mut self, _: u8, _: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
-        Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address))
-    }
-}
-
-/// A clock the test sets by hand.
-struct Hand(Cell<u64>);
-
-impl Clock for Hand {
-    fn now(&self) -> Instant {
-        t(self.0.get())
-    }
-}
-
-struct NoDelay;
-
-impl DelayNs for NoDelay {
-    async fn delay_ns(&mut self, _: u32) {}
-}
-
 #[test]
 fn i2c_wrapper() {
     const ADDR: u8 = 0x48;
-    type Wrapper<'a> = ResilientI2c<Dead, NoDelay, &'a Hand>;
-    let clocks = (Hand(Cell::new(0)), Hand(Cell::new(0)));
-    fn make(clock: &Hand) -> Wrapper<'_> {
+    // A bus with no device: every transfer is an address NACK.
+    type Dead = FakeBus<'static, 0>;
+    type Wrapper<'a> = ResilientI2c<&'a Dead, NoDelay, &'a Time>;
+    let clocks = (Time::new(0), Time::new(0));
+    let buses = (Dead::new([]), Dead::new([]));
+    fn make<'a>(bus: &'a Dead, clock: &'a Time) -> Wrapper<'a> {
         let schedule =
             Backoff::new(backoff::Config::constant(d(1)).max_attempts(2), 0).expect("valid");
         let breaker = CircuitBreaker::new(
@@ -467,9 +443,9 @@ fn i2c_wrapper() {
             ConsecutiveFailures::new(2).expect("valid"),
         )
         .expect("valid");
-        ResilientI2c::new(Dead, NoDelay, clock, i2c::Config::new(schedule, breaker))
+        ResilientI2c::new(bus, NoDelay, clock, i2c::Config::new(schedule, breaker))
     }
-    let mut pair = (make(&clocks.0), make(&clocks.1));
+    let mut pair = (make(&buses.0, &clocks.0), make(&buses.1, &clocks.1));
     let (mut latest, mut stepped_back) = (0, 0);
     let mut answers = Vec::new();
     for (i, now) in timeline(40).into_iter().enumerate() {
