@@ -14,7 +14,7 @@
 //! use embedded_hal_async::i2c::{ErrorKind, I2c, NoAcknowledgeSource, Operation};
 //! use fusebox::backoff::{Backoff, Config};
 //! use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State};
-//! use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c};
+//! use fusebox::i2c::{self, I2cError, ResilientI2c};
 //! use fusebox::time::{Clock, Duration, Instant};
 //! # use core::cell::Cell;
 //! # #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,7 +47,7 @@
 //!     breaker::Config::new().open_duration(Duration::from_secs(1)),
 //!     ConsecutiveFailures::new(3)?,
 //! )?;
-//! let mut i2c: ResilientI2c<_, _, _> = ResilientI2c::new(bus, delay, clock, I2cConfig::new(schedule, breaker));
+//! let mut i2c: ResilientI2c<_, _, _> = ResilientI2c::new(bus, delay, clock, i2c::Config::new(schedule, breaker));
 //!
 //! embassy_futures::block_on(async {
 //!     // Two address NACKs, retried after 1 ms and 2 ms; the third attempt reads.
@@ -101,7 +101,7 @@
 //!
 //! # Conventions
 //! - One breaker per 7-bit address, cloned from the template in
-//!   [`I2cConfig`] the first time the address is used, and kept for the
+//!   [`Config`] the first time the address is used, and kept for the
 //!   wrapper's life: up to `N` devices (a firmware's addresses are fixed).
 //!   The `N + 1`-th address gets [`I2cError::TooManyDevices`], never a
 //!   shared or evicted breaker.
@@ -117,7 +117,7 @@
 //!   [`WriteRetry::Idempotent`]. Reads are taken as repeatable; a read that
 //!   pops a FIFO or clears a status register may lose what the failed
 //!   attempt consumed.
-//! - The schedule is the [`I2cConfig`]'s, started over
+//! - The schedule is the [`Config`]'s, started over
 //!   ([`Backoff::reset`]) for every transaction; its random sequence goes on
 //!   across transactions, so two transactions do not draw the same jitter.
 //!   `attempts` counts calls of the inner bus, the first included, and
@@ -147,20 +147,23 @@
 //!
 //! Nothing is allocated. [`ResilientI2c`] holds the bus, the delay and the
 //! clock, one schedule (96 bytes), `N` breakers and their addresses, and
-//! the transition queue. With a zero-sized bus, delay and clock (asserted
-//! in `tests/tests/i2c.rs`; the same on thumbv6m, where no field is
-//! pointer-sized and `u64` aligns to 8):
+//! the transition queue (a `heapless::Deque` of 4 entries: 12 bytes and
+//! two `usize` indices, so the size differs per target). With a zero-sized
+//! bus, delay and clock (asserted by the host size table,
+//! `tests/tests/sizes.rs`, and on the Cortex-M0 runner):
 //!
-//! | type | bytes |
-//! |---|---|
-//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 704 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 272 |
-//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1280 |
-//! | [`I2cConfig`]`<ConsecutiveFailures>` | 248 |
+//! | type | x86_64 | thumbv6m |
+//! |---|---|---|
+//! | `ResilientI2c<_, _, _>` (`ConsecutiveFailures`, `N = 4`) | 720 | 712 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 1>` | 288 | 280 |
+//! | `ResilientI2c<_, _, _, ConsecutiveFailures, 8>` | 1304 | 1296 |
+//! | [`Config`]`<ConsecutiveFailures>` | 248 | 248 |
+//! | [`I2cError`]`<ErrorKind>` | 24 | 24 |
 //!
-//! In general `96 + 144 x N + N + 24` rounded up to a multiple of 8 (144 is
-//! `CircuitBreaker<ConsecutiveFailures>`; see [`crate::breaker`] for the
-//! other policies), plus the sizes of the bus, delay and clock.
+//! In general `96 + 144 x N + N + 42` (x86_64) or `+ 34` (thumbv6m)
+//! rounded up to a multiple of 8 (144 is `CircuitBreaker<ConsecutiveFailures>`;
+//! see [`crate::breaker`] for the other policies), plus the sizes of the
+//! bus, delay and clock.
 //!
 //! The future of one transaction holds a reference to the wrapper, the
 //! transaction's arguments, the breaker permit and the last error across
@@ -175,6 +178,7 @@ use embedded_hal_async::delay::DelayNs;
 use embedded_hal_async::i2c::{
     Error, ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress,
 };
+use heapless::Deque;
 
 use crate::backoff::Backoff;
 use crate::breaker::{CircuitBreaker, ConsecutiveFailures, Outcome, Policy, State, Transition};
@@ -205,25 +209,25 @@ pub enum WriteRetry {
 /// ```
 /// use fusebox::backoff::{Backoff, Config};
 /// use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures};
-/// use fusebox::i2c::{I2cConfig, WriteRetry};
+/// use fusebox::i2c::{self, WriteRetry};
 /// use fusebox::time::Duration;
 ///
 /// let schedule = Backoff::new(Config::constant(Duration::from_millis(2)).max_attempts(3), 0)?;
 /// let breaker = CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(5)?)?;
 /// // Every device on this bus has plain configuration registers.
-/// let config = I2cConfig::new(schedule, breaker).writes(WriteRetry::Idempotent);
+/// let config = i2c::Config::new(schedule, breaker).writes(WriteRetry::Idempotent);
 /// assert_eq!(config.write_retry(), WriteRetry::Idempotent);
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct I2cConfig<P: Policy = ConsecutiveFailures> {
+pub struct Config<P: Policy = ConsecutiveFailures> {
     schedule: Backoff,
     breaker: CircuitBreaker<P>,
     writes: WriteRetry,
 }
 
-impl<P: Policy> I2cConfig<P> {
+impl<P: Policy> Config<P> {
     /// Retry with `schedule` (its `max_attempts` bounds the attempts of one
     /// transaction); give every device a copy of `breaker`. Writes are
     /// retried on an address NACK only ([`WriteRetry::AddressNackOnly`]).
@@ -350,14 +354,28 @@ impl<E: Error> core::fmt::Display for I2cError<E> {
 
 impl<E: Error> core::error::Error for I2cError<E> {}
 
+/// How many transitions the queue keeps (the last ones).
 const QUEUE: usize = 4;
-const NO_TRANSITION: (u8, Transition) = (
-    0,
-    Transition {
-        from: State::Closed,
-        to: State::Closed,
-    },
-);
+
+/// The transition queue: the last [`QUEUE`] transitions, oldest first, in
+/// a `heapless::Deque` (which has no `defmt::Format`: this wrapper writes
+/// the entries).
+#[derive(Debug)]
+struct Transitions(Deque<(u8, Transition), QUEUE>);
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Transitions {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[");
+        for (i, (address, t)) in self.0.iter().enumerate() {
+            if i > 0 {
+                defmt::write!(f, ", ");
+            }
+            defmt::write!(f, "({=u8:#04x}, {})", address, t);
+        }
+        defmt::write!(f, "]");
+    }
+}
 
 /// An `embedded_hal_async` I2C bus that retries transient errors and skips
 /// dead devices. See the [module docs](self) for the steps, the retry
@@ -377,9 +395,7 @@ pub struct ResilientI2c<I, D, C, P: Policy = ConsecutiveFailures, const N: usize
     addresses: [u8; N],
     used: u8,
     writes: WriteRetry,
-    queue: [(u8, Transition); QUEUE],
-    queue_head: u8,
-    queue_len: u8,
+    queue: Transitions,
     // The latest clock reading seen, for every device: an earlier one is
     // judged at it.
     latest: Instant,
@@ -394,8 +410,8 @@ where
 {
     /// Wrap `bus`: sleep with `delay`, read the time from `clock`, retry and
     /// mark devices down as `config` says.
-    pub fn new(bus: I, delay: D, clock: C, config: I2cConfig<P>) -> Self {
-        let I2cConfig {
+    pub fn new(bus: I, delay: D, clock: C, config: Config<P>) -> Self {
+        let Config {
             schedule,
             breaker,
             writes,
@@ -409,9 +425,7 @@ where
             addresses: [0; N],
             used: 0,
             writes,
-            queue: [NO_TRANSITION; QUEUE],
-            queue_head: 0,
-            queue_len: 0,
+            queue: Transitions(Deque::new()),
             latest: Instant::from_ticks(0),
         }
     }
@@ -422,14 +436,7 @@ impl<I, D, C, P: Policy, const N: usize> ResilientI2c<I, D, C, P, N> {
     /// address, for the caller to log (`defmt::info!`) or count. Call it in
     /// a `while let` loop after a transaction: one can make two.
     pub fn take_transition(&mut self) -> Option<(u8, Transition)> {
-        if self.queue_len == 0 {
-            return None;
-        }
-        let head = usize::from(self.queue_head);
-        let item = self.queue.get(head).copied();
-        self.queue_head = u8::try_from(head.wrapping_add(1) % QUEUE).unwrap_or(0);
-        self.queue_len = self.queue_len.saturating_sub(1);
-        item
+        self.queue.0.pop_front()
     }
 
     /// The state of the device's breaker at `now` (an Open breaker whose
@@ -483,17 +490,12 @@ impl<I, D, C, P: Policy, const N: usize> ResilientI2c<I, D, C, P, N> {
         let Some(transition) = transition else {
             return;
         };
-        let tail = usize::from(self.queue_head).wrapping_add(usize::from(self.queue_len)) % QUEUE;
-        if let Some(entry) = self.queue.get_mut(tail) {
-            *entry = (address, transition);
+        // Full: the oldest makes room (the queue keeps the last ones).
+        if self.queue.0.is_full() {
+            self.queue.0.pop_front();
         }
-        if usize::from(self.queue_len) < QUEUE {
-            self.queue_len = self.queue_len.saturating_add(1);
-        } else {
-            // Full: the entry just written was the oldest.
-            self.queue_head =
-                u8::try_from(usize::from(self.queue_head).wrapping_add(1) % QUEUE).unwrap_or(0);
-        }
+        // Cannot fail: there is room now.
+        let _ = self.queue.0.push_back((address, transition));
     }
 }
 

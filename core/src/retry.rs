@@ -244,7 +244,11 @@ where
 /// # let (mut delay, clock) = (Fake(&t), C(&t));
 ///
 /// let mut breaker = CircuitBreaker::new(breaker::Config::new(), ConsecutiveFailures::new(5)?)?;
-/// let mut budget = RetryBudget::<10>::new(20, 1, Duration::from_secs(10))?;
+/// let mut budget = RetryBudget::<10>::builder()
+///     .percent_can_retry(20)
+///     .min_retries_per_sec(1)
+///     .ttl(Duration::from_secs(10))
+///     .build()?;
 /// let schedule = Backoff::new(Config::constant(Duration::from_millis(10)).max_attempts(10), 1)?;
 ///
 /// let result = embassy_futures::block_on(

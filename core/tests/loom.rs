@@ -414,7 +414,9 @@ fn breaker_count_window_counts_both_racing_calls() {
 #[test]
 fn token_bucket_admits_one_of_two_racing() {
     model(|| {
-        let q = Quota::new(1, Duration::from_ticks(10), 1).unwrap();
+        let q = Quota::per_period(1, Duration::from_ticks(10))
+            .build()
+            .unwrap();
         let bucket = Arc::new(SharedTokenBucket::new(q));
         let b2 = bucket.clone();
         let h = thread::spawn(move || b2.try_acquire(t(5)).is_ok());
@@ -547,7 +549,9 @@ fn keyed_limiter_slot_admits_one_of_two_racing() {
     use fusebox::hash::Seed;
     use fusebox::rate::{SharedKeyedLimiter, WhenFull};
     model(|| {
-        let q = Quota::new(1, Duration::from_ticks(10), 1).unwrap();
+        let q = Quota::per_period(1, Duration::from_ticks(10))
+            .build()
+            .unwrap();
         let limiter = Arc::new(SharedKeyedLimiter::<LoomRaw, u32, 1, 2>::new(
             q,
             Seed::new(1, 2),

@@ -14,7 +14,7 @@ use fusebox::breaker::{self, CircuitBreaker, CountWindow, Outcome};
 use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig, Bulkhead, SharedBulkhead};
 use fusebox::dedup::{self, Begin, DedupTable, Eviction};
 use fusebox::hash::Seed;
-use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
+use fusebox::i2c::{self, I2cError, ResilientI2c, WriteRetry};
 use fusebox::rate::{Quota, RetryBudget, TokenBucket};
 use fusebox::retry::{Retry, Stopped, Verdict};
 
@@ -227,7 +227,12 @@ fn schedule(b: &mut Backoff, input: u32) -> u32 {
 
 // ---- retry budget: deposit, withdraw, available.
 
-const BUDGET: RetryBudget<10> = match RetryBudget::new(20, 1, Duration::from_secs(10)) {
+const BUDGET: RetryBudget<10> = match RetryBudget::builder()
+    .percent_can_retry(20)
+    .min_retries_per_sec(1)
+    .ttl(Duration::from_secs(10))
+    .build()
+{
     Ok(b) => b,
     Err(_) => panic!("retry budget config"),
 };
@@ -277,7 +282,7 @@ fn dedup(t: &mut DedupTable<u32, u16, 32>, now: Instant, input: u32) -> u32 {
 // ---- token bucket: one and n tokens, the wait for n, the tokens left,
 // reset.
 
-const BUCKET: TokenBucket = match Quota::new(2, Duration::from_secs(1), 5) {
+const BUCKET: TokenBucket = match Quota::per_second(2).allow_burst(5).build() {
     Ok(q) => TokenBucket::new(q),
     Err(_) => panic!("quota"),
 };
@@ -346,8 +351,8 @@ fn retry(p: &mut Probes, input: u32) -> u32 {
 // ---- resilient I2C: a read and a write on two devices, transitions,
 // device state, the three errors.
 
-const I2C: I2cConfig<CountWindow<20>> =
-    I2cConfig::new(BACKOFF, BREAKER).writes(WriteRetry::AddressNackOnly);
+const I2C: i2c::Config<CountWindow<20>> =
+    i2c::Config::new(BACKOFF, BREAKER).writes(WriteRetry::AddressNackOnly);
 
 fn i2c(
     bus: &mut ResilientI2c<FakeBus, Delay, Now, CountWindow<20>, 2>,

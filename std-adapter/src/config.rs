@@ -443,7 +443,8 @@ impl ConfigFile {
             .map_err(|e| LoadError::invalid("keyed_limiter", name, &e))
     }
 
-    /// The retry budget `name` of `S` slices (checked against the file).
+    /// The retry budget `name` of `S` slices (checked against the file;
+    /// share it: `fusebox_std::RetryBudget::new(name, budget)`).
     pub fn retry_budget<const S: usize>(&self, name: &str) -> Result<RetryBudget<S>, LoadError> {
         entry(&self.retry_budget, "retry_budget", name)?
             .build()
@@ -451,7 +452,7 @@ impl ConfigFile {
     }
 
     /// The concurrency retry budget `name`, with no request in flight
-    /// (`fusebox_std::ConcurrentRetryBudget::new` takes its two fields).
+    /// (share it: `fusebox_std::ConcurrentRetryBudget::new(name, budget)`).
     pub fn concurrent_retry_budget(
         &self,
         name: &str,

@@ -101,8 +101,16 @@ mod tests {
             ConsecutiveFailures::new(3).unwrap(),
         )
         .unwrap();
-        let budget =
-            crate::RetryBudget::<10>::new("upstream", 20, 1, Duration::from_secs(2)).unwrap();
+        let budget = crate::RetryBudget::<10>::new(
+            "upstream",
+            fusebox::rate::RetryBudget::builder()
+                .percent_can_retry(20)
+                .min_retries_per_sec(1)
+                .ttl(Duration::from_secs(2))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         let clock = StdClock::new();
         let request = |seed| {
             let schedule = Backoff::new(
@@ -148,7 +156,15 @@ mod tests {
     /// to 0 once the requests end.
     #[tokio::test]
     async fn shared_concurrency_budget_admits_one_retry_at_a_time() {
-        let budget = crate::ConcurrentRetryBudget::new("upstream", 0, 1).unwrap();
+        let budget = crate::ConcurrentRetryBudget::new(
+            "upstream",
+            fusebox::rate::ConcurrentRetryBudget::builder()
+                .budget_percent(0)
+                .min_retry_concurrency(1)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         let clock = StdClock::new();
         let request = |seed| {
             let schedule = Backoff::new(

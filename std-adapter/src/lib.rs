@@ -53,7 +53,7 @@
 //! use fusebox_std::{Breaker, RateLimiter};
 //!
 //! let breaker = Breaker::new("payments", Config::new(), ConsecutiveFailures::new(5)?)?;
-//! let limiter = RateLimiter::new("payments", Quota::per_second(100, 20, fusebox_std::TICK_HZ)?)?;
+//! let limiter = RateLimiter::new("payments", Quota::per_second(100).allow_burst(20).build()?)?;
 //! if limiter.try_acquire().is_ok() {
 //!     let guard = breaker.try_acquire()?;
 //!     // ... make the call ...

@@ -130,7 +130,12 @@ impl RetryAfterHint for fusebox::breaker::Rejected {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let breaker = Breaker::builder("upstream")?.clock(TokioClock).build(breaker::Config::new(), ConsecutiveFailures::new(3)?)?;
-/// let budget = RetryBudget::<10, _>::with_clock("upstream", 20, 1, Duration::from_secs(10), TokioClock)?;
+/// let budget = fusebox::rate::RetryBudget::builder()
+///     .percent_can_retry(20)
+///     .min_retries_per_sec(1)
+///     .ttl(Duration::from_secs(10))
+///     .build()?;
+/// let budget = RetryBudget::<10, _>::with_clock("upstream", budget, TokioClock)?;
 /// let schedule = Backoff::new(Config::constant(Duration::from_millis(10)).max_attempts(10), 1)?;
 /// let r = Retry::new(schedule)
 ///     .clock(TokioClock)

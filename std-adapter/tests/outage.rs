@@ -486,7 +486,9 @@ fn config_files_load_into_the_gateway() {
     assert_eq!(p.bulkhead, s.bulkhead);
     assert_eq!(
         own.quota,
-        fusebox::rate::Quota::per_second(s.upstream_rate, s.upstream_burst, fusebox_std::TICK_HZ)
+        fusebox::rate::Quota::per_second(s.upstream_rate)
+            .allow_burst(s.upstream_burst)
+            .build()
             .expect("a valid quota")
     );
 

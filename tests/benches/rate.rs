@@ -66,7 +66,10 @@ impl Clock {
 fn generous() -> Quota {
     // 10^9 per second at a 1 GHz tick, burst 1000: never refuses a
     // single caller.
-    Quota::new(1_000_000_000, Duration::from_ticks(TICK_HZ), 1_000).expect("quota")
+    Quota::per_period(1_000_000_000, Duration::from_ticks(TICK_HZ))
+        .allow_burst(1_000)
+        .build()
+        .expect("quota")
 }
 
 fn direct(c: &mut Criterion) {
@@ -98,8 +101,11 @@ fn direct(c: &mut Criterion) {
     g.bench_function("governor check, refused", |b| {
         b.iter(|| black_box(&gov).check().is_err())
     });
-    let mut bucket =
-        TokenBucket::new(Quota::new(1, Duration::from_ticks(3_600 * TICK_HZ), 1).expect("quota"));
+    let mut bucket = TokenBucket::new(
+        Quota::per_period(1, Duration::from_ticks(3_600 * TICK_HZ))
+            .build()
+            .expect("quota"),
+    );
     let _ = bucket.try_acquire(Instant::from_ticks(0));
     let mut now = 0u64;
     g.bench_function(

@@ -45,7 +45,10 @@ fn config() -> FleetConfig {
 fn limiter(c: &mut Criterion) {
     let mut group = c.benchmark_group("redis");
     group.throughput(Throughput::Elements(1));
-    let quota = Quota::new(1_000_000_000, Duration::from_secs(1), 1_000_000).expect("quota");
+    let quota = Quota::per_second(1_000_000_000)
+        .allow_burst(1_000_000)
+        .build()
+        .expect("quota");
     let bucket = Mutex::new(TokenBucket::new(quota));
     let clock = StdClock::new();
     group.bench_function("in_memory_bucket", |b| {

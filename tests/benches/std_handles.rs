@@ -28,7 +28,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use fusebox::breaker::{Config, CountWindow};
 use fusebox::rate::Quota;
-use fusebox::time::{Clock, Duration};
+use fusebox::time::Clock;
 use fusebox_std::{Breaker, CoarseClock, FastClock, RateLimiter, RecentClock, StdClock};
 use governor::clock::Clock as GClock;
 
@@ -107,7 +107,7 @@ fn clocks(c: &mut Criterion) {
 }
 
 fn quota() -> Quota {
-    Quota::new(1_000_000_000, Duration::from_secs(1), 1_000_000_000).expect("quota")
+    Quota::per_second(1_000_000_000).build().expect("quota")
 }
 
 fn governor_limiter() -> governor::RateLimiter<

@@ -20,7 +20,7 @@ use fusebox::breaker::{Config, ConsecutiveFailures};
 use fusebox::rate::Quota;
 use fusebox::time::Duration;
 use fusebox_std::tower::{BreakerLayer, BulkheadLayer, RateLimitLayer};
-use fusebox_std::{Breaker, Bulkhead, RateLimiter, TICK_HZ};
+use fusebox_std::{Breaker, Bulkhead, RateLimiter};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response};
@@ -71,7 +71,7 @@ fn breaker() -> Breaker {
 fn limiter() -> RateLimiter {
     RateLimiter::new(
         "bench",
-        Quota::per_second(1_000_000_000, 1_000_000_000, TICK_HZ).expect("quota"),
+        Quota::per_second(1_000_000_000).build().expect("quota"),
     )
     .expect("limiter")
 }

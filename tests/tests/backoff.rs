@@ -237,14 +237,3 @@ fn ten_thousand_retries_cost_the_same_and_saturate() {
     assert!(last >= Duration::from_ticks(u64::MAX / 2));
     assert_eq!(b.retries(), 10_000);
 }
-
-#[cfg(target_pointer_width = "64")]
-#[test]
-fn sizes_on_x86_64() {
-    use std::mem::size_of;
-    assert_eq!(size_of::<fusebox::rng::Rng>(), 8);
-    assert_eq!(size_of::<Config>(), 56);
-    assert_eq!(size_of::<Backoff>(), 96);
-    // backon 1.6's exponential backoff, for the README's comparison.
-    assert_eq!(size_of::<backon::ExponentialBackoff>(), 120);
-}

@@ -33,7 +33,7 @@ proptest! {
     /// of events (finishes without starts included: they saturate at 0).
     #[test]
     fn decisions_follow_the_formula(percent in 0u8..=100, min in 0u32..5, events in events()) {
-        let mut b = ConcurrentRetryBudget::new(percent, min).unwrap();
+        let mut b = ConcurrentRetryBudget::builder().budget_percent(percent).min_retry_concurrency(min).build().unwrap();
         let mut m = ConcurrentBudget::new(percent, min);
         for e in events {
             match e {
@@ -59,7 +59,7 @@ proptest! {
         min in 0u32..5,
         steps in proptest::collection::vec((0u8..4, any::<prop::sample::Index>()), 1..300),
     ) {
-        let mut b = ConcurrentRetryBudget::new(percent, min).unwrap();
+        let mut b = ConcurrentRetryBudget::builder().budget_percent(percent).min_retry_concurrency(min).build().unwrap();
         // Each request in flight: whether a retry of it is in flight.
         let mut requests: Vec<bool> = Vec::new();
         for (op, which) in steps {
@@ -95,10 +95,4 @@ proptest! {
             }
         }
     }
-}
-
-#[test]
-fn size_of_concurrent_retry_budget() {
-    // Two u32 counts, the u32 minimum and the u8 percent; no pointer.
-    assert_eq!(std::mem::size_of::<ConcurrentRetryBudget>(), 16);
 }

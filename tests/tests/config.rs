@@ -240,7 +240,11 @@ fn every_example_file_loads_builds_and_says_the_same() {
         let concurrent = file.concurrent_retry_budget("default").unwrap();
         assert_eq!(
             concurrent,
-            fusebox::rate::ConcurrentRetryBudget::new(20, 3).unwrap()
+            fusebox::rate::ConcurrentRetryBudget::builder()
+                .budget_percent(20)
+                .min_retry_concurrency(3)
+                .build()
+                .unwrap()
         );
         file.backoff("default", 1).unwrap();
         file.dedup::<u64, u16, 4096>("idempotency", Seed::new(1, 2))
@@ -296,7 +300,7 @@ fn every_example_file_loads_builds_and_says_the_same() {
         let ms = Duration::from_millis;
         assert_eq!(
             *timeout.config(),
-            fusebox::latency::TimeoutConfig::new(ms(500), ms(50), ms(2_000))
+            fusebox::latency::timeout::Config::new(ms(500), ms(50), ms(2_000))
                 .quantile(990_000)
                 .multiplier(3, 2)
                 .margin(ms(10))
@@ -309,10 +313,11 @@ fn every_example_file_loads_builds_and_says_the_same() {
         let hedge = file.hedge::<5, 464, 5>("search").unwrap();
         assert_eq!(
             *hedge.config(),
-            fusebox::latency::HedgeConfig::new()
+            fusebox::latency::hedge::Config::new()
                 .quantile(950_000)
                 .max_hedges(1)
-                .budget(10, 1)
+                .budget_percent(10)
+                .min_hedges_per_sec(1)
                 .min_samples(20)
                 .min_delay(ms(5))
         );

@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::http::{Method, Request, Response, StatusCode};
 use axum::routing::{get, post};
 use fusebox::breaker::{Config, ConsecutiveFailures};
-use fusebox::latency::{HedgeConfig, TimeoutConfig};
+use fusebox::latency::{hedge, timeout};
 use fusebox::time::Duration;
 use fusebox_std::tower::{AdaptiveTimeoutLayer, BreakerLayer, ErrorKind, HedgeLayer};
 use fusebox_std::{AdaptiveTimeout, Breaker, HedgePolicy};
@@ -143,7 +143,7 @@ where
     slow
 }
 
-fn policy(config: HedgeConfig) -> HedgePolicy {
+fn policy(config: hedge::Config) -> HedgePolicy {
     HedgePolicy::new("upstream", config, Duration::from_secs(60)).expect("a valid policy")
 }
 
@@ -156,7 +156,7 @@ async fn hedging_cuts_the_slow_tail_within_its_budget() {
     assert!(before >= 5, "the upstream's tail is there: {before}");
 
     // With hedging at p95 and a 10 % budget.
-    let hedge = policy(HedgeConfig::new().budget(10, 0));
+    let hedge = policy(hedge::Config::new().budget_percent(10));
     let mut hedged = ServiceBuilder::new()
         .layer(HedgeLayer::new(hedge.clone()))
         .service(client());
@@ -197,7 +197,12 @@ async fn hedging_cuts_the_slow_tail_within_its_budget() {
 async fn unsafe_requests_are_not_hedged_and_keyed_ones_are() {
     let (addr, counts) = upstream().await;
     // Hedge after the median, with room for every hedge.
-    let hedge = policy(HedgeConfig::new().quantile(500_000).budget(1000, 100));
+    let hedge = policy(
+        hedge::Config::new()
+            .quantile(500_000)
+            .budget_percent(1000)
+            .min_hedges_per_sec(100),
+    );
     let mut svc = ServiceBuilder::new()
         .layer(HedgeLayer::new(hedge.clone()))
         .service(client());
@@ -237,7 +242,7 @@ async fn unsafe_requests_are_not_hedged_and_keyed_ones_are() {
 async fn an_exhausted_budget_stops_hedging() {
     let (addr, counts) = upstream().await;
     // Hedge after the median; 10 % of requests, no floor.
-    let hedge = policy(HedgeConfig::new().quantile(500_000).budget(10, 0));
+    let hedge = policy(hedge::Config::new().quantile(500_000).budget_percent(10));
     let mut svc = ServiceBuilder::new()
         .layer(HedgeLayer::new(hedge.clone()))
         .service(client());
@@ -318,7 +323,7 @@ async fn the_losing_copy_is_cancelled_and_ignored_by_the_breaker() {
         ConsecutiveFailures::new(5).expect("5"),
     )
     .expect("a breaker");
-    let hedge = policy(HedgeConfig::new().budget(100, 0));
+    let hedge = policy(hedge::Config::new().budget_percent(100));
     let mut svc = ServiceBuilder::new()
         .layer(HedgeLayer::new(hedge.clone()))
         .layer(BreakerLayer::new(breaker.clone()))
@@ -350,7 +355,7 @@ async fn the_losing_copy_is_cancelled_and_ignored_by_the_breaker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hedge_for_non_tower_callers() {
-    let hedge = policy(HedgeConfig::new().min_samples(10).budget(100, 0));
+    let hedge = policy(hedge::Config::new().min_samples(10).budget_percent(100));
     // Learn that answers take ~10 ms (no hedge before 10 samples).
     for _ in 0..10 {
         hedge.hedge(|| tokio::time::sleep(FAST)).await;
@@ -380,7 +385,7 @@ async fn adaptive_timeout_follows_latency_and_cuts_the_tail() {
     let (addr, _counts) = upstream().await;
     let ms = Duration::from_millis;
     // p99 x 2 + 20 ms, between 20 ms and 5 s; 5 s until 20 samples.
-    let config = TimeoutConfig::new(ms(5_000), ms(20), ms(5_000))
+    let config = timeout::Config::new(ms(5_000), ms(20), ms(5_000))
         .min_samples(20)
         .margin(ms(20));
     let timeout =
@@ -438,7 +443,7 @@ async fn adaptive_timeout_follows_latency_and_cuts_the_tail() {
 /// and returned only when every copy was refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_hedge_does_not_beat_the_copy_still_running() {
-    let hedge = policy(HedgeConfig::new().min_samples(10).budget(100, 0));
+    let hedge = policy(hedge::Config::new().min_samples(10).budget_percent(100));
     for _ in 0..10 {
         hedge.hedge(|| tokio::time::sleep(FAST)).await;
     }

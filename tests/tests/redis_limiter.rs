@@ -77,7 +77,10 @@ fn four_instances_hold_the_law_on_one_key_through_the_now_argument() {
             }
         }
         assert_eq!(decisions, 4 * 2001);
-        let quota = Quota::new(3, Duration::from_ticks(1000), 5).unwrap();
+        let quota = Quota::per_period(3, Duration::from_ticks(1000))
+            .allow_burst(5)
+            .build()
+            .unwrap();
         // Demand exceeds supply at every step, so nothing is lost: exactly
         // b + floor(T x r / P) by T = 200 000 us, whatever the interleaving.
         assert_eq!(admitted.len(), 5 + 200_000 * 3 / 1000);
@@ -133,7 +136,10 @@ fn four_instances_on_redis_time_admit_the_quota_and_no_more() {
             "the instances asked for more than the quota"
         );
         check_law(
-            Quota::new(50, Duration::from_ticks(1_000_000), 10).unwrap(),
+            Quota::per_period(50, Duration::from_ticks(1_000_000))
+                .allow_burst(10)
+                .build()
+                .unwrap(),
             &mut admitted,
         );
     });

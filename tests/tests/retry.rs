@@ -7,39 +7,15 @@
 use std::cell::Cell;
 
 use embassy_futures::block_on;
-use embedded_hal_async::delay::DelayNs;
 use fusebox::backoff::{Backoff, Config, Jitter, Stop};
 use fusebox::rate::RetryBudget;
 use fusebox::retry::{Last, Retry, Stopped, Verdict};
-use fusebox::time::{Clock, Duration, Instant};
+use fusebox::time::{Clock, Duration};
+use fusebox_scenarios::fakes::{FakeDelay, Time};
 use proptest::prelude::*;
 
 fn d(ticks: u64) -> Duration {
     Duration::from_ticks(ticks)
-}
-
-struct Time(Cell<u64>);
-
-impl Clock for Time {
-    fn now(&self) -> Instant {
-        Instant::from_ticks(self.0.get())
-    }
-}
-
-struct FakeDelay<'a> {
-    time: &'a Time,
-    slept: Vec<u64>,
-}
-
-impl DelayNs for FakeDelay<'_> {
-    async fn delay_ns(&mut self, ns: u32) {
-        self.delay_us(ns.div_ceil(1000)).await;
-    }
-
-    async fn delay_us(&mut self, us: u32) {
-        self.slept.push(u64::from(us));
-        self.time.0.set(self.time.0.get() + u64::from(us));
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,7 +64,7 @@ proptest! {
         let schedule = Backoff::new(config, seed).unwrap();
         let mut model = schedule.clone();
         let time = Time(Cell::new(0));
-        let mut delay = FakeDelay { time: &time, slept: Vec::new() };
+        let mut delay = FakeDelay::<64>::keeping(&time);
         let calls = Cell::new(0usize);
         let result = block_on(Retry::new(schedule).run(
             &mut delay,
@@ -118,7 +94,8 @@ proptest! {
                 Err(s) => { stop = Some(s); break; }
             }
         }
-        prop_assert_eq!(&delay.slept, &expected);
+        prop_assert_eq!(delay.slept(), &expected[..]);
+        prop_assert_eq!(delay.count(), expected.len());
         let last = answers.get(n - 1).copied().unwrap_or(Answer::Flaky);
         match result {
             Ok(i) => prop_assert_eq!((i + 1, last), (n, Answer::Ok)),
@@ -140,12 +117,12 @@ proptest! {
         requests in proptest::collection::vec((any::<bool>(), 0u64..50_000), 1..200),
     ) {
         let ttl = 10 * 1_000_000; // 10 s at 1 MHz
-        let mut budget = RetryBudget::<10>::new(20, 1, d(ttl)).unwrap();
+        let mut budget = RetryBudget::<10>::builder().percent_can_retry(20).min_retries_per_sec(1).ttl(d(ttl)).build().unwrap();
         let time = Time(Cell::new(0));
         let (mut successes, mut retries) = (0i64, 0i64);
         for (works, gap) in requests {
             time.0.set(time.0.get() + gap);
-            let mut delay = FakeDelay { time: &time, slept: Vec::new() };
+            let mut delay = FakeDelay::<64>::keeping(&time);
             let schedule = Backoff::new(Config::constant(d(10)).max_attempts(5), 0).unwrap();
             let r = block_on(Retry::new(schedule).budget(&mut budget).run(
                 &mut delay,
@@ -154,7 +131,7 @@ proptest! {
                 classify,
             ));
             successes += i64::from(r.is_ok());
-            retries += delay.slept.len() as i64;
+            retries += delay.count() as i64;
             if let Err(e) = r {
                 prop_assert!(matches!(e.stopped, Stopped::Budget | Stopped::Schedule(Stop::Attempts)));
             }
@@ -170,10 +147,7 @@ proptest! {
 #[test]
 fn timeout_then_success_over_the_fake_delay() {
     let time = Time(Cell::new(0));
-    let mut delay = FakeDelay {
-        time: &time,
-        slept: Vec::new(),
-    };
+    let mut delay = FakeDelay::<64>::keeping(&time);
     let schedule = Backoff::new(Config::constant(d(7)).max_attempts(3), 0).unwrap();
     let r = block_on(Retry::new(schedule).timeout(d(1_000)).run(
         &mut delay,
@@ -187,7 +161,7 @@ fn timeout_then_success_over_the_fake_delay() {
         classify,
     ));
     assert_eq!(r, Ok(2));
-    assert_eq!(delay.slept, [1_000, 7]);
+    assert_eq!(delay.slept(), [1_000, 7]);
 }
 
 /// The runner's future holds the schedule, the options and the attempt and
@@ -196,10 +170,7 @@ fn timeout_then_success_over_the_fake_delay() {
 #[test]
 fn runner_future_size() {
     let time = Time(Cell::new(0));
-    let mut delay = FakeDelay {
-        time: &time,
-        slept: Vec::new(),
-    };
+    let mut delay = FakeDelay::<64>::keeping(&time);
     let schedule = Backoff::new(Config::constant(d(7)), 0).unwrap();
     let mut breaker = fusebox::breaker::CircuitBreaker::new(
         fusebox::breaker::Config::new(),
@@ -245,10 +216,7 @@ fn a_dropped_run_frees_its_probe_at_once() {
     use std::task::{Context, Waker};
 
     let time = Time(Cell::new(0));
-    let mut delay = FakeDelay {
-        time: &time,
-        slept: Vec::new(),
-    };
+    let mut delay = FakeDelay::<64>::keeping(&time);
     let mut breaker = CircuitBreaker::new(
         BConfig::new()
             .open_duration(d(100))
@@ -319,10 +287,7 @@ fn an_observer_sees_every_attempt_and_the_delay_slept() {
     }
 
     let time = Time(Cell::new(0));
-    let mut delay = FakeDelay {
-        time: &time,
-        slept: Vec::new(),
-    };
+    let mut delay = FakeDelay::<64>::keeping(&time);
     // Two failures open the breaker for 50 ticks; the schedule's delays
     // are 10 ticks, raised to the refusal's retry-after.
     let mut breaker = fusebox::breaker::CircuitBreaker::new(
@@ -354,7 +319,7 @@ fn an_observer_sees_every_attempt_and_the_delay_slept() {
     // Attempt 1 at 0; 10 slept; attempt 2 fails and opens the breaker
     // (until 60); 10 slept, refused (retry after 40), 40 slept: attempt
     // 3 after 50 ticks asleep.
-    assert_eq!(delay.slept, [10, 10, 40]);
+    assert_eq!(delay.slept(), [10, 10, 40]);
     assert_eq!(seen.0, [(1, 0), (2, 10), (3, 50)]);
     assert_eq!(polls.get(), 3, "each attempt ran inside its wrapper");
 }

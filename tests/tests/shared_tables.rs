@@ -270,7 +270,12 @@ fn stress_dedup_new_exactly_once_per_lifetime() {
 // ---------------------------------------------------------------------------
 
 fn quotas() -> impl Strategy<Value = Quota> {
-    (1u32..5, 1u64..20, 1u32..4).prop_map(|(r, p, b)| Quota::new(r, d(p), b).expect("valid quota"))
+    (1u32..5, 1u64..20, 1u32..4).prop_map(|(r, p, b)| {
+        Quota::per_period(r, d(p))
+            .allow_burst(b)
+            .build()
+            .expect("valid quota")
+    })
 }
 
 fn policy() -> impl Strategy<Value = WhenFull> {
@@ -361,7 +366,10 @@ fn stress_keyed_law_per_key() {
     const THREADS: usize = 4;
     const OPS: usize = if cfg!(miri) { 100 } else { 5_000 };
     const KEYS: u16 = 8;
-    let q = Quota::new(3, d(10), 4).expect("valid");
+    let q = Quota::per_period(3, d(10))
+        .allow_burst(4)
+        .build()
+        .expect("valid");
     let limiter =
         SharedKeyedLimiter::<Raw, u16, 4, 16>::new(q, Seed::new(5, 6), WhenFull::RejectNew);
     let clock = AtomicU64::new(0);
@@ -441,8 +449,8 @@ proptest! {
         percent in 0u16..=300, floor in 0u32..3, ttl in 3u64..200,
         ops in prop::collection::vec((0u8..3, 0u64..30, prop::bool::weighted(0.1)), 1..400),
     ) {
-        let mut local = RetryBudget::<4>::new(percent, floor, d(ttl)).expect("valid");
-        let shared = SharedRetryBudget::<Raw, 4>::new(percent, floor, d(ttl)).expect("valid");
+        let mut local = RetryBudget::<4>::builder().percent_can_retry(percent).min_retries_per_sec(floor).ttl(d(ttl)).build().expect("valid");
+        let shared = SharedRetryBudget::<Raw, 4>::new(local.clone());
         let mut now = 1_000u64;
         for (kind, dt, back) in ops {
             now = if back { now.saturating_sub(dt) } else { now + dt };
@@ -468,7 +476,14 @@ fn stress_budget_never_over_spent() {
     const THREADS: usize = 4;
     const OPS: u32 = if cfg!(miri) { 200 } else { 20_000 };
     // 20 %, no floor, a TTL longer than the run (the clock stays at 1 s).
-    let budget = SharedRetryBudget::<Raw>::new(20, 0, Duration::from_secs(3_600)).expect("valid");
+    let budget = SharedRetryBudget::<Raw>::new(
+        RetryBudget::builder()
+            .percent_can_retry(20)
+            .min_retries_per_sec(0)
+            .ttl(Duration::from_secs(3_600))
+            .build()
+            .expect("valid"),
+    );
     let now = Instant::from_secs(1);
     let deposits = AtomicU64::new(0);
     let withdrawals = AtomicU64::new(0);
@@ -618,30 +633,3 @@ fn stress_adaptive_limit_changes_chain_up() {
 // ---------------------------------------------------------------------------
 // Sizes.
 // ---------------------------------------------------------------------------
-
-/// The sizes in the docs (x86_64 here; tests/m0/src/sizes.rs checks
-/// thumbv6m), for both one-byte locks the docs name.
-#[test]
-fn sizes_are_what_the_docs_say() {
-    use fusebox_scenarios::drivers::Raw as Spin;
-    use std::mem::size_of;
-    macro_rules! both_locks {
-        ($($ty:ident < _ $(, $arg:tt)* > => $size:expr;)*) => {$(
-            assert_eq!(size_of::<$ty<Raw $(, $arg)*>>(), $size, stringify!($ty));
-            assert_eq!(size_of::<$ty<Spin $(, $arg)*>>(), $size, stringify!($ty));
-        )*};
-    }
-    // S x (the &mut table + 8) + 16 (the shard seed).
-    both_locks! {
-        SharedDedupTable<_, u64, (), 1, 64> => (1616 + 8) + 16;
-        SharedDedupTable<_, u64, (), 4, 64> => 4 * (1616 + 8) + 16;
-        SharedDedupTable<_, u128, [u8; 32], 8, 256> => 8 * (16464 + 16) + 16;
-        SharedKeyedLimiter<_, u64, 1, 16> => (64 + 40 * 16 + 8) + 32;
-        SharedKeyedLimiter<_, u64, 16, 64> => 16 * (64 + 40 * 64 + 8) + 32;
-        SharedKeyedLimiter<_, u32, 4, 64> => 4 * (64 + 32 * 64 + 8) + 32;
-        SharedRetryBudget<_> => 200;
-        SharedRetryBudget<_, 4> => 32 + 16 * 4 + 8;
-    }
-    assert_eq!(size_of::<SharedTicket>(), 12);
-    assert_eq!(size_of::<SharedAdaptiveLimit>(), 48);
-}

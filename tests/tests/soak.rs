@@ -54,7 +54,7 @@ use fusebox::backoff::{Config as Backoff, Jitter};
 use fusebox::breaker::{Config as BreakerConfig, ConsecutiveFailures, State, Transition};
 use fusebox::dedup::{Config as DedupConfig, Eviction};
 use fusebox::hash::Seed;
-use fusebox::latency::HedgeConfig;
+use fusebox::latency::hedge;
 use fusebox::rate::{Quota, WhenFull};
 use fusebox::time::Duration;
 use fusebox_std::idempotency::MemoryIdempotencyStore;
@@ -504,7 +504,10 @@ fn gateway(up: SocketAddr, ledger: Arc<Ledger>, seed: u64) -> (Arc<Gateway>, Par
         .expect("breaker");
     let per_client: KeyedLimiter<Option<Vec<u8>>, 1024> = KeyedLimiter::new(
         "clients",
-        Quota::per_second(CLIENT_RATE, CLIENT_BURST, TICK_HZ).expect("quota"),
+        Quota::per_second(CLIENT_RATE)
+            .allow_burst(CLIENT_BURST)
+            .build()
+            .expect("quota"),
         WhenFull::EvictLeastRecent,
     )
     .expect("keyed limiter");
@@ -529,10 +532,21 @@ fn gateway(up: SocketAddr, ledger: Arc<Ledger>, seed: u64) -> (Arc<Gateway>, Par
             .total_delay_budget(Duration::from_millis(300)),
     )
     .expect("schedule")
-    .budget(RetryBudget::new("upstream", 20, 10, Duration::from_secs(10)).expect("budget"));
+    .budget(
+        RetryBudget::new(
+            "upstream",
+            fusebox::rate::RetryBudget::builder()
+                .percent_can_retry(20)
+                .min_retries_per_sec(10)
+                .ttl(Duration::from_secs(10))
+                .build()
+                .expect("budget"),
+        )
+        .expect("budget"),
+    );
     let hedge = HedgePolicy::new(
         "upstream",
-        HedgeConfig::new().budget(5, 0),
+        hedge::Config::new().budget_percent(5),
         Duration::from_secs(10),
     )
     .expect("hedge policy");
@@ -545,7 +559,10 @@ fn gateway(up: SocketAddr, ledger: Arc<Ledger>, seed: u64) -> (Arc<Gateway>, Par
     .expect("bulkhead");
     let limiter = RateLimiter::new(
         "upstream",
-        Quota::per_second(UP_RATE, UP_BURST, TICK_HZ).expect("quota"),
+        Quota::per_second(UP_RATE)
+            .allow_burst(UP_BURST)
+            .build()
+            .expect("quota"),
     )
     .expect("limiter");
 
@@ -1070,8 +1087,8 @@ async fn soak(s: Settings) {
     // The upstream's address is needed by the gateway, and the gateway's
     // rate limiter's clock by the upstream's counting: the limiter's clock
     // is process-wide, so a limiter built here reads the same instants.
-    let clock = RateLimiter::new("clock", Quota::per_second(1, 1, TICK_HZ).expect("quota"))
-        .expect("limiter");
+    let clock =
+        RateLimiter::new("clock", Quota::per_second(1).build().expect("quota")).expect("limiter");
     let stamp0 = clock.now().as_ticks();
     let up = Arc::new(Upstream {
         seed: s.seed,

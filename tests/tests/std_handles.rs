@@ -329,7 +329,10 @@ async fn call_classifies_and_every_transition_reaches_the_hook() {
 fn the_rate_law_holds_across_threads() {
     let clock = ManualClock::new(Instant::from_ticks(0));
     // 10 per 100 ms, burst 5.
-    let quota = Quota::new(10, ms(100), 5).unwrap();
+    let quota = Quota::per_period(10, ms(100))
+        .allow_burst(5)
+        .build()
+        .unwrap();
     let limiter = RateLimiter::with_clock("uplink", quota, clock.clone()).unwrap();
     let admitted = Arc::new(AtomicU32::new(0));
     let mut total = 0;
@@ -362,7 +365,7 @@ fn the_rate_law_holds_across_threads() {
 
 #[tokio::test(start_paused = true)]
 async fn waiters_are_served_in_order_without_a_stampede() {
-    let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
+    let quota = Quota::per_second(10).allow_burst(1).build().unwrap();
     let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
     let start = tokio::time::Instant::now();
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -390,7 +393,7 @@ async fn waiters_are_served_in_order_without_a_stampede() {
 
 #[tokio::test(start_paused = true)]
 async fn a_wait_too_long_is_refused_at_once_and_reserves_nothing() {
-    let quota = Quota::new(1, Duration::from_secs(1), 1).unwrap();
+    let quota = Quota::per_second(1).build().unwrap();
     let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
     limiter.try_acquire().unwrap();
     let start = tokio::time::Instant::now();
@@ -412,7 +415,7 @@ async fn a_wait_too_long_is_refused_at_once_and_reserves_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_waiter_gives_its_place_back() {
-    let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
+    let quota = Quota::per_second(10).allow_burst(1).build().unwrap();
     let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
     limiter.try_acquire().unwrap();
     let start = tokio::time::Instant::now();
@@ -453,7 +456,7 @@ async fn a_cancelled_waiter_gives_its_place_back() {
 
 #[tokio::test(start_paused = true)]
 async fn a_caller_that_does_not_queue_delays_the_head_never_past_its_max_wait() {
-    let quota = Quota::new(10, Duration::from_secs(1), 1).unwrap();
+    let quota = Quota::per_second(10).allow_burst(1).build().unwrap();
     let limiter = RateLimiter::with_clock("uplink", quota, TokioClock).unwrap();
     limiter.try_acquire().unwrap();
     let waiter = tokio::spawn({
@@ -612,7 +615,7 @@ fn dedup_one_runner_per_key_across_threads_and_abandon_on_drop() {
 fn keyed_and_budget_handles_share_state_across_clones() {
     let per_key = KeyedLimiter::<u32, 16>::new(
         "per-client",
-        Quota::per_second(1, 2, fusebox_std::TICK_HZ).unwrap(),
+        Quota::per_second(1).allow_burst(2).build().unwrap(),
         WhenFull::RejectNew,
     )
     .unwrap();
@@ -626,8 +629,17 @@ fn keyed_and_budget_handles_share_state_across_clones() {
     );
 
     let clock = ManualClock::new(Instant::from_ticks(0));
-    let budget =
-        RetryBudget::<10, _>::with_clock("up", 20, 0, Duration::from_secs(10), clock).unwrap();
+    let budget = RetryBudget::<10, _>::with_clock(
+        "up",
+        fusebox::rate::RetryBudget::builder()
+            .percent_can_retry(20)
+            .min_retries_per_sec(0)
+            .ttl(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        clock,
+    )
+    .unwrap();
     let clone = budget.clone();
     for _ in 0..10 {
         clone.deposit();
@@ -671,8 +683,17 @@ async fn retry_with_breaker_budget_timeout_and_deadline_in_spawned_tasks() {
         .clock(TokioClock)
         .build(Config::new(), ConsecutiveFailures::new(4).unwrap())
         .unwrap();
-    let budget =
-        RetryBudget::<10, _>::with_clock("up", 20, 1, Duration::from_secs(2), TokioClock).unwrap();
+    let budget = RetryBudget::<10, _>::with_clock(
+        "up",
+        fusebox::rate::RetryBudget::builder()
+            .percent_can_retry(20)
+            .min_retries_per_sec(1)
+            .ttl(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+        TokioClock,
+    )
+    .unwrap();
     let mut tasks = Vec::new();
     for seed in 0..2 {
         let (breaker, budget) = (breaker.clone(), budget.clone());
@@ -712,7 +733,7 @@ async fn retry_with_breaker_budget_timeout_and_deadline_in_spawned_tasks() {
 
 #[test]
 fn misuse_is_an_error_not_a_panic() {
-    let quota = Quota::per_second(1, 1, fusebox_std::TICK_HZ).unwrap();
+    let quota = Quota::per_second(1).build().unwrap();
     assert!(matches!(
         Breaker::new(
             "bad name",
@@ -733,10 +754,13 @@ fn misuse_is_an_error_not_a_panic() {
         KeyedLimiter::<u32, 0>::new("k", quota, WhenFull::RejectNew),
         Err(BuildError::Config(e)) if e.field() == "N"
     ));
-    assert!(matches!(
-        RetryBudget::<10>::new("b", 5000, 1, Duration::from_secs(1)),
-        Err(BuildError::Config(e)) if e.field() == "percent"
-    ));
+    assert_eq!(
+        fusebox::rate::RetryBudget::<10>::builder()
+            .percent_can_retry(5000)
+            .build()
+            .map_err(|e| e.field()),
+        Err("percent_can_retry")
+    );
     assert!(matches!(
         Breaker::new(
             "b",

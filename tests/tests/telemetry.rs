@@ -425,7 +425,7 @@ fn a_rate_limiter_in_events_and_metrics() {
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let clock = ManualClock::new(Instant::from_ticks(0));
     // One token a second, a burst of 2.
-    let quota = Quota::new(1, Duration::from_secs(1), 2).unwrap();
+    let quota = Quota::per_second(1).allow_burst(2).build().unwrap();
     let limiter = metrics::with_local_recorder(&recorder, || {
         RateLimiter::with_clock("search", quota, clock.clone()).unwrap()
     });
@@ -861,9 +861,12 @@ fn a_retry_run_with_telemetry_can_be_spawned() {
         .unwrap();
     let budget = RetryBudget::<10, _>::with_clock(
         "spawned",
-        20,
-        3,
-        Duration::from_secs(10),
+        fusebox::rate::RetryBudget::builder()
+            .percent_can_retry(20)
+            .min_retries_per_sec(3)
+            .ttl(Duration::from_secs(10))
+            .build()
+            .unwrap(),
         TokioClock::new(),
     )
     .unwrap();
@@ -975,7 +978,7 @@ fn a_keyed_limiter_in_events_and_metrics() {
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let clock = ManualClock::new(Instant::from_ticks(0));
     // One token a second, a burst of 1; two keys at most, new keys refused.
-    let quota = Quota::new(1, Duration::from_secs(1), 1).unwrap();
+    let quota = Quota::per_second(1).build().unwrap();
     let limiter = metrics::with_local_recorder(&recorder, || {
         KeyedLimiter::<u32, 2, _>::with_clock("clients", quota, WhenFull::RejectNew, clock.clone())
             .unwrap()
@@ -1046,8 +1049,17 @@ fn a_retry_budget_in_events_and_metrics() {
     let clock = ManualClock::new(Instant::from_ticks(0));
     // 50 % of the successes, no floor (a floor of 0 per second).
     let budget = metrics::with_local_recorder(&recorder, || {
-        RetryBudget::<10, _>::with_clock("ledger", 50, 0, Duration::from_secs(10), clock.clone())
-            .unwrap()
+        RetryBudget::<10, _>::with_clock(
+            "ledger",
+            fusebox::rate::RetryBudget::builder()
+                .percent_can_retry(50)
+                .min_retries_per_sec(0)
+                .ttl(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            clock.clone(),
+        )
+        .unwrap()
     });
     tracing::subscriber::with_default(subscriber, || {
         for _ in 0..4 {
@@ -1113,7 +1125,15 @@ async fn a_concurrent_retry_budget_in_events_and_metrics() {
         tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
     // 0 % of the requests, at least one retry in flight.
     let budget = metrics::with_local_recorder(&recorder, || {
-        ConcurrentRetryBudget::new("search", 0, 1).unwrap()
+        ConcurrentRetryBudget::new(
+            "search",
+            fusebox::rate::ConcurrentRetryBudget::builder()
+                .budget_percent(0)
+                .min_retry_concurrency(1)
+                .build()
+                .unwrap(),
+        )
+        .unwrap()
     });
     let n = "name=search";
     let schedule = || {
@@ -1413,7 +1433,7 @@ fn the_tokens_gauge_is_set_once_per_tick_and_on_refusals() {
     let snapshots = recorder.snapshotter();
     let clock = ManualClock::new(Instant::from_ticks(0));
     // One token a second, a burst of 5.
-    let quota = Quota::new(1, Duration::from_secs(1), 5).unwrap();
+    let quota = Quota::per_second(1).allow_burst(5).build().unwrap();
     let limiter = metrics::with_local_recorder(&recorder, || {
         RateLimiter::with_clock("gauge", quota, clock.clone()).unwrap()
     });

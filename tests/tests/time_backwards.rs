@@ -14,7 +14,7 @@ use std::fmt::Debug;
 
 use embassy_futures::block_on;
 use embedded_hal_async::delay::DelayNs;
-use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
+use embedded_hal_async::i2c::I2c as _;
 use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{
     self, CircuitBreaker, ConsecutiveFailures, CountWindow, Outcome, Permit, Policy, TimeWindow,
@@ -22,10 +22,11 @@ use fusebox::breaker::{
 use fusebox::bulkhead::{self, AdaptiveLimit, AimdConfig};
 use fusebox::dedup::{self, Begin, DedupTable, Ticket};
 use fusebox::hash::Seed;
-use fusebox::i2c::{I2cConfig, ResilientI2c};
+use fusebox::i2c::{self, ResilientI2c};
 use fusebox::rate::{KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket, WhenFull};
 use fusebox::retry::{Retry, Verdict};
 use fusebox::time::{Clock, Duration, Instant};
+use fusebox_scenarios::fakes::{FakeBus, NoDelay, Time};
 
 fn t(ticks: u64) -> Instant {
     Instant::from_ticks(ticks)
@@ -104,7 +105,10 @@ fn twins<P, A: PartialEq + Debug>(
 
 #[test]
 fn token_bucket() {
-    let q = Quota::new(3, d(40), 4).expect("valid");
+    let q = Quota::per_period(3, d(40))
+        .allow_burst(4)
+        .build()
+        .expect("valid");
     twins(
         "TokenBucket",
         40,
@@ -119,7 +123,10 @@ fn token_bucket() {
 
 #[test]
 fn shared_token_bucket() {
-    let q = Quota::new(3, d(40), 4).expect("valid");
+    let q = Quota::per_period(3, d(40))
+        .allow_burst(4)
+        .build()
+        .expect("valid");
     twins(
         "SharedTokenBucket",
         40,
@@ -138,7 +145,10 @@ fn shared_token_bucket() {
 #[test]
 fn shared_token_bucket_with_a_giant_capacity() {
     let p = 1u64 << 40;
-    let q = Quota::new(4_294_967_291, d(p), u32::MAX).expect("valid");
+    let q = Quota::per_period(4_294_967_291, d(p))
+        .allow_burst(u32::MAX)
+        .build()
+        .expect("valid");
     twins(
         "SharedTokenBucket (giant)",
         p,
@@ -153,7 +163,10 @@ fn shared_token_bucket_with_a_giant_capacity() {
 
 #[test]
 fn keyed_limiter() {
-    let q = Quota::new(3, d(40), 4).expect("valid");
+    let q = Quota::per_period(3, d(40))
+        .allow_burst(4)
+        .build()
+        .expect("valid");
     let seed = Seed::new(1, 2);
     for policy in [WhenFull::RejectNew, WhenFull::EvictLeastRecent] {
         twins(
@@ -174,7 +187,14 @@ fn retry_budget() {
     twins(
         "RetryBudget",
         40,
-        || RetryBudget::<4>::new(50, 0, d(40)).expect("valid"),
+        || {
+            RetryBudget::<4>::builder()
+                .percent_can_retry(50)
+                .min_retries_per_sec(0)
+                .ttl(d(40))
+                .build()
+                .expect("valid")
+        },
         |b, i, now| {
             if i % 3 == 0 {
                 b.deposit(t(now));
@@ -416,40 +436,15 @@ fn retry_runner_deadline() {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
 }
 
-/// A device that never acknowledges its address.
-struct Dead;
-
-impl ErrorType for Dead {
-    type Error = ErrorKind;
-}
-
-impl I2c for Dead {
-    async fn transaction(&mut self, _: u8, _: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
-        Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address))
-    }
-}
-
-/// A clock the test sets by hand.
-struct Hand(Cell<u64>);
-
-impl Clock for Hand {
-    fn now(&self) -> Instant {
-        t(self.0.get())
-    }
-}
-
-struct NoDelay;
-
-impl DelayNs for NoDelay {
-    async fn delay_ns(&mut self, _: u32) {}
-}
-
 #[test]
 fn i2c_wrapper() {
     const ADDR: u8 = 0x48;
-    type Wrapper<'a> = ResilientI2c<Dead, NoDelay, &'a Hand>;
-    let clocks = (Hand(Cell::new(0)), Hand(Cell::new(0)));
-    fn make(clock: &Hand) -> Wrapper<'_> {
+    // A bus with no device: every transfer is an address NACK.
+    type Dead = FakeBus<'static, 0>;
+    type Wrapper<'a> = ResilientI2c<&'a Dead, NoDelay, &'a Time>;
+    let clocks = (Time::new(0), Time::new(0));
+    let buses = (Dead::new([]), Dead::new([]));
+    fn make<'a>(bus: &'a Dead, clock: &'a Time) -> Wrapper<'a> {
         let schedule =
             Backoff::new(backoff::Config::constant(d(1)).max_attempts(2), 0).expect("valid");
         let breaker = CircuitBreaker::new(
@@ -459,9 +454,9 @@ fn i2c_wrapper() {
             ConsecutiveFailures::new(2).expect("valid"),
         )
         .expect("valid");
-        ResilientI2c::new(Dead, NoDelay, clock, I2cConfig::new(schedule, breaker))
+        ResilientI2c::new(bus, NoDelay, clock, i2c::Config::new(schedule, breaker))
     }
-    let mut pair = (make(&clocks.0), make(&clocks.1));
+    let mut pair = (make(&buses.0, &clocks.0), make(&buses.1, &clocks.1));
     let (mut latest, mut stepped_back) = (0, 0);
     let mut answers = Vec::new();
     for (i, now) in timeline(40).into_iter().enumerate() {
@@ -495,7 +490,10 @@ fn i2c_wrapper() {
 /// tick 1, then asked at tick 0: judged at tick 1, where 1 token is left.
 #[test]
 fn bucket_stepped_back_one_tick_still_holds_its_token() {
-    let q = Quota::new(1, d(1), 2).expect("valid");
+    let q = Quota::per_period(1, d(1))
+        .allow_burst(2)
+        .build()
+        .expect("valid");
     let mut bucket = TokenBucket::new(q);
     let shared = SharedTokenBucket::new(q);
     assert_eq!(bucket.try_acquire(t(1)), Ok(()));
@@ -518,7 +516,7 @@ fn bucket_stepped_back_one_tick_still_holds_its_token() {
 /// the same.
 #[test]
 fn bucket_stepped_back_a_second_or_ten_admits_the_rest_of_the_burst() {
-    let q = Quota::per_second(1, 10, 1_000_000).expect("valid");
+    let q = Quota::per_second(1).allow_burst(10).build().expect("valid");
     let s = |secs: u64| Instant::from_secs(secs);
     for back in [1, 10] {
         let mut bucket = TokenBucket::new(q);
@@ -568,13 +566,13 @@ fn latency_histogram() {
 
 #[test]
 fn adaptive_timeout() {
-    use fusebox::latency::{AdaptiveTimeout, TimeoutConfig};
+    use fusebox::latency::{AdaptiveTimeout, timeout};
     twins(
         "AdaptiveTimeout",
         40,
         || {
             AdaptiveTimeout::<4, 176, 4>::new(
-                TimeoutConfig::new(d(10), d(1), d(1_000)).min_samples(3),
+                timeout::Config::new(d(10), d(1), d(1_000)).min_samples(3),
                 d(40),
             )
             .expect("valid")
@@ -591,13 +589,19 @@ fn adaptive_timeout() {
 
 #[test]
 fn hedge_policy() {
-    use fusebox::latency::{HedgeConfig, HedgePolicy};
+    use fusebox::latency::{HedgePolicy, hedge};
     twins(
         "HedgePolicy",
         40,
         || {
-            HedgePolicy::<4, 176, 4>::new(HedgeConfig::new().min_samples(3).budget(50, 1), d(40))
-                .expect("valid")
+            HedgePolicy::<4, 176, 4>::new(
+                hedge::Config::new()
+                    .min_samples(3)
+                    .budget_percent(50)
+                    .min_hedges_per_sec(1),
+                d(40),
+            )
+            .expect("valid")
         },
         |p, i, now| {
             p.record(d(1 + (i as u64 % 7) * 3), t(now));

@@ -29,7 +29,6 @@ use fusebox_std::tower::{
 };
 use fusebox_std::{
     AdaptiveLimiter, Breaker, Bulkhead, KeyedLimiter, ManualClock, RateLimiter, RetryBudget,
-    TICK_HZ,
 };
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -254,7 +253,7 @@ async fn breaker_layer_over_http() {
 async fn rate_limit_layers_over_http() {
     bounded(async {
         let clock = manual();
-        let quota = Quota::per_second(1, 2, TICK_HZ).expect("quota");
+        let quota = Quota::per_second(1).allow_burst(2).build().expect("quota");
         let limiter = RateLimiter::with_clock("api", quota, clock.clone()).expect("limiter");
         let layer = RateLimitLayer::new(limiter);
         let up = Upstream::default();
@@ -278,14 +277,14 @@ async fn rate_limit_layers_over_http() {
         // Keyed by API key: each key its own bucket; keyless requests share one.
         let keyed: KeyedLimiter<Option<Vec<u8>>, 64, ManualClock> = KeyedLimiter::with_clock(
             "per-key",
-            Quota::per_second(1, 1, TICK_HZ).expect("quota"),
+            Quota::per_second(1).build().expect("quota"),
             WhenFull::EvictLeastRecent,
             clock.clone(),
         )
         .expect("limiter");
         let by_ip: KeyedLimiter<Option<IpAddr>, 64, ManualClock> = KeyedLimiter::with_clock(
             "per-ip",
-            Quota::per_second(1, 2, TICK_HZ).expect("quota"),
+            Quota::per_second(1).allow_burst(2).build().expect("quota"),
             WhenFull::EvictLeastRecent,
             clock.clone(),
         )
@@ -341,7 +340,7 @@ async fn rate_limit_layers_over_http() {
 async fn rate_limit_typed_error_for_other_services() {
     let limiter = RateLimiter::with_clock(
         "typed",
-        Quota::per_second(1, 1, TICK_HZ).expect("quota"),
+        Quota::per_second(1).build().expect("quota"),
         manual(),
     )
     .expect("limiter");
@@ -502,7 +501,16 @@ async fn retry_layer_over_http() {
             }
         };
         // Each success pays for one retry; nothing else does.
-        let budget = RetryBudget::new("retries", 100, 0, Duration::from_secs(60)).expect("budget");
+        let budget = RetryBudget::new(
+            "retries",
+            fusebox::rate::RetryBudget::builder()
+                .percent_can_retry(100)
+                .min_retries_per_sec(0)
+                .ttl(Duration::from_secs(60))
+                .build()
+                .expect("budget"),
+        )
+        .expect("budget");
         let layer = RetryLayer::new(schedule)
             .expect("schedule")
             .max_body(8)
@@ -898,7 +906,7 @@ async fn idempotency_layer_over_http() {
         // upstream's answer: the key is abandoned, not stored.
         let limiter = RateLimiter::with_clock(
             "below",
-            Quota::per_second(1, 1, TICK_HZ).expect("quota"),
+            Quota::per_second(1).build().expect("quota"),
             clock.clone(),
         )
         .expect("limiter");
@@ -1450,7 +1458,7 @@ async fn admission_is_in_call_not_poll_ready() {
     let bulkhead = Bulkhead::new("ready", 1, 0, Duration::from_millis(1)).expect("bulkhead");
     let limiter = RateLimiter::with_clock(
         "ready",
-        Quota::per_second(1, 1, TICK_HZ).expect("quota"),
+        Quota::per_second(1).build().expect("quota"),
         manual(),
     )
     .expect("limiter");

@@ -32,7 +32,9 @@ use fusebox::breaker::{
 use fusebox::bulkhead::{AimdConfig, Outcome, SharedAdaptiveLimit, SharedBulkhead};
 use fusebox::dedup::{Config, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
-use fusebox::rate::{Quota, SharedKeyedLimiter, SharedRetryBudget, SharedTokenBucket, WhenFull};
+use fusebox::rate::{
+    Quota, RetryBudget, SharedKeyedLimiter, SharedRetryBudget, SharedTokenBucket, WhenFull,
+};
 use fusebox::time::{Duration, Instant};
 
 thread_local! {
@@ -159,7 +161,10 @@ const PRIMITIVES: &[(&str, fn())] = &[
         table.clear();
     }),
     entry!("rate::SharedKeyedLimiter<parking_lot, 4 shards>", || {
-        let q = Quota::new(3, Duration::from_ticks(10), 2).expect("valid");
+        let q = Quota::per_period(3, Duration::from_ticks(10))
+            .allow_burst(2)
+            .build()
+            .expect("valid");
         let limiter = SharedKeyedLimiter::<Raw, u64, 4, 32>::new(
             q,
             Seed::new(3, 4),
@@ -175,7 +180,14 @@ const PRIMITIVES: &[(&str, fn())] = &[
         limiter.clear();
     }),
     entry!("rate::SharedRetryBudget<parking_lot>", || {
-        let budget = SharedRetryBudget::<Raw>::new(20, 1, Duration::from_secs(10)).expect("ok");
+        let budget = SharedRetryBudget::<Raw>::new(
+            RetryBudget::builder()
+                .percent_can_retry(20)
+                .min_retries_per_sec(1)
+                .ttl(Duration::from_secs(10))
+                .build()
+                .expect("ok"),
+        );
         for i in 0..100 {
             budget.deposit(Instant::from_millis(i));
             black_box(budget.try_withdraw(Instant::from_millis(i)));
@@ -196,7 +208,12 @@ const PRIMITIVES: &[(&str, fn())] = &[
         black_box((limit.limit(), limit.snapshot()));
     }),
     entry!("rate::SharedTokenBucket", || {
-        let bucket = SharedTokenBucket::new(Quota::new(1, Duration::from_ticks(3), 4).expect("ok"));
+        let bucket = SharedTokenBucket::new(
+            Quota::per_period(1, Duration::from_ticks(3))
+                .allow_burst(4)
+                .build()
+                .expect("ok"),
+        );
         for i in 0..100 {
             let _ = black_box(bucket.try_acquire(t(i)));
         }
@@ -617,7 +634,10 @@ mod handles {
         }
 
         let clock = ManualClock::new(Instant::from_ticks(0));
-        let quota = Quota::new(1, Duration::from_ticks(3), 4).expect("valid");
+        let quota = Quota::per_period(1, Duration::from_ticks(3))
+            .allow_burst(4)
+            .build()
+            .expect("valid");
 
         let (b, c) = measure(
             || RateLimiter::with_clock("rate", quota, clock.clone()).expect("valid"),
@@ -660,9 +680,12 @@ mod handles {
             || {
                 RetryBudget::<10, _>::with_clock(
                     "budget",
-                    20,
-                    1,
-                    Duration::from_secs(10),
+                    fusebox::rate::RetryBudget::builder()
+                        .percent_can_retry(20)
+                        .min_retries_per_sec(1)
+                        .ttl(Duration::from_secs(10))
+                        .build()
+                        .expect("valid"),
                     clock.clone(),
                 )
                 .expect("valid")
@@ -737,7 +760,7 @@ mod handles {
         // the layers box their futures, as every layer does).
         let (b, c) = measure(
             || {
-                let config = fusebox::latency::HedgeConfig::new().min_samples(5);
+                let config = fusebox::latency::hedge::Config::new().min_samples(5);
                 HedgePolicy::with_clock("hedge", config, Duration::from_secs(10), clock.clone())
                     .expect("valid")
             },
@@ -760,8 +783,8 @@ mod handles {
         let (b, c) = measure(
             || {
                 let ms = Duration::from_millis;
-                let config =
-                    fusebox::latency::TimeoutConfig::new(ms(100), ms(1), ms(1_000)).min_samples(5);
+                let config = fusebox::latency::timeout::Config::new(ms(100), ms(1), ms(1_000))
+                    .min_samples(5);
                 AdaptiveTimeout::with_clock(
                     "timeout",
                     config,
@@ -823,7 +846,17 @@ mod handles {
         // The concurrency retry budget, through the runner's `Budget`
         // events (its in-flight gauges set at each).
         let (b, c) = measure(
-            || ConcurrentRetryBudget::new("concurrent", 20, 2).expect("valid"),
+            || {
+                ConcurrentRetryBudget::new(
+                    "concurrent",
+                    fusebox::rate::ConcurrentRetryBudget::builder()
+                        .budget_percent(20)
+                        .min_retry_concurrency(2)
+                        .build()
+                        .expect("valid"),
+                )
+                .expect("valid")
+            },
             |r| {
                 use fusebox::retry::Budget as _;
                 let mut r = r;

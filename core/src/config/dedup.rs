@@ -71,8 +71,12 @@ impl DedupSpec {
             c = c.eviction(e.into());
         }
         c.validate().map(|()| c).map_err(|e| match e.field() {
-            "in_flight_ttl" => core(e, "in_flight_ttl", Got::Duration(c.get_in_flight_ttl())),
-            _ => core(e, "done_ttl", Got::Duration(c.get_done_ttl())),
+            "in_flight_ttl" => core(
+                e,
+                "in_flight_ttl",
+                Got::Duration(c.in_flight_time_to_live()),
+            ),
+            _ => core(e, "done_ttl", Got::Duration(c.done_time_to_live())),
         })
     }
 

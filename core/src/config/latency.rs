@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::rate::per_second;
 use super::units::{Factor, HumanDuration, Percent, Quantile, Rate};
 use super::{Got, Invalid, compiled, core};
-use crate::latency::{AdaptiveTimeout, HedgeConfig, HedgePolicy, LatencyHistogram, TimeoutConfig};
+use crate::latency::{AdaptiveTimeout, HedgePolicy, LatencyHistogram, hedge, timeout};
 use crate::time::Duration;
 
 /// The histogram's sizes a file may state, checked against the compiled
@@ -108,9 +108,9 @@ pub struct AdaptiveTimeoutSpec {
 }
 
 impl AdaptiveTimeoutSpec {
-    /// The [`TimeoutConfig`], checked by [`TimeoutConfig::validate`].
-    pub fn config(&self) -> Result<TimeoutConfig, Invalid> {
-        let mut c = TimeoutConfig::new(self.initial.0, self.min.0, self.max.0);
+    /// The [`timeout::Config`], checked by [`timeout::Config::validate`].
+    pub fn config(&self) -> Result<timeout::Config, Invalid> {
+        let mut c = timeout::Config::new(self.initial.0, self.min.0, self.max.0);
         if let Some(q) = self.quantile {
             c = c.quantile(q.0);
         }
@@ -208,9 +208,9 @@ pub struct HedgeSpec {
 }
 
 impl HedgeSpec {
-    /// The [`HedgeConfig`], checked by [`HedgeConfig::validate`].
-    pub fn config(&self) -> Result<HedgeConfig, Invalid> {
-        let d = HedgeConfig::new();
+    /// The [`hedge::Config`], checked by [`hedge::Config::validate`].
+    pub fn config(&self) -> Result<hedge::Config, Invalid> {
+        let d = hedge::Config::new();
         let mut c = d;
         if let Some(q) = self.quantile {
             c = c.quantile(q.0);
@@ -228,7 +228,7 @@ impl HedgeSpec {
         };
         let percent = self.budget_percent.map_or(10, |p| p.0);
         if self.budget_percent.is_some() || self.budget_floor.is_some() {
-            c = c.budget(percent, floor);
+            c = c.budget_percent(percent).min_hedges_per_sec(floor);
         }
         if let Some(n) = self.min_samples {
             c = c.min_samples(n);

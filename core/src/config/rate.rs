@@ -50,14 +50,17 @@ pub struct LimiterSpec {
 }
 
 fn quota(rate: Rate, burst: u32) -> Result<Quota, Invalid> {
-    Quota::new(rate.count, rate.per, burst).map_err(|e| match e.field() {
-        "burst" => core(e, "burst", Got::Int(u64::from(burst))),
-        _ => core(e, "rate", Got::Rate(rate)),
-    })
+    Quota::per_period(rate.count, rate.per)
+        .allow_burst(burst)
+        .build()
+        .map_err(|e| match e.field() {
+            "burst" => core(e, "burst", Got::Int(u64::from(burst))),
+            _ => core(e, "rate", Got::Rate(rate)),
+        })
 }
 
 impl LimiterSpec {
-    /// The [`Quota`], checked by [`Quota::new`].
+    /// The [`Quota`], checked by [`QuotaBuilder::build`](crate::rate::QuotaBuilder::build).
     pub fn quota(&self) -> Result<Quota, Invalid> {
         quota(self.rate, self.burst)
     }
@@ -195,11 +198,16 @@ impl RetryBudgetSpec {
     pub fn build<const S: usize>(&self) -> Result<RetryBudget<S>, Invalid> {
         compiled(self.slices, S, "slices", "the number of slices")?;
         let floor = self.floor_per_second()?;
-        RetryBudget::new(self.percent.0, floor, self.ttl.0).map_err(|e| match e.field() {
-            "percent" => core(e, "percent", Got::Percent(self.percent.0)),
-            "ttl" => core(e, "ttl", Got::Duration(self.ttl.0)),
-            _ => core(e, "slices", Got::Int(S as u64)),
-        })
+        RetryBudget::builder()
+            .percent_can_retry(self.percent.0)
+            .min_retries_per_sec(floor)
+            .ttl(self.ttl.0)
+            .build()
+            .map_err(|e| match e.field() {
+                "percent_can_retry" => core(e, "percent", Got::Percent(self.percent.0)),
+                "ttl" => core(e, "ttl", Got::Duration(self.ttl.0)),
+                _ => core(e, "slices", Got::Int(S as u64)),
+            })
     }
 }
 
@@ -241,7 +249,10 @@ impl ConcurrentRetryBudgetSpec {
         let got = Got::Percent(self.budget_percent.0);
         // Over 255 cannot reach the core's u8: refused with its words.
         let percent = u8::try_from(self.budget_percent.0).unwrap_or(u8::MAX);
-        ConcurrentRetryBudget::new(percent, self.min_retry_concurrency)
+        ConcurrentRetryBudget::builder()
+            .budget_percent(percent)
+            .min_retry_concurrency(self.min_retry_concurrency)
+            .build()
             .map_err(|e| core(e, "budget_percent", got))
     }
 }

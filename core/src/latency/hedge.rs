@@ -15,13 +15,13 @@ use super::{LatencyHistogram, PPM};
 /// samples, delay at least 1 tick.
 ///
 /// ```
-/// use fusebox::latency::HedgeConfig;
+/// use fusebox::latency::hedge;
 /// use fusebox::time::Duration;
 ///
-/// let config = HedgeConfig::new()
+/// let config = hedge::Config::new()
 ///     .quantile(990_000) // hedge after p99
 ///     .max_hedges(2)
-///     .budget(5, 0) // at most 5 % of requests
+///     .budget_percent(5) // at most 5 % of requests
 ///     .min_samples(100)
 ///     .min_delay(Duration::from_millis(1));
 /// assert!(config.validate().is_ok());
@@ -29,7 +29,7 @@ use super::{LatencyHistogram, PPM};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct HedgeConfig {
+pub struct Config {
     min_delay: Duration,
     quantile_ppm: u32,
     min_samples: u32,
@@ -38,13 +38,13 @@ pub struct HedgeConfig {
     max_hedges: u8,
 }
 
-impl Default for HedgeConfig {
+impl Default for Config {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl HedgeConfig {
+impl Config {
     /// The defaults above.
     pub const fn new() -> Self {
         Self {
@@ -73,13 +73,21 @@ impl HedgeConfig {
         self
     }
 
-    /// The hedge budget: hedges at most `percent` % of recorded requests
-    /// (`0..=1000`), plus `floor` hedges per second, over the window (the
-    /// law of [`RetryBudget`], with requests as the deposits).
+    /// The hedge budget's share: hedges at most `percent` % of recorded
+    /// requests (`0..=1000`) over the window, plus the
+    /// [floor](Self::min_hedges_per_sec) (the law of [`RetryBudget`], with
+    /// requests as the deposits: its `percent_can_retry`). Default 10.
     #[must_use]
-    pub const fn budget(mut self, percent: u16, floor: u32) -> Self {
+    pub const fn budget_percent(mut self, percent: u16) -> Self {
         self.budget_percent = percent;
-        self.budget_floor = floor;
+        self
+    }
+
+    /// The hedge budget's floor: hedges per second always allowed, whatever
+    /// the requests ([`RetryBudget`]'s `min_retries_per_sec`). Default 0.
+    #[must_use]
+    pub const fn min_hedges_per_sec(mut self, n: u32) -> Self {
+        self.budget_floor = n;
         self
     }
 
@@ -113,7 +121,7 @@ impl HedgeConfig {
         }
         if self.budget_percent > 1000 {
             return Err(ConfigError::new(
-                "budget",
+                "budget_percent",
                 "have a percent in 0..=1000 (hedges per 100 requests)",
             ));
         }
@@ -146,11 +154,11 @@ pub struct HedgeMetrics {
 /// request's latency when it completes.
 ///
 /// ```
-/// use fusebox::latency::{HedgeConfig, HedgePolicy};
+/// use fusebox::latency::{hedge, HedgePolicy};
 /// use fusebox::time::{Duration, Instant};
 ///
 /// let (t, d) = (Instant::from_ticks, Duration::from_ticks);
-/// let config = HedgeConfig::new().min_samples(20).budget(10, 0);
+/// let config = hedge::Config::new().min_samples(20).budget_percent(10);
 /// let mut hedge = HedgePolicy::<4, 176, 4>::new(config, d(100_000))?;
 /// assert_eq!(hedge.hedge_at(t(0), t(0)), None); // no samples: no hedging
 ///
@@ -206,13 +214,13 @@ pub struct HedgePolicy<const P: u32 = 5, const B: usize = 464, const S: usize = 
     histogram: LatencyHistogram<P, B, S>,
     budget: RetryBudget<S>,
     metrics: HedgeMetrics,
-    config: HedgeConfig,
+    config: Config,
 }
 
 impl<const P: u32, const B: usize, const S: usize> HedgePolicy<P, B, S> {
     /// A hedge policy whose latency samples and budget deposits count for
     /// `window` (at least `S - 1` ticks).
-    pub const fn new(config: HedgeConfig, window: Duration) -> Result<Self, ConfigError> {
+    pub const fn new(config: Config, window: Duration) -> Result<Self, ConfigError> {
         if let Err(e) = config.validate() {
             return Err(e);
         }
@@ -220,7 +228,11 @@ impl<const P: u32, const B: usize, const S: usize> HedgePolicy<P, B, S> {
             Ok(h) => h,
             Err(e) => return Err(e),
         };
-        let budget = match RetryBudget::new(config.budget_percent, config.budget_floor, window) {
+        let budget = RetryBudget::builder()
+            .percent_can_retry(config.budget_percent)
+            .min_retries_per_sec(config.budget_floor)
+            .ttl(window);
+        let budget = match budget.build() {
             Ok(b) => b,
             Err(e) => return Err(e),
         };
@@ -309,7 +321,7 @@ impl<const P: u32, const B: usize, const S: usize> HedgePolicy<P, B, S> {
     }
 
     /// The configuration.
-    pub const fn config(&self) -> &HedgeConfig {
+    pub const fn config(&self) -> &Config {
         &self.config
     }
 
@@ -330,13 +342,13 @@ mod tests {
         Duration::from_ticks(x)
     }
 
-    fn policy(config: HedgeConfig) -> HedgePolicy<3, 32, 4> {
+    fn policy(config: Config) -> HedgePolicy<3, 32, 4> {
         HedgePolicy::new(config, d(300)).unwrap()
     }
 
     #[test]
     fn no_hedge_before_min_samples() {
-        let mut h = policy(HedgeConfig::new().min_samples(3).budget(100, 0));
+        let mut h = policy(Config::new().min_samples(3).budget_percent(100));
         assert_eq!(h.hedge_at(t(0), t(0)), None);
         h.record(d(11), t(0));
         h.record(d(11), t(0));
@@ -348,7 +360,7 @@ mod tests {
 
     #[test]
     fn at_most_max_hedges_spaced_by_the_delay() {
-        let mut h = policy(HedgeConfig::new().min_samples(1).max_hedges(2));
+        let mut h = policy(Config::new().min_samples(1).max_hedges(2));
         h.record(d(11), t(0));
         assert_eq!(h.next_hedge_at(t(100), 0, t(100)), Some(t(111)));
         assert_eq!(h.next_hedge_at(t(100), 1, t(110)), Some(t(122)));
@@ -358,7 +370,7 @@ mod tests {
 
     #[test]
     fn min_delay_is_a_floor() {
-        let mut h = policy(HedgeConfig::new().min_samples(1).min_delay(d(6)));
+        let mut h = policy(Config::new().min_samples(1).min_delay(d(6)));
         h.record(d(2), t(0));
         assert_eq!(h.delay(t(0)), Some(d(6)));
         h.record(d(9), t(0));
@@ -368,7 +380,7 @@ mod tests {
 
     #[test]
     fn budget_allows_percent_of_requests_and_counts_refusals() {
-        let mut h = policy(HedgeConfig::new().budget(25, 0));
+        let mut h = policy(Config::new().budget_percent(25));
         assert!(!h.try_hedge(t(0)));
         for _ in 0..8 {
             h.record(d(10), t(0));
@@ -389,16 +401,16 @@ mod tests {
 
     #[test]
     fn bad_configs_name_their_field() {
-        let field = |c: HedgeConfig| HedgePolicy::<3, 32, 4>::new(c, d(300)).unwrap_err().field();
-        assert_eq!(field(HedgeConfig::new().quantile(1_000_001)), "quantile");
-        assert_eq!(field(HedgeConfig::new().max_hedges(0)), "max_hedges");
-        assert_eq!(field(HedgeConfig::new().budget(1_001, 0)), "budget");
+        let field = |c: Config| HedgePolicy::<3, 32, 4>::new(c, d(300)).unwrap_err().field();
+        assert_eq!(field(Config::new().quantile(1_000_001)), "quantile");
+        assert_eq!(field(Config::new().max_hedges(0)), "max_hedges");
+        assert_eq!(field(Config::new().budget_percent(1_001)), "budget_percent");
         assert_eq!(
-            HedgePolicy::<3, 32, 4>::new(HedgeConfig::new(), d(2))
+            HedgePolicy::<3, 32, 4>::new(Config::new(), d(2))
                 .unwrap_err()
                 .field(),
             "window"
         );
-        assert_eq!(HedgeConfig::default(), HedgeConfig::new());
+        assert_eq!(Config::default(), Config::new());
     }
 }

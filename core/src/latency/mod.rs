@@ -15,7 +15,7 @@
 //! 99.9th percentile sharply for a few percent more load).
 //!
 //! ```
-//! use fusebox::latency::{HedgeConfig, HedgePolicy, McuHistogram};
+//! use fusebox::latency::{hedge, HedgePolicy, McuHistogram};
 //! use fusebox::time::{Duration, Instant};
 //!
 //! let ms = Duration::from_millis;
@@ -113,9 +113,9 @@
 //! | type | x86_64 and thumbv6m |
 //! |---|---|
 //! | [`LatencyHistogram<P, B, S>`](LatencyHistogram) | 56 + 4 x B x (S + 1), rounded up to 8 |
-//! | [`TimeoutConfig`] | 48 |
+//! | [`timeout::Config`] | 48 |
 //! | [`AdaptiveTimeout<P, B, S>`](AdaptiveTimeout) | histogram + 48 |
-//! | [`HedgeConfig`] | 24 |
+//! | [`hedge::Config`] | 24 |
 //! | [`HedgeMetrics`] | 24 |
 //! | [`HedgePolicy<P, B, S>`](HedgePolicy) | histogram + 80 + 16 x S |
 //!
@@ -124,13 +124,13 @@
 //! significant digit, the layout of `P = 5`, and 196 608 at 3; it has no
 //! window, so tower's hedge keeps two and swaps them.)
 
-mod hedge;
+pub mod hedge;
 mod histogram;
-mod timeout;
+pub mod timeout;
 
-pub use hedge::{HedgeConfig, HedgeMetrics, HedgePolicy};
+pub use hedge::{HedgeMetrics, HedgePolicy};
 pub use histogram::LatencyHistogram;
-pub use timeout::{AdaptiveTimeout, TimeoutConfig};
+pub use timeout::AdaptiveTimeout;
 
 /// Parts per million: quantiles are given in these (p99 = 990 000).
 pub const PPM: u64 = 1_000_000;

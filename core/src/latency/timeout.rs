@@ -18,11 +18,11 @@ use super::{LatencyHistogram, PPM};
 /// one that has fallen well past it.)
 ///
 /// ```
-/// use fusebox::latency::TimeoutConfig;
+/// use fusebox::latency::timeout;
 /// use fusebox::time::Duration;
 ///
 /// let ms = Duration::from_millis;
-/// let config = TimeoutConfig::new(ms(500), ms(10), ms(2_000))
+/// let config = timeout::Config::new(ms(500), ms(10), ms(2_000))
 ///     .quantile(999_000) // p99.9
 ///     .multiplier(3, 2)
 ///     .margin(ms(5))
@@ -33,7 +33,7 @@ use super::{LatencyHistogram, PPM};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct TimeoutConfig {
+pub struct Config {
     initial: Duration,
     min: Duration,
     max: Duration,
@@ -44,7 +44,7 @@ pub struct TimeoutConfig {
     min_samples: u32,
 }
 
-impl TimeoutConfig {
+impl Config {
     /// A timeout of `initial` until there are enough samples, then from the
     /// latency, never below `min` nor above `max` (`min <= initial <= max`).
     pub const fn new(initial: Duration, min: Duration, max: Duration) -> Self {
@@ -152,18 +152,18 @@ impl TimeoutConfig {
 
 /// A timeout that follows a quantile of recent latency:
 /// `clamp(quantile(q) x num / den + margin, min, max)` (see
-/// [`TimeoutConfig`]), over a [`LatencyHistogram`] window.
+/// [`Config`]), over a [`LatencyHistogram`] window.
 ///
 /// Record every call's latency; for a call that timed out, record the
 /// timeout itself (the latency was at least that), or the quantile could
 /// only fall as the tail grows.
 ///
 /// ```
-/// use fusebox::latency::{AdaptiveTimeout, TimeoutConfig};
+/// use fusebox::latency::{AdaptiveTimeout, timeout};
 /// use fusebox::time::{Duration, Instant};
 ///
 /// let t = Duration::from_ticks;
-/// let config = TimeoutConfig::new(t(1_000), t(50), t(5_000)).min_samples(10);
+/// let config = timeout::Config::new(t(1_000), t(50), t(5_000)).min_samples(10);
 /// let mut timeout = AdaptiveTimeout::<4, 176, 4>::new(config, t(60_000))?;
 /// let now = Instant::from_ticks(0);
 /// assert_eq!(timeout.timeout(now), t(1_000)); // no samples yet
@@ -181,13 +181,13 @@ impl TimeoutConfig {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AdaptiveTimeout<const P: u32 = 5, const B: usize = 464, const S: usize = 5> {
     histogram: LatencyHistogram<P, B, S>,
-    config: TimeoutConfig,
+    config: Config,
 }
 
 impl<const P: u32, const B: usize, const S: usize> AdaptiveTimeout<P, B, S> {
     /// An adaptive timeout over a histogram whose samples count for
     /// `window` (see [`LatencyHistogram::new`]).
-    pub const fn new(config: TimeoutConfig, window: Duration) -> Result<Self, ConfigError> {
+    pub const fn new(config: Config, window: Duration) -> Result<Self, ConfigError> {
         if let Err(e) = config.validate() {
             return Err(e);
         }
@@ -221,7 +221,7 @@ impl<const P: u32, const B: usize, const S: usize> AdaptiveTimeout<P, B, S> {
     }
 
     /// The configuration.
-    pub const fn config(&self) -> &TimeoutConfig {
+    pub const fn config(&self) -> &Config {
         &self.config
     }
 
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn stays_initial_until_min_samples() {
-        let config = TimeoutConfig::new(d(500), d(10), d(1_000)).min_samples(3);
+        let config = Config::new(d(500), d(10), d(1_000)).min_samples(3);
         let mut t = AdaptiveTimeout::<3, 32, 4>::new(config, d(100)).unwrap();
         let now = Instant::from_ticks(0);
         // 44 is the midpoint of its bucket at P = 3 (40..=47).
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn formula_and_clamp() {
-        let c = TimeoutConfig::new(d(5), d(5), d(1_000))
+        let c = Config::new(d(5), d(5), d(1_000))
             .multiplier(3, 2)
             .margin(d(7))
             .min_samples(1);
@@ -269,14 +269,14 @@ mod tests {
         assert_eq!(c.timeout_for(Some(Duration::MAX), 1), d(1_000));
         assert_eq!(c.timeout_for(None, 5), d(5));
         assert_eq!(c.timeout_for(Some(d(100)), 0), d(5));
-        let c = TimeoutConfig::new(d(50), d(20), d(1_000)).min_samples(0);
+        let c = Config::new(d(50), d(20), d(1_000)).min_samples(0);
         assert_eq!(c.timeout_for(Some(d(1)), 1), d(20));
         assert_eq!(c.timeout_for(Some(d(1)), 0), d(50));
     }
 
     #[test]
     fn bad_configs_name_their_field() {
-        let c = TimeoutConfig::new(d(5), d(1), d(10));
+        let c = Config::new(d(5), d(1), d(10));
         assert_eq!(
             c.quantile(1_000_001).validate().unwrap_err().field(),
             "quantile"
@@ -285,9 +285,9 @@ mod tests {
             c.multiplier(1, 0).validate().unwrap_err().field(),
             "multiplier"
         );
-        let bad = TimeoutConfig::new(d(5), d(11), d(10));
+        let bad = Config::new(d(5), d(11), d(10));
         assert_eq!(bad.validate().unwrap_err().field(), "min");
-        let bad = TimeoutConfig::new(d(11), d(1), d(10));
+        let bad = Config::new(d(11), d(1), d(10));
         assert_eq!(bad.validate().unwrap_err().field(), "initial");
         let err = AdaptiveTimeout::<3, 32, 4>::new(c, d(2)).unwrap_err();
         assert_eq!(err.field(), "window");

@@ -23,6 +23,13 @@ const EMPTY: Slice = Slice { epoch: 0, net: 0 };
 /// a TTL, and a floor of `floor` retries per second is always there, so a
 /// client with little traffic can still retry.
 ///
+/// Built by name with Finagle's parameter names, from Finagle's defaults
+/// (20 %, 10 retries per second, 10 s):
+/// [`RetryBudget::builder`]`()`[`.percent_can_retry(p)`](RetryBudgetBuilder::percent_can_retry)[`.min_retries_per_sec(n)`](RetryBudgetBuilder::min_retries_per_sec)[`.ttl(d)`](RetryBudgetBuilder::ttl)[`.build()`](RetryBudgetBuilder::build),
+/// which checks every value (`const`, so a budget can be a `const` or a
+/// `static`). `percent` and `floor` below are `percent_can_retry` and
+/// `min_retries_per_sec`.
+///
 /// A retry storm therefore never exceeds the budget's share of real traffic
 /// plus the floor: when a dependency fails hard, successes stop, the budget
 /// drains, and retries stop adding load.
@@ -32,7 +39,11 @@ const EMPTY: Slice = Slice { epoch: 0, net: 0 };
 /// use fusebox::time::{Duration, Instant};
 ///
 /// // 20 % of successes, no floor, deposits live for 10 s.
-/// let mut budget = RetryBudget::<10>::new(20, 0, Duration::from_secs(10))?;
+/// let mut budget = RetryBudget::<10>::builder()
+///     .percent_can_retry(20)
+///     .min_retries_per_sec(0)
+///     .ttl(Duration::from_secs(10))
+///     .build()?;
 /// let now = Instant::from_secs(1);
 /// assert!(!budget.try_withdraw(now)); // nothing deposited yet
 /// for _ in 0..5 {
@@ -101,35 +112,99 @@ pub struct RetryBudget<const S: usize = 10> {
 impl Default for RetryBudget<10> {
     /// Finagle's defaults: 20 % of successes, 10 retries per second, 10 s TTL.
     fn default() -> Self {
-        Self::build(20, 10, Duration::from_secs(10))
+        Self::from_parts(20, 10, Duration::from_secs(10))
     }
 }
 
-impl<const S: usize> RetryBudget<S> {
-    /// A budget that allows retries of `percent` % of the successes (0..=1000)
-    /// plus `floor` retries per second, deposits living for `ttl` (at least
-    /// `S - 1` ticks). `S` (at least 2) is the number of slices the TTL is
-    /// cut into: more slices, finer expiry, 16 bytes each.
-    pub const fn new(percent: u16, floor: u32, ttl: Duration) -> Result<Self, ConfigError> {
+/// A [`RetryBudget`] being built, with Finagle's names for its parameters
+/// (`RetryBudget(ttl, minRetriesPerSec, percentCanRetry)`). It starts from
+/// Finagle's defaults; [`build`](Self::build) checks the values.
+///
+/// ```
+/// use fusebox::rate::RetryBudget;
+/// use fusebox::time::Duration;
+///
+/// let budget: RetryBudget = RetryBudget::builder().percent_can_retry(10).build()?;
+/// assert_eq!(budget.slice_duration(), Duration::from_ticks(1_111_112)); // 10 s / 9, up
+/// let err = RetryBudget::<10>::builder().percent_can_retry(1_001).build().unwrap_err();
+/// assert_eq!(err.field(), "percent_can_retry");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "a RetryBudgetBuilder does nothing until `build()` gives the budget"]
+pub struct RetryBudgetBuilder<const S: usize = 10> {
+    ttl: Duration,
+    min_retries_per_sec: u32,
+    percent_can_retry: u16,
+}
+
+impl<const S: usize> RetryBudgetBuilder<S> {
+    /// How long a deposit (and a withdrawal) counts: at least `S - 1`
+    /// ticks. Default 10 s.
+    pub const fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Retries per second always allowed, whatever the successes (the
+    /// floor, 0 for none). Default 10.
+    pub const fn min_retries_per_sec(mut self, n: u32) -> Self {
+        self.min_retries_per_sec = n;
+        self
+    }
+
+    /// Retries allowed per 100 successes, `0..=1000`. Default 20.
+    pub const fn percent_can_retry(mut self, percent: u16) -> Self {
+        self.percent_can_retry = percent;
+        self
+    }
+
+    /// The budget, holding only the floor's reserve; or the first bad
+    /// value: `RetryBudget::<S>` (fewer than 2 slices),
+    /// `percent_can_retry` (above 1000) or `ttl` (shorter than `S - 1`
+    /// ticks).
+    pub const fn build(self) -> Result<RetryBudget<S>, ConfigError> {
         if S < 2 {
             return Err(ConfigError::new(
                 "RetryBudget::<S>",
                 "have at least 2 slices",
             ));
         }
-        if percent > 1000 {
-            return Err(ConfigError::new("percent", "be in 0..=1000 (percent)"));
+        if self.percent_can_retry > 1000 {
+            return Err(ConfigError::new(
+                "percent_can_retry",
+                "be in 0..=1000 (retries per 100 successes)",
+            ));
         }
-        if ttl.as_ticks() < (S as u64).saturating_sub(1) {
+        if self.ttl.as_ticks() < (S as u64).saturating_sub(1) {
             return Err(ConfigError::new(
                 "ttl",
                 "be at least S - 1 ticks (one tick per slice)",
             ));
         }
-        Ok(Self::build(percent, floor, ttl))
+        Ok(RetryBudget::from_parts(
+            self.percent_can_retry,
+            self.min_retries_per_sec,
+            self.ttl,
+        ))
+    }
+}
+
+impl<const S: usize> RetryBudget<S> {
+    /// A [`RetryBudgetBuilder`] with Finagle's defaults: 20 % of the
+    /// successes, 10 retries per second, deposits living for 10 s. `S` (at
+    /// least 2) is the number of slices the TTL is cut into: more slices,
+    /// finer expiry, 16 bytes each.
+    pub const fn builder() -> RetryBudgetBuilder<S> {
+        RetryBudgetBuilder {
+            ttl: Duration::from_secs(10),
+            min_retries_per_sec: 10,
+            percent_can_retry: 20,
+        }
     }
 
-    const fn build(percent: u16, floor: u32, ttl: Duration) -> Self {
+    const fn from_parts(percent: u16, floor: u32, ttl: Duration) -> Self {
         let ttl = ttl.as_ticks();
         let parts = (S as u64).saturating_sub(1);
         let slice_ticks = match ttl.checked_div(parts) {

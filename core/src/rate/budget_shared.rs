@@ -3,7 +3,6 @@
 use lock_api::{Mutex, RawMutex};
 
 use super::budget::RetryBudget;
-use crate::ConfigError;
 use crate::time::{Duration, Instant};
 
 /// The [`RetryBudget`] behind `&self`, for many threads or cores at once
@@ -39,12 +38,17 @@ use crate::time::{Duration, Instant};
 /// method to `&self`).
 ///
 /// ```
-/// use fusebox::rate::SharedRetryBudget;
+/// use fusebox::rate::{RetryBudget, SharedRetryBudget};
 /// use fusebox::time::{Duration, Instant};
 ///
 /// // 20 % of successes, no floor, deposits live for 10 s.
-/// let budget =
-///     SharedRetryBudget::<parking_lot::RawMutex>::new(20, 0, Duration::from_secs(10))?;
+/// let budget = SharedRetryBudget::<parking_lot::RawMutex>::new(
+///     RetryBudget::builder()
+///         .percent_can_retry(20)
+///         .min_retries_per_sec(0)
+///         .ttl(Duration::from_secs(10))
+///         .build()?,
+/// );
 /// let now = Instant::from_secs(1);
 /// std::thread::scope(|s| {
 ///     for _ in 0..5 {
@@ -81,18 +85,9 @@ impl<R: RawMutex, const S: usize> core::fmt::Debug for SharedRetryBudget<R, S> {
 }
 
 impl<R: RawMutex, const S: usize> SharedRetryBudget<R, S> {
-    /// As [`RetryBudget::new`]: `percent` % of the successes (0..=1000)
-    /// plus `floor` retries per second, deposits living for `ttl`. `const`,
-    /// so it can be a `static`.
-    pub const fn new(percent: u16, floor: u32, ttl: Duration) -> Result<Self, ConfigError> {
-        match RetryBudget::new(percent, floor, ttl) {
-            Ok(budget) => Ok(Self::from_budget(budget)),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Share an existing budget (its deposits and withdrawals included).
-    pub const fn from_budget(budget: RetryBudget<S>) -> Self {
+    /// Share `budget` (its deposits and withdrawals included), built by
+    /// [`RetryBudget::builder`]. `const`, so it can be a `static`.
+    pub const fn new(budget: RetryBudget<S>) -> Self {
         Self {
             budget: Mutex::const_new(R::INIT, budget),
         }

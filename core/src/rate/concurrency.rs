@@ -101,23 +101,71 @@ impl Default for ConcurrentRetryBudget {
     }
 }
 
-impl ConcurrentRetryBudget {
-    /// A budget that lets `budget_percent` % (0..=100) of the requests in
-    /// flight be retries, and at least `min_retry_concurrency` retries be in
-    /// flight whatever the requests (0 for none).
-    pub const fn new(budget_percent: u8, min_retry_concurrency: u32) -> Result<Self, ConfigError> {
-        if budget_percent > 100 {
+/// A [`ConcurrentRetryBudget`] being built, with Envoy's names for its
+/// parameters; it starts from Envoy's defaults (20 %, 3), and
+/// [`build`](Self::build) checks the values.
+///
+/// ```
+/// use fusebox::rate::ConcurrentRetryBudget;
+///
+/// let budget = ConcurrentRetryBudget::builder()
+///     .budget_percent(25)
+///     .min_retry_concurrency(1)
+///     .build()?;
+/// assert_eq!(budget.limit(), 1);
+/// let err = ConcurrentRetryBudget::builder().budget_percent(101).build().unwrap_err();
+/// assert_eq!(err.field(), "budget_percent");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "a ConcurrentRetryBudgetBuilder does nothing until `build()` gives the budget"]
+pub struct ConcurrentRetryBudgetBuilder {
+    min_retry_concurrency: u32,
+    budget_percent: u8,
+}
+
+impl ConcurrentRetryBudgetBuilder {
+    /// Retries in flight allowed per 100 requests in flight, `0..=100`.
+    /// Default 20.
+    pub const fn budget_percent(mut self, percent: u8) -> Self {
+        self.budget_percent = percent;
+        self
+    }
+
+    /// Retries that may always be in flight, whatever the requests (0 for
+    /// none). Default 3.
+    pub const fn min_retry_concurrency(mut self, n: u32) -> Self {
+        self.min_retry_concurrency = n;
+        self
+    }
+
+    /// The budget, with nothing in flight; or `budget_percent` if it is
+    /// above 100.
+    pub const fn build(self) -> Result<ConcurrentRetryBudget, ConfigError> {
+        if self.budget_percent > 100 {
             return Err(ConfigError::new(
                 "budget_percent",
                 "be in 0..=100 (percent of the requests in flight)",
             ));
         }
-        Ok(Self {
+        Ok(ConcurrentRetryBudget {
             requests: 0,
             retries: 0,
-            min_retry_concurrency,
-            budget_percent,
+            min_retry_concurrency: self.min_retry_concurrency,
+            budget_percent: self.budget_percent,
         })
+    }
+}
+
+impl ConcurrentRetryBudget {
+    /// A [`ConcurrentRetryBudgetBuilder`] with Envoy's defaults: 20 % of
+    /// the requests in flight, at least 3 retries.
+    pub const fn builder() -> ConcurrentRetryBudgetBuilder {
+        ConcurrentRetryBudgetBuilder {
+            min_retry_concurrency: 3,
+            budget_percent: 20,
+        }
     }
 
     /// A request (the caller's, with all its attempts) has started.

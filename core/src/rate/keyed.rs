@@ -2,7 +2,8 @@
 
 use core::hash::{BuildHasher, Hash};
 
-use super::bucket::{ExceedsBurst, Quota, Rejected};
+use super::gcra::{self, ExceedsBurst, Rejected};
+use super::quota::Quota;
 use crate::hash::Seed;
 use crate::time::{self, Duration, Instant};
 
@@ -126,7 +127,7 @@ pub struct KeyedMetrics {
 /// use fusebox::rate::{KeyedLimiter, KeyedRejected, Quota, WhenFull};
 /// use fusebox::time::{Duration, Instant};
 ///
-/// let quota = Quota::new(1, Duration::from_ticks(100), 2)?;
+/// let quota = Quota::per_period(1, Duration::from_ticks(100)).allow_burst(2).build()?;
 /// // The seed is a secret: 16 random bytes per process or device.
 /// let seed = Seed::new(0x2545_f491_4f6c_dd1d, 0x9e37_79b9_7f4a_7c15);
 /// let mut per_client = KeyedLimiter::<u32, 64>::new(quota, seed, WhenFull::EvictLeastRecent);
@@ -222,7 +223,7 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
             return Err(KeyedRejected::Limited(Rejected { retry_after: None }));
         }
         let quota = self.quota;
-        let t = quota.units(now);
+        let t = gcra::units(&quota, now);
         let mut idx = self.home(&key);
         // The first entry that is empty or whose bucket is full (idle), and
         // the least recently seen busy one.
@@ -244,7 +245,7 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
                 }
                 Some(k) if *k == key => {
                     e.touch(now);
-                    return match quota.decide(e.tat(), n, now) {
+                    return match gcra::decide(&quota, e.tat(), n, now) {
                         Ok(tat) => {
                             e.set_tat(tat);
                             Ok(())
@@ -286,7 +287,7 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
             self.len = self.len.saturating_add(1);
         }
         // A new key starts with a full bucket: n <= burst is admitted.
-        let tat = quota.decide(0, n, now).map_err(KeyedRejected::Limited)?;
+        let tat = gcra::decide(&quota, 0, n, now).map_err(KeyedRejected::Limited)?;
         *e = Entry {
             key: Some(key),
             tat_lo: 0,
@@ -302,15 +303,14 @@ impl<K: Hash + Eq, const N: usize> KeyedLimiter<K, N> {
     /// the burst.
     pub fn time_until(&self, key: &K, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
         let tat = self.find(key).map_or(0, Entry::tat);
-        self.quota
-            .time_until(tat, n, time::at_latest(now, self.latest))
+        gcra::time_until(&self.quota, tat, n, time::at_latest(now, self.latest))
     }
 
     /// Whole tokens in `key`'s bucket at `now` (the burst for an untracked
     /// key).
     pub fn available(&self, key: &K, now: Instant) -> u32 {
         let tat = self.find(key).map_or(0, Entry::tat);
-        self.quota.available(tat, time::at_latest(now, self.latest))
+        gcra::available(&self.quota, tat, time::at_latest(now, self.latest))
     }
 
     /// Whether `key` has an entry in the table.

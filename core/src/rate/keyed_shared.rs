@@ -5,8 +5,9 @@ use core::hash::{BuildHasher, Hash};
 
 use lock_api::{Mutex, RawMutex};
 
-use super::bucket::{ExceedsBurst, Quota};
+use super::gcra::{self, ExceedsBurst};
 use super::keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, WhenFull};
+use super::quota::Quota;
 use crate::hash::Seed;
 use crate::shard::{shard_of, shard_seed};
 use crate::time::{Duration, Instant};
@@ -45,7 +46,7 @@ use crate::time::{Duration, Instant};
 ///
 /// // 16 shards of 64 entries: 1 024 clients, each 1 per 100 ticks, burst 2.
 /// type PerClient = SharedKeyedLimiter<parking_lot::RawMutex, u32, 16, 64>;
-/// let quota = Quota::new(1, Duration::from_ticks(100), 2)?;
+/// let quota = Quota::per_period(1, Duration::from_ticks(100)).allow_burst(2).build()?;
 /// let limiter = PerClient::new(quota, Seed::new(0x2545, 0x9e37), WhenFull::EvictLeastRecent);
 /// let t = Instant::from_ticks;
 /// std::thread::scope(|s| {
@@ -152,7 +153,7 @@ impl<R: RawMutex, K: Hash + Eq, const S: usize, const N: usize> SharedKeyedLimit
     pub fn time_until(&self, key: &K, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
         match self.shard(key) {
             Some(shard) => shard.lock().time_until(key, n, now),
-            None => self.quota.time_until(0, n, now),
+            None => gcra::time_until(&self.quota, 0, n, now),
         }
     }
 

@@ -28,7 +28,7 @@
 //! use fusebox::time::{Duration, Instant};
 //!
 //! // 3 tokens per 10 ticks (10 does not divide by 3: still exact), burst 2.
-//! let quota = Quota::new(3, Duration::from_ticks(10), 2)?;
+//! let quota = Quota::per_period(3, Duration::from_ticks(10)).allow_burst(2).build()?;
 //! let mut bucket = TokenBucket::new(quota);
 //! let t = Instant::from_ticks;
 //!
@@ -128,7 +128,8 @@
 //!
 //! # Memory
 //!
-//! Sizes in bytes (asserted by tests):
+//! Sizes in bytes (asserted by the size tables, `tests/tests/sizes.rs` and
+//! `tests/m0/src/sizes.rs`):
 //!
 //! | type | x86_64 | thumbv6m |
 //! |---|---|---|
@@ -144,9 +145,7 @@
 //! | [`SharedRetryBudget<R, S>`](SharedRetryBudget), one-byte `R` | 40 + 16 x S (200 for S = 10) | 40 + 16 x S |
 //!
 //! (A shard is the `&mut` limiter plus the raw mutex, rounded up to 8
-//! bytes; "one-byte `R`": parking_lot's and spin's raw mutexes. The shared
-//! sizes are asserted by `tests/tests/shared_tables.rs` and the Cortex-M0
-//! runner.)
+//! bytes; "one-byte `R`": parking_lot's and spin's raw mutexes.)
 //!
 //! (governor's direct `RateLimiter` is 72 bytes on x86_64 and its keyed one
 //! grows by about 34 bytes per key, without bound.)
@@ -156,19 +155,23 @@ mod budget;
 #[cfg(feature = "sync")]
 mod budget_shared;
 mod concurrency;
+mod gcra;
 mod keyed;
 #[cfg(feature = "sync")]
 mod keyed_shared;
+mod quota;
 #[cfg(feature = "sync")]
 mod shared;
 
-pub use bucket::{ExceedsBurst, Quota, Rejected, TokenBucket};
-pub use budget::RetryBudget;
+pub use bucket::TokenBucket;
+pub use budget::{RetryBudget, RetryBudgetBuilder};
 #[cfg(feature = "sync")]
 pub use budget_shared::SharedRetryBudget;
-pub use concurrency::ConcurrentRetryBudget;
+pub use concurrency::{ConcurrentRetryBudget, ConcurrentRetryBudgetBuilder};
+pub use gcra::{ExceedsBurst, Rejected};
 pub use keyed::{KeyedLimiter, KeyedMetrics, KeyedRejected, PROBE_WINDOW, WhenFull};
 #[cfg(feature = "sync")]
 pub use keyed_shared::SharedKeyedLimiter;
+pub use quota::{Quota, QuotaBuilder};
 #[cfg(feature = "sync")]
 pub use shared::SharedTokenBucket;

@@ -3,7 +3,8 @@
 
 use crate::atomic::{AtomicU64, AtomicU128, Ordering};
 
-use super::bucket::{ExceedsBurst, Quota, Rejected};
+use super::gcra::{self, ExceedsBurst, Packed, Rejected};
+use super::quota::Quota;
 use crate::time::{self, Duration, Instant};
 
 /// The [`TokenBucket`](super::TokenBucket) behind `&self`, for many tasks,
@@ -41,10 +42,12 @@ use crate::time::{self, Duration, Instant};
 /// use fusebox::rate::{Quota, SharedTokenBucket};
 /// use fusebox::time::{Duration, Instant};
 ///
-/// static LIMIT: SharedTokenBucket = match Quota::new(1, Duration::from_ticks(10), 2) {
-///     Ok(q) => SharedTokenBucket::new(q),
+/// // 1 token per 10 ticks, burst 2; checked at compile time.
+/// const QUOTA: Quota = match Quota::per_period(1, Duration::from_ticks(10)).allow_burst(2).build() {
+///     Ok(q) => q,
 ///     Err(_) => panic!("bad quota"),
 /// };
+/// static LIMIT: SharedTokenBucket = SharedTokenBucket::new(QUOTA);
 /// let t = Instant::from_ticks;
 /// assert!(LIMIT.try_acquire(t(0)).is_ok());
 /// assert!(LIMIT.try_acquire(t(0)).is_ok());
@@ -88,15 +91,13 @@ impl SharedTokenBucket {
     crate::atomic::const_unless_loom! {
     /// A full bucket. `const`, so it can be a `static`.
     pub const fn new(quota: Quota) -> Self {
-        let capacity = (quota.burst() as u128).wrapping_mul(quota.period().as_ticks() as u128);
         Self {
             word: AtomicU128::new(0),
             latest: AtomicU64::new(0),
             quota,
-            capacity: if capacity >= GIANT as u128 {
-                GIANT
-            } else {
-                capacity as u64
+            capacity: match gcra::packed_capacity(&quota) {
+                Some(capacity) => capacity,
+                None => GIANT,
             },
         }
     }
@@ -144,49 +145,36 @@ impl SharedTokenBucket {
         }
     }
 
-    /// The GCRA on the packed word, in 64-bit arithmetic: `n` in
-    /// `0..=burst`, so the cost is at most the capacity, below 2^64.
+    /// The GCRA on the packed word ([`gcra::decide_packed`]): `n` in
+    /// `0..=burst`.
     #[inline(always)]
     fn take_packed(&self, n: u32, now: Instant) -> Result<(), Rejected> {
-        let t = now.as_ticks();
-        let rate = u64::from(self.quota.rate());
-        let cost = self.quota.period().as_ticks().wrapping_mul(u64::from(n));
         // Relaxed is enough: the word is the only shared datum, and the CAS
         // on one location is totally ordered.
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
             let latest = (word >> 64) as u64;
-            let offset = word as u64;
-            // Judged at the later of `now` and the latest instant seen; the
-            // refill up to it lowers the offset (not below 0: a full bucket).
-            let (at, offset) = if t > latest {
-                let refill = t.wrapping_sub(latest).saturating_mul(rate);
-                (t, offset.saturating_sub(refill))
-            } else {
-                (latest, offset)
+            let (at, offset, verdict) = match gcra::decide_packed(
+                &self.quota,
+                self.capacity,
+                latest,
+                word as u64,
+                n,
+                now,
+            ) {
+                Packed::Store {
+                    at,
+                    offset,
+                    verdict,
+                } => (at, offset, verdict),
+                Packed::Refused(short) => return Err(gcra::rejected(&self.quota, short)),
             };
-            // Admitted iff `offset + cost <= capacity`. No overflow: the
-            // offset and the cost are each at most the capacity (`n <=
-            // burst`), and the capacity is below 2^64 here.
-            let (next, verdict) = if offset <= self.capacity.wrapping_sub(cost) {
-                (offset.wrapping_add(cost), Ok(()))
-            } else {
-                // Below 2^65, and above the capacity here.
-                let short = u128::from(offset)
-                    .wrapping_add(u128::from(cost))
-                    .wrapping_sub(u128::from(self.capacity));
-                if at == latest {
-                    return Err(self.quota.rejected_after(short));
-                }
-                // A refusal at a later instant records it.
-                (offset, Err(short))
-            };
-            let next = (u128::from(at) << 64) | u128::from(next);
+            let next = (u128::from(at) << 64) | u128::from(offset);
             match self
                 .word
                 .compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return verdict.map_err(|short| self.quota.rejected_after(short)),
+                Ok(_) => return verdict.map_err(|short| gcra::rejected(&self.quota, short)),
                 Err(seen) => word = seen,
             }
         }
@@ -200,7 +188,7 @@ impl SharedTokenBucket {
         let now = time::at_latest(now, Instant::from_ticks(seen));
         let mut tat = self.word.load(Ordering::Relaxed);
         loop {
-            let next = self.quota.decide(tat, n, now)?;
+            let next = gcra::decide(&self.quota, tat, n, now)?;
             match self
                 .word
                 .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
@@ -216,11 +204,7 @@ impl SharedTokenBucket {
         let word = self.word.load(Ordering::Acquire);
         if self.capacity != GIANT {
             let latest = (word >> 64) as u64;
-            // Below 2^96 + 2^64: no overflow.
-            let tat = self
-                .quota
-                .units(Instant::from_ticks(latest))
-                .wrapping_add(u128::from(word as u64));
+            let tat = gcra::packed_tat(&self.quota, latest, word as u64);
             (tat, Instant::from_ticks(latest))
         } else {
             let latest = self.latest.load(Ordering::Acquire);
@@ -233,14 +217,14 @@ impl SharedTokenBucket {
     /// A `now` earlier than the latest instant seen is judged at it.
     pub fn time_until(&self, n: u32, now: Instant) -> Result<Duration, ExceedsBurst> {
         let (tat, latest) = self.state();
-        self.quota.time_until(tat, n, time::at_latest(now, latest))
+        gcra::time_until(&self.quota, tat, n, time::at_latest(now, latest))
     }
 
     /// Whole tokens in the bucket at `now` (judged at the latest instant
     /// seen if `now` is earlier).
     pub fn available(&self, now: Instant) -> u32 {
         let (tat, latest) = self.state();
-        self.quota.available(tat, time::at_latest(now, latest))
+        gcra::available(&self.quota, tat, time::at_latest(now, latest))
     }
 
     /// The quota.

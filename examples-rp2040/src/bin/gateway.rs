@@ -62,7 +62,7 @@ use fusebox::breaker::{
 };
 use fusebox::dedup::{self, Begin, DedupTable, Eviction, Ticket};
 use fusebox::hash::Seed;
-use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
+use fusebox::i2c::{I2cError, ResilientI2c, WriteRetry};
 use fusebox::rate::{Quota, RetryBudget, SharedTokenBucket};
 use fusebox::retry::{Gate, Last, Retry, RetryError, Stopped, Verdict};
 use fusebox::time::Clock;
@@ -120,14 +120,19 @@ const UPLINK_BREAKER: CircuitBreaker<ConsecutiveFailures> = consecutive(
 );
 
 /// At most 2 frames a second on the uplink, in bursts of up to 5.
-const UPLINK_QUOTA: Quota = match Quota::new(2, Duration::from_secs(1), 5) {
+const UPLINK_QUOTA: Quota = match Quota::per_second(2).allow_burst(5).build() {
     Ok(q) => q,
     Err(_) => panic!("uplink quota"),
 };
 
 /// Retries of at most 20 % of the frames that went through, plus 1 a
 /// second, over 10 s: a flapping host is not hammered.
-const UPLINK_BUDGET: RetryBudget<5> = match RetryBudget::new(20, 1, Duration::from_secs(10)) {
+const UPLINK_BUDGET: RetryBudget<5> = match RetryBudget::builder()
+    .percent_can_retry(20)
+    .min_retries_per_sec(1)
+    .ttl(Duration::from_secs(10))
+    .build()
+{
     Ok(b) => b,
     Err(_) => panic!("uplink retry budget"),
 };
@@ -253,8 +258,8 @@ async fn main(spawner: Spawner) {
         defmt::panic!("sensor schedule")
     };
     let bus = I2c::new_async(p.I2C0, p.PIN_5, p.PIN_4, Irqs, i2c::Config::default());
-    let config =
-        I2cConfig::new(sensor_schedule, SENSOR_BREAKER).writes(WriteRetry::AddressNackOnly);
+    let config = fusebox::i2c::Config::new(sensor_schedule, SENSOR_BREAKER)
+        .writes(WriteRetry::AddressNackOnly);
     let sensor: SensorBus = ResilientI2c::new(bus, Delay, Now, config);
 
     static TX_BUF: ConstStaticCell<[u8; 64]> = ConstStaticCell::new([0; 64]);

@@ -50,10 +50,16 @@ struct Inner<const S: usize, C> {
 /// [`RateLimiter`](crate::RateLimiter) passed as the budget.
 ///
 /// ```
+/// use fusebox::rate;
 /// use fusebox::time::Duration;
 /// use fusebox_std::RetryBudget;
 ///
-/// let budget = RetryBudget::<10>::new("upstream", 20, 1, Duration::from_secs(10))?;
+/// let core = rate::RetryBudget::builder()
+///     .percent_can_retry(20)
+///     .min_retries_per_sec(1)
+///     .ttl(Duration::from_secs(10))
+///     .build()?;
+/// let budget = RetryBudget::<10>::new("upstream", core)?;
 /// for _ in 0..5 {
 ///     budget.deposit(); // five successes pay for one retry
 /// }
@@ -83,14 +89,13 @@ impl<const S: usize, C: Clock> std::fmt::Debug for RetryBudget<S, C> {
 }
 
 impl<const S: usize> RetryBudget<S> {
-    /// A budget named `name`: `percent` % of successes (0..=1000), plus
-    /// `floor` retries per second, each living `ttl`; on [`CoarseClock`].
+    /// `budget` (built by [`rate::RetryBudget::builder`], which checks its
+    /// values), shared and named `name`; on [`CoarseClock`].
     ///
     /// # Errors
-    /// [`BuildError::Name`] for a bad name; [`BuildError::Config`] for a
-    /// field out of range (the core's [`rate::RetryBudget::new`] says which).
-    pub fn new(name: &str, percent: u16, floor: u32, ttl: Duration) -> Result<Self, BuildError> {
-        Self::with_clock(name, percent, floor, ttl, CoarseClock::new())
+    /// [`BuildError::Name`] for a bad name.
+    pub fn new(name: &str, budget: rate::RetryBudget<S>) -> Result<Self, BuildError> {
+        Self::with_clock(name, budget, CoarseClock::new())
     }
 }
 
@@ -101,19 +106,16 @@ impl<const S: usize, C: Clock> RetryBudget<S, C> {
     /// As [`new`](RetryBudget::new).
     pub fn with_clock(
         name: &str,
-        percent: u16,
-        floor: u32,
-        ttl: Duration,
+        budget: rate::RetryBudget<S>,
         clock: C,
     ) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
-        let core = rate::RetryBudget::new(percent, floor, ttl)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 telemetry: LimitTelemetry::new(&name, Kind::Budget),
                 name,
                 clock,
-                cell: Cell(rate::SharedRetryBudget::from_budget(core)),
+                cell: Cell(rate::SharedRetryBudget::new(budget)),
             }),
         })
     }
@@ -207,9 +209,14 @@ impl<const S: usize, C: Clock> fusebox::retry::Budget for &RetryBudget<S, C> {
 /// dropped). It reads no clock: the counts are of calls in flight now.
 ///
 /// ```
+/// use fusebox::rate;
 /// use fusebox_std::ConcurrentRetryBudget;
 ///
-/// let budget = ConcurrentRetryBudget::new("upstream", 20, 3)?;
+/// let core = rate::ConcurrentRetryBudget::builder()
+///     .budget_percent(20)
+///     .min_retry_concurrency(3)
+///     .build()?;
+/// let budget = ConcurrentRetryBudget::new("upstream", core)?;
 /// assert_eq!(budget.limit(), 3); // no requests in flight: the minimum
 /// assert_eq!((budget.requests_in_flight(), budget.retries_in_flight()), (0, 0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -236,21 +243,14 @@ impl std::fmt::Debug for ConcurrentRetryBudget {
 }
 
 impl ConcurrentRetryBudget {
-    /// A budget named `name`: retries in flight at most `budget_percent` %
-    /// (0..=100) of the requests in flight, and at least
-    /// `min_retry_concurrency` of them.
+    /// `budget` (built by [`rate::ConcurrentRetryBudget::builder`], which
+    /// checks its values), shared and named `name`.
     ///
     /// # Errors
-    /// [`BuildError::Name`] for a bad name; [`BuildError::Config`] for a
-    /// field out of range (the core's [`rate::ConcurrentRetryBudget::new`]
-    /// says which).
-    pub fn new(
-        name: &str,
-        budget_percent: u8,
-        min_retry_concurrency: u32,
-    ) -> Result<Self, BuildError> {
+    /// [`BuildError::Name`] for a bad name.
+    pub fn new(name: &str, budget: rate::ConcurrentRetryBudget) -> Result<Self, BuildError> {
         let name = Name::new(name)?;
-        let core = rate::ConcurrentRetryBudget::new(budget_percent, min_retry_concurrency)?;
+        let core = budget;
         Ok(Self {
             inner: Arc::new(ConcurrentInner {
                 telemetry: LimitTelemetry::new(&name, Kind::ConcurrentBudget),

@@ -54,7 +54,7 @@ struct Inner<K, const N: usize, C> {
 /// use fusebox::rate::{Quota, WhenFull};
 /// use fusebox_std::KeyedLimiter;
 ///
-/// let per_client = KeyedLimiter::<u64, 1024>::new("per-client", Quota::per_second(5, 2, fusebox_std::TICK_HZ)?, WhenFull::EvictLeastRecent)?;
+/// let per_client = KeyedLimiter::<u64, 1024>::new("per-client", Quota::per_second(5).allow_burst(2).build()?, WhenFull::EvictLeastRecent)?;
 /// assert!(per_client.try_acquire(7).is_ok());
 /// assert!(per_client.try_acquire(7).is_ok());
 /// assert!(per_client.try_acquire(7).is_err());

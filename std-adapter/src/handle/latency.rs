@@ -172,12 +172,12 @@ macro_rules! handle_basics {
 /// them never contends with requests.
 ///
 /// ```
-/// use fusebox::latency::HedgeConfig;
+/// use fusebox::latency::hedge;
 /// use fusebox::time::Duration;
 /// use fusebox_std::HedgePolicy;
 ///
 /// // Hedge after p95, at most 5 % extra requests, over 10 s.
-/// let hedge = HedgePolicy::new("search", HedgeConfig::new().budget(5, 0), Duration::from_secs(10))?;
+/// let hedge = HedgePolicy::new("search", hedge::Config::new().budget_percent(5), Duration::from_secs(10))?;
 /// assert_eq!(hedge.stats().hedges_sent, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -197,7 +197,7 @@ impl HedgePolicy {
     /// which).
     pub fn new(
         name: &str,
-        config: latency::HedgeConfig,
+        config: latency::hedge::Config,
         window: Duration,
     ) -> Result<Self, BuildError> {
         Self::with_clock(name, config, window, FastClock::new())
@@ -211,7 +211,7 @@ impl<C: Clock> HedgePolicy<C> {
     /// As [`new`](HedgePolicy::new).
     pub fn with_clock(
         name: &str,
-        config: latency::HedgeConfig,
+        config: latency::hedge::Config,
         window: Duration,
         clock: C,
     ) -> Result<Self, BuildError> {
@@ -294,11 +294,11 @@ impl<C: Clock> HedgePolicy<C> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use fusebox::latency::HedgeConfig;
+    /// use fusebox::latency::hedge;
     /// use fusebox::time::Duration;
     /// use fusebox_std::HedgePolicy;
     ///
-    /// let hedge = HedgePolicy::new("lookup", HedgeConfig::new(), Duration::from_secs(10))?;
+    /// let hedge = HedgePolicy::new("lookup", hedge::Config::new(), Duration::from_secs(10))?;
     /// let answer = hedge.hedge(|| async { 42 }).await;
     /// assert_eq!(answer, 42);
     /// assert_eq!(hedge.stats().requests, 1);
@@ -326,11 +326,11 @@ impl<C: Clock> HedgePolicy<C> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use fusebox::latency::HedgeConfig;
+    /// use fusebox::latency::hedge;
     /// use fusebox::time::Duration;
     /// use fusebox_std::HedgePolicy;
     ///
-    /// let hedge = HedgePolicy::new("lookup", HedgeConfig::new(), Duration::from_secs(10))?;
+    /// let hedge = HedgePolicy::new("lookup", hedge::Config::new(), Duration::from_secs(10))?;
     /// // Every copy refused: the refusal comes back.
     /// let answer = hedge.hedge_with(|| async { Err::<u32, &str>("shed") }, Result::is_ok).await;
     /// assert_eq!(answer, Err("shed"));
@@ -441,13 +441,13 @@ pub struct TimeoutStats {
 /// them never contends with requests.
 ///
 /// ```
-/// use fusebox::latency::TimeoutConfig;
+/// use fusebox::latency::timeout;
 /// use fusebox::time::Duration;
 /// use fusebox_std::AdaptiveTimeout;
 ///
 /// let ms = Duration::from_millis;
 /// // p99 x 2, between 50 ms and 5 s, 1 s until 100 samples.
-/// let config = TimeoutConfig::new(ms(1_000), ms(50), ms(5_000)).min_samples(100);
+/// let config = timeout::Config::new(ms(1_000), ms(50), ms(5_000)).min_samples(100);
 /// let timeout = AdaptiveTimeout::new("upstream", config, Duration::from_secs(30))?;
 /// assert_eq!(timeout.timeout(), ms(1_000));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -468,7 +468,7 @@ impl AdaptiveTimeout {
     /// says which).
     pub fn new(
         name: &str,
-        config: latency::TimeoutConfig,
+        config: latency::timeout::Config,
         window: Duration,
     ) -> Result<Self, BuildError> {
         Self::with_clock(name, config, window, FastClock::new())
@@ -482,7 +482,7 @@ impl<C: Clock> AdaptiveTimeout<C> {
     /// As [`new`](AdaptiveTimeout::new).
     pub fn with_clock(
         name: &str,
-        config: latency::TimeoutConfig,
+        config: latency::timeout::Config,
         window: Duration,
         clock: C,
     ) -> Result<Self, BuildError> {

@@ -40,7 +40,7 @@ struct Inner<C> {
 /// use fusebox::rate::Quota;
 /// use fusebox_std::RateLimiter;
 ///
-/// let limiter = RateLimiter::new("search", Quota::per_second(100, 10, fusebox_std::TICK_HZ)?)?;
+/// let limiter = RateLimiter::new("search", Quota::per_second(100).allow_burst(10).build()?)?;
 /// let per_route = limiter.clone(); // the same bucket
 /// for _ in 0..10 {
 ///     assert!(per_route.try_acquire().is_ok());
@@ -74,7 +74,7 @@ impl RateLimiter {
     ///
     /// # Errors
     /// [`BuildError::Name`] for a bad name. (A zero rate or burst is
-    /// refused earlier, by [`Quota::new`].)
+    /// refused earlier, by [`QuotaBuilder::build`](fusebox::rate::QuotaBuilder::build).)
     pub fn new(name: &str, quota: Quota) -> Result<Self, BuildError> {
         Self::with_clock(name, quota, CoarseClock::new())
     }
@@ -291,7 +291,7 @@ impl<C: Clock> RateLimiter<C> {
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let limiter = RateLimiter::with_clock("uplink", Quota::per_second(10, 1, fusebox_std::TICK_HZ)?, TokioClock)?;
+    /// let limiter = RateLimiter::with_clock("uplink", Quota::per_second(10).allow_burst(1).build()?, TokioClock)?;
     /// limiter.until_ready(Duration::from_secs(1)).await?; // the burst
     /// let start = tokio::time::Instant::now();
     /// limiter.until_ready(Duration::from_secs(1)).await?; // 100 ms later

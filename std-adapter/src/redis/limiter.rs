@@ -144,7 +144,9 @@ impl FleetConfig {
             ));
         }
         let micros = u64::try_from(micros).unwrap_or(u64::MAX);
-        let quota = Quota::new(self.rate, Duration::from_ticks(micros), self.burst)?;
+        let quota = Quota::per_period(self.rate, Duration::from_ticks(micros))
+            .allow_burst(self.burst)
+            .build()?;
         let cap = u128::from(quota.burst()) * u128::from(quota.period().as_ticks());
         if cap > u128::from(MAX_BURST_TIMES_PERIOD_US) {
             return Err(ConfigError::new(
@@ -165,7 +167,9 @@ impl FleetConfig {
             / 1_000_000_000;
         let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
         let burst = (self.burst / fleet_size.get()).max(1);
-        Quota::new(self.rate, Duration::from_ticks(ticks), burst)
+        Quota::per_period(self.rate, Duration::from_ticks(ticks))
+            .allow_burst(burst)
+            .build()
     }
 }
 

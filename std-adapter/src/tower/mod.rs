@@ -85,7 +85,7 @@
 //! use ::tower::timeout::TimeoutLayer;
 //!
 //! let per_client: KeyedLimiter<Option<std::net::IpAddr>, 4096> =
-//!     KeyedLimiter::new("clients", Quota::per_second(20, 10, TICK_HZ)?, WhenFull::EvictLeastRecent)?;
+//!     KeyedLimiter::new("clients", Quota::per_second(20).allow_burst(10).build()?, WhenFull::EvictLeastRecent)?;
 //! let store = MemoryIdempotencyStore::<1024>::new(
 //!     fusebox::dedup::Config::new().done_ttl(Duration::from_secs(86_400)),
 //!     fusebox::hash::Seed::from_bytes(os_seed()),
@@ -94,9 +94,9 @@
 //!     .jitter(Jitter::Full)
 //!     .max_attempts(3);
 //! // Hedge after p95, at most 5 % more requests; time out at p99 x 2.
-//! let hedge = HedgePolicy::new("up", fusebox::latency::HedgeConfig::new().budget(5, 0), Duration::from_secs(10))?;
+//! let hedge = HedgePolicy::new("up", fusebox::latency::hedge::Config::new().budget_percent(5), Duration::from_secs(10))?;
 //! let ms = Duration::from_millis;
-//! let timeout = fusebox::latency::TimeoutConfig::new(ms(2_000), ms(50), ms(2_000));
+//! let timeout = fusebox::latency::timeout::Config::new(ms(2_000), ms(50), ms(2_000));
 //! let timeout = AdaptiveTimeout::new("up", timeout, Duration::from_secs(30))?;
 //!
 //! let stack = ServiceBuilder::new()
@@ -106,13 +106,14 @@
 //!     .layer(CoalesceLayer::new())
 //!     .layer(
 //!         RetryLayer::new(schedule)?
-//!             .budget(RetryBudget::new("up", 20, 10, Duration::from_secs(10))?)
+//!             // Finagle's defaults: 20 % of successes, 10 retries/s, 10 s.
+//!             .budget(RetryBudget::new("up", fusebox::rate::RetryBudget::builder().build()?)?)
 //!             .deadline(Duration::from_secs(10)), // = the per-request timeout
 //!     )
 //!     .layer(HedgeLayer::new(hedge))
 //!     .layer(BreakerLayer::new(Breaker::new("up", Config::new(), ConsecutiveFailures::new(5)?)?))
 //!     .layer(BulkheadLayer::new(Bulkhead::new("up", 64, 64, Duration::from_millis(50))?))
-//!     .layer(RateLimitLayer::new(RateLimiter::new("up", Quota::per_second(500, 50, TICK_HZ)?)?))
+//!     .layer(RateLimitLayer::new(RateLimiter::new("up", Quota::per_second(500).allow_burst(50).build()?)?))
 //!     .layer(AdaptiveTimeoutLayer::new(timeout)) // per attempt
 //!     .service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 //!         Ok::<_, ::tower::BoxError>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok"))))

@@ -8,9 +8,7 @@ use fusebox::bulkhead::{
 };
 use fusebox::dedup::{self, Begin, DedupTable, Eviction, SharedBegin, SharedDedupTable};
 use fusebox::hash::Seed;
-use fusebox::latency::{
-    AdaptiveTimeout, HedgeConfig, HedgePolicy, LatencyHistogram, TimeoutConfig,
-};
+use fusebox::latency::{AdaptiveTimeout, HedgePolicy, LatencyHistogram, hedge, timeout};
 use fusebox::rate::{
     ConcurrentRetryBudget, KeyedLimiter, KeyedRejected, Quota, RetryBudget, SharedKeyedLimiter,
     SharedRetryBudget, SharedTokenBucket, TokenBucket, WhenFull,
@@ -346,7 +344,10 @@ fn quota(u: &mut Unstructured<'_>) -> Result<Option<Quota>> {
         0 => u32::MAX,
         _ => u32::from(u.arbitrary::<u8>()?),
     };
-    Ok(Quota::new(rate, duration(u)?, burst).ok())
+    Ok(Quota::per_period(rate, duration(u)?)
+        .allow_burst(burst)
+        .build()
+        .ok())
 }
 
 fn n(u: &mut Unstructured<'_>, burst: u32) -> Result<u32> {
@@ -472,10 +473,15 @@ pub fn keyed_limiter(data: &[u8]) {
 pub fn retry_budget(data: &[u8]) {
     drive(data, |u| {
         let (percent, floor, ttl) = (u.arbitrary()?, u.arbitrary()?, duration(u)?);
-        let Ok(mut b) = RetryBudget::<4>::new(percent, floor, ttl) else {
+        let Ok(mut b) = RetryBudget::<4>::builder()
+            .percent_can_retry(percent)
+            .min_retries_per_sec(floor)
+            .ttl(ttl)
+            .build()
+        else {
             return Ok(());
         };
-        let s: SharedRetryBudget<Raw, 4> = SharedRetryBudget::from_budget(b.clone());
+        let s: SharedRetryBudget<Raw, 4> = SharedRetryBudget::new(b.clone());
         let mut model = rate::Budget::new(percent, floor, ttl.as_ticks(), 4);
         let modelled = model.reserve < i128::from(i64::MAX / 2);
         let mut clock = Clock::new(u)?;
@@ -764,8 +770,8 @@ pub fn dedup(data: &[u8]) {
         };
         let s = SharedDedupTable::<Raw, u8, u32, 1, 4>::new(config, seed).expect("same config");
         let mut model: dedup_model::Model<u8, u32> = dedup_model::Model::new(
-            config.get_in_flight_ttl().as_ticks(),
-            config.get_done_ttl().as_ticks(),
+            config.in_flight_time_to_live().as_ticks(),
+            config.done_time_to_live().as_ticks(),
             eviction,
         );
         let mut clock = Clock::new(u)?;
@@ -953,7 +959,7 @@ pub fn adaptive_timeout(data: &[u8]) {
         let (num, den) = (u.int_in_range(0u32..=8)?, u.int_in_range(0u32..=8)?);
         let margin = duration(u)?;
         let min_samples = u.int_in_range(0u32..=10)?;
-        let config = TimeoutConfig::new(initial, min, max)
+        let config = timeout::Config::new(initial, min, max)
             .quantile(q)
             .multiplier(num, den)
             .margin(margin)
@@ -1015,10 +1021,11 @@ pub fn hedge_policy(data: &[u8]) {
         let q = u.int_in_range(0u32..=1_000_001)?;
         let (percent, floor) = (u.int_in_range(0u16..=1001)?, u.int_in_range(0u32..=3)?);
         let min_delay = duration(u)?;
-        let config = HedgeConfig::new()
+        let config = hedge::Config::new()
             .quantile(q)
             .max_hedges(max_hedges)
-            .budget(percent, floor)
+            .budget_percent(percent)
+            .min_hedges_per_sec(floor)
             .min_samples(min_samples)
             .min_delay(min_delay);
         let window = duration(u)?;
@@ -1087,7 +1094,11 @@ pub fn hedge_policy(data: &[u8]) {
 pub fn concurrent_budget(data: &[u8]) {
     drive(data, |u| {
         let (percent, min) = (u.arbitrary()?, u.arbitrary()?);
-        let Ok(mut b) = ConcurrentRetryBudget::new(percent, min) else {
+        let Ok(mut b) = ConcurrentRetryBudget::builder()
+            .budget_percent(percent)
+            .min_retry_concurrency(min)
+            .build()
+        else {
             assert!(percent > 100);
             return Ok(());
         };

@@ -4,6 +4,7 @@
 //! (including the ones where padding changes) for each documented formula.
 
 use crate::{SizeCheck, round8, size_check};
+use embedded_hal_async::i2c::ErrorKind;
 use fusebox::backoff::{self, Backoff};
 use fusebox::breaker::{
     self, BreakDuration, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount, Permit,
@@ -16,9 +17,10 @@ use fusebox::bulkhead::{
 use fusebox::dedup::{DedupTable, Ticket};
 use fusebox::dedup::{SharedDedupTable, SharedTicket};
 use fusebox::hash::Seed;
+use fusebox::i2c::{self, I2cError, ResilientI2c};
 use fusebox::latency::{
-    AdaptiveTimeout, HedgeConfig, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram,
-    ServerHistogram, TimeoutConfig,
+    AdaptiveTimeout, HedgeMetrics, HedgePolicy, LatencyHistogram, McuHistogram, ServerHistogram,
+    hedge, timeout,
 };
 use fusebox::rate::{
     ConcurrentRetryBudget, KeyedLimiter, Quota, RetryBudget, SharedTokenBucket, TokenBucket,
@@ -27,6 +29,7 @@ use fusebox::rate::{SharedKeyedLimiter, SharedRetryBudget};
 use fusebox::rng::Rng;
 use fusebox::time::{Duration, Instant};
 use fusebox_scenarios::drivers::Raw;
+use fusebox_scenarios::fakes::{NoBus, NoDelay, ZeroClock};
 
 /// `CircuitBreaker<CountWindow<N>>`: 128 + (N + 13 rounded up to 8).
 const fn count_window(n: usize) -> usize {
@@ -136,10 +139,10 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(McuHistogram, 3_576),
     size_check!(LatencyHistogram<3, 40, 4>, histogram(40, 4)),
     size_check!(LatencyHistogram<1, 3, 2>, histogram(3, 2)),
-    size_check!(TimeoutConfig, 48),
+    size_check!(timeout::Config, 48),
     size_check!(AdaptiveTimeout, histogram(464, 5) + 48),
     size_check!(AdaptiveTimeout<4, 176, 4>, histogram(176, 4) + 48),
-    size_check!(HedgeConfig, 24),
+    size_check!(hedge::Config, 24),
     size_check!(HedgeMetrics, 24),
     size_check!(HedgePolicy, histogram(464, 5) + 80 + 16 * 5),
     size_check!(HedgePolicy<4, 176, 4>, histogram(176, 4) + 80 + 16 * 4),
@@ -157,6 +160,13 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(SharedRetryBudget<Raw, 4>, retry_budget(4) + 8),
     size_check!(SharedAdaptiveLimit, 48),
     // README.md, "The primitives": `hash` and `time`.
+    // The I2C wrapper with zero-sized parts (its queue's indices are
+    // `usize`: 8 bytes less than on x86_64).
+    size_check!(ResilientI2c<NoBus, NoDelay, ZeroClock>, 712),
+    size_check!(ResilientI2c<NoBus, NoDelay, ZeroClock, ConsecutiveFailures, 1>, 280),
+    size_check!(ResilientI2c<NoBus, NoDelay, ZeroClock, ConsecutiveFailures, 8>, 1296),
+    size_check!(i2c::Config, 248),
+    size_check!(I2cError<ErrorKind>, 24),
     size_check!(Seed, 16),
     size_check!(Instant, 8),
     size_check!(Duration, 8),

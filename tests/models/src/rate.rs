@@ -126,7 +126,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// `RetryBudget::<slices>::new(percent, floor, ttl)` for a valid
+    /// `RetryBudget::<slices>::builder().percent_can_retry(percent).min_retries_per_sec(floor).ttl(ttl).build()` for a valid
     /// configuration, at the binary's tick rate.
     pub fn new(percent: u16, floor: u32, ttl: u64, slices: usize) -> Self {
         let parts = (slices as u64).saturating_sub(1).max(1);
@@ -193,7 +193,7 @@ pub struct ConcurrentBudget {
 }
 
 impl ConcurrentBudget {
-    /// `ConcurrentRetryBudget::new(percent, min)` with nothing in flight.
+    /// `ConcurrentRetryBudget::builder().budget_percent(percent).min_retry_concurrency(min).build()` with nothing in flight.
     pub fn new(percent: u8, min: u32) -> Self {
         Self {
             percent,

@@ -63,7 +63,6 @@ pub const SCENARIOS: &[Scenario] = &[
         "backoff::ratio_growth_rounds_up_exactly",
         ratio_growth_rounds_up_exactly,
     ),
-    s("backoff::sizes", sizes),
     s(
         "backoff::delay_for_n_is_the_nth_delay_without_replay",
         delay_for_n_is_the_nth_delay_without_replay,
@@ -333,15 +332,6 @@ pub fn bad_configs_name_their_field() -> Outcome {
     );
     check_eq!(field(Config::constant(d(0))), "accepted");
     check_eq!(field(Config::exponential(d(1), 1, d(1))), "accepted");
-    Ok(())
-}
-
-/// size_of as documented in `fusebox::backoff` and `fusebox::rng`
-pub fn sizes() -> Outcome {
-    use core::mem::size_of;
-    check_eq!(size_of::<Rng>(), 8);
-    check_eq!(size_of::<Config>(), 56);
-    check_eq!(size_of::<Backoff>(), 96);
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use core::fmt::Write;
 use fusebox::breaker::{ConsecutiveFailures, FailureCount, Outcome as Call, State};
 use fusebox::config::units::{DurationTextAt, UnitError, parse_duration_at, parse_rate_at};
 use fusebox::config::{AdaptiveTimeoutSpec, BackoffSpec, BreakerSpec, Got, HedgeSpec, LimiterSpec};
-use fusebox::latency::{AdaptiveTimeout, HedgeConfig, TimeoutConfig};
+use fusebox::latency::{AdaptiveTimeout, hedge, timeout};
 use fusebox::time::Duration;
 
 use crate::timeline::{at as t, scenario as s, ticks as d};
@@ -105,7 +105,7 @@ fn adaptive_timeout_and_hedge_from_json() -> Outcome {
     // (A factor and a percentage are read with `deserialize_any`, which
     // serde-json-core lacks: `multiplier` and `budget_percent` are left at
     // their defaults here.)
-    let config = TimeoutConfig::new(d(100), d(10), d(1_000))
+    let config = timeout::Config::new(d(100), d(10), d(1_000))
         .quantile(500_000)
         .min_samples(2);
     check_eq!(*from_file.config(), config);
@@ -124,10 +124,11 @@ fn adaptive_timeout_and_hedge_from_json() -> Outcome {
     let hedge = take!(spec.build::<3, 40, 4>());
     check_eq!(
         *hedge.config(),
-        HedgeConfig::new()
+        hedge::Config::new()
             .quantile(990_000)
             .max_hedges(2)
-            .budget(10, 1)
+            .budget_percent(10)
+            .min_hedges_per_sec(1)
             .min_samples(10)
     );
     let (bad, _) = take!(serde_json_core::from_slice::<HedgeSpec>(

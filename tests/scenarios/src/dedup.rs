@@ -576,6 +576,6 @@ pub fn bad_configs_name_their_field<F: DedupFamily>() -> Outcome {
     check_eq!(e.field(), "done_ttl");
     check!(Config::new().validate().is_ok());
     check_eq!(Config::default(), Config::new());
-    check_eq!(Config::new().get_eviction(), Eviction::KeepDone);
+    check_eq!(Config::new().eviction_policy(), Eviction::KeepDone);
     Ok(())
 }

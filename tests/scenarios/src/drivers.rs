@@ -306,7 +306,11 @@ pub trait BudgetFamily {
 
 impl<const S: usize> BudgetOps for RetryBudget<S> {
     fn build(percent: u16, floor: u32, ttl: Duration) -> Result<Self, ConfigError> {
-        RetryBudget::new(percent, floor, ttl)
+        RetryBudget::builder()
+            .percent_can_retry(percent)
+            .min_retries_per_sec(floor)
+            .ttl(ttl)
+            .build()
     }
     fn deposit(&mut self, now: Instant) {
         RetryBudget::deposit(self, now);
@@ -333,7 +337,12 @@ mod shared_budget {
 
     impl<const S: usize> BudgetOps for SharedRetryBudget<Raw, S> {
         fn build(percent: u16, floor: u32, ttl: Duration) -> Result<Self, ConfigError> {
-            SharedRetryBudget::new(percent, floor, ttl)
+            RetryBudget::builder()
+                .percent_can_retry(percent)
+                .min_retries_per_sec(floor)
+                .ttl(ttl)
+                .build()
+                .map(SharedRetryBudget::new)
         }
         fn deposit(&mut self, now: Instant) {
             SharedRetryBudget::deposit(self, now);

@@ -10,14 +10,13 @@ use core::pin::pin;
 use core::task::{Context, Waker};
 
 use embassy_futures::block_on;
-use embedded_hal_async::delay::DelayNs;
-use embedded_hal_async::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
+use embedded_hal_async::i2c::{ErrorKind, I2c, NoAcknowledgeSource, Operation};
 use fusebox::backoff::{Backoff, Config};
 use fusebox::breaker::{self, CircuitBreaker, ConsecutiveFailures, State, Transition};
-use fusebox::i2c::{I2cConfig, I2cError, ResilientI2c, WriteRetry};
-use fusebox::time::{Clock, Instant};
+use fusebox::i2c::{self, I2cError, ResilientI2c, WriteRetry};
+use fusebox::time::Clock;
 
-use crate::fakes::{FakeDelay, Time};
+use crate::fakes::{Answer, Device, FakeBus, FakeDelay, Time};
 use crate::timeline::{scenario as s, ticks as d};
 use crate::{Outcome, Scenario};
 
@@ -69,17 +68,7 @@ pub const SCENARIOS: &[Scenario] = &[
         "i2c::dropped_transfer_leaks_no_probe",
         dropped_transfer_leaks_no_probe,
     ),
-    s("i2c::sizes", sizes),
 ];
-
-/// What a fake device does on one transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Ok,
-    Fail(ErrorKind),
-    /// Never completes (a stuck transfer, to cancel).
-    Hang,
-}
 
 const fn fail(kind: ErrorKind) -> Answer {
     Answer::Fail(kind)
@@ -91,85 +80,8 @@ const BUS: Answer = fail(ErrorKind::Bus);
 
 /// A device at `address`: answers from `script`, one entry per transfer,
 /// then `then` forever.
-struct Device {
-    address: u8,
-    script: &'static [Answer],
-    then: Answer,
-    calls: Cell<u32>,
-}
-
-const fn dev(address: u8, script: &'static [Answer], then: Answer) -> Device {
-    Device {
-        address,
-        script,
-        then,
-        calls: Cell::new(0),
-    }
-}
-
-/// A bus of scripted devices; an address no device has NACKs. Shared by
-/// reference, so a scenario reads the counters while the wrapper holds it.
-struct FakeBus<const K: usize> {
-    devices: [Device; K],
-    stray: Cell<u32>,
-}
-
-impl<const K: usize> FakeBus<K> {
-    fn new(devices: [Device; K]) -> Self {
-        Self {
-            devices,
-            stray: Cell::new(0),
-        }
-    }
-
-    /// Transfers made to `address` so far.
-    fn calls(&self, address: u8) -> u32 {
-        match self.devices.iter().find(|dv| dv.address == address) {
-            Some(dv) => dv.calls.get(),
-            None => self.stray.get(),
-        }
-    }
-
-    /// Transfers made to any address.
-    fn total(&self) -> u32 {
-        self.devices.iter().map(|dv| dv.calls.get()).sum::<u32>() + self.stray.get()
-    }
-}
-
-impl<const K: usize> ErrorType for &FakeBus<K> {
-    type Error = ErrorKind;
-}
-
-impl<const K: usize> I2c for &FakeBus<K> {
-    async fn transaction(
-        &mut self,
-        address: u8,
-        operations: &mut [Operation<'_>],
-    ) -> Result<(), ErrorKind> {
-        let answer = match self.devices.iter().find(|dv| dv.address == address) {
-            Some(dv) => {
-                let n = dv.calls.get();
-                dv.calls.set(n + 1);
-                dv.script.get(n as usize).copied().unwrap_or(dv.then)
-            }
-            None => {
-                self.stray.set(self.stray.get() + 1);
-                ADDR_NACK
-            }
-        };
-        match answer {
-            Answer::Ok => {
-                for op in operations {
-                    if let Operation::Read(buf) = op {
-                        buf.fill(0x2a);
-                    }
-                }
-                Ok(())
-            }
-            Answer::Fail(kind) => Err(kind),
-            Answer::Hang => core::future::pending().await,
-        }
-    }
+const fn dev(address: u8, script: &'static [Answer], then: Answer) -> Device<'static> {
+    Device::new(address, script, then)
 }
 
 /// 100, 200, 400, 800 us between attempts; at most 5 attempts.
@@ -186,12 +98,12 @@ fn breaker(threshold: u32) -> Option<CircuitBreaker> {
     CircuitBreaker::new(config, ConsecutiveFailures::new(threshold).ok()?).ok()
 }
 
-fn config(threshold: u32) -> Option<I2cConfig> {
-    Some(I2cConfig::new(schedule()?, breaker(threshold)?))
+fn config(threshold: u32) -> Option<i2c::Config> {
+    Some(i2c::Config::new(schedule()?, breaker(threshold)?))
 }
 
 type Wrapper<'a, const K: usize, const N: usize = 4> =
-    ResilientI2c<&'a FakeBus<K>, FakeDelay<'a>, &'a Time, ConsecutiveFailures, N>;
+    ResilientI2c<&'a FakeBus<'a, K>, FakeDelay<'a>, &'a Time, ConsecutiveFailures, N>;
 
 fn bus_err(kind: ErrorKind, attempts: u8) -> Result<(), I2cError<ErrorKind>> {
     Err(I2cError::Bus {
@@ -565,45 +477,4 @@ pub fn dropped_transfer_leaks_no_probe() -> Outcome {
     check_eq!(block_on(i2c.read(0x48, &mut buf)), Ok(()));
     check_eq!(i2c.device_state(0x48, time.now()), Some(State::Closed));
     Ok(())
-}
-
-/// `size_of` as documented in `fusebox::i2c`, with a zero-sized bus, delay
-/// and clock (the same on x86_64 and thumbv6m)
-pub fn sizes() -> Outcome {
-    use core::mem::size_of;
-    type Zst<const N: usize> = ResilientI2c<ZstBus, ZstDelay, ZstClock, ConsecutiveFailures, N>;
-    check_eq!(size_of::<Zst<4>>(), 704);
-    check_eq!(size_of::<Zst<1>>(), 272);
-    check_eq!(size_of::<Zst<8>>(), 1280);
-    check_eq!(size_of::<I2cConfig>(), 248);
-    Ok(())
-}
-
-/// A zero-sized bus, for [`sizes`].
-struct ZstBus;
-
-impl ErrorType for ZstBus {
-    type Error = ErrorKind;
-}
-
-impl I2c for ZstBus {
-    async fn transaction(&mut self, _: u8, _: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
-        Ok(())
-    }
-}
-
-/// A zero-sized delay, for [`sizes`].
-struct ZstDelay;
-
-impl DelayNs for ZstDelay {
-    async fn delay_ns(&mut self, _: u32) {}
-}
-
-/// A zero-sized clock, for [`sizes`].
-struct ZstClock;
-
-impl Clock for ZstClock {
-    fn now(&self) -> Instant {
-        Instant::from_ticks(0)
-    }
 }

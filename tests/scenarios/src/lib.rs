@@ -22,8 +22,8 @@ pub mod bulkhead;
 pub mod config;
 pub mod dedup;
 pub mod drivers;
-#[cfg(feature = "async")]
-mod fakes;
+#[cfg(any(feature = "async", feature = "embedded-hal-async"))]
+pub mod fakes;
 #[cfg(feature = "embedded-hal-async")]
 pub mod i2c;
 pub mod latency;

@@ -248,7 +248,13 @@ pub fn no_budget_no_retry() -> Outcome {
     let time = Time(Cell::new(0));
     let mut delay = FakeDelay::new(&time);
     // 50 %, no floor: two earlier successes pay for exactly one retry.
-    let mut budget = take!(RetryBudget::<10>::new(50, 0, d(1_000_000)));
+    let mut budget = take!(
+        RetryBudget::<10>::builder()
+            .percent_can_retry(50)
+            .min_retries_per_sec(0)
+            .ttl(d(1_000_000))
+            .build()
+    );
     budget.deposit(time.now());
     budget.deposit(time.now());
     let r: Result<(), _> = block_on(Retry::new(take!(schedule(exp()))).budget(&mut budget).run(
@@ -413,7 +419,12 @@ impl Budget for Local<'_> {
 pub fn concurrency_budget_hears_each_request_and_retry() -> Outcome {
     let time = Time(Cell::new(0));
     let mut delay = FakeDelay::new(&time);
-    let budget = core::cell::RefCell::new(take!(ConcurrentRetryBudget::new(20, 1)));
+    let budget = core::cell::RefCell::new(take!(
+        ConcurrentRetryBudget::builder()
+            .budget_percent(20)
+            .min_retry_concurrency(1)
+            .build()
+    ));
     // What each attempt sees: (requests, retries) in flight.
     let seen = Cell::new([(9u32, 9u32); 3]);
     let r = block_on(
@@ -462,7 +473,12 @@ pub fn concurrency_budget_hears_each_request_and_retry() -> Outcome {
 pub fn concurrency_budget_refuses_a_second_concurrent_retry() -> Outcome {
     let time = Time(Cell::new(0));
     let (mut d1, mut d2) = (FakeDelay::new(&time), FakeDelay::new(&time));
-    let budget = core::cell::RefCell::new(take!(ConcurrentRetryBudget::new(0, 1)));
+    let budget = core::cell::RefCell::new(take!(
+        ConcurrentRetryBudget::builder()
+            .budget_percent(0)
+            .min_retry_concurrency(1)
+            .build()
+    ));
     // Attempt 1 fails at once; attempt 2 hangs (the retry stays in flight).
     let op = |attempt: u32| async move {
         if attempt == 1 {

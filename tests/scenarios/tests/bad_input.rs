@@ -18,9 +18,7 @@ use fusebox::breaker::{
 use fusebox::bulkhead::{AdaptiveLimit, AimdConfig, Bulkhead};
 use fusebox::dedup::{self, Begin, DedupTable};
 use fusebox::hash::Seed;
-use fusebox::latency::{
-    AdaptiveTimeout, HedgeConfig, HedgePolicy, LatencyHistogram, TimeoutConfig,
-};
+use fusebox::latency::{AdaptiveTimeout, HedgePolicy, LatencyHistogram, hedge, timeout};
 use fusebox::rate::{
     ConcurrentRetryBudget, KeyedLimiter, KeyedRejected, Quota, RetryBudget, TokenBucket, WhenFull,
 };
@@ -417,30 +415,30 @@ const ROWS: &[Row] = &[
     ),
     // ---- rate::Quota and TokenBucket ----
     row!("Quota", "rate = 0", "ConfigError(rate)", || config_err(
-        Quota::new(0, d(10), 1),
+        Quota::per_period(0, d(10)).allow_burst(1).build(),
         "rate"
     )),
     row!("Quota", "period = 0", "ConfigError(period)", || config_err(
-        Quota::new(1, d(0), 1),
+        Quota::per_period(1, d(0)).build(),
         "period"
     )),
     row!("Quota", "burst = 0", "ConfigError(burst)", || config_err(
-        Quota::new(1, d(10), 0),
+        Quota::per_period(1, d(10)).allow_burst(0).build(),
         "burst"
     )),
     row!(
         "Quota",
-        "per_second ticks_per_second = 0",
-        "ConfigError(ticks_per_second)",
-        || config_err(Quota::per_second(1, 1, 0), "ticks_per_second")
+        "per_second(0)",
+        "ConfigError(rate)",
+        || config_err(Quota::per_second(0).build(), "rate")
     ),
     row!(
         "Quota",
         "rate, period, burst all 1 and all MAX",
         "valid",
         || {
-            ok(Quota::new(1, d(1), 1))?;
-            ok(Quota::new(u32::MAX, d(u64::MAX), u32::MAX)).map(drop)
+            ok(Quota::per_period(1, d(1)).build())?;
+            ok(Quota::per_period(u32::MAX, d(u64::MAX)).build()).map(drop)
         }
     ),
     row!(
@@ -448,7 +446,7 @@ const ROWS: &[Row] = &[
         "try_acquire_n(0) on an empty bucket",
         "admitted, takes nothing",
         || {
-            let mut b = TokenBucket::new(ok(Quota::new(1, d(100), 1))?);
+            let mut b = TokenBucket::new(ok(Quota::per_period(1, d(100)).build())?);
             ok(b.try_acquire(t(0)))?;
             ok(b.try_acquire_n(0, t(0)))?;
             expect(b.available(t(0)), 0)
@@ -459,7 +457,7 @@ const ROWS: &[Row] = &[
         "try_acquire_n(burst + 1)",
         "Rejected with retry_after None; time_until is ExceedsBurst",
         || {
-            let mut b = TokenBucket::new(ok(Quota::new(1, d(100), 4))?);
+            let mut b = TokenBucket::new(ok(Quota::per_period(1, d(100)).allow_burst(4).build())?);
             let r = b
                 .try_acquire_n(5, t(0))
                 .err()
@@ -474,7 +472,7 @@ const ROWS: &[Row] = &[
         "first call at u64::MAX, then u64::MAX again",
         "full bucket, then burst taken",
         || {
-            let mut b = TokenBucket::new(ok(Quota::new(u32::MAX, d(1), u32::MAX))?);
+            let mut b = TokenBucket::new(ok(Quota::per_period(u32::MAX, d(1)).build())?);
             ok(b.try_acquire_n(u32::MAX, MAX))?;
             expect(b.available(MAX), 0)
         }
@@ -484,7 +482,7 @@ const ROWS: &[Row] = &[
         "time going backwards",
         "judged at the latest instant (no refill, no extra tokens)",
         || {
-            let mut b = TokenBucket::new(ok(Quota::new(1, d(100), 1))?);
+            let mut b = TokenBucket::new(ok(Quota::per_period(1, d(100)).build())?);
             ok(b.try_acquire(t(1_000)))?;
             expect(b.try_acquire(t(0)).is_err(), true)?;
             expect(b.available(t(0)), 0)
@@ -493,31 +491,58 @@ const ROWS: &[Row] = &[
     // ---- RetryBudget ----
     row!(
         "RetryBudget",
-        "percent = 1001",
-        "ConfigError(percent)",
-        || config_err(RetryBudget::<10>::new(1001, 1, d(100)), "percent")
+        "percent_can_retry = 1001",
+        "ConfigError(percent_can_retry)",
+        || config_err(
+            RetryBudget::<10>::builder()
+                .percent_can_retry(1001)
+                .min_retries_per_sec(1)
+                .ttl(d(100))
+                .build(),
+            "percent_can_retry"
+        )
     ),
     row!(
         "RetryBudget",
         "percent = 0 and 1000, floor 0 and u32::MAX",
         "valid",
         || {
-            ok(RetryBudget::<10>::new(0, 0, d(100)))?;
-            ok(RetryBudget::<10>::new(1000, u32::MAX, d(u64::MAX))).map(drop)
+            ok(RetryBudget::<10>::builder()
+                .percent_can_retry(0)
+                .min_retries_per_sec(0)
+                .ttl(d(100))
+                .build())?;
+            ok(RetryBudget::<10>::builder()
+                .percent_can_retry(1000)
+                .min_retries_per_sec(u32::MAX)
+                .ttl(d(u64::MAX))
+                .build())
+            .map(drop)
         }
     ),
     row!(
         "RetryBudget",
         "ttl < S - 1 ticks",
         "ConfigError(ttl)",
-        || config_err(RetryBudget::<10>::new(10, 1, d(8)), "ttl")
+        || config_err(
+            RetryBudget::<10>::builder()
+                .percent_can_retry(10)
+                .min_retries_per_sec(1)
+                .ttl(d(8))
+                .build(),
+            "ttl"
+        )
     ),
     row!(
         "RetryBudget",
         "S = 1",
         "ConfigError(RetryBudget::<S>)",
         || {
-            let e = RetryBudget::<1>::new(10, 1, d(8))
+            let e = RetryBudget::<1>::builder()
+                .percent_can_retry(10)
+                .min_retries_per_sec(1)
+                .ttl(d(8))
+                .build()
                 .err()
                 .ok_or("S = 1 accepted")?;
             config_err::<()>(Err(e), e.field()).and_then(|()| {
@@ -534,7 +559,11 @@ const ROWS: &[Row] = &[
         "floor 0, percent 0: withdraw at 0 and u64::MAX",
         "refused",
         || {
-            let mut b = ok(RetryBudget::<10>::new(0, 0, d(100)))?;
+            let mut b = ok(RetryBudget::<10>::builder()
+                .percent_can_retry(0)
+                .min_retries_per_sec(0)
+                .ttl(d(100))
+                .build())?;
             expect(b.try_withdraw(t(0)), false)?;
             expect(b.try_withdraw(MAX), false)
         }
@@ -544,7 +573,11 @@ const ROWS: &[Row] = &[
         "deposits at u64::MAX then withdraw at 0 (backwards)",
         "judged at the latest instant: deposits still count",
         || {
-            let mut b = ok(RetryBudget::<10>::new(100, 0, d(100)))?;
+            let mut b = ok(RetryBudget::<10>::builder()
+                .percent_can_retry(100)
+                .min_retries_per_sec(0)
+                .ttl(d(100))
+                .build())?;
             b.deposit(MAX);
             expect(b.try_withdraw(t(0)), true)?;
             expect(b.available(t(0)), 0)
@@ -847,25 +880,28 @@ const ROWS: &[Row] = &[
         }
     ),
     row!(
-        "HedgeConfig",
+        "hedge::Config",
         "quantile = 1000001 ppm",
         "ConfigError(quantile)",
         || config_err(
-            HedgeConfig::new().quantile(1_000_001).validate(),
+            hedge::Config::new().quantile(1_000_001).validate(),
             "quantile"
         )
     ),
     row!(
-        "HedgeConfig",
+        "hedge::Config",
         "max_hedges = 0",
         "ConfigError(max_hedges)",
-        || config_err(HedgeConfig::new().max_hedges(0).validate(), "max_hedges")
+        || config_err(hedge::Config::new().max_hedges(0).validate(), "max_hedges")
     ),
     row!(
-        "HedgeConfig",
-        "budget percent = 1001",
-        "ConfigError(budget)",
-        || config_err(HedgeConfig::new().budget(1001, 0).validate(), "budget")
+        "hedge::Config",
+        "budget_percent = 1001",
+        "ConfigError(budget_percent)",
+        || config_err(
+            hedge::Config::new().budget_percent(1001).validate(),
+            "budget_percent"
+        )
     ),
     row!(
         "HedgePolicy",
@@ -873,7 +909,7 @@ const ROWS: &[Row] = &[
         "None (below min_samples)",
         || {
             let mut p = ok(HedgePolicy::<5, 464, 5>::new(
-                HedgeConfig::new().min_samples(1),
+                hedge::Config::new().min_samples(1),
                 d(100),
             ))?;
             expect(p.delay(t(0)), None)?;
@@ -887,7 +923,7 @@ const ROWS: &[Row] = &[
         "KeyedRejected::TableFull for each key past N",
         || {
             let mut l: KeyedLimiter<u32, 2> = KeyedLimiter::new(
-                ok(Quota::new(1, d(1_000_000), 1))?,
+                ok(Quota::per_period(1, d(1_000_000)).build())?,
                 Seed::new(1, 2),
                 WhenFull::RejectNew,
             );
@@ -908,7 +944,7 @@ const ROWS: &[Row] = &[
         "n = 0 admitted; n > burst rejected",
         || {
             let mut l: KeyedLimiter<u32, 4> = KeyedLimiter::new(
-                ok(Quota::new(1, d(10), 2))?,
+                ok(Quota::per_period(1, d(10)).allow_burst(2).build())?,
                 Seed::new(1, 2),
                 WhenFull::RejectNew,
             );
@@ -921,7 +957,7 @@ const ROWS: &[Row] = &[
         "n = 0 (and n over the burst) at a later instant, then n = 1 at an earlier one (backwards)",
         "the later instant counts as seen: the request is judged at it (refilled, admitted)",
         || {
-            let q = ok(Quota::new(1, d(100), 1))?;
+            let q = ok(Quota::per_period(1, d(100)).build())?;
             for asks_nothing in [0, 2] {
                 let mut l: KeyedLimiter<u32, 4> =
                     KeyedLimiter::new(q, Seed::new(1, 2), WhenFull::RejectNew);
@@ -1063,14 +1099,23 @@ const ROWS: &[Row] = &[
         "ConcurrentRetryBudget",
         "budget_percent = 101",
         "ConfigError(budget_percent)",
-        || config_err(ConcurrentRetryBudget::new(101, 3), "budget_percent")
+        || config_err(
+            ConcurrentRetryBudget::builder()
+                .budget_percent(101)
+                .min_retry_concurrency(3)
+                .build(),
+            "budget_percent"
+        )
     ),
     row!(
         "ConcurrentRetryBudget",
         "budget_percent = 0, min_retry_concurrency = 0",
         "valid; never a retry",
         || {
-            let mut b = ok(ConcurrentRetryBudget::new(0, 0))?;
+            let mut b = ok(ConcurrentRetryBudget::builder()
+                .budget_percent(0)
+                .min_retry_concurrency(0)
+                .build())?;
             b.request_started();
             expect((b.limit(), b.try_start_retry()), (0, false))
         }
@@ -1080,7 +1125,10 @@ const ROWS: &[Row] = &[
         "budget_percent = 100, min_retry_concurrency = u32::MAX",
         "valid; u32::MAX retries allowed with no request",
         || {
-            let mut b = ok(ConcurrentRetryBudget::new(100, u32::MAX))?;
+            let mut b = ok(ConcurrentRetryBudget::builder()
+                .budget_percent(100)
+                .min_retry_concurrency(u32::MAX)
+                .build())?;
             expect((b.limit(), b.try_start_retry()), (u32::MAX, true))
         }
     ),
@@ -1089,7 +1137,10 @@ const ROWS: &[Row] = &[
         "finishes with nothing started",
         "counts stay at 0 (saturate)",
         || {
-            let mut b = ok(ConcurrentRetryBudget::new(20, 1))?;
+            let mut b = ok(ConcurrentRetryBudget::builder()
+                .budget_percent(20)
+                .min_retry_concurrency(1)
+                .build())?;
             b.request_finished();
             b.retry_finished();
             expect((b.requests_in_flight(), b.retries_in_flight()), (0, 0))?;
@@ -1098,36 +1149,39 @@ const ROWS: &[Row] = &[
     ),
     // ---- AdaptiveTimeout ----
     row!(
-        "TimeoutConfig",
+        "timeout::Config",
         "quantile = 1000001 ppm",
         "ConfigError(quantile)",
         || config_err(
-            TimeoutConfig::new(d(10), d(1), d(100))
+            timeout::Config::new(d(10), d(1), d(100))
                 .quantile(1_000_001)
                 .validate(),
             "quantile"
         )
     ),
     row!(
-        "TimeoutConfig",
+        "timeout::Config",
         "multiplier denominator = 0",
         "ConfigError(multiplier)",
         || config_err(
-            TimeoutConfig::new(d(10), d(1), d(100))
+            timeout::Config::new(d(10), d(1), d(100))
                 .multiplier(1, 0)
                 .validate(),
             "multiplier"
         )
     ),
-    row!("TimeoutConfig", "min > max", "ConfigError(min)", || {
-        config_err(TimeoutConfig::new(d(10), d(101), d(100)).validate(), "min")
+    row!("timeout::Config", "min > max", "ConfigError(min)", || {
+        config_err(
+            timeout::Config::new(d(10), d(101), d(100)).validate(),
+            "min",
+        )
     }),
     row!(
-        "TimeoutConfig",
+        "timeout::Config",
         "initial outside min..=max",
         "ConfigError(initial)",
         || config_err(
-            TimeoutConfig::new(d(101), d(1), d(100)).validate(),
+            timeout::Config::new(d(101), d(1), d(100)).validate(),
             "initial"
         )
     ),
@@ -1136,7 +1190,7 @@ const ROWS: &[Row] = &[
         "window < S - 1 ticks",
         "ConfigError(window)",
         || config_err(
-            AdaptiveTimeout::<5, 464, 5>::new(TimeoutConfig::new(d(10), d(1), d(100)), d(3)),
+            AdaptiveTimeout::<5, 464, 5>::new(timeout::Config::new(d(10), d(1), d(100)), d(3)),
             "window"
         )
     ),
@@ -1145,7 +1199,7 @@ const ROWS: &[Row] = &[
         "0 samples, then u64::MAX latency at u64::MAX with multiplier u32::MAX and margin u64::MAX, asked at 0 (backwards)",
         "initial before min_samples; then max (saturates); deadline at u64::MAX saturates",
         || {
-            let config = TimeoutConfig::new(d(10), d(0), d(u64::MAX - 1))
+            let config = timeout::Config::new(d(10), d(0), d(u64::MAX - 1))
                 .multiplier(u32::MAX, 1)
                 .margin(d(u64::MAX))
                 .min_samples(1);
@@ -1173,7 +1227,7 @@ const ROWS: &[Row] = &[
         "a sample at u64::MAX; next hedge of t0 = u64::MAX, sent 0 and u32::MAX; budget 0 %",
         "Some(u64::MAX) (saturates), None past max_hedges; no hedge from an empty budget",
         || {
-            let config = HedgeConfig::new().min_samples(1).budget(0, 0);
+            let config = hedge::Config::new().min_samples(1).budget_percent(0);
             let mut p = ok(HedgePolicy::<5, 464, 5>::new(config, d(100)))?;
             p.record(d(u64::MAX), MAX);
             expect(p.next_hedge_at(MAX, 0, MAX), Some(MAX))?;
@@ -1316,7 +1370,7 @@ const SYNC_ROWS: &[Row] = &[
         "n = 0, n over the burst, u64::MAX then 0",
         "as the &mut bucket",
         || {
-            let q = ok(Quota::new(1, d(100), 2))?;
+            let q = ok(Quota::per_period(1, d(100)).allow_burst(2).build())?;
             let s = fusebox::rate::SharedTokenBucket::new(q);
             ok(s.try_acquire_n(0, MAX))?;
             expect(
@@ -1340,17 +1394,17 @@ const SYNC_ROWS: &[Row] = &[
     ),
     row!(
         "SharedRetryBudget",
-        "percent = 1001",
-        "ConfigError(percent)",
+        "the extreme valid budget (percent_can_retry 1000, min_retries_per_sec u32::MAX, ttl u64::MAX ticks) shared, at u64::MAX",
+        "no panic; the floor pays for a retry",
         || {
-            config_err(
-                fusebox::rate::SharedRetryBudget::<spin::mutex::SpinMutex<()>, 10>::new(
-                    1001,
-                    1,
-                    d(100),
-                ),
-                "percent",
-            )
+            let budget = ok(RetryBudget::<10>::builder()
+                .percent_can_retry(1000)
+                .min_retries_per_sec(u32::MAX)
+                .ttl(d(u64::MAX))
+                .build())?;
+            let b = fusebox::rate::SharedRetryBudget::<spin::mutex::SpinMutex<()>, 10>::new(budget);
+            b.deposit(MAX);
+            expect(b.try_withdraw(MAX), true)
         }
     ),
     row!(
@@ -1373,7 +1427,7 @@ const SYNC_ROWS: &[Row] = &[
         "TableFull past N; n = 0 admitted, n > burst rejected with no hint; the step back refused",
         || {
             let l = fusebox::rate::SharedKeyedLimiter::<spin::mutex::SpinMutex<()>, u32, 1, 2>::new(
-                ok(Quota::new(1, d(1_000_000), 2))?,
+                ok(Quota::per_period(1, d(1_000_000)).allow_burst(2).build())?,
                 Seed::new(1, 2),
                 WhenFull::RejectNew,
             );

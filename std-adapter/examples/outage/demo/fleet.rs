@@ -229,11 +229,9 @@ pub async fn run(
                 let shared = Shared {
                     limiter: UpstreamLimit::Local(fusebox_std::RateLimiter::new(
                         "upstream",
-                        fusebox::rate::Quota::per_second(
-                            quota.rate,
-                            quota.burst,
-                            fusebox_std::TICK_HZ,
-                        )?,
+                        fusebox::rate::Quota::per_second(quota.rate)
+                            .allow_burst(quota.burst)
+                            .build()?,
                     )?),
                     store: gateway::memory_store()?,
                 };

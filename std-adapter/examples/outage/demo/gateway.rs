@@ -21,9 +21,7 @@ use fusebox_std::tower::{
     BreakerLayer, BulkheadLayer, CoalesceLayer, Header, HedgeLayer, IdempotencyLayer,
     KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
 };
-use fusebox_std::{
-    Breaker, Bulkhead, HedgePolicy, Hooks, KeyedLimiter, RateLimiter, RetryBudget, TICK_HZ,
-};
+use fusebox_std::{Breaker, Bulkhead, HedgePolicy, Hooks, KeyedLimiter, RateLimiter, RetryBudget};
 use http::{HeaderName, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -135,7 +133,9 @@ impl Shared<fusebox_std::idempotency::MemoryIdempotencyStore<4096>> {
         Ok(Self {
             limiter: UpstreamLimit::Local(RateLimiter::new(
                 "upstream",
-                Quota::per_second(s.upstream_rate, s.upstream_burst, TICK_HZ)?,
+                Quota::per_second(s.upstream_rate)
+                    .allow_burst(s.upstream_burst)
+                    .build()?,
             )?),
             store: memory_store()?,
         })
@@ -287,7 +287,9 @@ where
     };
     let per_client: KeyedLimiter<Option<Vec<u8>>, 1024> = KeyedLimiter::new(
         "clients",
-        Quota::per_second(s.per_client_rate, s.per_client_burst, TICK_HZ)?,
+        Quota::per_second(s.per_client_rate)
+            .allow_burst(s.per_client_burst)
+            .build()?,
         WhenFull::EvictLeastRecent,
     )?;
     let retry = RetryLayer::new(
@@ -307,9 +309,11 @@ where
     )?
     .budget(RetryBudget::new(
         "upstream",
-        20,
-        10,
-        Duration::from_secs(10),
+        fusebox::rate::RetryBudget::builder()
+            .percent_can_retry(20)
+            .min_retries_per_sec(10)
+            .ttl(Duration::from_secs(10))
+            .build()?,
     )?);
     let (local, fleet) = match shared.limiter {
         UpstreamLimit::Local(l) => (Some(l), None),
@@ -364,9 +368,9 @@ pub fn fusebox_hedge(up: Upstream, s: &Settings, t0: Instant) -> Result<Gateway,
     let stats = Arc::new(Stats::default());
     let policy = HedgePolicy::new(
         "upstream",
-        fusebox::latency::HedgeConfig::new()
+        fusebox::latency::hedge::Config::new()
             .quantile(HEDGE_QUANTILE_PPM)
-            .budget(HEDGE_BUDGET_PERCENT, 0),
+            .budget_percent(HEDGE_BUDGET_PERCENT),
         Duration::from_secs(10),
     )?;
     let stack = ServiceBuilder::new()

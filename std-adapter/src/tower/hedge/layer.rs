@@ -31,13 +31,13 @@ use crate::{FastClock, HedgePolicy};
 /// stack](crate::tower#the-recommended-stack)).
 ///
 /// ```
-/// use fusebox::latency::HedgeConfig;
+/// use fusebox::latency::hedge;
 /// use fusebox::time::Duration;
 /// use fusebox_std::HedgePolicy;
 /// use fusebox_std::tower::HedgeLayer;
 ///
 /// // Hedge after p95 of the last 10 s, at most 5 % more requests.
-/// let policy = HedgePolicy::new("upstream", HedgeConfig::new().budget(5, 0), Duration::from_secs(10))?;
+/// let policy = HedgePolicy::new("upstream", hedge::Config::new().budget_percent(5), Duration::from_secs(10))?;
 /// let layer = HedgeLayer::new(policy.clone()).max_body(16 << 10);
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -16,7 +16,7 @@ use crate::{CoarseClock, KeyedLimiter};
 ///
 /// // 10 requests per second per client address, bursts of 5; 4096 clients tracked.
 /// let limiter: KeyedLimiter<Option<IpAddr>, 4096> =
-///     KeyedLimiter::new("per-client", Quota::per_second(10, 5, TICK_HZ)?, WhenFull::EvictLeastRecent)?;
+///     KeyedLimiter::new("per-client", Quota::per_second(10).allow_burst(5).build()?, WhenFull::EvictLeastRecent)?;
 /// let layer = KeyedRateLimitLayer::new(limiter, ClientAddr);
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -14,7 +14,7 @@ use crate::{CoarseClock, RateLimiter};
 /// use fusebox_std::tower::RateLimitLayer;
 ///
 /// // 100 requests per second, bursts of 20: beyond that, 429 + Retry-After.
-/// let limiter = RateLimiter::new("api", Quota::per_second(100, 20, TICK_HZ)?)?;
+/// let limiter = RateLimiter::new("api", Quota::per_second(100).allow_burst(20).build()?)?;
 /// let layer = RateLimitLayer::new(limiter);
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

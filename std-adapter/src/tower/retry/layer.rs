@@ -43,7 +43,12 @@ impl Settings {
 ///     .jitter(Jitter::Full)
 ///     .max_attempts(3);
 /// // Retries at most 20% of recent successes, plus 10 per 10 s.
-/// let budget = RetryBudget::new("upstream", 20, 10, Duration::from_secs(10))?;
+/// let budget = fusebox::rate::RetryBudget::builder()
+///     .percent_can_retry(20)
+///     .min_retries_per_sec(10)
+///     .ttl(Duration::from_secs(10))
+///     .build()?;
+/// let budget = RetryBudget::new("upstream", budget)?;
 /// // Waits no retry past 10 s (the client's timeout): a refusal that
 /// // asks for longer goes back at once.
 /// let layer = RetryLayer::new(schedule)?

@@ -27,13 +27,13 @@ use crate::{AdaptiveTimeout, FastClock};
 /// client's whole budget.
 ///
 /// ```
-/// use fusebox::latency::TimeoutConfig;
+/// use fusebox::latency::timeout;
 /// use fusebox::time::Duration;
 /// use fusebox_std::AdaptiveTimeout;
 /// use fusebox_std::tower::AdaptiveTimeoutLayer;
 ///
 /// let ms = Duration::from_millis;
-/// let config = TimeoutConfig::new(ms(1_000), ms(20), ms(2_000)).min_samples(50);
+/// let config = timeout::Config::new(ms(1_000), ms(20), ms(2_000)).min_samples(50);
 /// let timeout = AdaptiveTimeout::new("upstream", config, Duration::from_secs(30))?;
 /// let layer = AdaptiveTimeoutLayer::new(timeout.clone());
 /// # let _ = layer;
