@@ -167,6 +167,9 @@ pub(crate) struct BreakerTelemetry {
     series: BreakerSeries,
     #[cfg(feature = "metrics")]
     slow_after: Duration,
+    /// Record the duration histogram (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    durations: bool,
 }
 
 impl std::fmt::Debug for BreakerTelemetry {
@@ -177,9 +180,10 @@ impl std::fmt::Debug for BreakerTelemetry {
 
 impl BreakerTelemetry {
     /// Register the series of breaker `name` (closed), whose calls are
-    /// slow from `slow_after`.
+    /// slow from `slow_after`; `durations`: time every call for the
+    /// duration histogram.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn new(name: &Name, slow_after: Duration) -> Self {
+    pub(crate) fn new(name: &Name, slow_after: Duration, durations: bool) -> Self {
         #[cfg(feature = "metrics")]
         {
             // One string for every series's label (an `Arc`, cloned).
@@ -201,10 +205,25 @@ impl BreakerTelemetry {
                 duration: metrics::histogram!("fusebox_breaker_call_duration_seconds", "name" => n),
             };
             series.state[state_index(State::Closed)].set(1.0);
-            Self { series, slow_after }
+            Self {
+                series,
+                slow_after,
+                durations,
+            }
         }
         #[cfg(not(feature = "metrics"))]
         Self {}
+    }
+
+    /// Whether every call must be timed (its start and end read) for what
+    /// this reports: the duration histogram (feature `metrics`, unless
+    /// turned off).
+    #[inline]
+    pub(crate) const fn times_calls(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        return self.durations;
+        #[cfg(not(feature = "metrics"))]
+        false
     }
 
     /// A permit was handed out.
@@ -246,10 +265,12 @@ impl BreakerTelemetry {
         }
     }
 
-    /// An outcome was recorded for a call admitted `took` ago.
+    /// An outcome was recorded for a call admitted `took` ago (`None`: the
+    /// call was not timed, see [`times_calls`](Self::times_calls); then
+    /// slow-call detection is off too, and no call is slow).
     #[inline]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn recorded(&self, outcome: fusebox::breaker::Outcome, took: Duration) {
+    pub(crate) fn recorded(&self, outcome: fusebox::breaker::Outcome, took: Option<Duration>) {
         #[cfg(feature = "metrics")]
         {
             let s = &self.series;
@@ -258,10 +279,14 @@ impl BreakerTelemetry {
                 Outcome::Failure => s.failures.increment(1),
                 Outcome::Ignored => return,
             }
-            if took >= self.slow_after {
-                s.slow.increment(1);
+            if let Some(took) = took {
+                if took >= self.slow_after {
+                    s.slow.increment(1);
+                }
+                if self.durations {
+                    s.duration.record(to_std(took).as_secs_f64());
+                }
             }
-            s.duration.record(to_std(took).as_secs_f64());
         }
     }
 
