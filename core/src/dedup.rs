@@ -504,8 +504,16 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     /// Looks at no more than [`PROBE_WINDOW`] slots, whatever the keys.
     #[inline]
     pub fn begin(&mut self, key: K, now: Instant) -> Begin<'_, V> {
+        let hash = self.seed.hash_one(&key);
+        self.begin_hashed(key, hash, now)
+    }
+
+    /// [`begin`](Self::begin) for a key whose seeded hash the caller has
+    /// (the shared table hashes once for the shard and the slots).
+    #[inline]
+    pub(crate) fn begin_hashed(&mut self, key: K, hash: u64, now: Instant) -> Begin<'_, V> {
         let now = self.observe(now);
-        match self.probe(&key, now) {
+        match self.probe(&key, hash, now) {
             Probe::Hit(i) => {
                 if !matches!(self.slots.get(i), Some(Slot::Done { .. })) {
                     self.metrics.in_flight = self.metrics.in_flight.wrapping_add(1);
@@ -616,8 +624,13 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     /// The stored result for `key` if it is done and live at `now`, without
     /// starting anything.
     pub fn get(&self, key: &K, now: Instant) -> Option<&V> {
+        self.get_hashed(key, self.seed.hash_one(key), now)
+    }
+
+    /// [`get`](Self::get) for a key whose seeded hash the caller has.
+    pub(crate) fn get_hashed(&self, key: &K, hash: u64, now: Instant) -> Option<&V> {
         let now = time::at_latest(now, self.latest);
-        match self.probe(key, now) {
+        match self.probe(key, hash, now) {
             Probe::Hit(i) => match self.slots.get(i) {
                 Some(Slot::Done { value, .. }) => Some(value),
                 _ => None,
@@ -714,7 +727,12 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
 
     #[inline]
     fn homes(&self, key: &K) -> (usize, usize) {
-        let h = self.seed.hash_one(key);
+        Self::homes_of(self.seed.hash_one(key))
+    }
+
+    /// The two homes of a key of seeded hash `h`.
+    #[inline]
+    const fn homes_of(h: u64) -> (usize, usize) {
         ((h as usize) & Self::MASK, ((h >> 32) as usize) & Self::MASK)
     }
 
@@ -761,8 +779,8 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     /// mispredict on fresh keys (measured in the bench: fresh keys 18 ns out
     /// of line against 27 ns inlined, for 1 ns more on duplicates).
     #[inline(never)]
-    fn probe(&self, key: &K, now: Instant) -> Probe {
-        let (a, b) = self.homes(key);
+    fn probe(&self, key: &K, hash: u64, now: Instant) -> Probe {
+        let (a, b) = Self::homes_of(hash);
         let now = now.as_ticks();
         // First pass: the key's own entry. It branches only on key
         // equality, true for at most one slot: a key is only ever placed when
