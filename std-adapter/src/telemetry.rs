@@ -44,10 +44,10 @@
 //! | `fusebox_breaker_calls_rejected_total` | counter | `name`, `reason` (`open`, `half_open`, `forced_open`) | calls refused, by the state that refused them |
 //! | `fusebox_breaker_calls_successful_total` | counter | `name` | successes recorded (slow ones included) |
 //! | `fusebox_breaker_calls_failed_total` | counter | `name` | failures recorded |
-//! | `fusebox_breaker_calls_slow_total` | counter | `name` | recorded calls that took at least the slow-call duration |
+//! | `fusebox_breaker_calls_slow_total` | counter | `name` | timed calls that took at least the slow-call duration (with slow-call detection on, every call) |
 //! | `fusebox_breaker_transitions_total` | counter | `name`, `to` | transitions, by the state entered |
 //! | `fusebox_breaker_state` | gauge | `name`, `state` (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) | 1 for the state the breaker is in, 0 for the others (as resilience4j's `resilience4j_circuitbreaker_state`) |
-//! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds |
+//! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds (every call is timed for it: two clock reads; [`BreakerBuilder::call_durations`](crate::BreakerBuilder::call_durations)`(false)` turns it off) |
 //! | `fusebox_rate_limiter_calls_admitted_total` | counter | `name` | `try_acquire` / `try_acquire_n` admitted |
 //! | `fusebox_rate_limiter_calls_rejected_total` | counter | `name`, `reason` (`rate_limited`, `exceeds_burst`) | refused |
 //! | `fusebox_rate_limiter_tokens` | gauge | `name` | whole tokens left after the last admission |

@@ -1370,10 +1370,10 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// once) only where the decision needs the time: slow-call detection
     /// on, an outcome that trips a [`ConsecutiveFailures`] or
     /// [`CountWindow`] breaker (the instant it opens: a failure, or a
-    /// success that completes a window's minimum), any outcome of a
+    /// success that completes a window's minimum), any success or failure of a
     /// counting interval, a [`TimeWindow`](super::TimeWindow) or a
     /// [`FailureCount`](super::FailureCount) (its bucket), and every
-    /// outcome outside Closed (half-open probes, the probe timeout). With
+    /// outcome recorded while HalfOpen (probes, the probe timeout). With
     /// slow calls off, an outcome recorded in Closed that does not trip
     /// reads nothing. The decision is the
     /// one [`record`](Self::record) makes with the instant `now` returns.

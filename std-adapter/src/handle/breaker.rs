@@ -165,10 +165,10 @@ impl<'a, C: Clock> Now<'a, C> {
 /// is read only where the breaker's decision needs the time: admission
 /// while Open or HalfOpen (the open duration, probes and their timeout),
 /// an outcome that trips the breaker (the instant it opens), every
-/// outcome of a [`TimeWindow`](fusebox::breaker::TimeWindow), a
+/// success or failure of a [`TimeWindow`](fusebox::breaker::TimeWindow), a
 /// [`FailureCount`](fusebox::breaker::FailureCount) or a counting
-/// interval (their buckets), every outcome outside Closed, and a
-/// transition handed to the hook. A healthy closed
+/// interval (their buckets), every outcome recorded while HalfOpen, and
+/// a transition handed to the hook. A healthy closed
 /// [`ConsecutiveFailures`] or [`CountWindow`](fusebox::breaker::CountWindow)
 /// breaker then reads no clock at all (as recloser's closed path), and
 /// every decision is the one the core breaker makes with the instants
