@@ -511,6 +511,7 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
 
     /// [`begin`](Self::begin) for a key whose seeded hash the caller has
     /// (the shared table hashes once for the shard and the slots).
+    #[cfg(feature = "sync")]
     #[inline]
     pub(crate) fn begin_hashed(&mut self, key: K, hash: u64, now: Instant) -> Begin<'_, V> {
         let now = self.observe(now);
@@ -637,6 +638,7 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     }
 
     /// [`get`](Self::get) for a key whose seeded hash the caller has.
+    #[cfg(feature = "sync")]
     pub(crate) fn get_hashed(&self, key: &K, hash: u64, now: Instant) -> Option<&V> {
         let now = time::at_latest(now, self.latest);
         self.got(self.probe_hashed(key, hash, now))
@@ -803,6 +805,7 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
 
     /// [`probe`](Self::probe) for a key whose seeded hash the caller has
     /// (the shared table: one hash for the shard and the slots).
+    #[cfg(feature = "sync")]
     #[inline(never)]
     fn probe_hashed(&self, key: &K, hash: u64, now: Instant) -> Probe {
         self.probe_at(key, hash, now)
