@@ -509,7 +509,24 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     #[inline]
     pub fn begin(&mut self, key: K, now: Instant) -> Begin<'_, V> {
         let now = self.observe(now);
-        match self.probe(&key, now) {
+        let probe = self.probe(&key, now);
+        self.begin_probed(key, now, probe)
+    }
+
+    /// [`begin`](Self::begin) for a key whose seeded hash the caller has
+    /// (the shared table hashes once for the shard and the slots).
+    #[cfg(feature = "sync")]
+    #[inline]
+    pub(crate) fn begin_hashed(&mut self, key: K, hash: u64, now: Instant) -> Begin<'_, V> {
+        let now = self.observe(now);
+        let probe = self.probe_hashed(&key, hash, now);
+        self.begin_probed(key, now, probe)
+    }
+
+    /// `begin` once the key's window has been probed at `now`.
+    #[inline(always)]
+    fn begin_probed(&mut self, key: K, now: Instant, probe: Probe) -> Begin<'_, V> {
+        match probe {
             Probe::Hit(i) => {
                 if !matches!(self.slots.get(i), Some(Slot::Done { .. })) {
                     self.metrics.in_flight = self.metrics.in_flight.wrapping_add(1);
@@ -621,7 +638,20 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     /// starting anything.
     pub fn get(&self, key: &K, now: Instant) -> Option<&V> {
         let now = time::at_latest(now, self.latest);
-        match self.probe(key, now) {
+        self.got(self.probe(key, now))
+    }
+
+    /// [`get`](Self::get) for a key whose seeded hash the caller has.
+    #[cfg(feature = "sync")]
+    pub(crate) fn get_hashed(&self, key: &K, hash: u64, now: Instant) -> Option<&V> {
+        let now = time::at_latest(now, self.latest);
+        self.got(self.probe_hashed(key, hash, now))
+    }
+
+    /// `get`'s answer from the probe of the key's window.
+    #[inline(always)]
+    fn got(&self, probe: Probe) -> Option<&V> {
+        match probe {
             Probe::Hit(i) => match self.slots.get(i) {
                 Some(Slot::Done { value, .. }) => Some(value),
                 _ => None,
@@ -718,7 +748,12 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
 
     #[inline]
     fn homes(&self, key: &K) -> (usize, usize) {
-        let h = self.seed.hash_one(key);
+        Self::homes_of(self.seed.hash_one(key))
+    }
+
+    /// The two homes of a key of seeded hash `h`.
+    #[inline]
+    const fn homes_of(h: u64) -> (usize, usize) {
         ((h as usize) & Self::MASK, ((h >> 32) as usize) & Self::MASK)
     }
 
@@ -764,9 +799,25 @@ impl<K: Hash + Eq, V, const N: usize> DedupTable<K, V, N> {
     /// conditional moves of the second pass back into branches that
     /// mispredict on fresh keys (measured in the bench: fresh keys 18 ns out
     /// of line against 27 ns inlined, for 1 ns more on duplicates).
+    ///
+    /// The key is hashed here, out of line (one copy of the hash in a
+    /// firmware's flash, however many callers).
     #[inline(never)]
     fn probe(&self, key: &K, now: Instant) -> Probe {
-        let (a, b) = self.homes(key);
+        self.probe_at(key, self.seed.hash_one(key), now)
+    }
+
+    /// [`probe`](Self::probe) for a key whose seeded hash the caller has
+    /// (the shared table: one hash for the shard and the slots).
+    #[cfg(feature = "sync")]
+    #[inline(never)]
+    fn probe_hashed(&self, key: &K, hash: u64, now: Instant) -> Probe {
+        self.probe_at(key, hash, now)
+    }
+
+    #[inline(always)]
+    fn probe_at(&self, key: &K, hash: u64, now: Instant) -> Probe {
+        let (a, b) = Self::homes_of(hash);
         let now = now.as_ticks();
         // First pass: the key's own entry. It branches only on key
         // equality, true for at most one slot: a key is only ever placed when

@@ -409,6 +409,47 @@ fn breaker_count_window_counts_both_racing_calls() {
     });
 }
 
+/// The lazy-clock path (`try_acquire_with` / `record_with`, as
+/// `fusebox_std::Breaker` takes it) on a full, healthy count window: a
+/// success recorded by the raw-word fast path races a failure that trips
+/// (one of two failed: 50 %). The trip comes exactly once; the success is
+/// counted before it or found stale after it, never lost; only the trip
+/// reads the clock.
+#[test]
+fn breaker_count_window_lazy_success_races_a_trip() {
+    model(|| {
+        let b = Arc::new(
+            SharedCircuitBreaker::new(
+                config(1),
+                CountWindow::<2>::builder()
+                    .failure_rate(50)
+                    .minimum_calls(2)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
+        );
+        for _ in 0..2 {
+            let p = b.try_acquire(t(0)).unwrap();
+            assert_eq!(b.record(p, Outcome::Success, t(0)), None);
+        }
+        let unread = || -> Instant { panic!("no clock read on this path") };
+        let p1 = b.try_acquire_with(unread).unwrap();
+        let p2 = b.try_acquire_with(unread).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record_with(p2, Outcome::Success, unread));
+        let trip = b.record_with(p1, Outcome::Failure, || t(1));
+        assert_eq!(h.join().unwrap(), None);
+        assert_eq!(trip.map(|c| c.to), Some(State::Open));
+        let m = b.metrics();
+        assert_eq!((m.trips, m.failures), (1, 1));
+        assert_eq!(m.successes + m.stale, 3);
+        assert!(m.stale <= 1);
+        assert!(b.try_acquire_with(|| t(1)).is_err());
+        assert_eq!(b.retry_after(t(1)), Some(Duration::from_ticks(10)));
+    });
+}
+
 /// Burst 1: two threads take a token at the same instant; exactly one
 /// gets it.
 #[test]

@@ -5,7 +5,7 @@
 //! | clock | reads | resolution | cost per read (see below) | default for |
 //! |---|---|---|---|---|
 //! | [`CoarseClock`] | one atomic load of a tick count a background thread refreshes | its refresh interval (1 ms by default) | an atomic load | admission: [`RateLimiter`](crate::RateLimiter), [`KeyedLimiter`](crate::KeyedLimiter), [`RetryBudget`](crate::RetryBudget), [`DedupTable`](crate::DedupTable) |
-//! | [`FastClock`] | the CPU's time-stamp counter through `quanta` (the OS clock where there is no usable TSC) | 1 tick | one `rdtsc` and a scale | durations: [`Breaker`](crate::Breaker) (slow calls), [`AdaptiveLimiter`](crate::AdaptiveLimiter) (latency), [`retry`](crate::retry()) (timeouts, deadline) |
+//! | [`FastClock`] | the CPU's time-stamp counter through `quanta` (the OS clock where there is no usable TSC) | 1 tick | one `rdtsc` and a scale | durations: [`Breaker`](crate::Breaker) (slow calls, the duration histogram; a healthy breaker with neither reads no clock at all, see its docs), [`AdaptiveLimiter`](crate::AdaptiveLimiter) (latency), [`retry`](crate::retry()) (timeouts, deadline) |
 //! | [`RecentClock`] | `quanta`'s recent time, refreshed by quanta's upkeep thread | its upkeep interval (1 ms) | an atomic load and a scale | governor's `QuantaUpkeepClock` is this clock: for like-for-like comparisons |
 //! | [`StdClock`] | [`std::time::Instant`] (`clock_gettime(CLOCK_MONOTONIC)` on Linux) | 1 tick | a vDSO call | code that must agree with `std::time::Instant` |
 //! | [`TokioClock`] | [`tokio::time::Instant`] (feature `tokio`) | 1 tick | as `StdClock` | tests under `tokio::time::pause()` |
@@ -23,7 +23,10 @@
 //! every law the core states holds for any timestamps. A duration (a slow
 //! call, a timeout, a latency) does not: a 1 ms clock would call a 900 us
 //! call 0 us or 1 ms. The breaker measures its calls, so it takes the
-//! precise [`FastClock`]. The coarse clock is fusebox's own rather than
+//! precise [`FastClock`]; it reads it lazily (only where a decision needs
+//! the time, and at both ends of a call only when the call is timed), so
+//! a healthy breaker pays no clock at all, and an open one one read per
+//! refusal. The coarse clock is fusebox's own rather than
 //! quanta's recent clock because it stores fusebox ticks directly: a read
 //! is one load, with no scaling.
 //!

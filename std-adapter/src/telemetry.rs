@@ -44,10 +44,10 @@
 //! | `fusebox_breaker_calls_rejected_total` | counter | `name`, `reason` (`open`, `half_open`, `forced_open`) | calls refused, by the state that refused them |
 //! | `fusebox_breaker_calls_successful_total` | counter | `name` | successes recorded (slow ones included) |
 //! | `fusebox_breaker_calls_failed_total` | counter | `name` | failures recorded |
-//! | `fusebox_breaker_calls_slow_total` | counter | `name` | recorded calls that took at least the slow-call duration |
+//! | `fusebox_breaker_calls_slow_total` | counter | `name` | timed calls that took at least the slow-call duration (with slow-call detection on, every call) |
 //! | `fusebox_breaker_transitions_total` | counter | `name`, `to` | transitions, by the state entered |
 //! | `fusebox_breaker_state` | gauge | `name`, `state` (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) | 1 for the state the breaker is in, 0 for the others (as resilience4j's `resilience4j_circuitbreaker_state`) |
-//! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds |
+//! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds (every call is timed for it: two clock reads; [`BreakerBuilder::call_durations`](crate::BreakerBuilder::call_durations)`(false)` turns it off) |
 //! | `fusebox_rate_limiter_calls_admitted_total` | counter | `name` | `try_acquire` / `try_acquire_n` admitted |
 //! | `fusebox_rate_limiter_calls_rejected_total` | counter | `name`, `reason` (`rate_limited`, `exceeds_burst`) | refused |
 //! | `fusebox_rate_limiter_tokens` | gauge | `name` | whole tokens left after the last admission |
@@ -167,6 +167,9 @@ pub(crate) struct BreakerTelemetry {
     series: BreakerSeries,
     #[cfg(feature = "metrics")]
     slow_after: Option<Duration>,
+    /// Record the duration histogram (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    durations: bool,
 }
 
 impl std::fmt::Debug for BreakerTelemetry {
@@ -177,9 +180,10 @@ impl std::fmt::Debug for BreakerTelemetry {
 
 impl BreakerTelemetry {
     /// Register the series of breaker `name` (closed), whose calls are
-    /// slow from `slow_after` (`None`: slow-call detection is off).
+    /// slow from `slow_after` (`None`: slow-call detection is off);
+    /// `durations`: time every call for the duration histogram.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn new(name: &Name, slow_after: Option<Duration>) -> Self {
+    pub(crate) fn new(name: &Name, slow_after: Option<Duration>, durations: bool) -> Self {
         #[cfg(feature = "metrics")]
         {
             // One string for every series's label (an `Arc`, cloned).
@@ -201,10 +205,25 @@ impl BreakerTelemetry {
                 duration: metrics::histogram!("fusebox_breaker_call_duration_seconds", "name" => n),
             };
             series.state[state_index(State::Closed)].set(1.0);
-            Self { series, slow_after }
+            Self {
+                series,
+                slow_after,
+                durations,
+            }
         }
         #[cfg(not(feature = "metrics"))]
         Self {}
+    }
+
+    /// Whether every call must be timed (its start and end read) for what
+    /// this reports: the duration histogram (feature `metrics`, unless
+    /// turned off).
+    #[inline]
+    pub(crate) const fn times_calls(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        return self.durations;
+        #[cfg(not(feature = "metrics"))]
+        false
     }
 
     /// A permit was handed out.
@@ -246,10 +265,12 @@ impl BreakerTelemetry {
         }
     }
 
-    /// An outcome was recorded for a call admitted `took` ago.
+    /// An outcome was recorded for a call admitted `took` ago (`None`: the
+    /// call was not timed, see [`times_calls`](Self::times_calls); then
+    /// slow-call detection is off too, and no call is slow).
     #[inline]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn recorded(&self, outcome: fusebox::breaker::Outcome, took: Duration) {
+    pub(crate) fn recorded(&self, outcome: fusebox::breaker::Outcome, took: Option<Duration>) {
         #[cfg(feature = "metrics")]
         {
             let s = &self.series;
@@ -258,10 +279,14 @@ impl BreakerTelemetry {
                 Outcome::Failure => s.failures.increment(1),
                 Outcome::Ignored => return,
             }
-            if self.slow_after.is_some_and(|slow| took >= slow) {
-                s.slow.increment(1);
+            if let Some(took) = took {
+                if self.slow_after.is_some_and(|slow| took >= slow) {
+                    s.slow.increment(1);
+                }
+                if self.durations {
+                    s.duration.record(to_std(took).as_secs_f64());
+                }
             }
-            s.duration.record(to_std(took).as_secs_f64());
         }
     }
 

@@ -15,6 +15,11 @@
 //! `fusebox_std::Shared` was), with `now` supplied (the
 //! primitive alone: recloser's closed path reads no clock either) and with
 //! one `StdClock` read per call (`+clock`), next to recloser and failsafe.
+//! The `+lazy clock` rows pass the clock to `try_acquire_with` /
+//! `record_with` instead (as `fusebox_std::Breaker` does): a healthy
+//! closed breaker reads it only where a decision needs the time, which
+//! for these rows (slow calls off, every call a success) is never; they
+//! show what the lazy path costs over `now` supplied.
 //! The 2-thread figure is wall time per operation over both threads, i.e.
 //! 1 / total throughput.
 
@@ -222,6 +227,8 @@ fn shared_contenders() -> Vec<(&'static str, Op)> {
     let lf_c_clock = SharedCircuitBreaker::new(Config::new(), consecutive()).unwrap();
     let lf_w = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
     let lf_w_clock = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
+    let lf_c_lazy = SharedCircuitBreaker::new(Config::new(), consecutive()).unwrap();
+    let lf_w_lazy = SharedCircuitBreaker::new(Config::new(), window()).unwrap();
     // 10 s in 10 buckets, 50 % of at least 100 calls (issue #11: exact).
     let time_window = || {
         TimeWindow::<10>::builder(Duration::from_secs(10))
@@ -262,6 +269,24 @@ fn shared_contenders() -> Vec<(&'static str, Op)> {
                 let p = lf_c_clock.try_acquire(now).unwrap();
                 lf_c_clock
                     .record(p, black_box(Outcome::Success), now)
+                    .is_some()
+            }),
+        ),
+        (
+            "fusebox_shared_consecutive+lazy clock",
+            Box::new(move || {
+                let p = lf_c_lazy.try_acquire_with(|| clock.now()).unwrap();
+                lf_c_lazy
+                    .record_with(p, black_box(Outcome::Success), || clock.now())
+                    .is_some()
+            }),
+        ),
+        (
+            "fusebox_shared_count_window_100+lazy clock",
+            Box::new(move || {
+                let p = lf_w_lazy.try_acquire_with(|| clock.now()).unwrap();
+                lf_w_lazy
+                    .record_with(p, black_box(Outcome::Success), || clock.now())
                     .is_some()
             }),
         ),

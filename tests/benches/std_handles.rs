@@ -15,8 +15,14 @@
 //!   (`try_acquire` + `success`) against recloser's `call`, count window of
 //!   100 at 50 % on both sides, 1 and 2 threads. The breaker handle holds
 //!   the core's lock-free `SharedCircuitBreaker<CountWindow<100>>` (the
-//!   seam in `std-adapter/src/handle/breaker.rs`; a `TimeWindow` would take
-//!   its locked path instead).
+//!   seam in `std-adapter/src/handle/breaker.rs`).
+//!   This crate builds fusebox-std with features `tracing` and `metrics`
+//!   (no subscriber, no recorder installed): the default `Breaker` then
+//!   times every call for the duration histogram (two `FastClock`
+//!   reads). The `durations off` rows build it with
+//!   `BreakerBuilder::call_durations(false)`: a healthy breaker reads no
+//!   clock, as the default `Breaker` of a build without `metrics` (the
+//!   fusebox-std default), and as recloser's closed path.
 //!
 //! Quotas are generous (burst 10^9) so that every call is admitted.
 
@@ -165,6 +171,23 @@ fn breaker() -> Breaker<CountWindow<100>> {
     .expect("breaker")
 }
 
+/// [`breaker`] with the duration histogram off: no clock on the
+/// healthy path.
+fn lazy_breaker() -> Breaker<CountWindow<100>> {
+    Breaker::builder("bench")
+        .expect("name")
+        .call_durations(false)
+        .build(
+            Config::new(),
+            CountWindow::<100>::builder()
+                .failure_rate(50)
+                .minimum_calls(100)
+                .build()
+                .expect("window"),
+        )
+        .expect("breaker")
+}
+
 fn recloser() -> recloser::Recloser {
     recloser::Recloser::custom()
         .error_rate(0.5)
@@ -191,8 +214,30 @@ fn breakers(c: &mut Criterion) {
             Err(_) => false,
         })
     });
+    let lazy = lazy_breaker();
+    g.bench_function(
+        "Breaker call (ready future), durations off, 1 thread",
+        |bench| {
+            bench.iter(|| {
+                embassy_futures::block_on(
+                    black_box(&lazy).call(async { black_box(Ok::<u32, u32>(1)) }),
+                )
+                .is_ok()
+            })
+        },
+    );
+    g.bench_function(
+        "Breaker guard (try_acquire + success), durations off, 1 thread",
+        |bench| {
+            bench.iter(|| match black_box(&lazy).try_acquire() {
+                Ok(guard) => guard.success().is_none(),
+                Err(_) => false,
+            })
+        },
+    );
     let r2 = recloser();
     let b2 = breaker();
+    let lazy2 = lazy_breaker();
     g.bench_function("recloser call, 2 threads", |bench| {
         bench.iter_custom(|iters| {
             two_threads(iters, &|| r2.call(|| black_box(Ok::<u32, u32>(1))).is_ok())
@@ -205,6 +250,28 @@ fn breakers(c: &mut Criterion) {
             })
         })
     });
+    g.bench_function(
+        "Breaker call (ready future), durations off, 2 threads",
+        |bench| {
+            bench.iter_custom(|iters| {
+                two_threads(iters, &|| {
+                    embassy_futures::block_on(lazy2.call(async { black_box(Ok::<u32, u32>(1)) }))
+                        .is_ok()
+                })
+            })
+        },
+    );
+    g.bench_function(
+        "Breaker guard (try_acquire + success), durations off, 2 threads",
+        |bench| {
+            bench.iter_custom(|iters| {
+                two_threads(iters, &|| match lazy2.try_acquire() {
+                    Ok(guard) => guard.success().is_none(),
+                    Err(_) => false,
+                })
+            })
+        },
+    );
     g.finish();
 }
 

@@ -325,6 +325,95 @@ async fn call_classifies_and_every_transition_reaches_the_hook() {
     );
 }
 
+/// A clock that counts its reads (a `ManualClock` underneath).
+#[derive(Clone)]
+struct CountingClock(ManualClock, Arc<AtomicU32>);
+
+impl Clock for CountingClock {
+    fn now(&self) -> Instant {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        self.0.now()
+    }
+}
+
+/// The breaker handle reads its clock only where it must: a healthy
+/// closed call reads none (durations off, slow calls off), a timed one
+/// (the metrics histogram, or slow-call detection) reads both ends, and
+/// the failure that trips, the refusal while open, the probe and its
+/// outcome each read once, the transition's hook getting that instant.
+#[tokio::test]
+async fn the_breaker_reads_its_clock_only_where_it_must() {
+    let manual = ManualClock::new(Instant::from_ticks(1_000));
+    let reads = Arc::new(AtomicU32::new(0));
+    let clock = CountingClock(manual.clone(), Arc::clone(&reads));
+    let take = || reads.swap(0, Ordering::Relaxed);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let hooks = Hooks::new().on_transition(move |_, t, at| log.lock().unwrap().push((t.to, at)));
+    let config = Config::new().open_duration(ms(10));
+    let breaker = Breaker::builder("lazy")
+        .unwrap()
+        .clock(clock.clone())
+        .hooks(hooks)
+        .call_durations(false)
+        .build(config, ConsecutiveFailures::new(2).unwrap())
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(breaker.call(async { Ok::<_, ()>(1) }).await, Ok(1));
+        breaker.try_acquire().unwrap().success();
+        drop(breaker.try_acquire().unwrap()); // ignored
+    }
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(
+        take(),
+        0,
+        "healthy closed calls, and a failure that does not trip"
+    );
+    manual.advance(ms(1));
+    assert_eq!(
+        breaker.try_acquire().unwrap().failure().map(|t| t.to),
+        Some(State::Open)
+    );
+    assert_eq!(take(), 1, "the trip");
+    assert!(breaker.try_acquire().is_err());
+    assert_eq!(take(), 1, "a refusal while open");
+    manual.advance(ms(10));
+    let probe = breaker.try_acquire().unwrap();
+    assert_eq!(take(), 1, "the probe");
+    assert_eq!(probe.success().map(|t| t.to), Some(State::Closed));
+    assert_eq!(take(), 1, "the probe's outcome");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (State::Open, Instant::from_ticks(2_000)),
+            (State::HalfOpen, Instant::from_ticks(12_000)),
+            (State::Closed, Instant::from_ticks(12_000)),
+        ]
+    );
+    assert_eq!(breaker.metrics().successes, 7);
+
+    // Timed calls read both ends: slow-call detection on, or (this build
+    // has feature `metrics`) the duration histogram left on.
+    let slow = Breaker::builder("slow")
+        .unwrap()
+        .clock(clock.clone())
+        .call_durations(false)
+        .build(
+            config.slow_calls(ms(5), 100),
+            ConsecutiveFailures::new(2).unwrap(),
+        )
+        .unwrap();
+    slow.try_acquire().unwrap().success();
+    assert_eq!(take(), 2);
+    let timed = Breaker::builder("timed")
+        .unwrap()
+        .clock(clock)
+        .build(config, ConsecutiveFailures::new(2).unwrap())
+        .unwrap();
+    assert_eq!(timed.call(async { Ok::<_, ()>(1) }).await, Ok(1));
+    assert_eq!(take(), 2);
+}
+
 #[test]
 fn the_rate_law_holds_across_threads() {
     let clock = ManualClock::new(Instant::from_ticks(0));

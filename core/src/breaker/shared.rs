@@ -280,6 +280,38 @@ fn floor(now: Instant, at: u64) -> u64 {
     if n < at { at } else { n }
 }
 
+/// The caller's clock, read at most once, and only when a decision needs
+/// the time (see [`SharedCircuitBreaker::try_acquire_with`]).
+struct LazyNow<F> {
+    read: Option<F>,
+    at: Instant,
+}
+
+impl<F: FnOnce() -> Instant> LazyNow<F> {
+    #[inline(always)]
+    const fn new(read: F) -> Self {
+        Self {
+            read: Some(read),
+            at: Instant::from_ticks(0),
+        }
+    }
+
+    /// The instant, read on first use.
+    #[inline(always)]
+    fn now(&mut self) -> Instant {
+        if let Some(read) = self.read.take() {
+            self.at = read();
+        }
+        self.at
+    }
+
+    /// The instant no earlier than `at` (the time rule), read on first use.
+    #[inline(always)]
+    fn floor(&mut self, at: u64) -> u64 {
+        floor(self.now(), at)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Padding and striped metrics.
 // ---------------------------------------------------------------------------
@@ -391,6 +423,20 @@ pub(crate) mod sealed {
         /// Count `call` in Closed word `w` (whose generation is the
         /// permit's) at `t`.
         fn count(s: &Self::Shared, cx: &Cx<'_>, w: Word, call: Call, t: u64) -> Step;
+        /// [`count`](Self::count), reading the instant from `t` only if
+        /// the count needs it (by default it always does: a time window's
+        /// bucket, a counting interval). `t` gives the same instant on
+        /// every call.
+        #[inline]
+        fn count_lazy(
+            s: &Self::Shared,
+            cx: &Cx<'_>,
+            w: Word,
+            call: Call,
+            mut t: impl FnMut() -> u64,
+        ) -> Step {
+            Self::count(s, cx, w, call, t())
+        }
         /// The window's counts in Closed word `w`, judged at `t`.
         fn stats(s: &Self::Shared, w: Word, t: u64) -> WindowStats;
     }
@@ -472,13 +518,29 @@ impl sealed::Share for ConsecutiveFailures {
     }
     #[inline]
     fn count(s: &SharedRun, cx: &Cx<'_>, w: Word, call: Call, t: u64) -> Step {
+        Self::count_lazy(s, cx, w, call, || t)
+    }
+    /// Time is read only with a counting interval, or by a failure that
+    /// trips: a success, or a failure that only lengthens the run, changes
+    /// no instant.
+    #[inline]
+    fn count_lazy(
+        s: &SharedRun,
+        cx: &Cx<'_>,
+        w: Word,
+        call: Call,
+        mut t: impl FnMut() -> u64,
+    ) -> Step {
         // A counting interval: `at` is its start once begun; an outcome at
         // or after its end begins a new one at `t` with the run cleared.
-        let roll = s.interval != 0 && (!w.begun || t >= w.at.saturating_add(s.interval));
+        let roll = s.interval != 0 && {
+            let t = t();
+            !w.begun || t >= w.at.saturating_add(s.interval)
+        };
         let base = if roll {
             Word {
                 a: 0,
-                at: t,
+                at: t(),
                 begun: true,
                 ..w
             }
@@ -488,7 +550,7 @@ impl sealed::Share for ConsecutiveFailures {
         let new = if call.failed || call.slow {
             let run = base.a.saturating_add(1).min(RUN_MAX);
             if run >= s.threshold {
-                w.moved(State::Open, t, 1)
+                w.moved(State::Open, t(), 1)
             } else {
                 Word { a: run, ..base }
             }
@@ -566,6 +628,29 @@ struct Win {
 }
 
 impl Win {
+    /// The generation of packed word `v`.
+    #[inline(always)]
+    const fn generation_of(v: u128) -> u32 {
+        v as u32
+    }
+
+    /// The sealed exit code of packed word `v` (0: open).
+    #[inline(always)]
+    const fn exit_of(v: u128) -> u8 {
+        ((v >> 32) as u8) & 7
+    }
+
+    /// Packed word `v` counts for `generation`, is not sealed, holds `n`
+    /// calls or more, and none failed or was slow.
+    #[inline(always)]
+    const fn healthy(v: u128, generation: u32, n: usize) -> bool {
+        let middle = (v >> 35) as u64;
+        Self::generation_of(v) == generation
+            && Self::exit_of(v) == 0
+            && ((middle >> 16) & 0xFFFF) as usize >= n
+            && (middle >> 32) & 0xFFFF_FFFF == 0
+    }
+
     fn pack(self) -> u128 {
         let f = |x: u32| u128::from(x & 0xFFFF);
         let middle = if self.exit == 0 {
@@ -684,8 +769,16 @@ impl<const N: usize> SharedCountWindow<N> {
         ((v >> 2) == (w.lap.wrapping_sub(1) & LAP_MASK)).then_some((v & 3) as u8)
     }
 
-    /// `w` after one more call of `code` (evicting `old` if full) at `t`.
-    fn advanced(&self, w: Win, code: u8, old: u8, t: u64, config: &Config) -> Win {
+    /// `w` after one more call of `code` (evicting `old` if full) at `t`
+    /// (read only if the call trips the breaker).
+    fn advanced(
+        &self,
+        w: Win,
+        code: u8,
+        old: u8,
+        t: &mut impl FnMut() -> u64,
+        config: &Config,
+    ) -> Win {
         let mut n = w;
         let reached_minimum = if w.len as usize >= N {
             n.failures = n.failures.wrapping_sub(u32::from(old & 1));
@@ -715,7 +808,7 @@ impl<const N: usize> SharedCountWindow<N> {
             // position to the next generation's fresh start.
             return Win {
                 exit: EXIT_TRIP,
-                at: t,
+                at: t(),
                 pending: None,
                 ..w
             };
@@ -789,11 +882,15 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
         })
     }
 
+    #[inline]
     fn sealed_exit(s: &SharedCountWindow<N>, generation: u32) -> Option<Exit> {
-        let w = s.load();
-        if w.generation != generation {
+        // Judged on the raw word first: the common answer (no exit) needs
+        // no unpacking.
+        let v = s.word.0.load(Ordering::Acquire);
+        if Win::generation_of(v) != generation || Win::exit_of(v) == 0 {
             return None;
         }
+        let w = Win::unpack(v);
         match w.exit {
             0 => None,
             EXIT_TRIP => Some(Exit::Trip(w.at)),
@@ -827,8 +924,27 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
     }
 
     fn count(s: &SharedCountWindow<N>, cx: &Cx<'_>, cw: Word, call: Call, t: u64) -> Step {
+        Self::count_lazy(s, cx, cw, call, || t)
+    }
+
+    /// Time is read only by a call that trips (the instant sealed in the
+    /// window word): the counts and the ring hold no instants.
+    fn count_lazy(
+        s: &SharedCountWindow<N>,
+        cx: &Cx<'_>,
+        cw: Word,
+        call: Call,
+        mut t: impl FnMut() -> u64,
+    ) -> Step {
         let config = cx.config;
         let code = u8::from(call.failed) | (u8::from(call.slow) << 1);
+        // A healthy success, judged on the raw word (this generation's,
+        // not sealed, full, no failure, nothing slow): the window's content
+        // does not change. Unpacking the word first costs more than the
+        // rest of the call (its fields go through the stack).
+        if code == 0 && Win::healthy(s.word.0.load(Ordering::Acquire), cw.generation, N) {
+            return Step::Counted(false);
+        }
         loop {
             let w = match s.current(s.load(), cw.generation) {
                 Ok(Some(w)) => w,
@@ -855,7 +971,7 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
             } else {
                 0
             };
-            let next = s.advanced(w, code, old, t, config);
+            let next = s.advanced(w, code, old, &mut t, config);
             if s.cas(w, next) {
                 return Step::Counted(next.exit == EXIT_TRIP);
             }
@@ -1056,9 +1172,63 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// [`CircuitBreaker::try_acquire`](super::CircuitBreaker::try_acquire).
     #[inline]
     pub fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected> {
+        self.acquire(|| now, true)
+    }
+
+    /// [`try_acquire`](Self::try_acquire), reading the clock (`now`, called
+    /// at most once) only where the decision needs the time: in Open and
+    /// HalfOpen (the open duration, probe admission and the probe
+    /// timeout), and in Closed only when slow-call detection is on (the
+    /// permit then carries its start). Closed with slow calls off (a
+    /// healthy breaker's every call), ForcedClosed and ForcedOpen read
+    /// nothing: admission there does not depend on the time.
+    ///
+    /// The decision is the one [`try_acquire`](Self::try_acquire) makes
+    /// with the instant `now` returns; only
+    /// [`Permit::acquired_at`] differs where the clock was not read: it is
+    /// then the latest instant the state records (when the breaker closed,
+    /// or its counting interval began), a lower bound of the true start
+    /// that nothing in the breaker uses (slow-call detection is off).
+    /// Pair it with [`record_with`](Self::record_with). With a precise
+    /// clock (a TSC read costs about as much as this whole call) this is
+    /// how a server handle keeps the clock off a healthy breaker's path;
+    /// `fusebox_std::Breaker` does.
+    ///
+    /// ```
+    /// use core::cell::Cell;
+    /// use fusebox::breaker::{Config, CountWindow, Outcome, SharedCircuitBreaker};
+    /// use fusebox::time::Instant;
+    ///
+    /// let b = SharedCircuitBreaker::new(Config::new(), CountWindow::<10>::builder().failure_rate(50).minimum_calls(10).build()?)?;
+    /// let reads = Cell::new(0);
+    /// let clock = || {
+    ///     reads.set(reads.get() + 1);
+    ///     Instant::from_ticks(5)
+    /// };
+    /// let permit = b.try_acquire_with(clock).expect("closed");
+    /// assert_eq!(b.record_with(permit, Outcome::Success, clock), None);
+    /// assert_eq!(reads.get(), 0); // a healthy closed call reads no time
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire).
+    #[inline]
+    pub fn try_acquire_with(&self, now: impl FnOnce() -> Instant) -> Result<Permit, Rejected> {
+        self.acquire(now, self.slow_calls_on())
+    }
+
+    /// `try_acquire`, the clock read lazily; `time_closed`: read it (for
+    /// the permit's start) in Closed and ForcedClosed too.
+    #[inline(always)]
+    fn acquire(
+        &self,
+        now: impl FnOnce() -> Instant,
+        time_closed: bool,
+    ) -> Result<Permit, Rejected> {
+        let mut clock = LazyNow::new(now);
         loop {
             let w = self.load();
-            let t = floor(now, w.at);
             match w.state {
                 State::Closed | State::ForcedClosed => {
                     if w.state == State::Closed {
@@ -1067,6 +1237,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                             continue;
                         }
                     }
+                    let t = if time_closed { clock.floor(w.at) } else { w.at };
                     // Nothing written: `admitted` is derived (see
                     // `metrics`).
                     return Ok(Permit {
@@ -1076,6 +1247,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                     });
                 }
                 State::Open => {
+                    let t = clock.floor(w.at);
                     let until = time::add(
                         Instant::from_ticks(w.at),
                         self.config.open_duration_after(w.trips.max(1)),
@@ -1102,6 +1274,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                     }
                 }
                 State::HalfOpen => {
+                    let t = clock.floor(w.at);
                     let deadline = self.probe_deadline(w);
                     let mut new = w;
                     if w.a > 0 && Instant::from_ticks(t) >= deadline {
@@ -1165,10 +1338,25 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         }
     }
 
+    /// Slow-call detection is on.
+    #[inline(always)]
+    fn slow_calls_on(&self) -> bool {
+        self.config.slow_call_duration().is_some()
+    }
+
+    /// Whether the call of `permit` is slow, judged at the clock's instant
+    /// (read only when slow-call detection is on).
     #[inline]
-    fn is_slow(&self, permit: &Permit, t: u64) -> bool {
+    fn is_slow<F: FnOnce() -> Instant>(
+        &self,
+        permit: &Permit,
+        clock: &mut LazyNow<F>,
+        at: u64,
+    ) -> bool {
         match self.config.slow_call_duration() {
-            Some(slow) => time::elapsed(permit.acquired_at, Instant::from_ticks(t)) >= slow,
+            Some(slow) => {
+                time::elapsed(permit.acquired_at, Instant::from_ticks(clock.floor(at))) >= slow
+            }
             None => false,
         }
     }
@@ -1178,28 +1366,69 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// the transition this call made, if any.
     #[inline]
     pub fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
+        self.record_lazy(permit, outcome, || now)
+    }
+
+    /// [`record`](Self::record), reading the clock (`now`, called at most
+    /// once) only where the decision needs the time: slow-call detection
+    /// on, an outcome that trips a [`ConsecutiveFailures`] or
+    /// [`CountWindow`] breaker (the instant it opens: a failure, or a
+    /// success that completes a window's minimum), any success or failure of a
+    /// counting interval, a [`TimeWindow`](super::TimeWindow) or a
+    /// [`FailureCount`](super::FailureCount) (its bucket), and every
+    /// outcome recorded while HalfOpen (probes, the probe timeout). With
+    /// slow calls off, an outcome recorded in Closed that does not trip
+    /// reads nothing. The decision is the
+    /// one [`record`](Self::record) makes with the instant `now` returns.
+    /// See [`try_acquire_with`](Self::try_acquire_with).
+    #[inline]
+    pub fn record_with(
+        &self,
+        permit: Permit,
+        outcome: Outcome,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<Transition> {
+        self.record_lazy(permit, outcome, now)
+    }
+
+    #[inline(always)]
+    fn record_lazy(
+        &self,
+        permit: Permit,
+        outcome: Outcome,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<Transition> {
+        let mut clock = LazyNow::new(now);
         loop {
             let w = self.load();
-            let t = floor(now, w.at);
             if w.state == State::Closed && permit.generation == w.generation {
-                if let Some(exit) = P::sealed_exit(&self.policy, w.generation) {
-                    self.complete(w, exit);
-                    continue;
-                }
                 let failed = match outcome {
                     Outcome::Success => false,
                     Outcome::Failure => true,
                     Outcome::Ignored => {
+                        // After a sealed exit the permit is stale.
+                        if let Some(exit) = P::sealed_exit(&self.policy, w.generation) {
+                            self.complete(w, exit);
+                            continue;
+                        }
                         bump(&self.stripe().ignored);
                         return None;
                     }
                 };
                 let call = Call {
                     failed,
-                    slow: self.is_slow(&permit, t),
+                    slow: self.is_slow(&permit, &mut clock, w.at),
                 };
-                match P::count(&self.policy, &self.cx(), w, call, t) {
-                    Step::Retry => continue,
+                // A sealed exit makes the count answer `Retry` (the window
+                // word refuses it): it is completed then, which spares a
+                // load of the window word on every call.
+                match P::count_lazy(&self.policy, &self.cx(), w, call, || clock.floor(w.at)) {
+                    Step::Retry => {
+                        if let Some(exit) = P::sealed_exit(&self.policy, w.generation) {
+                            self.complete(w, exit);
+                        }
+                        continue;
+                    }
                     Step::Counted(tripped) => {
                         self.count_metrics(call);
                         if !tripped {
@@ -1216,7 +1445,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
                     }
                 }
             }
-            if let Some(done) = self.record_other(w, t, &permit, outcome) {
+            if let Some(done) = self.record_other(w, &mut clock, &permit, outcome) {
                 return done;
             }
         }
@@ -1224,15 +1453,17 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 
     /// `record` outside the Closed fast path; `None` to read again.
     #[inline(never)]
-    fn record_other(
+    fn record_other<F: FnOnce() -> Instant>(
         &self,
         w: Word,
-        t: u64,
+        clock: &mut LazyNow<F>,
         permit: &Permit,
         outcome: Outcome,
     ) -> Option<Option<Transition>> {
         let mut new = w;
-        if w.state == State::HalfOpen && w.a > 0 && Instant::from_ticks(t) >= self.probe_deadline(w)
+        if w.state == State::HalfOpen
+            && w.a > 0
+            && Instant::from_ticks(clock.floor(w.at)) >= self.probe_deadline(w)
         {
             new.a = 0;
             new.generation = w.generation.wrapping_add(1);
@@ -1246,7 +1477,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         }
         let call = Call {
             failed: outcome == Outcome::Failure,
-            slow: self.is_slow(permit, t),
+            slow: self.is_slow(permit, clock, w.at),
         };
         if outcome == Outcome::Ignored {
             if w.state == State::HalfOpen {
@@ -1260,6 +1491,7 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         }
         match w.state {
             State::HalfOpen => {
+                let t = clock.floor(w.at);
                 new.a = new.a.saturating_sub(1);
                 let (next, change) = if call.failed || call.slow {
                     let trips = w.trips.saturating_add(1).min(self.layout.trip_cap);
@@ -1492,6 +1724,21 @@ pub trait SharedBreaker<P: Policy + ?Sized>:
     fn try_acquire(&self, now: Instant) -> Result<Permit, Rejected>;
     /// Record an admitted call's outcome at `now`; the transition it made.
     fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition>;
+    /// [`try_acquire`](Self::try_acquire), calling `now` only where the
+    /// decision needs the time (see
+    /// [`SharedCircuitBreaker::try_acquire_with`]).
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire).
+    fn try_acquire_with(&self, now: impl FnOnce() -> Instant) -> Result<Permit, Rejected>;
+    /// [`record`](Self::record), calling `now` only where the decision
+    /// needs the time (see [`SharedCircuitBreaker::record_with`]).
+    fn record_with(
+        &self,
+        permit: Permit,
+        outcome: Outcome,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<Transition>;
     /// The state as the next call at `now` will see it.
     fn state(&self, now: Instant) -> State;
     /// How long from `now` until the breaker admits a call again.
@@ -1526,6 +1773,19 @@ where
     #[inline]
     fn record(&self, permit: Permit, outcome: Outcome, now: Instant) -> Option<Transition> {
         Self::record(self, permit, outcome, now)
+    }
+    #[inline]
+    fn try_acquire_with(&self, now: impl FnOnce() -> Instant) -> Result<Permit, Rejected> {
+        Self::try_acquire_with(self, now)
+    }
+    #[inline]
+    fn record_with(
+        &self,
+        permit: Permit,
+        outcome: Outcome,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<Transition> {
+        Self::record_with(self, permit, outcome, now)
     }
     #[inline]
     fn state(&self, now: Instant) -> State {
@@ -1582,6 +1842,17 @@ impl<P: Policy + ?Sized> SharedBreaker<P> for Unshared {
         match *self {}
     }
     fn record(&self, _permit: Permit, _outcome: Outcome, _now: Instant) -> Option<Transition> {
+        match *self {}
+    }
+    fn try_acquire_with(&self, _now: impl FnOnce() -> Instant) -> Result<Permit, Rejected> {
+        match *self {}
+    }
+    fn record_with(
+        &self,
+        _permit: Permit,
+        _outcome: Outcome,
+        _now: impl FnOnce() -> Instant,
+    ) -> Option<Transition> {
         match *self {}
     }
     fn state(&self, _now: Instant) -> State {

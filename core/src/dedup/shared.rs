@@ -8,7 +8,7 @@ use lock_api::{Mutex, RawMutex};
 use super::{Begin, Config, DedupTable, Metrics, Stale, Ticket};
 use crate::ConfigError;
 use crate::hash::Seed;
-use crate::shard::{shard_of, shard_seed};
+use crate::shard::shard_of;
 use crate::time::Instant;
 
 /// What [`SharedDedupTable::begin`] decided for a key: [`Begin`] with the
@@ -61,8 +61,11 @@ pub struct SharedTicket {
 /// needs a `RefCell` and a borrow check per call, and has no server
 /// implementation but a critical section, one global lock on std).
 ///
-/// **Same decisions.** A key's shard is chosen by a hash keyed with a seed
-/// derived from the caller's, and everything else is the shard's
+/// **Same decisions.** A key is hashed once, with the caller's seed,
+/// before any lock: the hash's top bits choose its shard (multiply-shift),
+/// and its low bits its two homes in the shard's table (as in the `&mut`
+/// table; the two never share bits while `S x N <= 2^32`, checked at
+/// compile time). Everything else is the shard's
 /// [`DedupTable`], fed the key's operations in the order their callers take
 /// the shard's lock: the guarantee, transitions, eviction rules and
 /// conventions of the [module docs](super) hold per shard, hence per key,
@@ -104,7 +107,7 @@ pub struct SharedTicket {
 ///
 /// # Memory
 ///
-/// `S x size_of::<Mutex<R, DedupTable<K, V, N>>>() + 16` (the shard seed):
+/// `S x size_of::<Mutex<R, DedupTable<K, V, N>>>() + 16` (the seed):
 /// a shard is the `&mut` table plus the raw mutex, rounded up to the
 /// table's alignment (8 bytes more for a one-byte lock such as
 /// parking_lot's or spin's). Shards are not padded to cache lines: a
@@ -113,8 +116,9 @@ pub struct SharedTicket {
 /// the sizes asserted per target.
 pub struct SharedDedupTable<R: RawMutex, K, V, const S: usize, const N: usize> {
     shards: [Mutex<R, DedupTable<K, V, N>>; S],
-    // Chooses the shard; the shards' own tables use the caller's seed.
-    shard_seed: Seed,
+    // The caller's seed, which every shard's table also holds: a key is
+    // hashed once, before any lock, for its shard and its slots.
+    seed: Seed,
 }
 
 #[cfg(feature = "defmt")]
@@ -149,6 +153,13 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
         S >= 1 && S <= u32::MAX as usize,
         "SharedDedupTable needs at least one shard"
     );
+    // The shard comes from the hash's top bits, the slots' two homes
+    // from bits 0.. and 32.. (see `shard_index`): they stay apart while
+    // S x N <= 2^32.
+    const SLOTS_OK: () = assert!(
+        (S as u64).saturating_mul(N as u64) <= 1 << 32,
+        "SharedDedupTable holds at most 2^32 slots (S x N)"
+    );
 
     /// An empty table of `S` shards. Fails if a field of `config` is out
     /// of range (as [`DedupTable::new`]); `S = 0`, or `N` not a power of
@@ -159,11 +170,12 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     /// once-cell, or on its main task's stack.
     pub fn new(config: Config, seed: Seed) -> Result<Self, ConfigError> {
         let () = Self::SHARDS_OK;
+        let () = Self::SLOTS_OK;
         // Checks `config` once; every shard is then built from it.
         config.validate()?;
         Ok(Self {
             shards: core::array::from_fn(|_| Mutex::new(DedupTable::empty(config, seed))),
-            shard_seed: shard_seed(seed),
+            seed,
         })
     }
 }
@@ -171,25 +183,28 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
 impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     SharedDedupTable<R, K, V, S, N>
 {
+    /// The shard of a key of seeded hash `hash`: multiply-shift of the
+    /// whole hash, which for `S` a power of two is its top `log2 S` bits,
+    /// apart from the bits the shard's table takes its homes from (bits
+    /// `0..log2 N` and `32..32 + log2 N`), so the keys of one shard are
+    /// spread over its slots as evenly as the keys of a `&mut` table.
     #[inline(always)]
-    fn shard_index(&self, key: &K) -> usize {
-        if S == 1 {
-            0
-        } else {
-            shard_of::<S>(self.shard_seed.hash_one(key))
-        }
+    fn shard_index(hash: u64) -> usize {
+        if S == 1 { 0 } else { shard_of::<S>(hash) }
     }
 
     /// Ask whether the work named by `key` must run now: as
-    /// [`DedupTable::begin`], with the stored value cloned.
+    /// [`DedupTable::begin`], with the stored value cloned. The key is
+    /// hashed once, before the shard's lock is taken.
     #[inline]
     pub fn begin(&self, key: K, now: Instant) -> SharedBegin<V> {
-        let index = self.shard_index(&key);
+        let hash = self.seed.hash_one(&key);
+        let index = Self::shard_index(hash);
         let Some(shard) = self.shards.get(index) else {
             return SharedBegin::Full;
         };
         let mut table = shard.lock();
-        match table.begin(key, now) {
+        match table.begin_hashed(key, hash, now) {
             Begin::New(ticket) => SharedBegin::New(SharedTicket {
                 shard: index as u32,
                 ticket,
@@ -223,8 +238,9 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     /// A clone of the stored result for `key` if it is done and live at
     /// `now`, without starting anything.
     pub fn get(&self, key: &K, now: Instant) -> Option<V> {
-        let shard = self.shards.get(self.shard_index(key))?;
-        shard.lock().get(key, now).cloned()
+        let hash = self.seed.hash_one(key);
+        let shard = self.shards.get(Self::shard_index(hash))?;
+        shard.lock().get_hashed(key, hash, now).cloned()
     }
 
     /// Live entries (in flight or done) at `now`, summed shard by shard.
@@ -266,7 +282,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
         for s in &mut self.shards {
             s.get_mut().reseed(seed);
         }
-        self.shard_seed = shard_seed(seed);
+        self.seed = seed;
     }
 
     /// The capacity, `S x N` slots.
@@ -281,6 +297,6 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
 
     /// The shard `key` lives in, in `0..S` (for tests and diagnostics).
     pub fn shard_of(&self, key: &K) -> usize {
-        self.shard_index(key)
+        Self::shard_index(self.seed.hash_one(key))
     }
 }
