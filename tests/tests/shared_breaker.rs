@@ -685,57 +685,6 @@ fn stress_one_trip_per_threshold_crossing() {
 }
 
 /// The x86_64 / aarch64 column of the shared breaker's size table in
-/// `fusebox::breaker`'s module docs (the thumbv6m column is asserted by the
-/// Cortex-M0 runner): the control word and each of the 8 metrics stripes
-/// padded to 128 bytes, and a window's word too.
-#[test]
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn size_of_shared_breakers() {
-    use core::mem::size_of;
-    fn count_window(n: usize) -> usize {
-        1408 + (4 * n + 5).div_ceil(128) * 128
-    }
-    assert_eq!(size_of::<SharedCircuitBreaker<ConsecutiveFailures>>(), 1280);
-    assert_eq!(
-        size_of::<SharedCircuitBreaker<CountWindow<1>>>(),
-        count_window(1)
-    );
-    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<10>>>(), 1536);
-    assert_eq!(
-        size_of::<SharedCircuitBreaker<CountWindow<30>>>(),
-        count_window(30)
-    );
-    assert_eq!(
-        size_of::<SharedCircuitBreaker<CountWindow<31>>>(),
-        count_window(31)
-    );
-    assert_eq!(size_of::<SharedCircuitBreaker<CountWindow<100>>>(), 1920);
-    assert_eq!(
-        size_of::<SharedCircuitBreaker<CountWindow<100>>>(),
-        count_window(100)
-    );
-    // A time window's word padded too, and 16 bytes per bucket.
-    fn time_window(b: usize) -> usize {
-        1536 + (16 * b).div_ceil(128) * 128
-    }
-    assert_eq!(size_of::<SharedCircuitBreaker<TimeWindow<1>>>(), 1664);
-    assert_eq!(
-        size_of::<SharedCircuitBreaker<TimeWindow<9>>>(),
-        time_window(9)
-    );
-    assert_eq!(
-        size_of::<SharedCircuitBreaker<TimeWindow<8>>>(),
-        time_window(8)
-    );
-    assert_eq!(size_of::<SharedCircuitBreaker<TimeWindow<10>>>(), 1792);
-    assert_eq!(
-        size_of::<SharedCircuitBreaker<TimeWindow<60>>>(),
-        time_window(60)
-    );
-    assert_eq!(size_of::<SharedCircuitBreaker<TimeWindow<60>>>(), 2560);
-    assert_eq!(size_of::<SharedCircuitBreaker<FailureCount>>(), 1664);
-}
-
 /// `&SharedCircuitBreaker` is the retry runner's `Gate`: many runners share
 /// one breaker without a lock.
 #[test]

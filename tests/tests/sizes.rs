@@ -5,15 +5,20 @@
 //! the README's size column is checked against both by `readme_sizes.rs`.)
 //!
 //! A type that joins the crate adds its rows here, with the value its docs
-//! state. (The breaker's and the bulkheads' rows are still in
-//! `tests/tests/breaker.rs`, `shared_breaker.rs` and `bulkhead.rs`, and in
-//! core's own unit tests, while those modules move.)
+//! state.
 
 use core::mem::size_of;
 
 use embedded_hal_async::i2c::ErrorKind;
 use fusebox::backoff::{self, Backoff};
-use fusebox::bulkhead::SharedAdaptiveLimit;
+use fusebox::breaker::{
+    self, BreakDuration, CircuitBreaker, ConsecutiveFailures, CountWindow, FailureCount,
+    SharedCircuitBreaker, TimeWindow,
+};
+use fusebox::bulkhead::{
+    self, AdaptiveLimit, AimdConfig, Bulkhead, OwnedPermit, SharedAdaptiveLimit, SharedBulkhead,
+    Token,
+};
 use fusebox::dedup::{DedupTable, SharedDedupTable, SharedTicket, Ticket};
 use fusebox::i2c::{self, I2cError, ResilientI2c};
 use fusebox::latency::{
@@ -58,6 +63,19 @@ macro_rules! row {
     };
 }
 
+/// `SharedCircuitBreaker<CountWindow<N>>` on a 64-bit host: the control
+/// word and each of the 8 metrics stripes padded to 128 bytes, and the
+/// window's word (4 bytes a call, 5 of state) padded too.
+const fn shared_count_window(n: usize) -> usize {
+    1408 + (4 * n + 5).div_ceil(128) * 128
+}
+
+/// `SharedCircuitBreaker<TimeWindow<B>>` on a 64-bit host: as above, and
+/// 16 bytes per bucket, padded.
+const fn shared_time_window(b: usize) -> usize {
+    1536 + (16 * b).div_ceil(128) * 128
+}
+
 /// `LatencyHistogram<P, B, S>`: 56 + 4 x B x (S + 1), rounded up to 8.
 const fn hist(b: usize, s: usize) -> usize {
     (56 + 4 * b * (s + 1)).div_ceil(8) * 8
@@ -77,6 +95,120 @@ fn table() -> Vec<Row> {
             120,
             "README (backon 1.6, the comparison)"
         ),
+        // core/src/breaker/mod.rs, the size table (the state holds no
+        // pointer-sized field: the same on thumbv6m)
+        row!(
+            CircuitBreaker<ConsecutiveFailures>,
+            144,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(CircuitBreaker<FailureCount>, 152, "core/src/breaker/mod.rs"),
+        row!(
+            CircuitBreaker<CountWindow<10>>,
+            152,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            CircuitBreaker<CountWindow<100>>,
+            248,
+            "core/src/breaker/mod.rs, README"
+        ),
+        row!(
+            CircuitBreaker<TimeWindow<10>>,
+            384,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(breaker::Config, 56, "core/src/breaker/mod.rs"),
+        row!(BreakDuration, 32, "core/src/breaker/mod.rs"),
+        row!(breaker::Permit, 16, "core/src/breaker/mod.rs"),
+        // core/src/breaker/mod.rs, the shared breakers (padded words)
+        row!(
+            SharedCircuitBreaker<ConsecutiveFailures>,
+            1280,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<FailureCount>,
+            1664,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<CountWindow<1>>,
+            shared_count_window(1),
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<CountWindow<10>>,
+            1536,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<CountWindow<30>>,
+            shared_count_window(30),
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<CountWindow<31>>,
+            shared_count_window(31),
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<CountWindow<100>>,
+            1920,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<CountWindow<100>>,
+            shared_count_window(100),
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<TimeWindow<1>>,
+            1664,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<TimeWindow<8>>,
+            shared_time_window(8),
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<TimeWindow<9>>,
+            shared_time_window(9),
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<TimeWindow<10>>,
+            1792,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<TimeWindow<60>>,
+            2560,
+            "core/src/breaker/mod.rs"
+        ),
+        row!(
+            SharedCircuitBreaker<TimeWindow<60>>,
+            shared_time_window(60),
+            "core/src/breaker/mod.rs"
+        ),
+        // core/src/bulkhead/mod.rs, the size table
+        row!(Bulkhead, 8, "core/src/bulkhead/mod.rs"),
+        row!(Token, 0, "core/src/bulkhead/mod.rs"),
+        row!(SharedBulkhead, 8, "core/src/bulkhead/mod.rs"),
+        row!(bulkhead::Permit<'static>, 8, "core/src/bulkhead/mod.rs"),
+        row!(
+            Result<bulkhead::Permit<'static>, bulkhead::Rejected>,
+            16,
+            "core/src/bulkhead/mod.rs"
+        ),
+        row!(
+            OwnedPermit<std::sync::Arc<SharedBulkhead>>,
+            8,
+            "core/src/bulkhead/mod.rs"
+        ),
+        row!(AimdConfig, 32, "core/src/bulkhead/mod.rs"),
+        row!(AdaptiveLimit, 56, "core/src/bulkhead/mod.rs"),
         // core/src/rate/mod.rs, "# Memory"
         row!(Quota, 16, "core/src/rate/mod.rs"),
         row!(TokenBucket, 40, "core/src/rate/mod.rs"),

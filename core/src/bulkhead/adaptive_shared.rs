@@ -195,8 +195,3 @@ impl SharedAdaptiveLimit {
         }
     }
 }
-
-// The size in the docs above, checked wherever the crate is built (not
-// under loom, whose atomics are larger).
-#[cfg(not(loom))]
-const _: () = assert!(size_of::<SharedAdaptiveLimit>() == 48);

@@ -170,32 +170,3 @@ const fn check_limit(limit: u32) -> Result<(), ConfigError> {
     }
     Ok(())
 }
-
-// The sizes in the module docs' table, checked when the crate is built for
-// each target (x86_64 and thumbv6m), not only when tests run.
-#[cfg(target_pointer_width = "64")]
-const _: () = {
-    assert!(size_of::<Bulkhead>() == 8);
-    assert!(size_of::<Token>() == 0);
-    assert!(size_of::<AimdConfig>() == 32);
-    assert!(size_of::<AdaptiveLimit>() == 56);
-    #[cfg(feature = "sync")]
-    assert!(size_of::<SharedBulkhead>() == 8);
-    #[cfg(feature = "sync")]
-    assert!(size_of::<Permit<'_>>() == 8);
-    #[cfg(feature = "sync")]
-    assert!(size_of::<Result<Permit<'_>, Rejected>>() == 16);
-};
-#[cfg(all(target_arch = "arm", target_pointer_width = "32"))]
-const _: () = {
-    assert!(size_of::<Bulkhead>() == 8);
-    assert!(size_of::<Token>() == 0);
-    assert!(size_of::<AimdConfig>() == 32);
-    assert!(size_of::<AdaptiveLimit>() == 56);
-    #[cfg(feature = "sync")]
-    assert!(size_of::<SharedBulkhead>() == 8);
-    #[cfg(feature = "sync")]
-    assert!(size_of::<Permit<'_>>() == 4);
-    #[cfg(feature = "sync")]
-    assert!(size_of::<Result<Permit<'_>, Rejected>>() == 8);
-};
