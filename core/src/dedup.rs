@@ -153,7 +153,7 @@
 //! | slot of `<u128, [u8; 32]>` | 64 (align 16) | 64 (align 8) |
 //! | slot of `<u128, [u8; 16]>` | 48 (align 16) | 48 (align 8) |
 //! | [`Ticket`] | 8 | 8 |
-//! | `SharedDedupTable<R, u64, (), 4, 64>`, one-byte `R` | 6512 | 6512 |
+//! | `SharedDedupTable<R, u64, (), 4, 64>`, one-byte `R` | 6784 (shards padded to 128) | 6512 |
 //! | `SharedTicket` | 12 | 12 |
 //!
 //! In general: `N x slot + 80`, rounded up to the slot's alignment, on both

@@ -76,6 +76,11 @@ const fn shared_time_window(b: usize) -> usize {
     1536 + (16 * b).div_ceil(128) * 128
 }
 
+/// `n` rounded up to 128 bytes (a shard of a shared table on this host).
+const fn pad128(n: usize) -> usize {
+    n.div_ceil(128) * 128
+}
+
 /// `LatencyHistogram<P, B, S>`: 56 + 4 x B x (S + 1), rounded up to 8.
 const fn hist(b: usize, s: usize) -> usize {
     (56 + 4 * b * (s + 1)).div_ceil(8) * 8
@@ -239,9 +244,10 @@ fn table() -> Vec<Row> {
         row!(DedupTable<u64, (), 64>, 1616, "core/src/dedup.rs"),
         row!(DedupTable<u128, [u8; 32], 256>, 16464, "core/src/dedup.rs"),
         row!(Ticket, 8, "core/src/dedup.rs"),
-        row!(SharedDedupTable<Raw, u64, (), 1, 64>, (1616 + 8) + 16, "core/src/dedup/shared.rs"),
-        row!(SharedDedupTable<Pl, u64, (), 4, 64>, 4 * (1616 + 8) + 16, "core/src/dedup/shared.rs"),
-        row!(SharedDedupTable<Raw, u128, [u8; 32], 8, 256>, 8 * (16464 + 16) + 16, "core/src/dedup/shared.rs"),
+        // shards padded to 128 bytes on this host, the seed after them too
+        row!(SharedDedupTable<Raw, u64, (), 1, 64>, pad128(1616 + 8) + 128, "core/src/dedup/shared.rs"),
+        row!(SharedDedupTable<Pl, u64, (), 4, 64>, 4 * pad128(1616 + 8) + 128, "core/src/dedup/shared.rs"),
+        row!(SharedDedupTable<Raw, u128, [u8; 32], 8, 256>, 8 * pad128(16464 + 16) + 128, "core/src/dedup/shared.rs"),
         row!(SharedTicket, 12, "core/src/dedup/shared.rs"),
         // core/src/bulkhead (adaptive, shared): the one bulkhead row not in
         // tests/tests/bulkhead.rs.

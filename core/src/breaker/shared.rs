@@ -7,6 +7,7 @@ use super::{
 };
 use crate::ConfigError;
 use crate::atomic::{AtomicU32, AtomicU128, Ordering};
+use crate::shard::Padded;
 use crate::time::{self, Duration, Instant};
 
 mod ledger;
@@ -315,14 +316,6 @@ impl<F: FnOnce() -> Instant> LazyNow<F> {
 // ---------------------------------------------------------------------------
 // Padding and striped metrics.
 // ---------------------------------------------------------------------------
-
-/// A cache line (two on x86_64, whose adjacent-line prefetcher pairs them,
-/// and on Apple's aarch64 cores, whose lines are 128 bytes) of its own for a
-/// hot word, on server CPUs only. On microcontrollers (thumbv6m, the RP2040:
-/// no data cache) padding buys nothing and costs RAM, so it is not done.
-#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(128)))]
-#[derive(Debug)]
-struct Padded<T>(T);
 
 /// Metrics stripes: on servers each thread counts in one of 8 stripes
 /// chosen by its stack address, so that counting does not bounce one cache

@@ -8,7 +8,7 @@ use lock_api::{Mutex, RawMutex};
 use super::{Begin, Config, DedupTable, Metrics, Stale, Ticket};
 use crate::ConfigError;
 use crate::hash::Seed;
-use crate::shard::shard_of;
+use crate::shard::{Padded, shard_of};
 use crate::time::Instant;
 
 /// What [`SharedDedupTable::begin`] decided for a key: [`Begin`] with the
@@ -107,15 +107,25 @@ pub struct SharedTicket {
 ///
 /// # Memory
 ///
-/// `S x size_of::<Mutex<R, DedupTable<K, V, N>>>() + 16` (the seed):
-/// a shard is the `&mut` table plus the raw mutex, rounded up to the
-/// table's alignment (8 bytes more for a one-byte lock such as
-/// parking_lot's or spin's). Shards are not padded to cache lines: a
-/// shard of any useful `N` spans many lines, and two threads meet on one
-/// only when they use the same shard. See the [module docs](super) for
-/// the sizes asserted per target.
+/// On thumbv6m (and other targets without a data cache worth padding for):
+/// `S x size_of::<Mutex<R, DedupTable<K, V, N>>>() + 16` (the seed): a
+/// shard is the `&mut` table plus the raw mutex, rounded up to the table's
+/// alignment (8 bytes more for a one-byte lock such as parking_lot's or
+/// spin's). On x86_64 and aarch64 each shard is padded to a multiple of
+/// 128 bytes and starts on such a boundary, and the seed after them takes
+/// 128: `S x round_up(shard, 128) + 128`. Without the padding a shard's
+/// tail (its counters and latest instant, written on every call) shares a
+/// cache line with the next shard's lock, so two threads on neighbouring
+/// shards take that line from each other (measured: begin + complete with
+/// 2 threads 65.9 ns in run B -> 56.3 ns in run D, `dedup_shared` in
+/// BENCHMARKS.md); dashmap pads its shards for the same reason. See the
+/// [module docs](super) for the sizes asserted per target.
 pub struct SharedDedupTable<R: RawMutex, K, V, const S: usize, const N: usize> {
-    shards: [Mutex<R, DedupTable<K, V, N>>; S],
+    // Each shard on cache lines of its own on servers ([`Padded`]): a
+    // shard's tail (its counters and latest instant, written on every
+    // call) would otherwise share a line with the next shard's lock, and
+    // two threads on neighbouring shards would take it from each other.
+    shards: [Padded<Mutex<R, DedupTable<K, V, N>>>; S],
     // The caller's seed, which every shard's table also holds: a key is
     // hashed once, before any lock, for its shard and its slots.
     seed: Seed,
@@ -174,7 +184,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
         // Checks `config` once; every shard is then built from it.
         config.validate()?;
         Ok(Self {
-            shards: core::array::from_fn(|_| Mutex::new(DedupTable::empty(config, seed))),
+            shards: core::array::from_fn(|_| Padded(Mutex::new(DedupTable::empty(config, seed)))),
             seed,
         })
     }
@@ -203,7 +213,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
         let Some(shard) = self.shards.get(index) else {
             return SharedBegin::Full;
         };
-        let mut table = shard.lock();
+        let mut table = shard.0.lock();
         match table.begin_hashed(key, hash, now) {
             Begin::New(ticket) => SharedBegin::New(SharedTicket {
                 shard: index as u32,
@@ -220,7 +230,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     #[inline]
     pub fn complete(&self, ticket: SharedTicket, value: V, now: Instant) -> Result<(), Stale<V>> {
         match self.shards.get(ticket.shard as usize) {
-            Some(shard) => shard.lock().complete(ticket.ticket, value, now),
+            Some(shard) => shard.0.lock().complete(ticket.ticket, value, now),
             None => Err(Stale { value }),
         }
     }
@@ -230,7 +240,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     #[inline]
     pub fn abandon(&self, ticket: SharedTicket, now: Instant) -> bool {
         match self.shards.get(ticket.shard as usize) {
-            Some(shard) => shard.lock().abandon(ticket.ticket, now),
+            Some(shard) => shard.0.lock().abandon(ticket.ticket, now),
             None => false,
         }
     }
@@ -240,14 +250,14 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     pub fn get(&self, key: &K, now: Instant) -> Option<V> {
         let hash = self.seed.hash_one(key);
         let shard = self.shards.get(Self::shard_index(hash))?;
-        shard.lock().get_hashed(key, hash, now).cloned()
+        shard.0.lock().get_hashed(key, hash, now).cloned()
     }
 
     /// Live entries (in flight or done) at `now`, summed shard by shard.
     pub fn occupied(&self, now: Instant) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().occupied(now))
+            .map(|s| s.0.lock().occupied(now))
             .fold(0, usize::saturating_add)
     }
 
@@ -255,7 +265,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     /// kept.
     pub fn clear(&self) {
         for s in &self.shards {
-            s.lock().clear();
+            s.0.lock().clear();
         }
     }
 
@@ -263,7 +273,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     pub fn metrics(&self) -> Metrics {
         let mut sum = Metrics::default();
         for s in &self.shards {
-            let m = s.lock().metrics();
+            let m = s.0.lock().metrics();
             sum.new = sum.new.wrapping_add(m.new);
             sum.in_flight = sum.in_flight.wrapping_add(m.in_flight);
             sum.done = sum.done.wrapping_add(m.done);
@@ -280,7 +290,7 @@ impl<R: RawMutex, K: Hash + Eq, V: Clone, const S: usize, const N: usize>
     /// takes `&mut self` since every key's shard moves.
     pub fn reseed(&mut self, seed: Seed) {
         for s in &mut self.shards {
-            s.get_mut().reseed(seed);
+            s.0.get_mut().reseed(seed);
         }
         self.seed = seed;
     }

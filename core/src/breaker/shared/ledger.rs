@@ -48,9 +48,10 @@
 //! `&mut` breaker's permits assume 2^31).
 
 use super::super::{Call, FailureCount, State, TimeWindow, WindowStats, reaches};
-use super::{Cx, Exit, Padded, Seal, SharedPolicy, Step, Word, sealed};
+use super::{Cx, Exit, Seal, SharedPolicy, Step, Word, sealed};
 use crate::ConfigError;
 use crate::atomic::{AtomicU128, Ordering};
+use crate::shard::Padded;
 
 /// The most buckets a shared [`TimeWindow`] may have (the width of `d`).
 pub const MAX_BUCKETS: usize = (1 << D_BITS) - 1;
