@@ -50,7 +50,7 @@
 //! | `fusebox_breaker_call_duration_seconds` | histogram | `name` | time from permit to recorded outcome, seconds (every call is timed for it: two clock reads; [`BreakerBuilder::call_durations`](crate::BreakerBuilder::call_durations)`(false)` turns it off) |
 //! | `fusebox_rate_limiter_calls_admitted_total` | counter | `name` | `try_acquire` / `try_acquire_n` admitted |
 //! | `fusebox_rate_limiter_calls_rejected_total` | counter | `name`, `reason` (`rate_limited`, `exceeds_burst`) | refused |
-//! | `fusebox_rate_limiter_tokens` | gauge | `name` | whole tokens left after the last admission |
+//! | `fusebox_rate_limiter_tokens` | gauge | `name` | whole tokens left: set on each refusal, on the first admission of each clock tick, and by `RateLimiter::publish_tokens` (call it before a scrape) |
 //! | `fusebox_bulkhead_calls_admitted_total` | counter | `name` | permits handed out (at once or after a wait) |
 //! | `fusebox_bulkhead_calls_rejected_total` | counter | `name`, `reason` (`full`, `queue_full`, `timed_out`) | refused by `try_acquire` (`full`) or `acquire` |
 //! | `fusebox_bulkhead_in_flight` | gauge | `name` | permits live, set at each admission and release |

@@ -1423,7 +1423,7 @@ async fn a_named_coalesce_layer_counts_coalesced_requests() {
 
 /// The tokens gauge is set on the first admission of each clock tick and
 /// on every refusal (not on every admission: reading the tokens back costs
-/// more than the admission).
+/// more than the admission), and by `publish_tokens` (before a scrape).
 #[test]
 fn the_tokens_gauge_is_set_once_per_tick_and_on_refusals() {
     use fusebox::rate::Quota;
@@ -1448,6 +1448,9 @@ fn the_tokens_gauge_is_set_once_per_tick_and_on_refusals() {
     limiter.try_acquire().unwrap();
     // Set by the first admission of tick 0 only: 4 tokens left then.
     assert_eq!(tokens(&snapshots), 4.0);
+    // A scrape handler publishes the level as of now: 2 left.
+    limiter.publish_tokens();
+    assert_eq!(tokens(&snapshots), 2.0);
     clock.advance(Duration::from_ticks(1));
     limiter.try_acquire().unwrap();
     limiter.try_acquire().unwrap();

@@ -176,6 +176,18 @@ impl<C: Clock> RateLimiter<C> {
         inner.telemetry.counted();
     }
 
+    /// Set the `fusebox_rate_limiter_tokens` gauge (feature `metrics`) to
+    /// the tokens available now. Admissions set it at most once per clock
+    /// tick (see [`try_acquire_n`](Self::try_acquire_n)), so a `/metrics`
+    /// handler calls this before it renders, to show the level at scrape
+    /// time, as a Prometheus collector computes a gauge when scraped.
+    /// Without the `metrics` feature it does nothing.
+    pub fn publish_tokens(&self) {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        inner.telemetry.level(|| inner.bucket.available(now));
+    }
+
     /// Tokens available now.
     pub fn available(&self) -> u32 {
         self.inner.bucket.available(self.now())

@@ -365,10 +365,9 @@ pub async fn serve_gateway(
         }
     };
     let up = Upstream::new(&base)?;
+    let limiter = fusebox_std::RateLimiter::new("upstream", file.quota)?;
     let shared = Shared {
-        limiter: gateway::UpstreamLimit::Local(fusebox_std::RateLimiter::new(
-            "upstream", file.quota,
-        )?),
+        limiter: gateway::UpstreamLimit::Local(limiter.clone()),
         store: gateway::memory_store()?,
     };
     let gw = match file.protection {
@@ -380,7 +379,12 @@ pub async fn serve_gateway(
     let router = axum::Router::new()
         .route(
             "/metrics",
-            axum::routing::get(move || std::future::ready(metrics.render())),
+            axum::routing::get(move || {
+                // The tokens gauge as of this scrape (admissions set it at
+                // most once per clock tick).
+                limiter.publish_tokens();
+                std::future::ready(metrics.render())
+            }),
         )
         .merge(gw.router);
     let addr = serve(router, o.port).await?;
