@@ -241,21 +241,24 @@ impl Config {
     /// How long an entry may stay in flight before its key is free again
     /// (at least 1 tick). Set it above the operation's own timeout: a worker
     /// that completes later finds its ticket [`Stale`], and a retry after the
-    /// TTL runs the work again.
+    /// TTL runs the work again. Read back with
+    /// [`in_flight_time_to_live`](Self::in_flight_time_to_live).
     pub const fn in_flight_ttl(mut self, ttl: Duration) -> Self {
         self.in_flight_ttl = ttl;
         self
     }
 
     /// How long a completed entry answers `Done` with its stored value,
-    /// counted from `complete` (at least 1 tick).
+    /// counted from `complete` (at least 1 tick). Read back with
+    /// [`done_time_to_live`](Self::done_time_to_live).
     pub const fn done_ttl(mut self, ttl: Duration) -> Self {
         self.done_ttl = ttl;
         self
     }
 
     /// What to do when a key's window is full (default
-    /// [`Eviction::KeepDone`]).
+    /// [`Eviction::KeepDone`]). Read back with
+    /// [`eviction_policy`](Self::eviction_policy).
     pub const fn eviction(mut self, eviction: Eviction) -> Self {
         self.eviction = eviction;
         self

@@ -35,8 +35,10 @@ impl ConfigError {
         Self { field, requirement }
     }
 
-    /// The name of the field that was out of range, as the builder method
-    /// that sets it is named.
+    /// The name of what was out of range: the builder method or the config
+    /// file field that sets it (`"failure_rate"`), the constructor's
+    /// argument (`"rate"` of `Quota::per_second`), or the type parameter
+    /// (`"CountWindow::<N>"`).
     pub const fn field(&self) -> &'static str {
         self.field
     }

@@ -134,7 +134,7 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Name(e) => e.fmt(f),
-            Self::Config(e) => write!(f, "invalid configuration: {e}"),
+            Self::Config(e) => write!(f, "configuration: {e}"),
         }
     }
 }

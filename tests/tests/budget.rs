@@ -33,7 +33,7 @@ proptest! {
     /// (a - S x w, a + TTL) + floor(100 x floor x TTL / 1 s).
     #[test]
     fn decisions_match_the_model_and_obey_the_law((percent, floor, ttl, steps) in timeline()) {
-        let mut budget = RetryBudget::<S>::builder().percent_can_retry(percent).min_retries_per_sec(floor).ttl(Duration::from_ticks(ttl)).build().unwrap();
+        let mut budget = RetryBudget::builder().slices::<S>().percent_can_retry(percent).min_retries_per_sec(floor).ttl(Duration::from_ticks(ttl)).build().unwrap();
         let mut model = Model::new(percent, floor, ttl, S);
         prop_assert_eq!(budget.slice_duration().as_ticks(), model.slice);
         // Scale the steps to the TTL so windows hold many events.
@@ -86,7 +86,7 @@ proptest! {
     /// retries (no truncation of the fraction to zero).
     #[test]
     fn n_successes_pay_exactly_n_times_percent(percent in 1u16..=1000, n in 0u32..500) {
-        let mut b = RetryBudget::<S>::builder().percent_can_retry(percent).min_retries_per_sec(0).ttl(Duration::from_ticks(1_000)).build().unwrap();
+        let mut b = RetryBudget::builder().slices::<S>().percent_can_retry(percent).min_retries_per_sec(0).ttl(Duration::from_ticks(1_000)).build().unwrap();
         let t = Instant::from_ticks(0);
         for _ in 0..n {
             b.deposit(t);

@@ -449,7 +449,7 @@ proptest! {
         percent in 0u16..=300, floor in 0u32..3, ttl in 3u64..200,
         ops in prop::collection::vec((0u8..3, 0u64..30, prop::bool::weighted(0.1)), 1..400),
     ) {
-        let mut local = RetryBudget::<4>::builder().percent_can_retry(percent).min_retries_per_sec(floor).ttl(d(ttl)).build().expect("valid");
+        let mut local = RetryBudget::builder().slices::<4>().percent_can_retry(percent).min_retries_per_sec(floor).ttl(d(ttl)).build().expect("valid");
         let shared = SharedRetryBudget::<Raw, 4>::new(local.clone());
         let mut now = 1_000u64;
         for (kind, dt, back) in ops {

@@ -188,7 +188,8 @@ fn retry_budget() {
         "RetryBudget",
         40,
         || {
-            RetryBudget::<4>::builder()
+            RetryBudget::builder()
+                .slices::<4>()
                 .percent_can_retry(50)
                 .min_retries_per_sec(0)
                 .ttl(d(40))

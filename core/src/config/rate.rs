@@ -199,6 +199,7 @@ impl RetryBudgetSpec {
         compiled(self.slices, S, "slices", "the number of slices")?;
         let floor = self.floor_per_second()?;
         RetryBudget::builder()
+            .slices::<S>()
             .percent_can_retry(self.percent.0)
             .min_retries_per_sec(floor)
             .ttl(self.ttl.0)

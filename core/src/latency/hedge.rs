@@ -229,6 +229,7 @@ impl<const P: u32, const B: usize, const S: usize> HedgePolicy<P, B, S> {
             Err(e) => return Err(e),
         };
         let budget = RetryBudget::builder()
+            .slices::<S>()
             .percent_can_retry(config.budget_percent)
             .min_retries_per_sec(config.budget_floor)
             .ttl(window);

@@ -124,9 +124,9 @@ impl Default for RetryBudget<10> {
 /// use fusebox::rate::RetryBudget;
 /// use fusebox::time::Duration;
 ///
-/// let budget: RetryBudget = RetryBudget::builder().percent_can_retry(10).build()?;
+/// let budget = RetryBudget::builder().percent_can_retry(10).build()?;
 /// assert_eq!(budget.slice_duration(), Duration::from_ticks(1_111_112)); // 10 s / 9, up
-/// let err = RetryBudget::<10>::builder().percent_can_retry(1_001).build().unwrap_err();
+/// let err = RetryBudget::builder().percent_can_retry(1_001).build().unwrap_err();
 /// assert_eq!(err.field(), "percent_can_retry");
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
@@ -140,6 +140,24 @@ pub struct RetryBudgetBuilder<const S: usize = 10> {
 }
 
 impl<const S: usize> RetryBudgetBuilder<S> {
+    /// Cut the TTL into `T` slices (at least 2; default 10) instead: more
+    /// slices, finer expiry, 16 bytes each. The values set so far are kept.
+    ///
+    /// ```
+    /// use fusebox::rate::RetryBudget;
+    ///
+    /// let budget = RetryBudget::builder().slices::<4>().percent_can_retry(10).build()?;
+    /// assert_eq!(core::mem::size_of_val(&budget), 32 + 16 * 4);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub const fn slices<const T: usize>(self) -> RetryBudgetBuilder<T> {
+        RetryBudgetBuilder {
+            ttl: self.ttl,
+            min_retries_per_sec: self.min_retries_per_sec,
+            percent_can_retry: self.percent_can_retry,
+        }
+    }
+
     /// How long a deposit (and a withdrawal) counts: at least `S - 1`
     /// ticks. Default 10 s.
     pub const fn ttl(mut self, ttl: Duration) -> Self {
@@ -191,19 +209,22 @@ impl<const S: usize> RetryBudgetBuilder<S> {
     }
 }
 
-impl<const S: usize> RetryBudget<S> {
+impl RetryBudget {
     /// A [`RetryBudgetBuilder`] with Finagle's defaults: 20 % of the
-    /// successes, 10 retries per second, deposits living for 10 s. `S` (at
-    /// least 2) is the number of slices the TTL is cut into: more slices,
-    /// finer expiry, 16 bytes each.
-    pub const fn builder() -> RetryBudgetBuilder<S> {
+    /// successes, 10 retries per second, deposits living for 10 s, the TTL
+    /// cut into the default 10 slices (so `RetryBudget::builder()` needs no
+    /// type annotation, as `HashMap::new` picks its default hasher); choose
+    /// another number of slices with [`RetryBudgetBuilder::slices`].
+    pub const fn builder() -> RetryBudgetBuilder {
         RetryBudgetBuilder {
             ttl: Duration::from_secs(10),
             min_retries_per_sec: 10,
             percent_can_retry: 20,
         }
     }
+}
 
+impl<const S: usize> RetryBudget<S> {
     const fn from_parts(percent: u16, floor: u32, ttl: Duration) -> Self {
         let ttl = ttl.as_ticks();
         let parts = (S as u64).saturating_sub(1);

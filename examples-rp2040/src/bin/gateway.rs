@@ -128,6 +128,7 @@ const UPLINK_QUOTA: Quota = match Quota::per_second(2).allow_burst(5).build() {
 /// Retries of at most 20 % of the frames that went through, plus 1 a
 /// second, over 10 s: a flapping host is not hammered.
 const UPLINK_BUDGET: RetryBudget<5> = match RetryBudget::builder()
+    .slices::<5>()
     .percent_can_retry(20)
     .min_retries_per_sec(1)
     .ttl(Duration::from_secs(10))

@@ -126,7 +126,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// `RetryBudget::<slices>::builder().percent_can_retry(percent).min_retries_per_sec(floor).ttl(ttl).build()` for a valid
+    /// `RetryBudget::builder().slices::<slices>().percent_can_retry(percent).min_retries_per_sec(floor).ttl(ttl).build()` for a valid
     /// configuration, at the binary's tick rate.
     pub fn new(percent: u16, floor: u32, ttl: u64, slices: usize) -> Self {
         let parts = (slices as u64).saturating_sub(1).max(1);

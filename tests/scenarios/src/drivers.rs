@@ -307,6 +307,7 @@ pub trait BudgetFamily {
 impl<const S: usize> BudgetOps for RetryBudget<S> {
     fn build(percent: u16, floor: u32, ttl: Duration) -> Result<Self, ConfigError> {
         RetryBudget::builder()
+            .slices::<S>()
             .percent_can_retry(percent)
             .min_retries_per_sec(floor)
             .ttl(ttl)
@@ -338,6 +339,7 @@ mod shared_budget {
     impl<const S: usize> BudgetOps for SharedRetryBudget<Raw, S> {
         fn build(percent: u16, floor: u32, ttl: Duration) -> Result<Self, ConfigError> {
             RetryBudget::builder()
+                .slices::<S>()
                 .percent_can_retry(percent)
                 .min_retries_per_sec(floor)
                 .ttl(ttl)

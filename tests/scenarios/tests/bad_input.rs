@@ -538,7 +538,8 @@ const ROWS: &[Row] = &[
         "S = 1",
         "ConfigError(RetryBudget::<S>)",
         || {
-            let e = RetryBudget::<1>::builder()
+            let e = RetryBudget::builder()
+                .slices::<1>()
                 .percent_can_retry(10)
                 .min_retries_per_sec(1)
                 .ttl(d(8))
