@@ -473,7 +473,8 @@ pub fn keyed_limiter(data: &[u8]) {
 pub fn retry_budget(data: &[u8]) {
     drive(data, |u| {
         let (percent, floor, ttl) = (u.arbitrary()?, u.arbitrary()?, duration(u)?);
-        let Ok(mut b) = RetryBudget::builder().slices::<4>()
+        let Ok(mut b) = RetryBudget::builder()
+            .slices::<4>()
             .percent_can_retry(percent)
             .min_retries_per_sec(floor)
             .ttl(ttl)
