@@ -92,7 +92,7 @@ pub use clock::{
 #[cfg(feature = "tokio")]
 pub use delay::TokioDelay;
 pub use handle::adaptive::{AdaptiveLimiter, AdaptivePermit};
-pub use handle::breaker::{Breaker, BreakerBuilder, CallError, Guard};
+pub use handle::breaker::{Breaker, BreakerBuilder, CallError, CallFuture, Guard};
 pub use handle::budget::{ConcurrentRetryBudget, RetryBudget};
 pub use handle::bulkhead::{AcquireError, Bulkhead, Permit};
 pub use handle::dedup::{Begin, DedupTable, Pending};

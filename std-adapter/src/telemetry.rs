@@ -348,18 +348,26 @@ impl BreakerTelemetry {
 /// `tracing`; else `call` itself), so the events of the call are in it.
 #[inline]
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-pub(crate) fn in_call_span<F: std::future::Future>(
-    name: &Name,
-    call: F,
-) -> impl std::future::Future<Output = F::Output> {
+pub(crate) fn in_call_span<F: std::future::Future>(name: &Name, call: F) -> InCallSpan<F> {
     #[cfg(feature = "tracing")]
     {
         use tracing::Instrument as _;
         call.instrument(tracing::debug_span!("call", name = name.as_str()))
     }
     #[cfg(not(feature = "tracing"))]
-    call
+    {
+        let _ = name;
+        call
+    }
 }
+
+/// A call under its span ([`in_call_span`]).
+#[cfg(feature = "tracing")]
+pub(crate) type InCallSpan<F> = tracing::instrument::Instrumented<F>;
+/// A call under its span ([`in_call_span`]; without feature `tracing`, the
+/// call itself).
+#[cfg(not(feature = "tracing"))]
+pub(crate) type InCallSpan<F> = F;
 
 /// `run` (a retry runner's whole run) under a DEBUG span `retry`, with
 /// the runner's name if it has one (feature `tracing`; else `run` itself).

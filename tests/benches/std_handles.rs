@@ -235,6 +235,27 @@ fn breakers(c: &mut Criterion) {
             })
         },
     );
+    let core = fusebox::breaker::SharedCircuitBreaker::new(
+        Config::new(),
+        CountWindow::<100>::builder()
+            .failure_rate(50)
+            .minimum_calls(100)
+            .build()
+            .expect("window"),
+    )
+    .expect("breaker");
+    let zero = || fusebox::time::Instant::from_ticks(0);
+    g.bench_function(
+        "core SharedCircuitBreaker (the handle's seam), lazy clock, 1 thread",
+        |bench| {
+            bench.iter(|| match black_box(&core).try_acquire_with(zero) {
+                Ok(p) => black_box(&core)
+                    .record_with(p, fusebox::breaker::Outcome::Success, zero)
+                    .is_none(),
+                Err(_) => false,
+            })
+        },
+    );
     let r2 = recloser();
     let b2 = breaker();
     let lazy2 = lazy_breaker();

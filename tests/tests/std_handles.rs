@@ -245,6 +245,53 @@ async fn a_cancelled_call_frees_its_probe_slot_at_once() {
     assert_eq!(probe.success().map(|t| t.to), Some(State::Closed));
 }
 
+/// `call_with` returns a named future (`CallFuture`) that asks for its
+/// permit when first polled, not when built: a future built and dropped
+/// unpolled takes no probe slot and records nothing; one polled once and
+/// then dropped holds the slot until then, and gives it back on drop. It
+/// is `Send` for `tokio::spawn` when the call and the classifier are.
+#[tokio::test]
+async fn a_call_takes_its_permit_when_first_polled() {
+    fn assert_send<T: Send>(_: &T) {}
+    let clock = ManualClock::new(Instant::from_ticks(0));
+    let breaker = open_breaker(1, &clock, Hooks::new());
+    clock.advance(ms(100));
+    let unpolled: fusebox_std::CallFuture<'_, _, _, _, _> = breaker.call_with(
+        std::future::pending::<Result<(), ()>>(),
+        |_: &Result<(), ()>| Outcome::Failure,
+    );
+    assert_send(&unpolled);
+    assert_eq!(breaker.probes_in_flight(), 0);
+    drop(unpolled);
+    assert_eq!(
+        (breaker.probes_in_flight(), breaker.metrics().ignored),
+        (0, 0)
+    );
+
+    let mut polled = Box::pin(breaker.call(std::future::pending::<Result<(), ()>>()));
+    assert!(futures_poll_once(polled.as_mut()).is_pending());
+    assert_eq!(breaker.probes_in_flight(), 1, "the probe slot is taken");
+    // The second caller is refused while the first probe is in flight,
+    // without its call being polled.
+    let refused = breaker
+        .call(async { unreachable!("a refused call is not polled") as Result<(), ()> })
+        .await;
+    assert!(matches!(refused, Err(CallError::Rejected(r)) if r.state == State::HalfOpen));
+    drop(polled);
+    assert_eq!(
+        (breaker.probes_in_flight(), breaker.metrics().ignored),
+        (0, 1)
+    );
+}
+
+/// Poll `f` once with a waker that does nothing.
+fn futures_poll_once<F: std::future::Future>(
+    f: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    f.poll(&mut cx)
+}
+
 /// The same through the retry runner: a run cancelled mid-attempt (its
 /// future dropped) records `Ignored` and frees the probe at once.
 #[tokio::test]

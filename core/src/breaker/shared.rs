@@ -1213,8 +1213,41 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
 
     /// `try_acquire`, the clock read lazily; `time_closed`: read it (for
     /// the permit's start) in Closed and ForcedClosed too.
+    ///
+    /// The admission of a closed breaker (no exit sealed) is decided here,
+    /// small enough to inline into the caller, which then keeps the permit
+    /// in registers; everything else is [`acquire_slow`](Self::acquire_slow).
     #[inline(always)]
     fn acquire(
+        &self,
+        now: impl FnOnce() -> Instant,
+        time_closed: bool,
+    ) -> Result<Permit, Rejected> {
+        let w = self.load();
+        let closed = match w.state {
+            State::Closed => P::sealed_exit(&self.policy, w.generation).is_none(),
+            State::ForcedClosed => true,
+            _ => false,
+        };
+        if !closed {
+            return self.acquire_slow(now, time_closed);
+        }
+        let t = if time_closed {
+            floor(now(), w.at)
+        } else {
+            w.at
+        };
+        // Nothing written: `admitted` is derived (see `metrics`).
+        Ok(Permit {
+            acquired_at: Instant::from_ticks(t),
+            generation: w.generation,
+            transition: None,
+        })
+    }
+
+    /// [`acquire`](Self::acquire) past its closed fast path.
+    #[inline(never)]
+    fn acquire_slow(
         &self,
         now: impl FnOnce() -> Instant,
         time_closed: bool,

@@ -2,7 +2,9 @@
 //! guard.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
 
 use fusebox::breaker::{
     CircuitBreaker, Config, ConsecutiveFailures, Metrics, Outcome, Permit, Policy, Rejected,
@@ -40,16 +42,32 @@ impl<P: Policy> Cell<P> {
     /// Reads `now` only where the lock-free breaker's decision needs the
     /// time, unless `timed` (the permit then carries the call's start);
     /// the locked breaker always reads it.
-    #[inline]
+    #[inline(always)]
     fn try_acquire(&self, now: impl FnOnce() -> Instant, timed: bool) -> Result<Permit, Rejected> {
         match self {
             Self::LockFree(b) if timed => b.try_acquire(now()),
             Self::LockFree(b) => b.try_acquire_with(now),
-            Self::Locked(m) => lock(m).try_acquire(now()),
+            Self::Locked(m) => Self::locked_acquire(m, now()),
         }
     }
+    /// The locked breaker's `try_acquire` (kept out of the lock-free
+    /// path, which it would otherwise weigh down with its spills).
+    #[inline(never)]
+    fn locked_acquire(m: &Mutex<CircuitBreaker<P>>, now: Instant) -> Result<Permit, Rejected> {
+        lock(m).try_acquire(now)
+    }
+    /// The locked breaker's `record` (see `locked_acquire`).
+    #[inline(never)]
+    fn locked_record(
+        m: &Mutex<CircuitBreaker<P>>,
+        permit: Permit,
+        outcome: Outcome,
+        now: Instant,
+    ) -> Option<Transition> {
+        lock(m).record(permit, outcome, now)
+    }
     /// As `try_acquire`.
-    #[inline]
+    #[inline(always)]
     fn record(
         &self,
         permit: Permit,
@@ -58,7 +76,7 @@ impl<P: Policy> Cell<P> {
     ) -> Option<Transition> {
         match self {
             Self::LockFree(b) => b.record_with(permit, outcome, now),
-            Self::Locked(m) => lock(m).record(permit, outcome, now()),
+            Self::Locked(m) => Self::locked_record(m, permit, outcome, now()),
         }
     }
     fn state(&self, now: Instant) -> State {
@@ -407,7 +425,7 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
     /// # Errors
     /// [`CallError::Rejected`] if the breaker refused; [`CallError::Inner`]
     /// with the call's own error.
-    pub async fn call<T, E, F>(&self, call: F) -> Result<T, CallError<E>>
+    pub fn call<T, E, F>(&self, call: F) -> impl Future<Output = Result<T, CallError<E>>>
     where
         F: Future<Output = Result<T, E>>,
     {
@@ -415,7 +433,6 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
             Ok(_) => Outcome::Success,
             Err(_) => Outcome::Failure,
         })
-        .await
     }
 
     /// [`call`](Self::call), with `classify` saying what each result means
@@ -445,15 +462,17 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
     ///
     /// # Errors
     /// As [`call`](Self::call).
-    pub async fn call_with<T, E, F, K>(&self, call: F, classify: K) -> Result<T, CallError<E>>
+    pub fn call_with<T, E, F, K>(&self, call: F, classify: K) -> CallFuture<'_, P, C, F, K>
     where
         F: Future<Output = Result<T, E>>,
         K: FnOnce(&Result<T, E>) -> Outcome,
     {
-        let guard = self.try_acquire().map_err(CallError::Rejected)?;
-        let result = crate::telemetry::in_call_span(&self.inner.name, call).await;
-        guard.record(classify(&result));
-        result.map_err(CallError::Inner)
+        CallFuture {
+            breaker: self,
+            permit: None,
+            classify: Some(classify),
+            call: crate::telemetry::in_call_span(&self.inner.name, call),
+        }
     }
 
     /// The state as the next call will see it (an Open breaker whose open
@@ -546,24 +565,59 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
 
     /// Take a permit, reporting the refusal, or the admission and the
     /// transition it made.
-    #[inline]
+    #[inline(always)]
     fn acquire(&self) -> Result<Permit, Rejected> {
         let inner = &*self.inner;
         let mut now = Now::lazy(&inner.clock);
-        let permit = inner
-            .cell
-            .try_acquire(|| now.get(), inner.timed)
-            .inspect_err(|r| inner.telemetry.rejected(&inner.name, r))?;
-        inner.telemetry.admitted();
-        self.transitioned(permit.transition(), &mut now);
-        Ok(permit)
+        match inner.cell.try_acquire(|| now.get(), inner.timed) {
+            Ok(permit) => {
+                inner.telemetry.admitted();
+                self.transitioned(permit.transition(), &mut now);
+                Ok(permit)
+            }
+            Err(r) => Err(self.refused(r)),
+        }
+    }
+
+    /// Report refusal `r`.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, r: Rejected) -> Rejected {
+        self.inner.telemetry.rejected(&self.inner.name, &r);
+        r
+    }
+
+    /// [`acquire`](Self::acquire) returning the permit in registers (an
+    /// `Option<Permit>` is 16 bytes; a `Result<Permit, Rejected>` goes
+    /// through memory, and reading it back stalls store forwarding, about
+    /// a quarter of a healthy call's time measured); a refusal goes to
+    /// `refused`.
+    #[inline]
+    fn admit(&self, refused: &mut Option<Rejected>) -> Option<Permit> {
+        match self.acquire() {
+            Ok(p) => Some(p),
+            Err(r) => {
+                *refused = Some(r);
+                None
+            }
+        }
     }
 
     /// Hand transition `t` (if any) to telemetry and to the hook, at the
     /// instant the operation read (read now if it read none).
-    #[inline]
+    #[inline(always)]
     fn transitioned(&self, t: Option<Transition>, now: &mut Now<'_, C>) -> Option<Transition> {
-        let t = t?;
+        match t {
+            None => None,
+            Some(t) => self.hand_over(t, now),
+        }
+    }
+
+    /// `transitioned` for a transition made (rare: kept out of the call
+    /// path).
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self, t: Transition, now: &mut Now<'_, C>) -> Option<Transition> {
         let inner = &self.inner;
         let now = now.get();
         inner.telemetry.transition(&inner.name, t, || {
@@ -575,6 +629,76 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
     /// `transitioned` for a manual change.
     fn changed(&self, t: Option<Transition>) -> Option<Transition> {
         self.transitioned(t, &mut Now::lazy(&self.inner.clock))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Breaker::call_with`] (and of [`Breaker::call`]):
+    /// asks the breaker for a permit when first polled (refused: it
+    /// resolves to [`CallError::Rejected`] without polling the call), then
+    /// polls the call and records its classified result. Dropped after
+    /// the permit was taken and before the call finished (cancelled), it
+    /// records [`Outcome::Ignored`], which frees a half-open probe slot at
+    /// once.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallFuture<'a, P: Policy, C: Clock, F, K> {
+        breaker: &'a Breaker<P, C>,
+        permit: Option<Permit>,
+        // `None` once the call has finished (or was refused).
+        classify: Option<K>,
+        #[pin]
+        call: crate::telemetry::InCallSpan<F>,
+    }
+
+    impl<P: Policy, C: Clock, F, K> PinnedDrop for CallFuture<'_, P, C, F, K> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(permit) = this.permit.take() {
+                let _transition_went_to_the_hook = this.breaker.record(permit, Outcome::Ignored);
+            }
+        }
+    }
+}
+
+impl<P: Policy, C: Clock, F, K> std::fmt::Debug for CallFuture<'_, P, C, F, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallFuture")
+            .field("breaker", &self.breaker.inner.name)
+            .field("permit", &self.permit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, C, F, K, T, E> Future for CallFuture<'_, P, C, F, K>
+where
+    P: Policy,
+    C: Clock,
+    F: Future<Output = Result<T, E>>,
+    K: FnOnce(&Result<T, E>) -> Outcome,
+{
+    type Output = Result<T, CallError<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.permit.is_none() {
+            if this.classify.is_none() {
+                // Polled after completion: as an async fn would, refuse
+                // to run the call twice.
+                panic!("CallFuture polled after completion");
+            }
+            let mut refused = None;
+            *this.permit = this.breaker.admit(&mut refused);
+            if let Some(r) = refused {
+                *this.classify = None;
+                return Poll::Ready(Err(CallError::Rejected(r)));
+            }
+        }
+        let result = ready!(this.call.poll(cx));
+        if let (Some(permit), Some(classify)) = (this.permit.take(), this.classify.take()) {
+            this.breaker.record(permit, classify(&result));
+        }
+        Poll::Ready(result.map_err(CallError::Inner))
     }
 }
 

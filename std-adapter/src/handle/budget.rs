@@ -230,6 +230,8 @@ pub struct ConcurrentRetryBudget {
 struct ConcurrentInner {
     name: Name,
     budget: Mutex<rate::ConcurrentRetryBudget>,
+    // Read by the async retry runner's calls only (feature `tokio`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     telemetry: LimitTelemetry,
 }
 
