@@ -22,7 +22,10 @@
 //!   reads). The `durations off` rows build it with
 //!   `BreakerBuilder::call_durations(false)`: a healthy breaker reads no
 //!   clock, as the default `Breaker` of a build without `metrics` (the
-//!   fusebox-std default), and as recloser's closed path.
+//!   fusebox-std default), and as recloser's closed path. The `core` row
+//!   drives the core breaker under the handle the same way
+//!   (`try_acquire_with` / `record_with`, no clock read): what the handle
+//!   adds is the difference.
 //!
 //! Quotas are generous (burst 10^9) so that every call is admitted.
 
