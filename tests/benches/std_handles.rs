@@ -161,17 +161,17 @@ fn rate(c: &mut Criterion) {
     g.finish();
 }
 
+/// The window on both sides: the last 100 calls, tripping at 50 %.
+fn window() -> CountWindow<100> {
+    CountWindow::<100>::builder()
+        .failure_rate(50)
+        .minimum_calls(100)
+        .build()
+        .expect("window")
+}
+
 fn breaker() -> Breaker<CountWindow<100>> {
-    Breaker::new(
-        "bench",
-        Config::new(),
-        CountWindow::<100>::builder()
-            .failure_rate(50)
-            .minimum_calls(100)
-            .build()
-            .expect("window"),
-    )
-    .expect("breaker")
+    Breaker::new("bench", Config::new(), window()).expect("breaker")
 }
 
 /// [`breaker`] with the duration histogram off: no clock on the
@@ -180,14 +180,7 @@ fn lazy_breaker() -> Breaker<CountWindow<100>> {
     Breaker::builder("bench")
         .expect("name")
         .call_durations(false)
-        .build(
-            Config::new(),
-            CountWindow::<100>::builder()
-                .failure_rate(50)
-                .minimum_calls(100)
-                .build()
-                .expect("window"),
-        )
+        .build(Config::new(), window())
         .expect("breaker")
 }
 
@@ -238,15 +231,8 @@ fn breakers(c: &mut Criterion) {
             })
         },
     );
-    let core = fusebox::breaker::SharedCircuitBreaker::new(
-        Config::new(),
-        CountWindow::<100>::builder()
-            .failure_rate(50)
-            .minimum_calls(100)
-            .build()
-            .expect("window"),
-    )
-    .expect("breaker");
+    let core =
+        fusebox::breaker::SharedCircuitBreaker::new(Config::new(), window()).expect("breaker");
     let zero = || fusebox::time::Instant::from_ticks(0);
     g.bench_function(
         "core SharedCircuitBreaker (the handle's seam), lazy clock, 1 thread",
