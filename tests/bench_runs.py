@@ -17,7 +17,10 @@ Usage:
       for each row that is not fusebox's, the ratio of its median to each
       fusebox row's (above 1: fusebox is faster).
 
-Honours CARGO_TARGET_DIR.
+Honours CARGO_TARGET_DIR, and BENCH_PACKAGE (default fusebox-tests): the
+package to bench, e.g. BENCH_PACKAGE=fusebox-std-default-bench for
+fusebox-std with its default features (a package is benched alone, since
+cargo unifies features over the packages of one build).
 """
 import json
 import os
@@ -29,6 +32,7 @@ from glob import glob
 
 target = os.environ.get("CARGO_TARGET_DIR", "target")
 runs_dir = os.path.join(target, "bench-runs")
+package = os.environ.get("BENCH_PACKAGE", "fusebox-tests")
 
 
 def save(k):
@@ -48,8 +52,8 @@ def run(n, args):
         # Results of benches that this run does not reach must not leak in
         # from an older run.
         shutil.rmtree(os.path.join(target, "criterion"), ignore_errors=True)
-        print(f"== run {k} of {n}: cargo bench -p fusebox-tests {' '.join(args)}", flush=True)
-        subprocess.run(["cargo", "bench", "-p", "fusebox-tests", *args], check=True)
+        print(f"== run {k} of {n}: cargo bench -p {package} {' '.join(args)}", flush=True)
+        subprocess.run(["cargo", "bench", "-p", package, *args], check=True)
         save(k)
 
 

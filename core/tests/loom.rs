@@ -450,6 +450,43 @@ fn breaker_count_window_lazy_success_races_a_trip() {
     });
 }
 
+/// A success in a settled window (full, no failure: judged on the window
+/// word alone, without the control word) races `isolate` (a manual exit,
+/// sealed in the window word first): the success is counted before the
+/// exit or found stale after it, never lost and never counted into the
+/// forced state.
+#[test]
+fn breaker_count_window_settled_success_races_isolate() {
+    model(|| {
+        let b = Arc::new(
+            SharedCircuitBreaker::new(
+                config(1),
+                CountWindow::<2>::builder()
+                    .failure_rate(50)
+                    .minimum_calls(2)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
+        );
+        for _ in 0..2 {
+            let p = b.try_acquire(t(0)).unwrap();
+            assert_eq!(b.record(p, Outcome::Success, t(0)), None);
+        }
+        let unread = || -> Instant { panic!("no clock read on this path") };
+        let p = b.try_acquire_with(unread).unwrap();
+        let b2 = b.clone();
+        let h = thread::spawn(move || b2.record_with(p, Outcome::Success, unread));
+        let forced = b.isolate();
+        assert_eq!(h.join().unwrap(), None);
+        assert_eq!(forced.map(|c| c.to), Some(State::ForcedOpen));
+        let m = b.metrics();
+        assert_eq!(m.successes + m.stale, 3);
+        assert!(m.stale <= 1);
+        assert_eq!(b.state(t(0)), State::ForcedOpen);
+    });
+}
+
 /// Burst 1: two threads take a token at the same instant; exactly one
 /// gets it.
 #[test]

@@ -432,6 +432,16 @@ pub(crate) mod sealed {
         }
         /// The window's counts in Closed word `w`, judged at `t`.
         fn stats(s: &Self::Shared, w: Word, t: u64) -> WindowStats;
+        /// Whether a success (not slow) of a permit of Closed generation
+        /// `generation` would change nothing in the policy's data, judged
+        /// on that data alone: then the control word is still Closed in
+        /// that generation (every exit from Closed is sealed in the data
+        /// first), and the breaker only counts the success. `false` where
+        /// the data cannot tell (the default: the control word decides).
+        #[inline(always)]
+        fn settled_success(_s: &Self::Shared, _generation: u32) -> bool {
+            false
+        }
     }
 }
 
@@ -971,6 +981,13 @@ impl<const N: usize> sealed::Share for CountWindow<N> {
         }
     }
 
+    /// The window word of `generation`, not sealed, full, with no failure
+    /// and nothing slow: a success evicts a success.
+    #[inline(always)]
+    fn settled_success(s: &SharedCountWindow<N>, generation: u32) -> bool {
+        Win::healthy(s.word.0.load(Ordering::Acquire), generation, N)
+    }
+
     fn stats(s: &SharedCountWindow<N>, cw: Word, _t: u64) -> WindowStats {
         let w = s.load();
         if w.generation != cw.generation {
@@ -1424,6 +1441,16 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
         outcome: Outcome,
         now: impl FnOnce() -> Instant,
     ) -> Option<Transition> {
+        // A success in a settled window (see `Share::settled_success`):
+        // judged on the window word alone, without reading the control
+        // word. Not with slow calls on: the call's duration decides then.
+        if outcome == Outcome::Success
+            && !self.slow_calls_on()
+            && P::settled_success(&self.policy, permit.generation)
+        {
+            bump(&self.stripe().successes);
+            return None;
+        }
         let mut clock = LazyNow::new(now);
         loop {
             let w = self.load();
