@@ -126,6 +126,7 @@ fn table() -> Vec<Row> {
         row!(breaker::Config, 56, "core/src/breaker/mod.rs"),
         row!(BreakDuration, 32, "core/src/breaker/mod.rs"),
         row!(breaker::Permit, 16, "core/src/breaker/mod.rs"),
+        row!(breaker::Lane, 4, "core/src/breaker/mod.rs"),
         // core/src/breaker/mod.rs, the shared breakers (padded words)
         row!(
             SharedCircuitBreaker<ConsecutiveFailures>,

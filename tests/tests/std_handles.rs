@@ -245,6 +245,50 @@ async fn a_cancelled_call_frees_its_probe_slot_at_once() {
     assert_eq!(probe.success().map(|t| t.to), Some(State::Closed));
 }
 
+/// A healthy `CountWindow` breaker counts each success in the recording
+/// thread's own lane (no locked instruction); threads past the lanes (32)
+/// count in the core's stripes, and a thread that exits gives its lane to
+/// the next. Every success is counted exactly, whichever way: 40 threads
+/// at once, then 40 more that reuse the lanes of the first.
+#[test]
+fn every_success_is_counted_across_more_threads_than_lanes() {
+    use fusebox::breaker::CountWindow;
+    let breaker = Breaker::new(
+        "lanes",
+        Config::new(),
+        CountWindow::<10>::builder()
+            .failure_rate(50)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // Settle the window: full, no failure.
+    for _ in 0..10 {
+        assert_eq!(breaker.try_acquire().unwrap().success(), None);
+    }
+    let per_thread = 2_000u32;
+    for _round in 0..2 {
+        let barrier = Barrier::new(40);
+        std::thread::scope(|s| {
+            for _ in 0..40 {
+                s.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..per_thread {
+                        let guard = breaker.try_acquire().expect("healthy");
+                        assert_eq!(guard.success(), None);
+                    }
+                });
+            }
+        });
+    }
+    let m = breaker.metrics();
+    let total = 10 + 2 * 40 * per_thread;
+    assert_eq!((m.successes, m.admitted, m.failures), (total, total, 0));
+    // A failure still goes through the breaker (the window changes).
+    assert_eq!(breaker.try_acquire().unwrap().failure(), None);
+    assert_eq!(breaker.metrics().failures, 1);
+}
+
 /// `call_with` returns a named future (`CallFuture`) that asks for its
 /// permit when first polled, not when built: a future built and dropped
 /// unpolled takes no probe slot and records nothing; one polled once and

@@ -132,6 +132,7 @@
 //! | `SharedCircuitBreaker<CountWindow<N>>` | `1408 + (4N + 5 rounded up to 128)` | `112 + (4N + 21 rounded up to 16)` |
 //! | `SharedCircuitBreaker<TimeWindow<10>>` | 1 792 | 304 |
 //! | `SharedCircuitBreaker<TimeWindow<B>>` | `1536 + (16B rounded up to 128)` | `144 + 16B` |
+//! | [`Lane`] (a thread's success counter) | 4 | 4 |
 //!
 //! A shared time window or failure count keeps a 128-bit window word (on
 //! its own line on servers) and one 128-bit bucket per time bucket (one
@@ -157,7 +158,7 @@ pub use interval::FailureCount;
 pub use machine::CircuitBreaker;
 pub use schedule::{BreakDuration, ProbeRule};
 #[cfg(feature = "sync")]
-pub use shared::{SharedBreaker, SharedCircuitBreaker, SharedPolicy, Unshared};
+pub use shared::{Lane, SharedBreaker, SharedCircuitBreaker, SharedPolicy, Unshared};
 pub use time_window::{TimeWindow, TimeWindowBuilder};
 
 /// The state of a [`CircuitBreaker`].

@@ -12,6 +12,7 @@ use fusebox::breaker::{
 };
 use fusebox::time::{Clock, Duration, Instant};
 
+use super::lane::Lanes;
 use super::{Hooks, lock};
 use crate::telemetry::BreakerTelemetry;
 use crate::{BuildError, FastClock, Name};
@@ -24,7 +25,8 @@ use crate::{BuildError, FastClock, Name};
 /// behind a mutex held for one sans-IO call. Both return
 /// every transition, so the handle hands each to its hook either way.
 enum Cell<P: Policy> {
-    LockFree(P::Shared),
+    /// With this breaker's per-thread success lanes (see `handle::lane`).
+    LockFree(P::Shared, Lanes),
     Locked(Mutex<CircuitBreaker<P>>),
 }
 
@@ -33,7 +35,7 @@ impl<P: Policy> Cell<P> {
     /// `config`, else the `&mut` one under a lock.
     fn new(config: Config, policy: P) -> Result<Self, fusebox::ConfigError> {
         match P::Shared::share(config, &policy) {
-            Ok(b) => Ok(Self::LockFree(b)),
+            Ok(b) => Ok(Self::LockFree(b, Lanes::new())),
             Err(_) => Ok(Self::Locked(Mutex::new(CircuitBreaker::new(
                 config, policy,
             )?))),
@@ -45,8 +47,8 @@ impl<P: Policy> Cell<P> {
     #[inline(always)]
     fn try_acquire(&self, now: impl FnOnce() -> Instant, timed: bool) -> Result<Permit, Rejected> {
         match self {
-            Self::LockFree(b) if timed => b.try_acquire(now()),
-            Self::LockFree(b) => b.try_acquire_with(now),
+            Self::LockFree(b, _) if timed => b.try_acquire(now()),
+            Self::LockFree(b, _) => b.try_acquire_with(now),
             Self::Locked(m) => Self::locked_acquire(m, now()),
         }
     }
@@ -75,55 +77,58 @@ impl<P: Policy> Cell<P> {
         now: impl FnOnce() -> Instant,
     ) -> Option<Transition> {
         match self {
-            Self::LockFree(b) => b.record_with(permit, outcome, now),
+            Self::LockFree(b, lanes) => match lanes.mine() {
+                Some(lane) => b.record_with_lane(lane, permit, outcome, now),
+                None => b.record_with(permit, outcome, now),
+            },
             Self::Locked(m) => Self::locked_record(m, permit, outcome, now()),
         }
     }
     fn state(&self, now: Instant) -> State {
         match self {
-            Self::LockFree(b) => b.state(now),
+            Self::LockFree(b, _) => b.state(now),
             Self::Locked(m) => lock(m).state(now),
         }
     }
     fn retry_after(&self, now: Instant) -> Option<Duration> {
         match self {
-            Self::LockFree(b) => b.retry_after(now),
+            Self::LockFree(b, _) => b.retry_after(now),
             Self::Locked(m) => lock(m).retry_after(now),
         }
     }
     fn probes_in_flight(&self, now: Instant) -> u32 {
         match self {
-            Self::LockFree(b) => b.probes_in_flight(now),
+            Self::LockFree(b, _) => b.probes_in_flight(now),
             Self::Locked(m) => lock(m).probes_in_flight(now),
         }
     }
     fn metrics(&self) -> Metrics {
         match self {
-            Self::LockFree(b) => b.metrics(),
+            Self::LockFree(b, lanes) => lanes.add_to(b.metrics()),
             Self::Locked(m) => lock(m).metrics(),
         }
     }
     fn config(&self) -> Config {
         match self {
-            Self::LockFree(b) => *b.config(),
+            Self::LockFree(b, _) => *b.config(),
             Self::Locked(m) => *lock(m).config(),
         }
     }
     fn isolate(&self) -> Option<Transition> {
         match self {
-            Self::LockFree(b) => b.isolate(),
+            Self::LockFree(b, _) => b.isolate(),
             Self::Locked(m) => lock(m).isolate(),
         }
     }
     fn force_closed(&self) -> Option<Transition> {
         match self {
-            Self::LockFree(b) => b.force_closed(),
+            Self::LockFree(b, _) => b.force_closed(),
             Self::Locked(m) => lock(m).force_closed(),
         }
     }
     fn reset(&self) -> Option<Transition> {
         match self {
-            Self::LockFree(b) => b.reset(),
+            Self::LockFree(b, _) => b.reset(),
             Self::Locked(m) => lock(m).reset(),
         }
     }
@@ -132,7 +137,7 @@ impl<P: Policy> Cell<P> {
 impl<P: Policy + std::fmt::Debug> std::fmt::Debug for Cell<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::LockFree(b) => f.debug_tuple("LockFree").field(b).finish(),
+            Self::LockFree(b, _) => f.debug_tuple("LockFree").field(b).finish(),
             Self::Locked(m) => f.debug_tuple("Locked").field(m).finish(),
         }
     }
@@ -194,6 +199,16 @@ impl<'a, C: Clock> Now<'a, C> {
 /// [`SharedCircuitBreaker::try_acquire_with`](fusebox::breaker::SharedCircuitBreaker::try_acquire_with)).
 /// A breaker on the locked path (a config past the lock-free breaker's
 /// limits) reads the clock at both ends of every call.
+///
+/// # Counting
+/// On the lock-free path, a success that changes nothing in the breaker
+/// (a full [`CountWindow`](fusebox::breaker::CountWindow) with no failure,
+/// slow-call detection off) is counted in the recording thread's own
+/// [`Lane`](fusebox::breaker::Lane), with no locked instruction and no
+/// shared write: each breaker holds 32 lanes (4 KiB on the heap, one per
+/// thread index; a thread gives its index back when it exits), and
+/// threads past them count in the core breaker's striped metrics.
+/// [`metrics`](Self::metrics) adds the lanes.
 ///
 /// Three ways to use it:
 /// - [`call`](Self::call) / [`call_with`](Self::call_with): run a future

@@ -39,6 +39,7 @@ pub mod budget;
 pub mod bulkhead;
 pub mod dedup;
 pub mod keyed;
+mod lane;
 pub mod latency;
 pub mod rate;
 

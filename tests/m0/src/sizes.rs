@@ -86,6 +86,7 @@ pub const CHECKS: &[SizeCheck] = &[
     size_check!(CircuitBreaker<TimeWindow<60>>, time_window(60)),
     size_check!(Permit, 16),
     size_check!(SharedCircuitBreaker<ConsecutiveFailures>, 128),
+    size_check!(breaker::Lane, 4),
     size_check!(SharedCircuitBreaker<FailureCount>, 160),
     size_check!(SharedCircuitBreaker<TimeWindow<1>>, shared_time_window(1)),
     size_check!(SharedCircuitBreaker<TimeWindow<10>>, 304),
