@@ -956,11 +956,13 @@ mod handles {
         // `Arc`, the name's `Arc<str>` shared by every label, per series
         // the key's label list and this recorder's handle, and for the
         // limiters the boxed list of refusal counters. Breaker: 18 series,
-        // 38; bulkhead: 6, 15; rate limiter, keyed limiter, both retry
+        // 38, and a lock-free one its boxed per-thread success lanes, 39;
+        // bulkhead: 6, 15; rate limiter, keyed limiter, both retry
         // budgets, adaptive limiter, dedup table: 4, 11. The latency
         // handles allocate their one `Arc`. No call allocates.
         let to_build = |name: &str| match name {
-            n if n.starts_with("Breaker") => 38,
+            n if n.starts_with("Breaker") && n.ends_with("(locked)") => 38,
+            n if n.starts_with("Breaker") => 39,
             "Bulkhead" => 15,
             "HedgePolicy" | "AdaptiveTimeout" => 1,
             n if n.starts_with("Retry::run") => 0,
