@@ -418,21 +418,7 @@ fn breaker_count_window_counts_both_racing_calls() {
 #[test]
 fn breaker_count_window_lazy_success_races_a_trip() {
     model(|| {
-        let b = Arc::new(
-            SharedCircuitBreaker::new(
-                config(1),
-                CountWindow::<2>::builder()
-                    .failure_rate(50)
-                    .minimum_calls(2)
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap(),
-        );
-        for _ in 0..2 {
-            let p = b.try_acquire(t(0)).unwrap();
-            assert_eq!(b.record(p, Outcome::Success, t(0)), None);
-        }
+        let b = settled_count_window();
         let unread = || -> Instant { panic!("no clock read on this path") };
         let p1 = b.try_acquire_with(unread).unwrap();
         let p2 = b.try_acquire_with(unread).unwrap();
@@ -450,6 +436,27 @@ fn breaker_count_window_lazy_success_races_a_trip() {
     });
 }
 
+/// A `CountWindow<2>` breaker (50 %, at least 2 calls) whose window holds
+/// two successes: full, no failure, settled.
+fn settled_count_window() -> Arc<SharedCircuitBreaker<CountWindow<2>>> {
+    let b = Arc::new(
+        SharedCircuitBreaker::new(
+            config(1),
+            CountWindow::<2>::builder()
+                .failure_rate(50)
+                .minimum_calls(2)
+                .build()
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    for _ in 0..2 {
+        let p = b.try_acquire(t(0)).unwrap();
+        assert_eq!(b.record(p, Outcome::Success, t(0)), None);
+    }
+    b
+}
+
 /// A success in a settled window (full, no failure: judged on the window
 /// word alone, without the control word) races `isolate` (a manual exit,
 /// sealed in the window word first): the success is counted before the
@@ -458,21 +465,7 @@ fn breaker_count_window_lazy_success_races_a_trip() {
 #[test]
 fn breaker_count_window_settled_success_races_isolate() {
     model(|| {
-        let b = Arc::new(
-            SharedCircuitBreaker::new(
-                config(1),
-                CountWindow::<2>::builder()
-                    .failure_rate(50)
-                    .minimum_calls(2)
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap(),
-        );
-        for _ in 0..2 {
-            let p = b.try_acquire(t(0)).unwrap();
-            assert_eq!(b.record(p, Outcome::Success, t(0)), None);
-        }
+        let b = settled_count_window();
         let unread = || -> Instant { panic!("no clock read on this path") };
         let p = b.try_acquire_with(unread).unwrap();
         let b2 = b.clone();

@@ -6,7 +6,8 @@
 //! fusebox-std's default features, what `fusebox-std = "..."` gives,
 //! groups `std-default/...`). Cargo unifies a package's features over
 //! the packages of one build, so each crate is benched on its own
-//! (`cargo bench -p ...`).
+//! (`cargo bench -p ...`). Each includes `common/two_threads.rs` as
+//! `crate::two_threads` beside this file.
 //!
 //! - `rate`: `RateLimiter::try_acquire` (lock-free bucket, clock read
 //!   included) against governor's `check()` with its `QuantaUpkeepClock`.
@@ -31,45 +32,18 @@
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::{Barrier, OnceLock};
-use std::time::{Duration as StdDuration, Instant as StdInstant};
+use std::sync::OnceLock;
+use std::time::Duration as StdDuration;
 
 use criterion::Criterion;
 use fusebox::breaker::{Config, CountWindow};
 use fusebox::rate::Quota;
 use fusebox_std::{Breaker, RateLimiter, RecentClock};
 
+use crate::two_threads::two_threads;
+
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("non-zero")
-}
-
-/// `iters` calls of `op` on each of 2 threads at once; the time per call,
-/// summed over both threads (wall time / total calls).
-fn two_threads(iters: u64, op: &(dyn Fn() -> bool + Sync)) -> StdDuration {
-    let barrier = Barrier::new(2);
-    let start = std::sync::Mutex::new(None::<StdInstant>);
-    let elapsed = std::thread::scope(|s| {
-        let worker = || {
-            barrier.wait();
-            {
-                let mut st = start.lock().expect("lock");
-                if st.is_none() {
-                    *st = Some(StdInstant::now());
-                }
-            }
-            let mut ok = 0u64;
-            for _ in 0..iters {
-                ok += u64::from(black_box(op()));
-            }
-            black_box(ok);
-            StdInstant::now()
-        };
-        let a = s.spawn(worker);
-        let b = s.spawn(worker);
-        let end = a.join().expect("thread").max(b.join().expect("thread"));
-        end - start.lock().expect("lock").expect("started")
-    });
-    elapsed / 2
 }
 
 /// governor's upkeep clock, one per process (quanta allows one upkeep

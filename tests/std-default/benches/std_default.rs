@@ -8,6 +8,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "../../benches/common/std_groups.rs"]
 mod std_groups;
+#[path = "../../benches/common/two_threads.rs"]
+mod two_threads;
 
 fn rate(c: &mut Criterion) {
     std_groups::rate(c, "std-default");
