@@ -604,8 +604,8 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
 
     /// [`acquire`](Self::acquire) returning the permit in registers (an
     /// `Option<Permit>` is 16 bytes; a `Result<Permit, Rejected>` goes
-    /// through memory, and reading it back stalls store forwarding, about
-    /// a quarter of a healthy call's time measured); a refusal goes to
+    /// through memory, and reading it back stalled store forwarding: about
+    /// a third of a healthy call's samples in `perf`); a refusal goes to
     /// `refused`.
     #[inline]
     fn admit(&self, refused: &mut Option<Rejected>) -> Option<Permit> {
