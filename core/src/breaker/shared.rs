@@ -1517,9 +1517,12 @@ impl<P: SharedPolicy> SharedCircuitBreaker<P> {
     /// nothing in the breaker (a full [`CountWindow`] with no failure and
     /// nothing slow, slow-call detection off) in `lane` instead of the
     /// breaker's metrics, with no locked instruction: such a success then
-    /// writes nothing shared at all. Every other outcome is counted in the
-    /// breaker as by `record_with`. The caller adds its lanes to
-    /// [`metrics`](Self::metrics) ([`Lane::add_to`]).
+    /// writes nothing shared at all. Only a [`CountWindow`]'s settled
+    /// success goes to the lane; every other outcome, and every outcome
+    /// of the other policies ([`ConsecutiveFailures`], `TimeWindow`,
+    /// `FailureCount`), is counted in the breaker as by `record_with`.
+    /// The caller adds its lanes to [`metrics`](Self::metrics)
+    /// ([`Lane::add_to`]).
     #[inline]
     pub fn record_with_lane(
         &self,

@@ -648,13 +648,56 @@ impl<P: Policy, C: Clock> Breaker<P, C> {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`Breaker::call_with`] (and of [`Breaker::call`]):
-    /// asks the breaker for a permit when first polled (refused: it
-    /// resolves to [`CallError::Rejected`] without polling the call), then
-    /// polls the call and records its classified result. Dropped after
-    /// the permit was taken and before the call finished (cancelled), it
-    /// records [`Outcome::Ignored`], which frees a half-open probe slot at
-    /// once.
+    /// The future of [`Breaker::call_with`]; [`Breaker::call`] returns an
+    /// opaque `impl Future` built on it. It asks the breaker for a permit
+    /// when first polled (refused: it resolves to [`CallError::Rejected`]
+    /// without polling the call), then polls the call and records its
+    /// classified result. Dropped after the permit was taken and before
+    /// the call finished (cancelled), it records [`Outcome::Ignored`],
+    /// which frees a half-open probe slot at once.
+    ///
+    /// It is `Send` when the call `F` and the classifier `K` are (the
+    /// breaker is `Sync`), so it can go to `tokio::spawn`. `F` (an `async`
+    /// block) and `K` (a closure) usually have no name: to keep one in a
+    /// struct field, box the call and pass a `fn` classifier, as below, or
+    /// keep the field generic.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    /// use fusebox::breaker::{Config, ConsecutiveFailures, Outcome};
+    /// use fusebox_std::{Breaker, CallFuture, FastClock};
+    ///
+    /// type Call = Pin<Box<dyn Future<Output = Result<u16, std::io::Error>> + Send>>;
+    /// type Classify = fn(&Result<u16, std::io::Error>) -> Outcome;
+    ///
+    /// fn get(status: u16) -> Call {
+    ///     Box::pin(async move { Ok(status) }) // a real client's request here
+    /// }
+    ///
+    /// fn by_status(r: &Result<u16, std::io::Error>) -> Outcome {
+    ///     match r {
+    ///         Ok(s) if *s >= 500 => Outcome::Failure,
+    ///         Ok(_) => Outcome::Success,
+    ///         Err(_) => Outcome::Failure,
+    ///     }
+    /// }
+    ///
+    /// struct Pending<'a> {
+    ///     call: CallFuture<'a, ConsecutiveFailures, FastClock, Call, Classify>,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let breaker = Breaker::new("api", Config::new(), ConsecutiveFailures::new(3)?)?;
+    /// let pending = Pending {
+    ///     call: breaker.call_with(get(503), by_status as Classify),
+    /// };
+    /// assert!(pending.call.await.is_ok()); // the response, recorded as a failure
+    /// assert_eq!(breaker.metrics().failures, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct CallFuture<'a, P: Policy, C: Clock, F, K> {
         breaker: &'a Breaker<P, C>,
