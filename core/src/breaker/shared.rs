@@ -2249,24 +2249,15 @@ mod tests {
     #[test]
     fn count_window_survives_lap_wraparound() {
         let config = Config::new();
-        let shared = SharedCircuitBreaker::new(
-            config,
+        let window = || {
             CountWindow::<4>::builder()
                 .failure_rate(50)
                 .minimum_calls(4)
                 .build()
-                .unwrap(),
-        )
-        .unwrap();
-        let mut reference = CircuitBreaker::new(
-            config,
-            CountWindow::<4>::builder()
-                .failure_rate(50)
-                .minimum_calls(4)
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+                .unwrap()
+        };
+        let shared = SharedCircuitBreaker::new(config, window()).unwrap();
+        let mut reference = CircuitBreaker::new(config, window()).unwrap();
         let lap = 1000;
         let w = shared.policy.load();
         shared
