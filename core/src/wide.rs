@@ -80,6 +80,15 @@ pub(crate) const fn mul(a: u64, b: u32) -> u128 {
 pub(crate) fn div(n: u128, d: u32) -> (u128, bool) {
     #[cfg(target_pointer_width = "64")]
     {
+        // Below 2^64 (every rejection of the packed shared bucket): one
+        // 64-bit division instruction, not the 128-bit libcall.
+        if let Ok(n) = u64::try_from(n) {
+            let d = u64::from(d);
+            return match n.checked_div(d) {
+                Some(q) => (u128::from(q), q.wrapping_mul(d) == n),
+                None => (0, true),
+            };
+        }
         // One division (a libcall) and a multiply, not two divisions.
         let d = u128::from(d);
         match n.checked_div(d) {
@@ -221,6 +230,8 @@ mod tests {
             }
         }
         assert_eq!(div_digits(5, 0), (0, true));
+        assert_eq!(div(5, 0), (0, true));
+        assert_eq!(div(u128::from(u64::MAX) + 1, 0), (0, true));
         assert_eq!(div_restoring(5, 0), 0);
     }
 

@@ -28,9 +28,9 @@ use std::num::NonZeroU32;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-#[path = "common/two_threads.rs"]
-mod two_threads;
-use two_threads::two_threads;
+#[path = "common/threads.rs"]
+mod threads;
+use threads::two_threads;
 
 use fusebox::hash::Seed;
 use fusebox::rate::{

@@ -24,8 +24,8 @@ use governor::clock::Clock as GClock;
 
 #[path = "common/std_groups.rs"]
 mod std_groups;
-#[path = "common/two_threads.rs"]
-mod two_threads;
+#[path = "common/threads.rs"]
+mod threads;
 
 use std_groups::governor_upkeep_clock;
 

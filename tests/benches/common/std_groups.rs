@@ -6,8 +6,8 @@
 //! fusebox-std's default features, what `fusebox-std = "..."` gives,
 //! groups `std-default/...`). Cargo unifies a package's features over
 //! the packages of one build, so each crate is benched on its own
-//! (`cargo bench -p ...`). Each includes `common/two_threads.rs` as
-//! `crate::two_threads` beside this file.
+//! (`cargo bench -p ...`). Each includes `common/threads.rs` as
+//! `crate::threads` beside this file.
 //!
 //! - `rate`: `RateLimiter::try_acquire` (lock-free bucket, clock read
 //!   included) against governor's `check()` with its `QuantaUpkeepClock`.
@@ -28,7 +28,9 @@
 //!   the handle the same way (`try_acquire_with` / `record_with`, no clock
 //!   read): what the handle adds is the difference.
 //!
-//! Quotas are generous (burst 10^9) so that every call is admitted.
+//! Quotas are generous (burst 10^9) so that every call is admitted, but
+//! in the `refused` rows (1 token per hour, taken first: every call is
+//! refused, and each side computes the wait a 429 would carry).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -40,7 +42,7 @@ use fusebox::breaker::{Config, CountWindow};
 use fusebox::rate::Quota;
 use fusebox_std::{Breaker, RateLimiter, RecentClock};
 
-use crate::two_threads::two_threads;
+use crate::threads::two_threads;
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("non-zero")
@@ -59,11 +61,11 @@ pub fn governor_upkeep_clock() -> governor::clock::QuantaUpkeepClock {
         .clone()
 }
 
-fn quota() -> Quota {
+pub fn quota() -> Quota {
     Quota::per_second(1_000_000_000).build().expect("quota")
 }
 
-fn governor_limiter() -> governor::RateLimiter<
+pub fn governor_limiter() -> governor::RateLimiter<
     governor::state::NotKeyed,
     governor::state::InMemoryState,
     governor::clock::QuantaUpkeepClock,
@@ -102,11 +104,69 @@ pub fn rate(c: &mut Criterion, prefix: &str) {
     g.bench_function("RateLimiter (CoarseClock) try_acquire, 2 threads", |b| {
         b.iter_custom(|iters| two_threads(iters, &|| coarse2.try_acquire().is_ok()))
     });
+    // Saturated: 1 token per hour, taken before the rows run, so every
+    // call is refused (an overloaded limiter's path; `retry_after` is
+    // computed on both sides, as a caller that answers 429 needs it).
+    let gov_full = governor::RateLimiter::direct_with_clock(
+        governor::Quota::per_hour(nz(1)),
+        governor_upkeep_clock(),
+    );
+    let full = RateLimiter::with_clock(
+        "bench",
+        Quota::per_hour(1).build().expect("quota"),
+        RecentClock::new(),
+    )
+    .expect("limiter");
+    let upkeep = governor_upkeep_clock();
+    assert!(gov_full.check().is_ok() && full.try_acquire().is_ok());
+    g.bench_function(
+        "governor check (QuantaUpkeepClock), refused, 1 thread",
+        |b| {
+            b.iter(|| match black_box(&gov_full).check() {
+                Ok(()) => StdDuration::ZERO,
+                Err(not_until) => not_until.wait_time_from(governor::clock::Clock::now(&upkeep)),
+            })
+        },
+    );
+    g.bench_function(
+        "RateLimiter<RecentClock> try_acquire, refused, 1 thread",
+        |b| {
+            b.iter(|| match black_box(&full).try_acquire() {
+                Ok(()) => None,
+                Err(r) => r.retry_after,
+            })
+        },
+    );
+    g.bench_function(
+        "governor check (QuantaUpkeepClock), refused, 2 threads",
+        |b| {
+            b.iter_custom(|iters| {
+                two_threads(iters, &|| match gov_full.check() {
+                    Ok(()) => true,
+                    Err(not_until) => {
+                        black_box(not_until.wait_time_from(governor::clock::Clock::now(&upkeep)))
+                            .is_zero()
+                    }
+                })
+            })
+        },
+    );
+    g.bench_function(
+        "RateLimiter<RecentClock> try_acquire, refused, 2 threads",
+        |b| {
+            b.iter_custom(|iters| {
+                two_threads(iters, &|| match full.try_acquire() {
+                    Ok(()) => true,
+                    Err(r) => black_box(r.retry_after).is_none(),
+                })
+            })
+        },
+    );
     g.finish();
 }
 
 /// The window on both sides: the last 100 calls, tripping at 50 %.
-fn window() -> CountWindow<100> {
+pub fn window() -> CountWindow<100> {
     CountWindow::<100>::builder()
         .failure_rate(50)
         .minimum_calls(100)
@@ -114,7 +174,7 @@ fn window() -> CountWindow<100> {
         .expect("window")
 }
 
-fn breaker() -> Breaker<CountWindow<100>> {
+pub fn breaker() -> Breaker<CountWindow<100>> {
     Breaker::new("bench", Config::new(), window()).expect("breaker")
 }
 
@@ -128,7 +188,7 @@ fn lazy_breaker() -> Breaker<CountWindow<100>> {
         .expect("breaker")
 }
 
-fn recloser() -> recloser::Recloser {
+pub fn recloser() -> recloser::Recloser {
     recloser::Recloser::custom()
         .error_rate(0.5)
         .closed_len(100)

@@ -1,15 +1,17 @@
 //! fusebox-std with its default features (no `tracing`, no `metrics`):
-//! the `std-default/rate` and `std-default/breaker` groups, side by side
-//! with governor and recloser. What they measure: the docs of
-//! `tests/benches/common/std_groups.rs`. Run alone (features unify over
+//! the `std-default/rate`, `std-default/breaker` and `std-default/scaling`
+//! groups, side by side with governor and recloser. What they measure:
+//! the docs of `tests/benches/common/std_groups.rs` and `scaling.rs`. Run alone (features unify over
 //! the packages of one build): `cargo bench -p fusebox-std-default-bench`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+#[path = "../../benches/common/scaling.rs"]
+mod scaling;
 #[path = "../../benches/common/std_groups.rs"]
 mod std_groups;
-#[path = "../../benches/common/two_threads.rs"]
-mod two_threads;
+#[path = "../../benches/common/threads.rs"]
+mod threads;
 
 fn rate(c: &mut Criterion) {
     std_groups::rate(c, "std-default");
@@ -19,5 +21,9 @@ fn breakers(c: &mut Criterion) {
     std_groups::breakers(c, "std-default");
 }
 
-criterion_group!(benches, rate, breakers);
+fn scaling(c: &mut Criterion) {
+    scaling::scaling(c, "std-default");
+}
+
+criterion_group!(benches, rate, breakers, scaling);
 criterion_main!(benches);
