@@ -10,9 +10,10 @@
 //!   default `RateLimiter` (`CoarseClock`), quotas as the `rate` group
 //!   (every call admitted).
 //!
-//! Every row runs through [`n_threads`], the 1-thread rows too (one
-//! spawned thread), so the rows of one thread count are alike. A row's
-//! time is per call over all threads: 1 / total throughput.
+//! Every row runs through `threads::n_threads` (`bench_threads`), the
+//! 1-thread rows too (one spawned thread, the call behind a `&dyn Fn`), so
+//! the rows of one thread count are alike. A row's time is per call over
+//! all threads: 1 / total throughput.
 
 use std::hint::black_box;
 
@@ -22,7 +23,7 @@ use fusebox::time::Instant;
 use fusebox_std::{RateLimiter, RecentClock};
 
 use crate::std_groups::{breaker, governor_limiter, quota, recloser, window};
-use crate::threads::n_threads;
+use crate::threads::bench_threads;
 
 /// 1, 2, 4, 8, 16, up to the cores this process may use.
 fn thread_counts() -> Vec<u32> {
@@ -47,50 +48,39 @@ pub fn scaling(c: &mut Criterion, prefix: &str) {
             RateLimiter::with_clock("bench", quota(), RecentClock::new()).expect("limiter");
         let coarse = RateLimiter::new("bench", quota()).expect("limiter");
         let zero = || Instant::from_ticks(0);
-        g.bench_function(format!("recloser call, {n} {threads}"), |bench| {
-            bench.iter_custom(|iters| {
-                n_threads(n, iters, &|| {
-                    r.call(|| black_box(Ok::<u32, u32>(1))).is_ok()
-                })
-            })
+        let name = |row: &str| format!("{row}, {n} {threads}");
+        bench_threads(&mut g, &name("recloser call"), n, &|| {
+            r.call(|| black_box(Ok::<u32, u32>(1))).is_ok()
         });
-        g.bench_function(
-            format!("Breaker call (ready future), {n} {threads}"),
-            |bench| {
-                bench.iter_custom(|iters| {
-                    n_threads(n, iters, &|| {
-                        embassy_futures::block_on(b.call(async { black_box(Ok::<u32, u32>(1)) }))
-                            .is_ok()
-                    })
-                })
+        bench_threads(&mut g, &name("Breaker call (ready future)"), n, &|| {
+            embassy_futures::block_on(b.call(async { black_box(Ok::<u32, u32>(1)) })).is_ok()
+        });
+        bench_threads(
+            &mut g,
+            &name("core SharedCircuitBreaker, no clock"),
+            n,
+            &|| match core.try_acquire_with(zero) {
+                Ok(p) => core.record_with(p, Outcome::Success, zero).is_none(),
+                Err(_) => false,
             },
         );
-        g.bench_function(
-            format!("core SharedCircuitBreaker, no clock, {n} {threads}"),
-            |bench| {
-                bench.iter_custom(|iters| {
-                    n_threads(n, iters, &|| match core.try_acquire_with(zero) {
-                        Ok(p) => core.record_with(p, Outcome::Success, zero).is_none(),
-                        Err(_) => false,
-                    })
-                })
-            },
+        bench_threads(
+            &mut g,
+            &name("governor check (QuantaUpkeepClock)"),
+            n,
+            &|| gov.check().is_ok(),
         );
-        g.bench_function(
-            format!("governor check (QuantaUpkeepClock), {n} {threads}"),
-            |bench| bench.iter_custom(|iters| n_threads(n, iters, &|| gov.check().is_ok())),
+        bench_threads(
+            &mut g,
+            &name("RateLimiter<RecentClock> try_acquire"),
+            n,
+            &|| recent.try_acquire().is_ok(),
         );
-        g.bench_function(
-            format!("RateLimiter<RecentClock> try_acquire, {n} {threads}"),
-            |bench| {
-                bench.iter_custom(|iters| n_threads(n, iters, &|| recent.try_acquire().is_ok()))
-            },
-        );
-        g.bench_function(
-            format!("RateLimiter (CoarseClock) try_acquire, {n} {threads}"),
-            |bench| {
-                bench.iter_custom(|iters| n_threads(n, iters, &|| coarse.try_acquire().is_ok()))
-            },
+        bench_threads(
+            &mut g,
+            &name("RateLimiter (CoarseClock) try_acquire"),
+            n,
+            &|| coarse.try_acquire().is_ok(),
         );
     }
     g.finish();

@@ -42,7 +42,7 @@ use fusebox::breaker::{Config, CountWindow};
 use fusebox::rate::Quota;
 use fusebox_std::{Breaker, RateLimiter, RecentClock};
 
-use crate::threads::two_threads;
+use crate::threads::bench_threads;
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("non-zero")
@@ -95,15 +95,24 @@ pub fn rate(c: &mut Criterion, prefix: &str) {
     let gov2 = governor_limiter();
     let recent2 = RateLimiter::with_clock("bench", quota(), RecentClock::new()).expect("limiter");
     let coarse2 = RateLimiter::new("bench", quota()).expect("limiter");
-    g.bench_function("governor check (QuantaUpkeepClock), 2 threads", |b| {
-        b.iter_custom(|iters| two_threads(iters, &|| gov2.check().is_ok()))
-    });
-    g.bench_function("RateLimiter<RecentClock> try_acquire, 2 threads", |b| {
-        b.iter_custom(|iters| two_threads(iters, &|| recent2.try_acquire().is_ok()))
-    });
-    g.bench_function("RateLimiter (CoarseClock) try_acquire, 2 threads", |b| {
-        b.iter_custom(|iters| two_threads(iters, &|| coarse2.try_acquire().is_ok()))
-    });
+    bench_threads(
+        &mut g,
+        "governor check (QuantaUpkeepClock), 2 threads",
+        2,
+        &|| gov2.check().is_ok(),
+    );
+    bench_threads(
+        &mut g,
+        "RateLimiter<RecentClock> try_acquire, 2 threads",
+        2,
+        &|| recent2.try_acquire().is_ok(),
+    );
+    bench_threads(
+        &mut g,
+        "RateLimiter (CoarseClock) try_acquire, 2 threads",
+        2,
+        &|| coarse2.try_acquire().is_ok(),
+    );
     // Saturated: 1 token per hour, taken before the rows run, so every
     // call is refused (an overloaded limiter's path; `retry_after` is
     // computed on both sides, as a caller that answers 429 needs it).
@@ -137,29 +146,24 @@ pub fn rate(c: &mut Criterion, prefix: &str) {
             })
         },
     );
-    g.bench_function(
+    bench_threads(
+        &mut g,
         "governor check (QuantaUpkeepClock), refused, 2 threads",
-        |b| {
-            b.iter_custom(|iters| {
-                two_threads(iters, &|| match gov_full.check() {
-                    Ok(()) => true,
-                    Err(not_until) => {
-                        black_box(not_until.wait_time_from(governor::clock::Clock::now(&upkeep)))
-                            .is_zero()
-                    }
-                })
-            })
+        2,
+        &|| match gov_full.check() {
+            Ok(()) => true,
+            Err(not_until) => {
+                black_box(not_until.wait_time_from(governor::clock::Clock::now(&upkeep))).is_zero()
+            }
         },
     );
-    g.bench_function(
+    bench_threads(
+        &mut g,
         "RateLimiter<RecentClock> try_acquire, refused, 2 threads",
-        |b| {
-            b.iter_custom(|iters| {
-                two_threads(iters, &|| match full.try_acquire() {
-                    Ok(()) => true,
-                    Err(r) => black_box(r.retry_after).is_none(),
-                })
-            })
+        2,
+        &|| match full.try_acquire() {
+            Ok(()) => true,
+            Err(r) => black_box(r.retry_after).is_none(),
         },
     );
     g.finish();
@@ -252,38 +256,25 @@ pub fn breakers(c: &mut Criterion, prefix: &str) {
     let r2 = recloser();
     let b2 = breaker();
     let lazy2 = lazy_breaker();
-    g.bench_function("recloser call, 2 threads", |bench| {
-        bench.iter_custom(|iters| {
-            two_threads(iters, &|| r2.call(|| black_box(Ok::<u32, u32>(1))).is_ok())
-        })
+    bench_threads(&mut g, "recloser call, 2 threads", 2, &|| {
+        r2.call(|| black_box(Ok::<u32, u32>(1))).is_ok()
     });
-    g.bench_function("Breaker call (ready future), 2 threads", |bench| {
-        bench.iter_custom(|iters| {
-            two_threads(iters, &|| {
-                embassy_futures::block_on(b2.call(async { black_box(Ok::<u32, u32>(1)) })).is_ok()
-            })
-        })
+    bench_threads(&mut g, "Breaker call (ready future), 2 threads", 2, &|| {
+        embassy_futures::block_on(b2.call(async { black_box(Ok::<u32, u32>(1)) })).is_ok()
     });
-    g.bench_function(
+    bench_threads(
+        &mut g,
         "Breaker call (ready future), durations off, 2 threads",
-        |bench| {
-            bench.iter_custom(|iters| {
-                two_threads(iters, &|| {
-                    embassy_futures::block_on(lazy2.call(async { black_box(Ok::<u32, u32>(1)) }))
-                        .is_ok()
-                })
-            })
-        },
+        2,
+        &|| embassy_futures::block_on(lazy2.call(async { black_box(Ok::<u32, u32>(1)) })).is_ok(),
     );
-    g.bench_function(
+    bench_threads(
+        &mut g,
         "Breaker guard (try_acquire + success), durations off, 2 threads",
-        |bench| {
-            bench.iter_custom(|iters| {
-                two_threads(iters, &|| match lazy2.try_acquire() {
-                    Ok(guard) => guard.success().is_none(),
-                    Err(_) => false,
-                })
-            })
+        2,
+        &|| match lazy2.try_acquire() {
+            Ok(guard) => guard.success().is_none(),
+            Err(_) => false,
         },
     );
     g.finish();
