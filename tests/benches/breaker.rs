@@ -30,7 +30,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "common/threads.rs"]
 mod threads;
-use threads::two_threads;
+use threads::bench_threads;
 
 use fusebox::breaker::{
     CircuitBreaker, Config, ConsecutiveFailures, CountWindow, Outcome, SharedCircuitBreaker,
@@ -358,7 +358,7 @@ fn shared(c: &mut Criterion) {
     g.finish();
     let mut g = c.benchmark_group("breaker/shared/2 threads");
     for (name, op) in shared_contenders() {
-        g.bench_function(name, |b| b.iter_custom(|iters| two_threads(iters, &*op)));
+        bench_threads(&mut g, name, 2, &*op);
     }
     g.finish();
 }

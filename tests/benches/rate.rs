@@ -30,7 +30,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "common/threads.rs"]
 mod threads;
-use threads::two_threads;
+use threads::bench_threads;
 
 use fusebox::hash::Seed;
 use fusebox::rate::{
@@ -142,12 +142,17 @@ fn shared(c: &mut Criterion) {
     // interval to 0 ns and measure a degenerate limiter).
     let gov2 = RateLimiter::direct(GQuota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)));
     let bucket2 = SharedTokenBucket::new(generous());
-    g.bench_function("governor check, 2 threads (per call, both threads)", |b| {
-        b.iter_custom(|iters| two_threads(iters, &|| gov2.check().is_ok()))
-    });
-    g.bench_function(
+    bench_threads(
+        &mut g,
+        "governor check, 2 threads (per call, both threads)",
+        2,
+        &|| gov2.check().is_ok(),
+    );
+    bench_threads(
+        &mut g,
         "fusebox SharedTokenBucket (clock read included), 2 threads (per call, both threads)",
-        |b| b.iter_custom(|iters| two_threads(iters, &|| bucket2.try_acquire(clock.now()).is_ok())),
+        2,
+        &|| bucket2.try_acquire(clock.now()).is_ok(),
     );
     g.finish();
 }

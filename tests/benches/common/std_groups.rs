@@ -28,9 +28,10 @@
 //!   the handle the same way (`try_acquire_with` / `record_with`, no clock
 //!   read): what the handle adds is the difference.
 //!
-//! Quotas are generous (burst 10^9) so that every call is admitted, but
-//! in the `refused` rows (1 token per hour, taken first: every call is
-//! refused, and each side computes the wait a 429 would carry).
+//! Quotas are generous (burst 10^9) so that every call is admitted,
+//! except in the `refused` rows: 1 token per hour, taken before they run,
+//! so every call is refused, and each side computes the wait a 429 would
+//! carry.
 
 use std::hint::black_box;
 use std::num::NonZeroU32;

@@ -40,14 +40,7 @@ pub fn n_threads(n: u32, iters: u64, op: &(dyn Fn() -> bool + Sync)) -> StdDurat
     elapsed / n
 }
 
-/// [`n_threads`] with 2 threads.
-#[allow(dead_code)]
-pub fn two_threads(iters: u64, op: &(dyn Fn() -> bool + Sync)) -> StdDuration {
-    n_threads(2, iters, op)
-}
-
 /// Register `name` in `g`: `op` on `n` threads at once ([`n_threads`]).
-#[allow(dead_code)]
 pub fn bench_threads(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
