@@ -79,6 +79,9 @@ mod loom_u128 {
                 }
             })
         }
+        pub fn fetch_max(&self, new: u128, _: Ordering) -> u128 {
+            self.with(|v| core::mem::replace(v, (*v).max(new)))
+        }
         pub fn compare_exchange_weak(
             &self,
             current: u128,

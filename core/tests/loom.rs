@@ -500,6 +500,93 @@ fn token_bucket_admits_one_of_two_racing() {
     });
 }
 
+/// 1 token per 2^60 ticks, burst 2: capacity 2^61 units (62 bits of
+/// offset), so the 8-byte word holds the latest instants 0, 1 and 2 only
+/// and an instant of 3 or more moves the state to the 16-byte word.
+fn narrow_bucket() -> SharedTokenBucket {
+    let q = Quota::per_period(1, Duration::from_ticks(1 << 60))
+        .allow_burst(2)
+        .build()
+        .unwrap();
+    SharedTokenBucket::new(q)
+}
+
+/// After two admissions at `a` and `b` ticks (in either order), the wait
+/// for a third token asked at `at`: the sequential bucket's answer.
+fn third_wait(first: u64, second: u64, at: u64) -> Duration {
+    let q = Quota::per_period(1, Duration::from_ticks(1 << 60))
+        .allow_burst(2)
+        .build()
+        .unwrap();
+    let mut b = fusebox::rate::TokenBucket::new(q);
+    assert!(b.try_acquire(t(first)).is_ok());
+    assert!(b.try_acquire(t(second)).is_ok());
+    b.try_acquire(t(at)).unwrap_err().retry_after.unwrap()
+}
+
+/// One request inside the 8-byte word's range races one that moves the
+/// state: both are admitted, and the state after them is that of one
+/// sequential order (nothing lost or counted twice by the move).
+#[test]
+fn token_bucket_move_races_a_small_request() {
+    model(|| {
+        let bucket = Arc::new(narrow_bucket());
+        let b2 = bucket.clone();
+        let h = thread::spawn(move || b2.try_acquire(t(1)).is_ok());
+        let moved = bucket.try_acquire(t(5)).is_ok();
+        assert!(h.join().unwrap() && moved);
+        let wait = bucket.try_acquire(t(5)).unwrap_err().retry_after.unwrap();
+        assert!(
+            wait == third_wait(1, 5, 5) || wait == third_wait(5, 1, 5),
+            "{wait:?}"
+        );
+    });
+}
+
+/// Two requests both past the range race to move the state: one move, and
+/// the state of one sequential order.
+#[test]
+fn token_bucket_two_movers_race() {
+    model(|| {
+        let bucket = Arc::new(narrow_bucket());
+        let b2 = bucket.clone();
+        let h = thread::spawn(move || b2.try_acquire(t(4)).is_ok());
+        let a = bucket.try_acquire(t(6)).is_ok();
+        assert!(h.join().unwrap() && a);
+        let wait = bucket.try_acquire(t(6)).unwrap_err().retry_after.unwrap();
+        assert!(
+            wait == third_wait(4, 6, 6) || wait == third_wait(6, 4, 6),
+            "{wait:?}"
+        );
+    });
+}
+
+/// A mover that read the 8-byte word before another thread changed it and
+/// then moved the state itself: the stale raise changes nothing, and the
+/// stale mover's own request is decided on the moved state.
+#[test]
+fn token_bucket_stale_mover_changes_nothing() {
+    model(|| {
+        let bucket = Arc::new(narrow_bucket());
+        let b2 = bucket.clone();
+        let h = thread::spawn(move || {
+            // Inside the range, then past it: this thread moves the state.
+            let first = b2.try_acquire(t(1)).is_ok();
+            let second = b2.try_acquire(t(7)).is_ok();
+            (first, second)
+        });
+        let mine = bucket.try_acquire(t(4)).is_ok();
+        let (first, second) = h.join().unwrap();
+        // Three requests for a burst of 2 with no refill worth a token:
+        // exactly two admitted, whatever the order.
+        assert_eq!(
+            usize::from(mine) + usize::from(first) + usize::from(second),
+            2
+        );
+        assert!(bucket.try_acquire(t(7)).is_err());
+    });
+}
+
 /// Limit 1: two threads take a slot and drop it; never both inside, and
 /// the slot is free at the end.
 #[test]

@@ -6,7 +6,9 @@
 //!   and `duration_since(start)`, exactly what its `check()` does).
 //! - `shared`: `SharedTokenBucket` with that clock read, against governor,
 //!   on one thread and on 2 threads hammering one instance (time per
-//!   operation summed over both threads, i.e. 1 / total throughput).
+//!   operation summed over both threads, i.e. 1 / total throughput); and,
+//!   on one thread, a bucket whose state has moved to its 16-byte word
+//!   (see `SharedTokenBucket`'s docs: past the 8-byte word's range).
 //! - `keyed`: 1024 u64 keys round-robin, governor's dashmap-keyed limiter
 //!   against `KeyedLimiter<u64, 2048>` (with `now` supplied and with the
 //!   clock read).
@@ -136,6 +138,22 @@ fn shared(c: &mut Criterion) {
     g.bench_function(
         "fusebox SharedTokenBucket (clock read included), 1 thread",
         |b| b.iter(|| black_box(&bucket).try_acquire(clock.now()).is_ok()),
+    );
+    // The same bucket once its state has moved to the 16-byte word (an
+    // instant past the 8-byte word's range: 2^54 ticks for this quota's
+    // 10-bit capacity), the form of every bucket after that range.
+    let moved = SharedTokenBucket::new(generous());
+    let far = 1u64 << 62;
+    assert!(moved.try_acquire(Instant::from_ticks(far)).is_ok());
+    g.bench_function(
+        "fusebox SharedTokenBucket, moved to its 16-byte word (clock read included), 1 thread",
+        |b| {
+            b.iter(|| {
+                black_box(&moved)
+                    .try_acquire(Instant::from_ticks(far + clock.now().as_ticks()))
+                    .is_ok()
+            })
+        },
     );
     // 2 threads: the same quotas (10^9 per second is still more than 2
     // threads ask for; a faster governor quota would round its emission

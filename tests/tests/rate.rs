@@ -198,6 +198,27 @@ proptest! {
         }
     }
 
+    /// The same across the move of the shared bucket's state from its
+    /// 8-byte word to its 16-byte one: timelines that start a little
+    /// before the first instant the 8-byte word cannot hold (all ones in
+    /// the bits the capacity leaves) and run past it.
+    #[test]
+    fn shared_replays_the_same_decisions_across_the_move(q in quotas(), before in any::<u64>(), raw in steps(200), back in proptest::collection::vec(any::<u16>(), 200)) {
+        let mut bucket = TokenBucket::new(q);
+        let shared = SharedTokenBucket::new(q);
+        let interval = (q.period().as_ticks() / u64::from(q.rate())).max(1);
+        let span = interval.saturating_mul(u64::from(q.burst()) + 2).saturating_mul(50);
+        let mut now = small_limit(q).saturating_sub(before % span.saturating_add(1));
+        for (i, step) in raw.into_iter().enumerate() {
+            let (dt, n) = shape(q, step);
+            now = now.saturating_add(dt);
+            let at = if back[i] % 8 == 0 { now.saturating_sub(u64::from(back[i])) } else { now };
+            prop_assert_eq!(bucket.try_acquire_n(n, t(at)), shared.try_acquire_n(n, t(at)));
+            prop_assert_eq!(bucket.time_until(n, t(at)), shared.time_until(n, t(at)));
+            prop_assert_eq!(bucket.available(t(at)), shared.available(t(at)));
+        }
+    }
+
     /// Under `RejectNew` every tracked key's decisions are those of its own
     /// `TokenBucket` (forgetting idle keys loses nothing).
     #[test]
@@ -274,7 +295,7 @@ fn a_year_at_one_ghz_and_a_billion_per_second() {
 /// Threads hammer one shared bucket, reading a shared clock that they
 /// move forward; the admitted requests obey the law, and the CAS loop
 /// loses no tokens (the total is within a request of the law's bound).
-fn hammer(q: Quota, start: u64) -> Arc<SharedTokenBucket> {
+fn hammer(q: Quota, start: u64) -> u64 {
     let bucket = Arc::new(SharedTokenBucket::new(q));
     let clock = Arc::new(AtomicU64::new(start));
     let threads: Vec<_> = (0..4u64)
@@ -334,7 +355,7 @@ fn hammer(q: Quota, start: u64) -> Arc<SharedTokenBucket> {
             );
         }
     }
-    bucket
+    clock.load(Ordering::Relaxed)
 }
 
 #[test]
@@ -344,6 +365,35 @@ fn shared_law_holds_under_contention() {
         .build()
         .expect("valid");
     hammer(q, 0);
+}
+
+/// The first latest instant a `SharedTokenBucket` of `q` cannot keep in
+/// its 8-byte word (see its docs): all ones in the bits above the
+/// capacity's, `burst x period` units.
+fn small_limit(q: Quota) -> u64 {
+    let capacity = u128::from(q.burst()) * u128::from(q.period().as_ticks());
+    let bits = 128 - capacity.leading_zeros();
+    if bits >= 64 {
+        0
+    } else {
+        (1u64 << (64 - bits)) - 1
+    }
+}
+
+/// The same while the threads cross the first instant the bucket's 8-byte
+/// word cannot hold, so one of them moves the state to the 16-byte word
+/// under the others' compare-and-swaps.
+#[test]
+fn shared_law_holds_under_contention_across_the_move() {
+    let q = Quota::per_period(3, Duration::from_ticks(10))
+        .allow_burst(5)
+        .build()
+        .expect("valid");
+    // Capacity 50 units: 6 bits, so the limit is 2^58 - 1.
+    assert_eq!(small_limit(q), (1 << 58) - 1);
+    // The threads move the clock about 5 000 ticks: past the limit.
+    let end = hammer(q, (1 << 58) - 2_000);
+    assert!(end > small_limit(q), "the clock stopped at {end}");
 }
 
 /// The same while `now x rate` passes 2^64 under the threads.

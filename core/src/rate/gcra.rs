@@ -3,8 +3,8 @@
 //!
 //! The state is a theoretical arrival time (TAT) in units of 1/rate tick
 //! (see the [module docs](super) for the law and its proof sketch). The
-//! functions here decide; the callers only keep the state (a field, a
-//! 128-bit atomic word, a table entry) and apply the time rule.
+//! functions here decide; the callers only keep the state (a field, an
+//! 8- or 16-byte atomic word, a table entry) and apply the time rule.
 
 use super::quota::Quota;
 use crate::time::{Duration, Instant};

@@ -13,17 +13,37 @@ use crate::time::{self, Duration, Instant};
 /// The same GCRA, the same law and the same decisions as the `&mut`
 /// bucket, including its rule for time that goes backwards: a `now`
 /// earlier than the latest instant seen is judged as that latest instant.
-/// The state is one 128-bit word updated with a compare-and-swap loop: the
-/// latest instant seen (64 bits of ticks) and the theoretical arrival
-/// time's offset from it (64 bits, in units of 1/rate tick, so nothing is
-/// rounded). The offset is at most the bucket's capacity, `burst x period`
-/// units, so the two change in the same atomic step: no request is judged
-/// at an instant earlier than one another request was already judged at.
-/// A rejection only loads the word, unless its `now` is later than the
+/// The state is the latest instant seen (ticks) and the theoretical
+/// arrival time's offset from it (in units of 1/rate tick, so nothing is
+/// rounded, at most the bucket's capacity, `burst x period` units), and
+/// the two change in one compare-and-swap: no request is judged at an
+/// instant earlier than one another request was already judged at. A
+/// rejection only loads the state, unless its `now` is later than the
 /// latest seen (then it records that instant, and the refill up to it).
-/// Lock-free where the CPU has compare-and-swap (the 128-bit word needs
-/// `cmpxchg16b` on x86_64, detected at run time by portable-atomic); on
-/// the RP2040 the binary enables `portable-atomic/critical-section`.
+///
+/// # Two forms of one state
+///
+/// - **The 8-byte word**, while the latest instant fits beside the
+///   offset: `latest << b | offset`, where `b` is the bit length of the
+///   capacity, so the latest instant has `64 - b` bits (all ones is kept
+///   for the move below). It fits for instants below about `2^64 /
+///   capacity` ticks: for a bucket that refills in one second (capacity
+///   10^6 units at 1 MHz ticks and a whole number of ticks per token),
+///   about 203 days of ticks from the clock's zero. Updated by an 8-byte
+///   compare-and-swap, the cost of governor's step.
+/// - **The 16-byte word**, `latest << 64 | offset`, for every instant
+///   (`cmpxchg16b` on x86_64, detected at run time by portable-atomic).
+///   The first request whose instant does not fit the 8-byte word moves
+///   the state there, once and for good, without a lock: it raises the
+///   16-byte word to the state it read (`fetch_max`) and then swaps the
+///   8-byte word for a mark saying "moved". The 8-byte word only ever
+///   grows (the latest instant never goes down, and at one instant the
+///   offset only goes up), so it never shows an old value again (no ABA)
+///   and a raise from a stale read never passes the state at the move;
+///   every later request works on the 16-byte word. A quota whose
+///   capacity needs all 64 bits starts there, and so does every bucket on
+///   a CPU without 8-byte atomics of its own (thumbv6m: there every atomic
+///   is a critical section, and the 8-byte path is not compiled).
 ///
 /// A quota whose capacity, `burst x period` in lowest terms, is 2^64 units
 /// or more (a period above 2^32 ticks with a burst in the billions) leaves
@@ -33,10 +53,12 @@ use crate::time::{self, Duration, Instant};
 /// judged at a slightly earlier instant than one decided before it (the law
 /// still holds, over the instants used).
 ///
-/// Concurrent callers are linearized by the CAS: the decisions are those
-/// of the `&mut` bucket fed the same requests in the CAS order. Two callers
-/// that read the clock in one order may reach the CAS in the other; the
-/// later one then judges the earlier `now` as the latest instant seen.
+/// Lock-free where the CPU has compare-and-swap; on the RP2040 the binary
+/// enables `portable-atomic/critical-section`. Concurrent callers are
+/// linearized by the CAS: the decisions are those of the `&mut` bucket fed
+/// the same requests in the CAS order. Two callers that read the clock in
+/// one order may reach the CAS in the other; the later one then judges the
+/// earlier `now` as the latest instant seen.
 ///
 /// ```
 /// use fusebox::rate::{Quota, SharedTokenBucket};
@@ -55,15 +77,24 @@ use crate::time::{self, Duration, Instant};
 /// assert!(LIMIT.try_acquire(t(10)).is_ok());
 /// // An earlier `now` is judged at tick 10, the latest seen: no token yet.
 /// assert_eq!(LIMIT.try_acquire(t(3)).unwrap_err().retry_after, Some(Duration::from_ticks(10)));
+/// // An instant past the 8-byte word's range (capacity 20 units: 5 bits
+/// // of offset, 59 of latest instant) moves the state, and nothing else
+/// // changes: the bucket refilled since tick 10.
+/// let far = t(1 << 60);
+/// assert!(LIMIT.try_acquire(far).is_ok());
+/// assert!(LIMIT.try_acquire(far).is_ok());
+/// assert!(LIMIT.try_acquire(far).is_err());
 /// ```
 #[derive(Debug)]
 pub struct SharedTokenBucket {
-    // Packed (capacity below 2^64 units): `latest << 64 | offset`, with
-    // `TAT = latest x rate + offset` and `offset <= capacity`. Giant: the
-    // TAT itself.
-    word: AtomicU128,
-    // Giant quotas only: the latest instant seen.
-    latest: AtomicU64,
+    // Packed quotas (capacity below 2^64 units): the 16-byte form
+    // `latest << 64 | offset`, with `TAT = latest x rate + offset` and
+    // `offset <= capacity`, in use once `small` is `MOVED`. Giant quotas:
+    // the TAT itself.
+    wide: AtomicU128,
+    // Packed quotas: the 8-byte form `latest << offset_bits | offset`, or
+    // `MOVED`. Giant quotas: the latest instant seen.
+    small: AtomicU64,
     quota: Quota,
     // `burst x period` (the bucket's capacity in units); `GIANT` when it
     // does not fit below it.
@@ -72,6 +103,41 @@ pub struct SharedTokenBucket {
 
 /// `capacity` of a quota whose capacity does not fit the packed word.
 const GIANT: u64 = u64::MAX;
+
+/// `small` once the state has moved to `wide`: above every 8-byte state
+/// (whose latest-instant bits are never all ones).
+const MOVED: u64 = u64::MAX;
+
+/// Whether the 8-byte form is used: where the CPU has 8-byte atomics of its
+/// own. Without them (thumbv6m, where every atomic is a critical section)
+/// it would gain nothing and cost flash, so the state lives in the 16-byte
+/// word from the start and the 8-byte path compiles away.
+const SMALL_FORM: bool = cfg!(target_has_atomic = "64");
+
+/// The bits of the 8-byte word below the latest instant: the bit length
+/// of the capacity (at most 64).
+#[inline(always)]
+const fn offset_bits(capacity: u64) -> u32 {
+    u64::BITS.wrapping_sub(capacity.leading_zeros())
+}
+
+/// The first latest instant the 8-byte word cannot hold: all ones in its
+/// `64 - bits` bits (kept for `MOVED`), 0 when it has none.
+#[inline(always)]
+const fn small_limit(bits: u32) -> u64 {
+    match u64::MAX.checked_shr(bits) {
+        Some(limit) => limit,
+        None => 0,
+    }
+}
+
+/// `(latest, offset)` of an 8-byte word (not `MOVED`). For `bits` below 64
+/// (always: with 64 the word is `MOVED` from the start).
+#[inline(always)]
+const fn unpack_small(word: u64, bits: u32) -> (u64, u64) {
+    let latest = word.wrapping_shr(bits);
+    (latest, word ^ latest.wrapping_shl(bits))
+}
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for SharedTokenBucket {
@@ -91,14 +157,23 @@ impl SharedTokenBucket {
     crate::atomic::const_unless_loom! {
     /// A full bucket. `const`, so it can be a `static`.
     pub const fn new(quota: Quota) -> Self {
+        let capacity = match gcra::packed_capacity(&quota) {
+            Some(capacity) => capacity,
+            None => GIANT,
+        };
         Self {
-            word: AtomicU128::new(0),
-            latest: AtomicU64::new(0),
+            wide: AtomicU128::new(0),
+            // Latest 0, offset 0 (a full bucket), unless no instant fits
+            // the 8-byte word. A giant quota's latest instant: 0.
+            small: AtomicU64::new(
+                if capacity != GIANT && (!SMALL_FORM || small_limit(offset_bits(capacity)) == 0) {
+                    MOVED
+                } else {
+                    0
+                },
+            ),
             quota,
-            capacity: match gcra::packed_capacity(&quota) {
-                Some(capacity) => capacity,
-                None => GIANT,
-            },
+            capacity,
         }
     }
     }
@@ -130,28 +205,101 @@ impl SharedTokenBucket {
     fn see(&self, now: Instant) {
         if self.capacity != GIANT {
             // Zero tokens: always admitted, and only the instant changes.
-            let _ = self.take_packed(0, now);
+            let _ = self.take_small(0, now);
         } else {
-            self.latest.fetch_max(now.as_ticks(), Ordering::Relaxed);
+            self.small.fetch_max(now.as_ticks(), Ordering::Relaxed);
         }
     }
 
     #[inline(always)]
     fn take(&self, n: u32, now: Instant) -> Result<(), Rejected> {
         if self.capacity != GIANT {
-            self.take_packed(n, now)
+            self.take_small(n, now)
         } else {
             self.take_giant(n, now)
         }
     }
 
-    /// The GCRA on the packed word ([`gcra::decide_packed`]): `n` in
-    /// `0..=burst`.
+    /// The GCRA on the 8-byte word ([`gcra::decide_packed`]), `n` in
+    /// `0..=burst`; on the 16-byte word once the state has moved.
     #[inline(always)]
-    fn take_packed(&self, n: u32, now: Instant) -> Result<(), Rejected> {
-        // Relaxed is enough: the word is the only shared datum, and the CAS
-        // on one location is totally ordered.
-        let mut word = self.word.load(Ordering::Relaxed);
+    fn take_small(&self, n: u32, now: Instant) -> Result<(), Rejected> {
+        if !SMALL_FORM {
+            return self.take_wide(n, now);
+        }
+        let bits = offset_bits(self.capacity);
+        // Below 64 here (64 bits of offset leave no room: `MOVED` from the
+        // start), so the shifts below are exact.
+        let limit = u64::MAX.wrapping_shr(bits);
+        // Acquire: a load that sees `MOVED` must see the 16-byte word as
+        // the move left it. The word itself is the only other shared datum,
+        // and the CAS on one location is totally ordered.
+        let mut word = self.small.load(Ordering::Acquire);
+        loop {
+            if word == MOVED {
+                return self.take_wide(n, now);
+            }
+            let (latest, offset) = unpack_small(word, bits);
+            let (at, offset, verdict) =
+                match gcra::decide_packed(&self.quota, self.capacity, latest, offset, n, now) {
+                    Packed::Store {
+                        at,
+                        offset,
+                        verdict,
+                    } => (at, offset, verdict),
+                    Packed::Refused(short) => return Err(gcra::rejected(&self.quota, short)),
+                };
+            if at >= limit {
+                return self.move_and_take(n, now);
+            }
+            let next = at.wrapping_shl(bits) | offset;
+            match self
+                .small
+                .compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Acquire)
+            {
+                Ok(_) => return verdict.map_err(|short| gcra::rejected(&self.quota, short)),
+                Err(seen) => word = seen,
+            }
+        }
+    }
+
+    /// Move the state to the 16-byte word (if no other request has), then
+    /// decide there: the first instant past the 8-byte word's range.
+    #[cold]
+    #[inline(never)]
+    fn move_and_take(&self, n: u32, now: Instant) -> Result<(), Rejected> {
+        let bits = offset_bits(self.capacity);
+        let mut word = self.small.load(Ordering::Acquire);
+        while word != MOVED {
+            let (latest, offset) = unpack_small(word, bits);
+            // Raise the 16-byte word to this state. Every state raised is
+            // one the 8-byte word held before the move, so none passes the
+            // state at the move (the word only grows), and the mover's own
+            // raise reaches it: at the move the 16-byte word is exactly
+            // that state. A raise that lands after the move is below every
+            // later 16-byte state (which only grows too) and changes
+            // nothing.
+            self.wide.fetch_max(
+                (u128::from(latest) << 64) | u128::from(offset),
+                Ordering::Relaxed,
+            );
+            // Release: whoever sees `MOVED` sees the raise above.
+            match self
+                .small
+                .compare_exchange(word, MOVED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(seen) => word = seen,
+            }
+        }
+        self.take_wide(n, now)
+    }
+
+    /// The GCRA on the 16-byte word: `n` in `0..=burst`.
+    fn take_wide(&self, n: u32, now: Instant) -> Result<(), Rejected> {
+        // Relaxed is enough: past the move, the word is the only shared
+        // datum, and the CAS on one location is totally ordered.
+        let mut word = self.wide.load(Ordering::Relaxed);
         loop {
             let latest = (word >> 64) as u64;
             let (at, offset, verdict) = match gcra::decide_packed(
@@ -171,7 +319,7 @@ impl SharedTokenBucket {
             };
             let next = (u128::from(at) << 64) | u128::from(offset);
             match self
-                .word
+                .wide
                 .compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => return verdict.map_err(|short| gcra::rejected(&self.quota, short)),
@@ -181,16 +329,16 @@ impl SharedTokenBucket {
     }
 
     /// The giant-capacity path: the TAT in the 128-bit word, the latest
-    /// instant in its own word.
+    /// instant in the 8-byte one.
     #[cold]
     fn take_giant(&self, n: u32, now: Instant) -> Result<(), Rejected> {
-        let seen = self.latest.fetch_max(now.as_ticks(), Ordering::Relaxed);
+        let seen = self.small.fetch_max(now.as_ticks(), Ordering::Relaxed);
         let now = time::at_latest(now, Instant::from_ticks(seen));
-        let mut tat = self.word.load(Ordering::Relaxed);
+        let mut tat = self.wide.load(Ordering::Relaxed);
         loop {
             let next = gcra::decide(&self.quota, tat, n, now)?;
             match self
-                .word
+                .wide
                 .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => return Ok(()),
@@ -201,14 +349,20 @@ impl SharedTokenBucket {
 
     /// The TAT and the latest instant seen.
     fn state(&self) -> (u128, Instant) {
-        let word = self.word.load(Ordering::Acquire);
         if self.capacity != GIANT {
-            let latest = (word >> 64) as u64;
-            let tat = gcra::packed_tat(&self.quota, latest, word as u64);
+            let word = self.small.load(Ordering::Acquire);
+            let (latest, offset) = if SMALL_FORM && word != MOVED {
+                unpack_small(word, offset_bits(self.capacity))
+            } else {
+                let wide = self.wide.load(Ordering::Acquire);
+                ((wide >> 64) as u64, wide as u64)
+            };
+            let tat = gcra::packed_tat(&self.quota, latest, offset);
             (tat, Instant::from_ticks(latest))
         } else {
-            let latest = self.latest.load(Ordering::Acquire);
-            (word, Instant::from_ticks(latest))
+            let latest = self.small.load(Ordering::Acquire);
+            let tat = self.wide.load(Ordering::Acquire);
+            (tat, Instant::from_ticks(latest))
         }
     }
 

@@ -517,6 +517,10 @@ pub const SYNC_SCENARIOS: &[Scenario] = &[
         shared_n_zero_and_over_burst,
     ),
     s(
+        "rate::shared_moves_to_its_16_byte_word",
+        shared_moves_to_its_16_byte_word,
+    ),
+    s(
         "rate::shared_moves_to_128_bits_exactly",
         shared_moves_to_128_bits_exactly,
     ), // The keyed scenarios again, through the shared limiter (one shard).
@@ -588,6 +592,44 @@ pub fn shared_n_zero_and_over_burst() -> Outcome {
     check_eq!(b.time_until(3, t(0)).map_err(|e| e.burst), Err(2));
     check_eq!(b.available(t(20)), 2);
     check_eq!(b.quota().burst(), 2);
+    Ok(())
+}
+
+/// shared | instants cross the 8-byte word's range | the same decisions
+/// on both sides of the move to the 16-byte word
+#[cfg(feature = "sync")]
+pub fn shared_moves_to_its_16_byte_word() -> Outcome {
+    use fusebox::rate::SharedTokenBucket;
+    // 3 tokens per 10 ticks, burst 2^31: capacity 10 x 2^31 units takes 35
+    // bits, so the latest instant has 29 and the first instant the 8-byte
+    // word cannot hold is 2^29 - 1.
+    let q = take!(quota(3, 10, 1 << 31));
+    let limit: u64 = (1 << 29) - 1;
+    let mut a = TokenBucket::new(q);
+    let b = SharedTokenBucket::new(q);
+    let mut x: u64 = 0x2545_f491;
+    let mut now = limit - 40;
+    for i in 0..120u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        now = if x.is_multiple_of(7) {
+            now.saturating_sub(x % 5)
+        } else {
+            now + x % 3
+        };
+        // Mostly a few tokens; now and then half the burst, which empties
+        // the bucket, so refusals and refills happen on both sides.
+        let n = if i % 9 == 4 {
+            1 << 30
+        } else {
+            (x >> 8) as u32 % 8
+        };
+        check_eq!(a.try_acquire_n(n, t(now)), b.try_acquire_n(n, t(now)));
+        check_eq!(a.time_until(4, t(now)), b.time_until(4, t(now)));
+        check_eq!(a.available(t(now)), b.available(t(now)));
+    }
+    check!(now > limit + 20);
     Ok(())
 }
 
