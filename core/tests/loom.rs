@@ -524,41 +524,40 @@ fn third_wait(first: u64, second: u64, at: u64) -> Duration {
     b.try_acquire(t(at)).unwrap_err().retry_after.unwrap()
 }
 
-/// One request inside the 8-byte word's range races one that moves the
-/// state: both are admitted, and the state after them is that of one
-/// sequential order (nothing lost or counted twice by the move).
-#[test]
-fn token_bucket_move_races_a_small_request() {
-    model(|| {
+/// Two requests at `a` and `b` ticks race on a fresh narrow bucket: both
+/// are admitted, and the state after them is that of one sequential order
+/// (the wait for a third token tells the two apart).
+fn race_two(a: u64, b: u64) {
+    model(move || {
         let bucket = Arc::new(narrow_bucket());
         let b2 = bucket.clone();
-        let h = thread::spawn(move || b2.try_acquire(t(1)).is_ok());
-        let moved = bucket.try_acquire(t(5)).is_ok();
-        assert!(h.join().unwrap() && moved);
-        let wait = bucket.try_acquire(t(5)).unwrap_err().retry_after.unwrap();
+        let h = thread::spawn(move || b2.try_acquire(t(a)).is_ok());
+        let mine = bucket.try_acquire(t(b)).is_ok();
+        assert!(h.join().unwrap() && mine);
+        let last = a.max(b);
+        let wait = bucket
+            .try_acquire(t(last))
+            .unwrap_err()
+            .retry_after
+            .unwrap();
         assert!(
-            wait == third_wait(1, 5, 5) || wait == third_wait(5, 1, 5),
+            wait == third_wait(a, b, last) || wait == third_wait(b, a, last),
             "{wait:?}"
         );
     });
 }
 
-/// Two requests both past the range race to move the state: one move, and
-/// the state of one sequential order.
+/// One request inside the 8-byte word's range races one that moves the
+/// state: nothing lost or counted twice by the move.
+#[test]
+fn token_bucket_move_races_a_small_request() {
+    race_two(1, 5);
+}
+
+/// Two requests both past the range race to move the state: one move.
 #[test]
 fn token_bucket_two_movers_race() {
-    model(|| {
-        let bucket = Arc::new(narrow_bucket());
-        let b2 = bucket.clone();
-        let h = thread::spawn(move || b2.try_acquire(t(4)).is_ok());
-        let a = bucket.try_acquire(t(6)).is_ok();
-        assert!(h.join().unwrap() && a);
-        let wait = bucket.try_acquire(t(6)).unwrap_err().retry_after.unwrap();
-        assert!(
-            wait == third_wait(4, 6, 6) || wait == third_wait(6, 4, 6),
-            "{wait:?}"
-        );
-    });
+    race_two(4, 6);
 }
 
 /// A mover that read the 8-byte word before another thread changed it and

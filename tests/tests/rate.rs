@@ -106,6 +106,36 @@ fn check_law(q: Quota, admitted: &mut [(u64, u32)]) -> Result<(), TestCaseError>
     Ok(())
 }
 
+/// Feed one timeline from `start` (steps shaped by [`shape`], a step back
+/// by `back[i]` ticks when it is a multiple of 8) to a `TokenBucket` and a
+/// `SharedTokenBucket`: the same decisions, waits and levels at each step.
+fn replay_shared(
+    q: Quota,
+    start: u64,
+    raw: Vec<(u64, u32, u8)>,
+    back: &[u16],
+) -> Result<(), TestCaseError> {
+    let mut bucket = TokenBucket::new(q);
+    let shared = SharedTokenBucket::new(q);
+    let mut now = start;
+    for (step, back) in raw.into_iter().zip(back) {
+        let (dt, n) = shape(q, step);
+        now = now.saturating_add(dt);
+        let at = if back % 8 == 0 {
+            now.saturating_sub(u64::from(*back))
+        } else {
+            now
+        };
+        prop_assert_eq!(
+            bucket.try_acquire_n(n, t(at)),
+            shared.try_acquire_n(n, t(at))
+        );
+        prop_assert_eq!(bucket.time_until(n, t(at)), shared.time_until(n, t(at)));
+        prop_assert_eq!(bucket.available(t(at)), shared.available(t(at)));
+    }
+    Ok(())
+}
+
 fn config() -> ProptestConfig {
     fusebox_tests::proptest_config(if cfg!(miri) { 4 } else { 512 })
 }
@@ -185,17 +215,7 @@ proptest! {
     /// included), makes the same decisions.
     #[test]
     fn shared_replays_the_same_decisions(q in quotas(), raw in steps(200), back in proptest::collection::vec(any::<u16>(), 200)) {
-        let mut bucket = TokenBucket::new(q);
-        let shared = SharedTokenBucket::new(q);
-        let mut now: u64 = 1 << 40;
-        for (i, step) in raw.into_iter().enumerate() {
-            let (dt, n) = shape(q, step);
-            now = now.saturating_add(dt);
-            let at = if back[i] % 8 == 0 { now.saturating_sub(u64::from(back[i])) } else { now };
-            prop_assert_eq!(bucket.try_acquire_n(n, t(at)), shared.try_acquire_n(n, t(at)));
-            prop_assert_eq!(bucket.time_until(n, t(at)), shared.time_until(n, t(at)));
-            prop_assert_eq!(bucket.available(t(at)), shared.available(t(at)));
-        }
+        replay_shared(q, 1 << 40, raw, &back)?;
     }
 
     /// The same across the move of the shared bucket's state from its
@@ -204,19 +224,9 @@ proptest! {
     /// the bits the capacity leaves) and run past it.
     #[test]
     fn shared_replays_the_same_decisions_across_the_move(q in quotas(), before in any::<u64>(), raw in steps(200), back in proptest::collection::vec(any::<u16>(), 200)) {
-        let mut bucket = TokenBucket::new(q);
-        let shared = SharedTokenBucket::new(q);
         let interval = (q.period().as_ticks() / u64::from(q.rate())).max(1);
         let span = interval.saturating_mul(u64::from(q.burst()) + 2).saturating_mul(50);
-        let mut now = small_limit(q).saturating_sub(before % span.saturating_add(1));
-        for (i, step) in raw.into_iter().enumerate() {
-            let (dt, n) = shape(q, step);
-            now = now.saturating_add(dt);
-            let at = if back[i] % 8 == 0 { now.saturating_sub(u64::from(back[i])) } else { now };
-            prop_assert_eq!(bucket.try_acquire_n(n, t(at)), shared.try_acquire_n(n, t(at)));
-            prop_assert_eq!(bucket.time_until(n, t(at)), shared.time_until(n, t(at)));
-            prop_assert_eq!(bucket.available(t(at)), shared.available(t(at)));
-        }
+        replay_shared(q, small_limit(q).saturating_sub(before % span.saturating_add(1)), raw, &back)?;
     }
 
     /// Under `RejectNew` every tracked key's decisions are those of its own

@@ -240,15 +240,7 @@ impl SharedTokenBucket {
                 return self.take_wide(n, now);
             }
             let (latest, offset) = unpack_small(word, bits);
-            let (at, offset, verdict) =
-                match gcra::decide_packed(&self.quota, self.capacity, latest, offset, n, now) {
-                    Packed::Store {
-                        at,
-                        offset,
-                        verdict,
-                    } => (at, offset, verdict),
-                    Packed::Refused(short) => return Err(gcra::rejected(&self.quota, short)),
-                };
+            let (at, offset, verdict) = self.decide(latest, offset, n, now)?;
             if at >= limit {
                 return self.move_and_take(n, now);
             }
@@ -257,10 +249,37 @@ impl SharedTokenBucket {
                 .small
                 .compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Acquire)
             {
-                Ok(_) => return verdict.map_err(|short| gcra::rejected(&self.quota, short)),
+                Ok(_) => return self.verdict(verdict),
                 Err(seen) => word = seen,
             }
         }
+    }
+
+    /// [`gcra::decide_packed`] on `(latest, offset)`: the state to store
+    /// and the verdict it carries, or a refusal that stores nothing.
+    #[inline(always)]
+    fn decide(
+        &self,
+        latest: u64,
+        offset: u64,
+        n: u32,
+        now: Instant,
+    ) -> Result<(u64, u64, Result<(), u128>), Rejected> {
+        match gcra::decide_packed(&self.quota, self.capacity, latest, offset, n, now) {
+            Packed::Store {
+                at,
+                offset,
+                verdict,
+            } => Ok((at, offset, verdict)),
+            Packed::Refused(short) => Err(gcra::rejected(&self.quota, short)),
+        }
+    }
+
+    /// The caller's answer once its state is stored: admitted, or refused
+    /// `short` units short.
+    #[inline(always)]
+    fn verdict(&self, verdict: Result<(), u128>) -> Result<(), Rejected> {
+        verdict.map_err(|short| gcra::rejected(&self.quota, short))
     }
 
     /// Move the state to the 16-byte word (if no other request has), then
@@ -301,28 +320,13 @@ impl SharedTokenBucket {
         // datum, and the CAS on one location is totally ordered.
         let mut word = self.wide.load(Ordering::Relaxed);
         loop {
-            let latest = (word >> 64) as u64;
-            let (at, offset, verdict) = match gcra::decide_packed(
-                &self.quota,
-                self.capacity,
-                latest,
-                word as u64,
-                n,
-                now,
-            ) {
-                Packed::Store {
-                    at,
-                    offset,
-                    verdict,
-                } => (at, offset, verdict),
-                Packed::Refused(short) => return Err(gcra::rejected(&self.quota, short)),
-            };
+            let (at, offset, verdict) = self.decide((word >> 64) as u64, word as u64, n, now)?;
             let next = (u128::from(at) << 64) | u128::from(offset);
             match self
                 .wide
                 .compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return verdict.map_err(|short| gcra::rejected(&self.quota, short)),
+                Ok(_) => return self.verdict(verdict),
                 Err(seen) => word = seen,
             }
         }

@@ -83,6 +83,14 @@ fn quota(rate: u32, period: u64, burst: u32) -> Option<Quota> {
         .ok()
 }
 
+/// One step of Marsaglia's xorshift64 (13, 7, 17): the scenarios' fixed
+/// pseudo-random timelines.
+fn xorshift(x: &mut u64) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+}
+
 const SEED: Seed = Seed::new(0x0123_4567_89ab_cdef, 0x0f1e_2d3c_4b5a_6978);
 
 /// full | `burst` requests at one tick | all admitted, the next refused
@@ -333,9 +341,7 @@ pub fn year_of_asking(q: Quota, horizon: u64, mut x: u64) -> Result<u128, u32> {
             .map_err(|_| line!())?
             .as_ticks()
             .saturating_sub(1);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         // Mostly long strides, sometimes the shortest.
         let stride = if x.is_multiple_of(4) || hi <= lo {
             lo
@@ -561,9 +567,7 @@ pub fn shared_decides_as_the_mut_bucket() -> Outcome {
     let mut x: u64 = 0x9e37_79b9;
     let mut now: u64 = 0;
     for _ in 0..500 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         now = if x.is_multiple_of(11) {
             now.saturating_sub(x % 5)
         } else {
@@ -610,9 +614,7 @@ pub fn shared_moves_to_its_16_byte_word() -> Outcome {
     let mut x: u64 = 0x2545_f491;
     let mut now = limit - 40;
     for i in 0..120u32 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         now = if x.is_multiple_of(7) {
             now.saturating_sub(x % 5)
         } else {
