@@ -226,7 +226,13 @@ proptest! {
     fn shared_replays_the_same_decisions_across_the_move(q in quotas(), before in any::<u64>(), raw in steps(200), back in proptest::collection::vec(any::<u16>(), 200)) {
         let interval = (q.period().as_ticks() / u64::from(q.rate())).max(1);
         let span = interval.saturating_mul(u64::from(q.burst()) + 2).saturating_mul(50);
-        replay_shared(q, small_limit(q).saturating_sub(before % span.saturating_add(1)), raw, &back)?;
+        let limit = small_limit(q);
+        // The bucket's own read-out agrees (None: no 8-byte form).
+        prop_assert_eq!(
+            SharedTokenBucket::new(q).compact_until().map(|i| i.as_ticks()),
+            (limit > 0).then_some(limit)
+        );
+        replay_shared(q, limit.saturating_sub(before % span.saturating_add(1)), raw, &back)?;
     }
 
     /// Under `RejectNew` every tracked key's decisions are those of its own
@@ -388,6 +394,41 @@ fn small_limit(q: Quota) -> u64 {
     } else {
         (1u64 << (64 - bits)) - 1
     }
+}
+
+/// The ranges of the 8-byte word that `SharedTokenBucket`'s and
+/// `fusebox_std::RateLimiter`'s docs quote, at 1 MHz ticks.
+#[test]
+fn compact_ranges_are_the_documented_ones() {
+    let second = 1_000_000u64;
+    let range = |count: u32, per: u64, burst: u32| {
+        let q = Quota::per_period(count, Duration::from_ticks(per))
+            .allow_burst(burst)
+            .build()
+            .expect("valid");
+        SharedTokenBucket::new(q)
+            .compact_until()
+            .expect("an 8-byte form")
+            .as_ticks()
+    };
+    let days = |ticks: u64| ticks as f64 / second as f64 / 86_400.0;
+    // 1 000/s and 10 000/s, a second's burst: about 203 days.
+    assert_eq!(range(1_000, second, 1_000), (1 << 44) - 1);
+    assert_eq!(range(10_000, second, 10_000), (1 << 44) - 1);
+    assert_eq!(days(range(1_000, second, 1_000)).floor(), 203.0);
+    // 10 000/s, burst 100: 35 years.
+    assert_eq!((days(range(10_000, second, 100)) / 365.25).floor(), 35.0);
+    // 7/s, burst 7: 25 days.
+    assert_eq!(days(range(7, second, 7)).floor(), 25.0);
+    // 1 234/s, burst 1 234: 4.8 hours.
+    let hours = range(1_234, second, 1_234) as f64 / second as f64 / 3_600.0;
+    assert_eq!((hours * 10.0).round(), 48.0);
+    // The std benches' 10^9/s, burst 10^9 (capacity 10^9 units): 2^34
+    // ticks, 4.8 hours.
+    assert_eq!(range(1_000_000_000, second, 1_000_000_000), (1 << 34) - 1);
+    // 7 per hour: 9 minutes.
+    let minutes = range(7, 3_600 * second, 7) as f64 / second as f64 / 60.0;
+    assert_eq!(minutes.round(), 9.0);
 }
 
 /// The same while the threads cross the first instant the bucket's 8-byte

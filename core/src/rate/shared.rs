@@ -27,10 +27,18 @@ use crate::time::{self, Duration, Instant};
 ///   offset: `latest << b | offset`, where `b` is the bit length of the
 ///   capacity, so the latest instant has `64 - b` bits (all ones is kept
 ///   for the move below). It fits for instants below about `2^64 /
-///   capacity` ticks: for a bucket that refills in one second (capacity
-///   10^6 units at 1 MHz ticks and a whole number of ticks per token),
-///   about 203 days of ticks from the clock's zero. Updated by an 8-byte
-///   compare-and-swap, the cost of governor's step.
+///   capacity` ticks, counted from the clock's zero
+///   ([`compact_until`](Self::compact_until) gives the first instant that
+///   does not fit). The capacity is `burst x period` in the quota's
+///   lowest terms, so round rates fit for long and others for less. At
+///   1 MHz ticks: 1 000/s or 10 000/s with a burst of one second's tokens
+///   (capacity 10^6 units), about 203 days; 10 000/s with a burst of 100,
+///   35 years; 7/s, burst 7, 25 days; 1 234/s, burst 1 234 (10^6 / 1 234
+///   ticks per token is not whole: capacity 6.2 x 10^8 units), 4.8 hours;
+///   7 per hour, 9 minutes. No 8-byte form can do better and stay exact:
+///   the word must never show an old value again, so it can take at most
+///   2^64 states, and each tick needs `capacity + 1` of them. Updated by
+///   an 8-byte compare-and-swap, the cost of governor's step.
 /// - **The 16-byte word**, `latest << 64 | offset`, for every instant
 ///   (`cmpxchg16b` on x86_64, detected at run time by portable-atomic).
 ///   The first request whose instant does not fit the 8-byte word moves
@@ -45,16 +53,20 @@ use crate::time::{self, Duration, Instant};
 ///   a CPU without 8-byte atomics of its own (thumbv6m: there every atomic
 ///   is a critical section, and the 8-byte path is not compiled).
 ///
-/// A quota whose capacity, `burst x period` in lowest terms, is 2^64 units
-/// or more (a period above 2^32 ticks with a burst in the billions) leaves
+/// A quota whose capacity, `burst x period` in lowest terms, is 2^64 - 1
+/// units or more (a period above 2^32 ticks with a burst in the billions)
+/// leaves
 /// no room for the offset: such a bucket keeps the arrival time in the
 /// 128-bit word and the latest instant in a second word, raised before each
 /// decision, so a request whose thread was overtaken between the two may be
 /// judged at a slightly earlier instant than one decided before it (the law
 /// still holds, over the instants used).
 ///
-/// Lock-free where the CPU has compare-and-swap; on the RP2040 the binary
-/// enables `portable-atomic/critical-section`. Concurrent callers are
+/// Lock-free where the CPU has a compare-and-swap of the word's width (8
+/// bytes, and 16 once moved: x86_64 with `cmpxchg16b`, aarch64); where it
+/// has none, portable-atomic's fallback (a lock, or on the RP2040 the
+/// critical section the binary enables with
+/// `portable-atomic/critical-section`). Concurrent callers are
 /// linearized by the CAS: the decisions are those of the `&mut` bucket fed
 /// the same requests in the CAS order. Two callers that read the clock in
 /// one order may reach the CAS in the other; the later one then judges the
@@ -176,6 +188,33 @@ impl SharedTokenBucket {
             capacity,
         }
     }
+    }
+
+    /// The first instant the 8-byte word cannot hold (see the type's docs):
+    /// a request at or past it moves the state to the 16-byte word, which
+    /// decides the same but costs more per call. `None` when the bucket
+    /// works in the 16-byte word from the start (a capacity of 2^63 units
+    /// or more, or a CPU without 8-byte atomics of its own).
+    ///
+    /// ```
+    /// use fusebox::rate::{Quota, SharedTokenBucket};
+    /// use fusebox::time::Duration;
+    ///
+    /// // 1 000 per second at 1 MHz ticks, burst 1 000: 1 token per 1 000
+    /// // ticks, capacity 10^6 units (20 bits), 44 bits of instant.
+    /// let q = Quota::per_period(1_000, Duration::from_ticks(1_000_000)).build()?;
+    /// let until = SharedTokenBucket::new(q).compact_until();
+    /// # #[cfg(target_has_atomic = "64")]
+    /// assert_eq!(until.map(|i| i.as_ticks()), Some((1 << 44) - 1)); // about 203 days
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub const fn compact_until(&self) -> Option<Instant> {
+        let bits = offset_bits(self.capacity);
+        if self.capacity == GIANT || !SMALL_FORM || small_limit(bits) == 0 {
+            None
+        } else {
+            Some(Instant::from_ticks(small_limit(bits)))
+        }
     }
 
     /// Take one token at `now`, or be told how long until there is one.

@@ -32,6 +32,16 @@ struct Inner<C> {
 /// lock-free [`SharedTokenBucket`] (one compare-and-swap per admission),
 /// on clock `C` (default [`CoarseClock`]: an admission decision).
 ///
+/// Its compare-and-swap is on 8 bytes (governor's cost) while the clock's
+/// instants fit beside the quota's capacity, and on 16 bytes after (20 to
+/// 30 % slower per call here, the same decisions; BENCHMARKS.md): for a
+/// quota of 1 000/s or 10 000/s with a burst of one second's tokens, for
+/// about 203 days after the process epoch; less for quotas whose ticks per
+/// token are not whole (1 234/s, burst 1 234: 4.8 hours).
+/// [`SharedTokenBucket::compact_until`] on the core type gives the instant
+/// for a quota; the clock's ticks count from the process epoch (see
+/// [`crate::clock`]).
+///
 /// The law is the core's: over any window of `W` ticks at most
 /// `burst + floor(W x rate / period)` requests are admitted, across every
 /// clone and thread.
