@@ -143,6 +143,19 @@ const fn small_limit(bits: u32) -> u64 {
     }
 }
 
+/// The first latest instant the 8-byte word cannot hold for a bucket of
+/// `capacity`, or `None` when the bucket has no 8-byte form (a giant
+/// quota, a capacity of 64 bits, or a CPU without 8-byte atomics).
+const fn compact_limit(capacity: u64) -> Option<u64> {
+    if capacity == GIANT || !SMALL_FORM {
+        return None;
+    }
+    match small_limit(offset_bits(capacity)) {
+        0 => None,
+        limit => Some(limit),
+    }
+}
+
 /// `(latest, offset)` of an 8-byte word (not `MOVED`). For `bits` below 64
 /// (always: with 64 the word is `MOVED` from the start).
 #[inline(always)]
@@ -177,13 +190,11 @@ impl SharedTokenBucket {
             wide: AtomicU128::new(0),
             // Latest 0, offset 0 (a full bucket), unless no instant fits
             // the 8-byte word. A giant quota's latest instant: 0.
-            small: AtomicU64::new(
-                if capacity != GIANT && (!SMALL_FORM || small_limit(offset_bits(capacity)) == 0) {
-                    MOVED
-                } else {
-                    0
-                },
-            ),
+            small: AtomicU64::new(if capacity != GIANT && compact_limit(capacity).is_none() {
+                MOVED
+            } else {
+                0
+            }),
             quota,
             capacity,
         }
@@ -209,11 +220,9 @@ impl SharedTokenBucket {
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub const fn compact_until(&self) -> Option<Instant> {
-        let bits = offset_bits(self.capacity);
-        if self.capacity == GIANT || !SMALL_FORM || small_limit(bits) == 0 {
-            None
-        } else {
-            Some(Instant::from_ticks(small_limit(bits)))
+        match compact_limit(self.capacity) {
+            Some(limit) => Some(Instant::from_ticks(limit)),
+            None => None,
         }
     }
 
